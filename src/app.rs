@@ -1,0 +1,188 @@
+//! `Application::build`: connect and migrate the database, start the bus, bind the listener
+//! (port 0 works) and serve; plus the graceful stop used by signals and tests.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, middleware::from_fn, web};
+use anyhow::{Context, bail};
+use slog::{Logger, info};
+
+use crate::bus::{Bus, Cache, local, redis};
+use crate::config::Config;
+use crate::db::Db;
+use crate::state::AppState;
+use crate::{http, secret};
+
+/// A built, bound, not-yet-running server.
+pub struct Application {
+    addr: SocketAddr,
+    server: Server,
+    state: web::Data<AppState>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Stops a running [`Application`] gracefully; cheap to clone.
+#[derive(Clone)]
+pub struct Stopper {
+    handle: ServerHandle,
+    state: web::Data<AppState>,
+}
+
+impl Stopper {
+    /// Stop accepting, mark not-ready, and let in-flight requests finish (bounded by
+    /// `http.shutdown_timeout_secs`).
+    pub async fn stop(&self) {
+        self.state.begin_shutdown();
+        self.handle.stop(true).await;
+    }
+}
+
+impl Application {
+    /// Connect everything described by `config` and bind the listener. Must be called on a
+    /// multi-thread tokio runtime (migrations and database tasks run there).
+    pub async fn build(config: Config, log: Logger) -> anyhow::Result<Application> {
+        let config = Arc::new(config);
+        let instance_id = uuid::Uuid::new_v4().simple().to_string();
+
+        if config.messages.backend == "mongodb" {
+            bail!(
+                "messages.backend = \"mongodb\" is not available in this build yet; use \"sql\""
+            );
+        }
+        crate::config::ensure_data_dir(&config.data_dir)
+            .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+
+        let db = Db::connect(&config).await.context("database")?;
+        if config.database.migrate_on_start {
+            let applied = db.migrate().await.context("database migration")?;
+            if !applied.is_empty() {
+                info!(log, "migrations applied"; "versions" => applied.join(","));
+            }
+        } else {
+            let status = db.migration_status().await.context("database migration status")?;
+            if !status.pending.is_empty() {
+                bail!(
+                    "the database has {} pending migration(s) ({}); run `jim migrate` or set \
+                     database.migrate_on_start = true",
+                    status.pending.len(),
+                    status.pending.join(", ")
+                );
+            }
+        }
+
+        let mut background = Vec::new();
+        let (bus, cache) = if config.uses_redis() {
+            let url = config.redis.url.trim();
+            let pool = redis::pool(url, config.redis.pool_size).context("redis.url")?;
+            let bus = redis::RedisBus::start(
+                url,
+                pool.clone(),
+                &config.server_name,
+                &instance_id,
+                log.new(slog::o!("component" => "bus")),
+            )
+            .context("redis.url")?;
+            tokio::time::timeout(Duration::from_secs(5), bus.ping())
+                .await
+                .map_err(|_| anyhow::anyhow!("timed out"))
+                .and_then(|r| r.map_err(anyhow::Error::from))
+                .with_context(|| {
+                    format!("redis at {} does not answer", crate::config::redact_url(url))
+                })?;
+            (Bus::Redis(bus), Cache::Redis(redis::RedisCache::new(pool, &config.server_name)))
+        } else {
+            let cache = Arc::new(local::LocalCache::default());
+            background.push(tokio::spawn(purge_local_cache(cache.clone())));
+            (Bus::Local(local::LocalBus::new(&instance_id)), Cache::Local(cache))
+        };
+
+        let secret = secret::load_or_create(&config, &db).await.context("secret")?;
+
+        let state = web::Data::new(AppState::new(
+            config.clone(),
+            log.clone(),
+            db,
+            bus,
+            cache,
+            secret,
+            instance_id,
+        ));
+
+        let listener = TcpListener::bind(&config.http.listen)
+            .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+
+        let server_state = state.clone();
+        let body_limit = config.http.body_limit_bytes;
+        let origins = config.http.cors_allowed_origins.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(server_state.clone())
+                .configure(|cfg| http::configure(cfg, body_limit))
+                .wrap(cors(&origins))
+                .wrap(from_fn(http::middleware::request_log))
+        })
+        .disable_signals()
+        .shutdown_timeout(config.http.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_millis(config.http.request_timeout_ms));
+        if config.http.workers > 0 {
+            server = server.workers(config.http.workers);
+        }
+        let server = server.listen(listener)?.run();
+
+        Ok(Application { addr, server, state, background })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shared state (tests use it to reach the bus and database directly).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// A handle that stops the server.
+    pub fn stopper(&self) -> Stopper {
+        Stopper { handle: self.server.handle(), state: self.state.clone() }
+    }
+
+    /// Serve until stopped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        for task in &self.background {
+            task.abort();
+        }
+        result
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers(["authorization", "content-type", "accept"])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        // Any origin, but never with credentials: that combination is invalid CORS.
+        cors = cors.allow_any_origin().send_wildcard();
+    } else {
+        for origin in origins {
+            cors = cors.allowed_origin(origin);
+        }
+    }
+    cors
+}
+
+async fn purge_local_cache(cache: Arc<local::LocalCache>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        cache.purge_expired();
+    }
+}

@@ -1,0 +1,154 @@
+//! Cross-instance events and the shared cache: Redis in the scale-out profile, in-process in
+//! the embedded one. Callers see one `Bus` and one `Cache` whichever is configured.
+
+pub mod local;
+pub mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// An event that other instances (and this one) should hear about. Later features add
+/// variants; the wire form is `{"type": "...", "data": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    /// A connectivity probe carrying a nonce; used by diagnostics and tests.
+    Probe { nonce: String },
+}
+
+/// An event as carried on the bus, stamped with the instance that published it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusMessage {
+    /// Instance id of the publisher.
+    pub origin: String,
+    pub event: Event,
+}
+
+/// Failures of the bus or cache backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("redis: {0}")]
+    Redis(#[from] deadpool_redis::redis::RedisError),
+    #[error("redis pool: {0}")]
+    Pool(String),
+    #[error("cannot encode event: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl From<BusError> for crate::error::AppError {
+    fn from(e: BusError) -> Self {
+        crate::error::AppError::Unavailable(e.into())
+    }
+}
+
+/// Capacity of the in-process fan-out of received events. A subscriber that falls this far
+/// behind sees `Lagged` and must resynchronise from the database.
+pub const FANOUT_CAPACITY: usize = 4096;
+
+/// Publish/subscribe of [`Event`]s across instances.
+#[derive(Clone)]
+pub enum Bus {
+    Local(local::LocalBus),
+    Redis(redis::RedisBus),
+}
+
+impl Bus {
+    /// Send `event` to every instance, this one included.
+    pub async fn publish(&self, event: Event) -> Result<(), BusError> {
+        match self {
+            Bus::Local(b) => {
+                b.publish(event);
+                Ok(())
+            }
+            Bus::Redis(b) => b.publish(event).await,
+        }
+    }
+
+    /// Receive every event published from now on, from any instance.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusMessage>> {
+        match self {
+            Bus::Local(b) => b.subscribe(),
+            Bus::Redis(b) => b.subscribe(),
+        }
+    }
+
+    /// Whether the backend answers (always true in-process).
+    pub async fn ping(&self) -> Result<(), BusError> {
+        match self {
+            Bus::Local(_) => Ok(()),
+            Bus::Redis(b) => b.ping().await,
+        }
+    }
+
+    /// Wait until the subscription is live (Redis: SUBSCRIBE acknowledged).
+    pub async fn wait_subscribed(&self, timeout: Duration) -> bool {
+        match self {
+            Bus::Local(_) => true,
+            Bus::Redis(b) => b.wait_subscribed(timeout).await,
+        }
+    }
+
+    /// This instance's id, as stamped on what it publishes.
+    pub fn instance_id(&self) -> &str {
+        match self {
+            Bus::Local(b) => b.instance_id(),
+            Bus::Redis(b) => b.instance_id(),
+        }
+    }
+}
+
+/// Short-lived shared values with a TTL: captcha answers, counters, rate limits.
+#[derive(Clone)]
+pub enum Cache {
+    Local(Arc<local::LocalCache>),
+    Redis(redis::RedisCache),
+}
+
+impl Cache {
+    /// The value under `key`, if present and not expired.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, BusError> {
+        match self {
+            Cache::Local(c) => Ok(c.get(key)),
+            Cache::Redis(c) => c.get(key).await,
+        }
+    }
+
+    /// Store `value` under `key` for `ttl`.
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), BusError> {
+        match self {
+            Cache::Local(c) => {
+                c.set(key, value, ttl);
+                Ok(())
+            }
+            Cache::Redis(c) => c.set(key, value, ttl).await,
+        }
+    }
+
+    /// Add one to the counter under `key` and return the new value. A new counter expires
+    /// after `ttl`; incrementing does not extend it.
+    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, BusError> {
+        match self {
+            Cache::Local(c) => Ok(c.incr(key, ttl)),
+            Cache::Redis(c) => c.incr(key, ttl).await,
+        }
+    }
+
+    /// Remove `key`; returns whether it existed.
+    pub async fn del(&self, key: &str) -> Result<bool, BusError> {
+        match self {
+            Cache::Local(c) => Ok(c.del(key)),
+            Cache::Redis(c) => c.del(key).await,
+        }
+    }
+
+    /// Read and remove `key` in one atomic step (single-use values such as captcha answers).
+    pub async fn take(&self, key: &str) -> Result<Option<String>, BusError> {
+        match self {
+            Cache::Local(c) => Ok(c.take(key)),
+            Cache::Redis(c) => c.take(key).await,
+        }
+    }
+}

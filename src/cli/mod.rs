@@ -1,0 +1,101 @@
+//! The `jim` command line: `serve`, `migrate`, `config`, `openapi`. Each command goes through
+//! the same config loading, services and repositories as the HTTP API; none touches SQL.
+
+mod config_cmd;
+mod migrate;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, ConfigSources, LoadedConfig};
+
+/// Version text: the version plus the backends compiled into this binary.
+pub const VERSION_TEXT: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (databases: sqlite [bundled], mysql/mariadb; bus and cache: in-process, redis; \
+     message stores: sql)"
+);
+
+/// JIM-rs: a self-hosted instant-messaging server with an embedded admin CLI.
+///
+/// Configuration is layered: built-in defaults, then the config file (`-c`, or ./jim.toml
+/// when present), then `JIM_*` environment variables (`__` separates sections, e.g.
+/// JIM_DATABASE__URL), then `-O key=value` options. See jim.toml.example for every key.
+#[derive(Debug, Parser)]
+#[command(name = "jim", version = VERSION_TEXT, propagate_version = true)]
+pub struct Cli {
+    /// Config file to read (default: ./jim.toml if it exists).
+    #[arg(short, long, global = true, value_name = "FILE", env = "JIM_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Override one config key, e.g. `-O http.listen=0.0.0.0:8080`. Repeatable; wins over
+    /// the file and the environment.
+    #[arg(short = 'O', long = "option", global = true, value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (HTTP API, WebSocket, background tasks) until SIGINT/SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Apply pending database migrations, or show their status.
+    Migrate(migrate::MigrateArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Print the OpenAPI 3.1 description of the HTTP API as JSON.
+    Openapi,
+}
+
+/// Run a parsed command line; the exit code follows the convention 0 ok, 1 error, 2 usage.
+pub async fn run(cli: Cli) -> ExitCode {
+    let sources = ConfigSources {
+        file: cli.config.clone(),
+        overrides: cli.overrides.clone(),
+        use_env: true,
+    };
+    let result = match cli.command {
+        Command::Openapi => {
+            println!("{}", crate::http::openapi::spec_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(cmd) => config_cmd::run(cmd, &sources),
+        Command::Serve(args) => match load_valid(&sources) {
+            Ok(loaded) => serve::run(args, loaded).await,
+            Err(code) => Ok(code),
+        },
+        Command::Migrate(args) => match load_valid(&sources) {
+            Ok(loaded) => migrate::run(args, loaded).await,
+            Err(code) => Ok(code),
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Load the config and refuse to go on when it is invalid, printing every problem.
+fn load_valid(sources: &ConfigSources) -> Result<LoadedConfig, ExitCode> {
+    let loaded = config::load(sources).map_err(|e| {
+        eprintln!("error: config: {e}");
+        ExitCode::from(1)
+    })?;
+    let issues = loaded.validate();
+    for issue in &issues {
+        eprintln!("error: config: {issue}");
+    }
+    for unknown in &loaded.unknown {
+        eprintln!("warning: config: {unknown}");
+    }
+    if issues.is_empty() { Ok(loaded) } else { Err(ExitCode::from(1)) }
+}

@@ -1,0 +1,585 @@
+//! Configuration: the typed `Config`, its layered loading (defaults < jim.toml < `JIM_*` env <
+//! `-O key=value`), validation that names the offending key and its source, and the profile it
+//! selects.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
+/// Everything `jim` can be configured with. Every field has a default; see `jim.toml.example`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Directory for local state: the SQLite database and the generated secret.
+    pub data_dir: PathBuf,
+    /// Name of this deployment. Prefixes Redis keys and pub/sub channels so that two
+    /// deployments can share one Redis.
+    pub server_name: String,
+    /// Secret material for keyed hashes. Empty: generated on first start and kept in
+    /// `data_dir/secret.key` (embedded) or in the shared database (scale-out).
+    pub secret: String,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub messages: MessagesConfig,
+    pub log: LogConfig,
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Address and port to listen on. Port 0 picks a free port.
+    pub listen: String,
+    /// Worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Largest accepted request body in bytes (JSON routes).
+    pub body_limit_bytes: usize,
+    /// How long a client may take to send the request head, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Seconds to wait for in-flight requests on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Peers whose `X-Forwarded-For` / `X-Real-IP` headers are believed (reverse proxies).
+    pub trusted_proxies: Vec<String>,
+    /// Origins allowed by CORS. Empty: no cross-origin access. `"*"` allows any origin
+    /// (without credentials).
+    pub cors_allowed_origins: Vec<String>,
+}
+
+/// The relational database (users, relations, groups, sessions, and by default messages).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `mysql://USER:PASS@HOST:PORT/DB`. Empty: `data_dir/jim.db`.
+    pub url: String,
+    /// Connections kept in the pool.
+    pub pool_size: usize,
+    /// Seconds to wait for a connection before failing a request with 503.
+    pub connect_timeout_secs: u64,
+    /// Apply pending migrations when `jim serve` starts.
+    pub migrate_on_start: bool,
+    /// SQLite only: milliseconds a writer waits for the lock before failing.
+    pub sqlite_busy_timeout_ms: u64,
+    /// SQLite only: `full` (durable on power loss) or `normal` (durable on process crash).
+    pub sqlite_synchronous: String,
+}
+
+/// Redis: cross-instance events, cache, captcha and counters. Empty URL: in-process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RedisConfig {
+    /// `redis://[:PASSWORD@]HOST:PORT[/DB]`. Empty: single-instance, in-process bus and cache.
+    pub url: String,
+    /// Connections kept in the command pool (the subscriber has its own connection).
+    pub pool_size: usize,
+}
+
+/// Where chat messages are stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MessagesConfig {
+    /// `sql` (the relational database above) or `mongodb`.
+    pub backend: String,
+    /// MongoDB connection string, when `backend = "mongodb"`.
+    pub url: String,
+    /// MongoDB database name.
+    pub database: String,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: String,
+    /// `auto` (JSON unless stderr is a terminal), `json` or `text`.
+    pub format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            server_name: "jim".into(),
+            secret: String::new(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            redis: RedisConfig::default(),
+            messages: MessagesConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            workers: 0,
+            body_limit_bytes: 64 * 1024,
+            request_timeout_ms: 5000,
+            shutdown_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            pool_size: 8,
+            connect_timeout_secs: 5,
+            migrate_on_start: true,
+            sqlite_busy_timeout_ms: 5000,
+            sqlite_synchronous: "full".into(),
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self { url: String::new(), pool_size: 16 }
+    }
+}
+
+impl Default for MessagesConfig {
+    fn default() -> Self {
+        Self { backend: "sql".into(), url: String::new(), database: "jim".into() }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), format: "auto".into() }
+    }
+}
+
+/// Which relational backend a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Mysql,
+}
+
+impl DatabaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Mysql => "mysql",
+        }
+    }
+}
+
+impl Config {
+    /// The database URL in effect: the configured one, or the SQLite file under `data_dir`.
+    pub fn database_url(&self) -> String {
+        if self.database.url.trim().is_empty() {
+            format!("sqlite://{}", self.data_dir.join("jim.db").display())
+        } else {
+            self.database.url.trim().to_string()
+        }
+    }
+
+    /// The relational backend selected by the URL scheme.
+    pub fn database_kind(&self) -> Result<DatabaseKind, String> {
+        database_kind_of(&self.database_url())
+    }
+
+    /// `embedded` or `scale-out`, as printed at startup.
+    pub fn profile_name(&self) -> &'static str {
+        match (self.database_kind(), self.redis.url.trim().is_empty()) {
+            (Ok(DatabaseKind::Sqlite), true) => "embedded",
+            (Ok(DatabaseKind::Sqlite), false) => "embedded+redis",
+            (_, true) => "scale-out (no redis: single instance only)",
+            (_, false) => "scale-out",
+        }
+    }
+
+    /// Whether Redis is configured (bus and cache go through it).
+    pub fn uses_redis(&self) -> bool {
+        !self.redis.url.trim().is_empty()
+    }
+}
+
+fn database_kind_of(url: &str) -> Result<DatabaseKind, String> {
+    if url.starts_with("sqlite:") {
+        Ok(DatabaseKind::Sqlite)
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        Ok(DatabaseKind::Mysql)
+    } else {
+        Err("must start with sqlite:// or mysql://".into())
+    }
+}
+
+/// A problem found in the configuration, with the key and where its value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub key: String,
+    pub source: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} (from {})", self.key, self.message, self.source)
+    }
+}
+
+/// The outcome of loading: the config, the sources used, and anything worth reporting.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// Human-readable names of the sources that contributed, lowest precedence first.
+    pub sources: Vec<String>,
+    /// Keys that no part of `jim` reads (typos, stale settings). Reported, not fatal for `serve`.
+    pub unknown: Vec<ConfigIssue>,
+    figment: Figment,
+}
+
+impl LoadedConfig {
+    /// Where the value of `key` came from (e.g. "`JIM_` environment variable(s)").
+    pub fn source_of(&self, key: &str) -> String {
+        source_name(self.figment.find_metadata(key))
+    }
+
+    /// Check values that deserialize fine but make no sense. Every issue names its key.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let c = &self.config;
+        let mut issues = Vec::new();
+        let mut bad = |key: &str, message: String| {
+            issues.push(ConfigIssue { key: key.into(), source: self.source_of(key), message });
+        };
+        if c.http.listen.parse::<SocketAddr>().is_err() {
+            bad("http.listen", format!("{:?} is not an IP:port address", c.http.listen));
+        }
+        if c.http.body_limit_bytes < 1024 {
+            bad("http.body_limit_bytes", "must be at least 1024".into());
+        }
+        for proxy in &c.http.trusted_proxies {
+            if proxy.parse::<std::net::IpAddr>().is_err() {
+                bad("http.trusted_proxies", format!("{proxy:?} is not an IP address"));
+            }
+        }
+        if let Err(e) = c.database_kind() {
+            bad("database.url", e);
+        }
+        if c.database.pool_size == 0 || c.database.pool_size > 1024 {
+            bad("database.pool_size", "must be between 1 and 1024".into());
+        }
+        if !matches!(c.database.sqlite_synchronous.as_str(), "full" | "normal") {
+            bad("database.sqlite_synchronous", "must be \"full\" or \"normal\"".into());
+        }
+        let redis = c.redis.url.trim();
+        if !redis.is_empty() && !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+            bad("redis.url", "must start with redis:// or rediss://".into());
+        }
+        if c.redis.pool_size == 0 {
+            bad("redis.pool_size", "must be at least 1".into());
+        }
+        match c.messages.backend.as_str() {
+            "sql" => {}
+            "mongodb" => {
+                if c.messages.url.trim().is_empty() {
+                    bad("messages.url", "is required when messages.backend = \"mongodb\"".into());
+                }
+            }
+            other => bad("messages.backend", format!("{other:?} is not one of sql, mongodb")),
+        }
+        if crate::logging::parse_level(&c.log.level).is_none() {
+            bad("log.level", format!("{:?} is not one of trace, debug, info, warn, error", c.log.level));
+        }
+        if !matches!(c.log.format.as_str(), "auto" | "json" | "text") {
+            bad("log.format", format!("{:?} is not one of auto, json, text", c.log.format));
+        }
+        if c.server_name.is_empty()
+            || !c.server_name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        {
+            bad("server_name", "must be non-empty ASCII letters, digits, '-', '_' or '.'".into());
+        }
+        issues
+    }
+}
+
+/// Errors that stop loading altogether (unreadable file, wrong value type).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("invalid -O option {0:?}: expected KEY=VALUE")]
+    Override(String),
+    #[error("{0}")]
+    Invalid(ConfigIssue),
+}
+
+/// Where to look for configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSources {
+    /// Explicit config file (`-c`). When `None`, `./jim.toml` is used if it exists.
+    pub file: Option<PathBuf>,
+    /// `-O key=value` overrides, applied last.
+    pub overrides: Vec<String>,
+    /// Read `JIM_*` environment variables (tests turn this off).
+    pub use_env: bool,
+}
+
+/// Environment variables with the `JIM_` prefix that are not config keys.
+const NON_CONFIG_ENV_PREFIXES: &[&str] = &["test_", "config"];
+
+/// Load the configuration from all layers.
+pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    let mut names = vec!["defaults".to_string()];
+
+    let file = match &sources.file {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(ConfigError::File {
+                    path: path.display().to_string(),
+                    message: "no such file".into(),
+                });
+            }
+            Some(path.clone())
+        }
+        None => Some(PathBuf::from("jim.toml")).filter(|p| p.is_file()),
+    };
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        if let Err(e) = text.parse::<toml::Table>() {
+            return Err(ConfigError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            });
+        }
+        figment = figment.merge(Toml::file_exact(&path));
+        names.push(path.display().to_string());
+    }
+
+    if sources.use_env {
+        let env = Env::prefixed("JIM_").split("__").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            !NON_CONFIG_ENV_PREFIXES.iter().any(|p| key.starts_with(p))
+        });
+        if !env.data().map(|d| d.values().all(Dict::is_empty)).unwrap_or(true) {
+            names.push("JIM_* environment".into());
+        }
+        figment = figment.merge(env);
+    }
+
+    if !sources.overrides.is_empty() {
+        for raw in &sources.overrides {
+            figment = figment.merge(parse_override(raw)?);
+        }
+        names.push("-O overrides".into());
+    }
+
+    let config: Config = figment.extract().map_err(|e| {
+        let key = e.path.join(".");
+        ConfigError::Invalid(ConfigIssue {
+            key: if key.is_empty() { "(root)".into() } else { key.clone() },
+            source: source_name(e.metadata.as_ref()),
+            message: e.kind.to_string(),
+        })
+    })?;
+
+    let unknown = unknown_keys(&figment);
+    Ok(LoadedConfig { config, sources: names, unknown, figment })
+}
+
+/// Every dotted key path of the defaults: the set of keys that mean something.
+pub fn known_keys() -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    if let Ok(data) = Serialized::defaults(Config::default()).data() {
+        for dict in data.values() {
+            collect_keys("", dict, &mut keys);
+        }
+    }
+    keys
+}
+
+fn collect_keys(prefix: &str, dict: &Dict, out: &mut BTreeSet<String>) {
+    for (k, v) in dict {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            Value::Dict(_, inner) => collect_keys(&path, inner, out),
+            _ => {
+                out.insert(path);
+            }
+        }
+    }
+}
+
+fn unknown_keys(figment: &Figment) -> Vec<ConfigIssue> {
+    let known = known_keys();
+    let mut present = BTreeSet::new();
+    if let Ok(data) = figment.data() {
+        let data: Map<Profile, Dict> = data;
+        for dict in data.values() {
+            collect_keys("", dict, &mut present);
+        }
+    }
+    present
+        .into_iter()
+        .filter(|k| !known.contains(k) && !known.iter().any(|kk| kk.starts_with(&format!("{k}."))))
+        .map(|key| {
+            let meta = figment.find_metadata(&key);
+            let source = source_name(meta);
+            let message = if source.contains("environment") {
+                format!(
+                    "unknown key (environment variable JIM_{})",
+                    key.to_uppercase().replace('.', "__")
+                )
+            } else {
+                "unknown key".to_string()
+            };
+            ConfigIssue { key, source, message }
+        })
+        .collect()
+}
+
+fn source_name(meta: Option<&Metadata>) -> String {
+    match meta {
+        None => "defaults".into(),
+        Some(m) => match &m.source {
+            Some(figment::Source::File(p)) => p.display().to_string(),
+            _ => m.name.to_string(),
+        },
+    }
+}
+
+/// A `-O key=value` override. The value is read as TOML (numbers, booleans, arrays) and
+/// falls back to a plain string.
+fn parse_override(raw: &str) -> Result<NamedProvider<figment::providers::Data<Toml>>, ConfigError> {
+    let (key, value) = raw.split_once('=').ok_or_else(|| ConfigError::Override(raw.into()))?;
+    let key = key.trim();
+    if key.is_empty() || !key.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+        return Err(ConfigError::Override(raw.into()));
+    }
+    let as_toml = format!("{key} = {value}");
+    let doc = if as_toml.parse::<toml::Table>().is_ok() {
+        as_toml
+    } else {
+        format!("{key} = {}", toml::Value::String(value.to_string()))
+    };
+    Ok(NamedProvider { inner: Toml::string(&doc), name: "-O override" })
+}
+
+/// Wraps a provider to give its values a clear source name in messages.
+struct NamedProvider<P> {
+    inner: P,
+    name: &'static str,
+}
+
+impl<P: Provider> Provider for NamedProvider<P> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.inner.data()
+    }
+}
+
+/// Render the effective configuration as TOML with the secret redacted.
+pub fn render_redacted(config: &Config) -> String {
+    let mut shown = config.clone();
+    if !shown.secret.is_empty() {
+        shown.secret = "<redacted>".into();
+    }
+    shown.database.url = redact_url(&shown.database.url);
+    shown.redis.url = redact_url(&shown.redis.url);
+    shown.messages.url = redact_url(&shown.messages.url);
+    toml::to_string_pretty(&shown).unwrap_or_default()
+}
+
+/// Hide the password part of a connection URL.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Make `data_dir` exist (0700 on Unix) and return it.
+pub fn ensure_data_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(overrides: &[&str]) -> Result<LoadedConfig, ConfigError> {
+        load(&ConfigSources {
+            file: None,
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+            use_env: false,
+        })
+    }
+
+    #[test]
+    fn overrides_take_precedence_and_parse_types() {
+        let loaded = load_with(&["http.listen=0.0.0.0:9000", "database.pool_size=3", "database.migrate_on_start=false"]).unwrap();
+        assert_eq!(loaded.config.http.listen, "0.0.0.0:9000");
+        assert_eq!(loaded.config.database.pool_size, 3);
+        assert!(!loaded.config.database.migrate_on_start);
+        assert_eq!(loaded.source_of("http.listen"), "-O override");
+        assert_eq!(loaded.source_of("log.level"), "defaults");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_and_source() {
+        let err = load_with(&["database.pool_size=lots"]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("database.pool_size"), "{text}");
+        assert!(text.contains("-O override"), "{text}");
+    }
+
+    #[test]
+    fn unknown_keys_are_reported() {
+        let loaded = load_with(&["http.lisen=1"]).unwrap();
+        assert_eq!(loaded.unknown.len(), 1);
+        assert_eq!(loaded.unknown[0].key, "http.lisen");
+    }
+
+    #[test]
+    fn validation_names_key() {
+        let loaded = load_with(&["database.url=postgres://x", "log.level=loud"]).unwrap();
+        let issues = loaded.validate();
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["database.url", "log.level"]);
+    }
+
+    #[test]
+    fn profile_follows_urls() {
+        let mut c = Config::default();
+        assert_eq!(c.profile_name(), "embedded");
+        assert_eq!(c.database_kind().unwrap(), DatabaseKind::Sqlite);
+        c.database.url = "mysql://root@127.0.0.1/jim".into();
+        c.redis.url = "redis://127.0.0.1".into();
+        assert_eq!(c.profile_name(), "scale-out");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("mysql://root:hunter2@db/jim"), "mysql://root:****@db/jim");
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -1,0 +1,286 @@
+//! The relational repository: one diesel schema served by SQLite (through
+//! `SyncConnectionWrapper`) or MySQL/MariaDB (through `AsyncMysqlConnection`), chosen at runtime
+//! from the URL. Query bodies are written once and compiled per backend by [`db_run!`].
+
+pub mod meta;
+pub mod migrate;
+pub mod schema;
+
+use std::future::Future;
+use std::time::Duration;
+
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::FutureExt;
+
+use crate::config::{Config, DatabaseKind};
+
+/// SQLite connection usable from async code (queries run on the blocking pool).
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// MySQL / MariaDB connection (pure Rust, no libmysqlclient).
+pub type MysqlConn = AsyncMysqlConnection;
+
+/// A pool of the active backend.
+#[derive(Clone)]
+pub enum DbPool {
+    Sqlite(Pool<SqliteConn>),
+    Mysql(Pool<MysqlConn>),
+}
+
+/// A pooled connection of the active backend; use it through [`db_run!`].
+pub enum DbConn {
+    Sqlite(Object<SqliteConn>),
+    Mysql(Object<MysqlConn>),
+}
+
+/// Run one query body against whichever backend `$conn` holds. The body is type-checked once
+/// per backend, with `$c` bound to the concrete connection.
+#[macro_export]
+macro_rules! db_run {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(object) => {
+                let $c: &mut $crate::db::SqliteConn = &mut *object;
+                $body
+            }
+            $crate::db::DbConn::Mysql(object) => {
+                let $c: &mut $crate::db::MysqlConn = &mut *object;
+                $body
+            }
+        }
+    };
+    ($conn:expr, sqlite |$a:ident| $sqlite:expr, mysql |$b:ident| $mysql:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(object) => {
+                let $a: &mut $crate::db::SqliteConn = &mut *object;
+                $sqlite
+            }
+            $crate::db::DbConn::Mysql(object) => {
+                let $b: &mut $crate::db::MysqlConn = &mut *object;
+                $mysql
+            }
+        }
+    };
+}
+
+/// Errors of the repository layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available: {0}")]
+    Pool(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl DbError {
+    /// Whether the failure is a unique-constraint violation (a lost race or a duplicate).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+
+    /// Whether the failure means "the database is not reachable right now".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, DbError::Pool(_) | DbError::Connect(_))
+    }
+}
+
+impl From<DbError> for crate::error::AppError {
+    fn from(e: DbError) -> Self {
+        if e.is_unavailable() {
+            crate::error::AppError::Unavailable(e.into())
+        } else {
+            crate::error::AppError::Internal(e.into())
+        }
+    }
+}
+
+/// Result of repository functions.
+pub type DbResult<T> = Result<T, DbError>;
+
+/// The repository facade: a pool plus the multi-thread runtime its queries run on.
+///
+/// actix workers are current-thread runtimes, where dropping an in-flight SQLite query (or
+/// running migrations) panics; every call is therefore spawned onto the main runtime and
+/// awaited through its `JoinHandle`, so a cancelled request detaches the query instead of
+/// cancelling it mid-flight.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    runtime: tokio::runtime::Handle,
+    kind: DatabaseKind,
+    url: String,
+}
+
+impl Db {
+    /// Connect a pool for `config` (does not migrate). Must run on the multi-thread runtime.
+    pub async fn connect(config: &Config) -> DbResult<Db> {
+        let url = config.database_url();
+        let kind = config.database_kind().map_err(DbError::Connect)?;
+        let size = config.database.pool_size;
+        let timeout = Duration::from_secs(config.database.connect_timeout_secs.max(1));
+        let pool = match kind {
+            DatabaseKind::Sqlite => {
+                let path = sqlite_path(&url).to_string();
+                if let Some(parent) = std::path::Path::new(&path).parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| DbError::Connect(format!("{}: {e}", parent.display())))?;
+                }
+                let pragmas = sqlite_pragmas(config);
+                let mut manager_config = ManagerConfig::<SqliteConn>::default();
+                manager_config.custom_setup = Box::new(move |url| {
+                    let pragmas = pragmas.clone();
+                    let path = sqlite_path(url).to_string();
+                    async move {
+                        let mut conn = SqliteConn::establish(&path).await?;
+                        conn.batch_execute(&pragmas)
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(&path, manager_config);
+                DbPool::Sqlite(
+                    Pool::builder(manager)
+                        .max_size(size)
+                        .wait_timeout(Some(timeout))
+                        .create_timeout(Some(timeout))
+                        .runtime(deadpool::Runtime::Tokio1)
+                        .build()
+                        .map_err(|e| DbError::Connect(e.to_string()))?,
+                )
+            }
+            DatabaseKind::Mysql => {
+                let mut manager_config = ManagerConfig::<MysqlConn>::default();
+                manager_config.custom_setup = Box::new(|url| {
+                    let url = url.to_string();
+                    async move {
+                        let mut conn = MysqlConn::establish(&url).await?;
+                        conn.batch_execute(MYSQL_SESSION_SETUP)
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(
+                    mysql_url(&url),
+                    manager_config,
+                );
+                DbPool::Mysql(
+                    Pool::builder(manager)
+                        .max_size(size)
+                        .wait_timeout(Some(timeout))
+                        .create_timeout(Some(timeout))
+                        .runtime(deadpool::Runtime::Tokio1)
+                        .build()
+                        .map_err(|e| DbError::Connect(e.to_string()))?,
+                )
+            }
+        };
+        Ok(Db { pool, runtime: tokio::runtime::Handle::current(), kind, url })
+    }
+
+    /// Which backend this is.
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    /// The URL with any password hidden, for logs.
+    pub fn display_url(&self) -> String {
+        crate::config::redact_url(&self.url)
+    }
+
+    /// Check a connection out of the pool.
+    async fn get(pool: DbPool) -> DbResult<DbConn> {
+        match pool {
+            DbPool::Sqlite(p) => p.get().await.map(DbConn::Sqlite),
+            DbPool::Mysql(p) => p.get().await.map(DbConn::Mysql),
+        }
+        .map_err(|e| DbError::Pool(e.to_string()))
+    }
+
+    /// Run `f` with a pooled connection on the main runtime (see the type's docs for why).
+    pub async fn run<T, F, Fut>(&self, f: F) -> DbResult<T>
+    where
+        F: FnOnce(DbConn) -> Fut + Send + 'static,
+        Fut: Future<Output = DbResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        self.runtime
+            .spawn(async move {
+                let conn = Db::get(pool).await?;
+                f(conn).await
+            })
+            .await
+            .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// `SELECT 1` through the pool: the readiness probe.
+    pub async fn ping(&self) -> DbResult<()> {
+        self.run(|mut conn| async move {
+            db_run!(&mut conn, |c| diesel::sql_query("SELECT 1").execute(c).await)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Apply pending migrations; returns the versions applied.
+    pub async fn migrate(&self) -> DbResult<Vec<String>> {
+        migrate::run_pending(self.kind, &self.url).await
+    }
+
+    /// Applied and pending migration versions.
+    pub async fn migration_status(&self) -> DbResult<migrate::MigrationStatus> {
+        migrate::status(self.kind, &self.url).await
+    }
+}
+
+/// The file path inside a `sqlite://PATH` or `sqlite:PATH` URL.
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
+}
+
+/// `mariadb://` is accepted as an alias of `mysql://`.
+pub fn mysql_url(url: &str) -> String {
+    match url.strip_prefix("mariadb://") {
+        Some(rest) => format!("mysql://{rest}"),
+        None => url.to_string(),
+    }
+}
+
+fn sqlite_pragmas(config: &Config) -> String {
+    format!(
+        "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA synchronous = {};",
+        config.database.sqlite_busy_timeout_ms,
+        config.database.sqlite_synchronous.to_ascii_uppercase()
+    )
+}
+
+/// UTC everywhere, and strict mode so an over-long value is an error, never a silent truncation.
+const MYSQL_SESSION_SETUP: &str = "SET time_zone = '+00:00', \
+     sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
+     NAMES utf8mb4 COLLATE utf8mb4_bin";
+
+/// Milliseconds since the Unix epoch: the one time representation in the database.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

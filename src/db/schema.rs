@@ -1,0 +1,146 @@
+//! The one diesel schema, valid for both SQLite and MySQL (portable column types only).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        username_norm -> Text,
+        password_hash -> Text,
+        nickname -> Text,
+        avatar -> Text,
+        birth_date -> Nullable<Text>,
+        online_status -> SmallInt,
+        status -> SmallInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        token_hash -> Text,
+        user_agent -> Text,
+        ip -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    user_relation (id) {
+        id -> BigInt,
+        user_a_id -> BigInt,
+        user_b_id -> BigInt,
+        status -> SmallInt,
+        block_status -> SmallInt,
+        remark_on_a -> Text,
+        remark_on_b -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_relation_invite (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        target_id -> BigInt,
+        note -> Text,
+        reply -> Text,
+        status -> SmallInt,
+        pending_pair -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> BigInt,
+        name -> Text,
+        avatar -> Text,
+        announcement -> Text,
+        join_policy -> SmallInt,
+        max_member -> Integer,
+        member_count -> Integer,
+        owner_id -> BigInt,
+        speak_status -> SmallInt,
+        status -> SmallInt,
+        creator_id -> BigInt,
+        updater_id -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_member (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        user_id -> BigInt,
+        role -> SmallInt,
+        nickname -> Text,
+        speak_status -> SmallInt,
+        muted_until -> Nullable<BigInt>,
+        creator_id -> BigInt,
+        updater_id -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    rooms (room_id) {
+        room_id -> Text,
+        session_type -> SmallInt,
+        last_message_id -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        room_id -> Text,
+        message_id -> BigInt,
+        session_type -> SmallInt,
+        #[sql_name = "type"]
+        message_type -> SmallInt,
+        sender_id -> BigInt,
+        receiver_id -> BigInt,
+        action_id -> Text,
+        body -> Text,
+        status -> SmallInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    server_meta (meta_key) {
+        meta_key -> Text,
+        meta_value -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(group_member -> groups (group_id));
+diesel::joinable!(group_member -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    user_relation,
+    user_relation_invite,
+    groups,
+    group_member,
+    rooms,
+    messages,
+    server_meta,
+);

@@ -1,0 +1,65 @@
+//! The actix layer: routes, input parsing and error mapping. Handlers stay thin: parse, call
+//! one service function, wrap the result in the envelope.
+
+pub mod envelope;
+pub mod health;
+pub mod middleware;
+pub mod openapi;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{HttpRequest, web};
+
+use crate::error::{AppError, ErrorCode};
+
+/// Register every route and the input error handlers.
+pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(body_limit)
+            // The original decoded JSON whatever the Content-Type; existing clients rely on it.
+            .content_type_required(false)
+            .error_handler(json_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(query_error))
+    .app_data(web::PathConfig::default().error_handler(path_error))
+    .app_data(web::PayloadConfig::default().limit(body_limit))
+    .service(health::livez)
+    .service(health::readyz)
+    .service(openapi::spec)
+    .service(openapi::docs)
+    .service(openapi::docs_css)
+    .service(openapi::docs_js)
+    .default_service(web::to(not_found));
+}
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let app = match &err {
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            AppError::with_message(ErrorCode::PayloadTooLarge, format!("request body larger than {limit} bytes"))
+        }
+        JsonPayloadError::Deserialize(e) => AppError::invalid(format!("invalid JSON body: {e}")),
+        JsonPayloadError::ContentType => AppError::invalid("expected a JSON body"),
+        _ => AppError::invalid("invalid JSON body"),
+    };
+    app.into()
+}
+
+fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let message = match &err {
+        QueryPayloadError::Deserialize(e) => format!("invalid query parameters: {e}"),
+        _ => "invalid query parameters".to_string(),
+    };
+    AppError::invalid(message).into()
+}
+
+fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    let message = match &err {
+        PathError::Deserialize(e) => format!("invalid path parameter: {e}"),
+        _ => "invalid path parameter".to_string(),
+    };
+    AppError::invalid(message).into()
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::code(ErrorCode::NotFound))
+}

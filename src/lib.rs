@@ -1,0 +1,17 @@
+//! JIM-rs: a self-hosted instant-messaging server. The library holds the whole application;
+//! `main.rs` only parses the command line and runs it.
+
+pub mod app;
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod secret;
+pub mod service;
+pub mod state;
+
+pub use app::Application;
+pub use config::Config;
