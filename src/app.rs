@@ -49,9 +49,7 @@ impl Application {
         let instance_id = uuid::Uuid::new_v4().simple().to_string();
 
         if config.messages.backend == "mongodb" {
-            bail!(
-                "messages.backend = \"mongodb\" is not available in this build yet; use \"sql\""
-            );
+            bail!("messages.backend = \"mongodb\" is not available in this build yet; use \"sql\"");
         }
         crate::config::ensure_data_dir(&config.data_dir)
             .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
@@ -63,7 +61,10 @@ impl Application {
                 info!(log, "migrations applied"; "versions" => applied.join(","));
             }
         } else {
-            let status = db.migration_status().await.context("database migration status")?;
+            let status = db
+                .migration_status()
+                .await
+                .context("database migration status")?;
             if !status.pending.is_empty() {
                 bail!(
                     "the database has {} pending migration(s) ({}); run `jim migrate` or set \
@@ -91,16 +92,27 @@ impl Application {
                 .map_err(|_| anyhow::anyhow!("timed out"))
                 .and_then(|r| r.map_err(anyhow::Error::from))
                 .with_context(|| {
-                    format!("redis at {} does not answer", crate::config::redact_url(url))
+                    format!(
+                        "redis at {} does not answer",
+                        crate::config::redact_url(url)
+                    )
                 })?;
-            (Bus::Redis(bus), Cache::Redis(redis::RedisCache::new(pool, &config.server_name)))
+            (
+                Bus::Redis(bus),
+                Cache::Redis(redis::RedisCache::new(pool, &config.server_name)),
+            )
         } else {
             let cache = Arc::new(local::LocalCache::default());
             background.push(tokio::spawn(purge_local_cache(cache.clone())));
-            (Bus::Local(local::LocalBus::new(&instance_id)), Cache::Local(cache))
+            (
+                Bus::Local(local::LocalBus::new(&instance_id)),
+                Cache::Local(cache),
+            )
         };
 
-        let secret = secret::load_or_create(&config, &db).await.context("secret")?;
+        let secret = secret::load_or_create(&config, &db)
+            .await
+            .context("secret")?;
 
         let state = web::Data::new(AppState::new(
             config.clone(),
@@ -135,7 +147,12 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
 
-        Ok(Application { addr, server, state, background })
+        Ok(Application {
+            addr,
+            server,
+            state,
+            background,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -150,7 +167,10 @@ impl Application {
 
     /// A handle that stops the server.
     pub fn stopper(&self) -> Stopper {
-        Stopper { handle: self.server.handle(), state: self.state.clone() }
+        Stopper {
+            handle: self.server.handle(),
+            state: self.state.clone(),
+        }
     }
 
     /// Serve until stopped.

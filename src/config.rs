@@ -145,19 +145,29 @@ impl Default for DatabaseConfig {
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        Self { url: String::new(), pool_size: 16 }
+        Self {
+            url: String::new(),
+            pool_size: 16,
+        }
     }
 }
 
 impl Default for MessagesConfig {
     fn default() -> Self {
-        Self { backend: "sql".into(), url: String::new(), database: "jim".into() }
+        Self {
+            backend: "sql".into(),
+            url: String::new(),
+            database: "jim".into(),
+        }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: "auto".into() }
+        Self {
+            level: "info".into(),
+            format: "auto".into(),
+        }
     }
 }
 
@@ -254,17 +264,27 @@ impl LoadedConfig {
         let c = &self.config;
         let mut issues = Vec::new();
         let mut bad = |key: &str, message: String| {
-            issues.push(ConfigIssue { key: key.into(), source: self.source_of(key), message });
+            issues.push(ConfigIssue {
+                key: key.into(),
+                source: self.source_of(key),
+                message,
+            });
         };
         if c.http.listen.parse::<SocketAddr>().is_err() {
-            bad("http.listen", format!("{:?} is not an IP:port address", c.http.listen));
+            bad(
+                "http.listen",
+                format!("{:?} is not an IP:port address", c.http.listen),
+            );
         }
         if c.http.body_limit_bytes < 1024 {
             bad("http.body_limit_bytes", "must be at least 1024".into());
         }
         for proxy in &c.http.trusted_proxies {
             if proxy.parse::<std::net::IpAddr>().is_err() {
-                bad("http.trusted_proxies", format!("{proxy:?} is not an IP address"));
+                bad(
+                    "http.trusted_proxies",
+                    format!("{proxy:?} is not an IP address"),
+                );
             }
         }
         if let Err(e) = c.database_kind() {
@@ -274,10 +294,13 @@ impl LoadedConfig {
             bad("database.pool_size", "must be between 1 and 1024".into());
         }
         if !matches!(c.database.sqlite_synchronous.as_str(), "full" | "normal") {
-            bad("database.sqlite_synchronous", "must be \"full\" or \"normal\"".into());
+            bad(
+                "database.sqlite_synchronous",
+                "must be \"full\" or \"normal\"".into(),
+            );
         }
         let redis = c.redis.url.trim();
-        if !redis.is_empty() && !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+        if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
             bad("redis.url", "must start with redis:// or rediss://".into());
         }
         if c.redis.pool_size == 0 {
@@ -287,21 +310,42 @@ impl LoadedConfig {
             "sql" => {}
             "mongodb" => {
                 if c.messages.url.trim().is_empty() {
-                    bad("messages.url", "is required when messages.backend = \"mongodb\"".into());
+                    bad(
+                        "messages.url",
+                        "is required when messages.backend = \"mongodb\"".into(),
+                    );
                 }
             }
-            other => bad("messages.backend", format!("{other:?} is not one of sql, mongodb")),
+            other => bad(
+                "messages.backend",
+                format!("{other:?} is not one of sql, mongodb"),
+            ),
         }
         if crate::logging::parse_level(&c.log.level).is_none() {
-            bad("log.level", format!("{:?} is not one of trace, debug, info, warn, error", c.log.level));
+            bad(
+                "log.level",
+                format!(
+                    "{:?} is not one of trace, debug, info, warn, error",
+                    c.log.level
+                ),
+            );
         }
         if !matches!(c.log.format.as_str(), "auto" | "json" | "text") {
-            bad("log.format", format!("{:?} is not one of auto, json, text", c.log.format));
+            bad(
+                "log.format",
+                format!("{:?} is not one of auto, json, text", c.log.format),
+            );
         }
         if c.server_name.is_empty()
-            || !c.server_name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+            || !c
+                .server_name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
         {
-            bad("server_name", "must be non-empty ASCII letters, digits, '-', '_' or '.'".into());
+            bad(
+                "server_name",
+                "must be non-empty ASCII letters, digits, '-', '_' or '.'".into(),
+            );
         }
         issues
     }
@@ -334,7 +378,10 @@ const NON_CONFIG_ENV_PREFIXES: &[&str] = &["test_", "config"];
 
 /// Load the configuration from all layers.
 pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
-    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    let mut figment = Figment::from(NamedProvider {
+        inner: Serialized::defaults(Config::default()),
+        name: "defaults",
+    });
     let mut names = vec!["defaults".to_string()];
 
     let file = match &sources.file {
@@ -369,7 +416,11 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
             let key = key.as_str().to_ascii_lowercase();
             !NON_CONFIG_ENV_PREFIXES.iter().any(|p| key.starts_with(p))
         });
-        if !env.data().map(|d| d.values().all(Dict::is_empty)).unwrap_or(true) {
+        if !env
+            .data()
+            .map(|d| d.values().all(Dict::is_empty))
+            .unwrap_or(true)
+        {
             names.push("JIM_* environment".into());
         }
         figment = figment.merge(env);
@@ -385,14 +436,23 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
     let config: Config = figment.extract().map_err(|e| {
         let key = e.path.join(".");
         ConfigError::Invalid(ConfigIssue {
-            key: if key.is_empty() { "(root)".into() } else { key.clone() },
+            key: if key.is_empty() {
+                "(root)".into()
+            } else {
+                key.clone()
+            },
             source: source_name(e.metadata.as_ref()),
             message: e.kind.to_string(),
         })
     })?;
 
     let unknown = unknown_keys(&figment);
-    Ok(LoadedConfig { config, sources: names, unknown, figment })
+    Ok(LoadedConfig {
+        config,
+        sources: names,
+        unknown,
+        figment,
+    })
 }
 
 /// Every dotted key path of the defaults: the set of keys that mean something.
@@ -408,7 +468,11 @@ pub fn known_keys() -> BTreeSet<String> {
 
 fn collect_keys(prefix: &str, dict: &Dict, out: &mut BTreeSet<String>) {
     for (k, v) in dict {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Dict(_, inner) => collect_keys(&path, inner, out),
             _ => {
@@ -441,7 +505,11 @@ fn unknown_keys(figment: &Figment) -> Vec<ConfigIssue> {
             } else {
                 "unknown key".to_string()
             };
-            ConfigIssue { key, source, message }
+            ConfigIssue {
+                key,
+                source,
+                message,
+            }
         })
         .collect()
 }
@@ -459,9 +527,15 @@ fn source_name(meta: Option<&Metadata>) -> String {
 /// A `-O key=value` override. The value is read as TOML (numbers, booleans, arrays) and
 /// falls back to a plain string.
 fn parse_override(raw: &str) -> Result<NamedProvider<figment::providers::Data<Toml>>, ConfigError> {
-    let (key, value) = raw.split_once('=').ok_or_else(|| ConfigError::Override(raw.into()))?;
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| ConfigError::Override(raw.into()))?;
     let key = key.trim();
-    if key.is_empty() || !key.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+    if key.is_empty()
+        || !key
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
         return Err(ConfigError::Override(raw.into()));
     }
     let as_toml = format!("{key} = {value}");
@@ -470,7 +544,10 @@ fn parse_override(raw: &str) -> Result<NamedProvider<figment::providers::Data<To
     } else {
         format!("{key} = {}", toml::Value::String(value.to_string()))
     };
-    Ok(NamedProvider { inner: Toml::string(&doc), name: "-O override" })
+    Ok(NamedProvider {
+        inner: Toml::string(&doc),
+        name: "-O override",
+    })
 }
 
 /// Wraps a provider to give its values a clear source name in messages.
@@ -536,7 +613,12 @@ mod tests {
 
     #[test]
     fn overrides_take_precedence_and_parse_types() {
-        let loaded = load_with(&["http.listen=0.0.0.0:9000", "database.pool_size=3", "database.migrate_on_start=false"]).unwrap();
+        let loaded = load_with(&[
+            "http.listen=0.0.0.0:9000",
+            "database.pool_size=3",
+            "database.migrate_on_start=false",
+        ])
+        .unwrap();
         assert_eq!(loaded.config.http.listen, "0.0.0.0:9000");
         assert_eq!(loaded.config.database.pool_size, 3);
         assert!(!loaded.config.database.migrate_on_start);
@@ -579,7 +661,13 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("mysql://root:hunter2@db/jim"), "mysql://root:****@db/jim");
-        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redact_url("mysql://root:hunter2@db/jim"),
+            "mysql://root:****@db/jim"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 }

@@ -52,7 +52,11 @@ error_codes! {
 pub enum AppError {
     /// An expected failure the client can act on.
     #[error("{code:?}: {message}")]
-    Api { code: ErrorCode, message: Cow<'static, str>, data: Option<Value> },
+    Api {
+        code: ErrorCode,
+        message: Cow<'static, str>,
+        data: Option<Value>,
+    },
     /// A dependency (database, Redis) is down or timed out: 503, cause logged.
     #[error("unavailable: {0:#}")]
     Unavailable(anyhow::Error),
@@ -67,18 +71,30 @@ pub type Result<T, E = AppError> = std::result::Result<T, E>;
 impl AppError {
     /// An API error with the code's default message.
     pub fn code(code: ErrorCode) -> Self {
-        Self::Api { code, message: Cow::Borrowed(code.message()), data: None }
+        Self::Api {
+            code,
+            message: Cow::Borrowed(code.message()),
+            data: None,
+        }
     }
 
     /// An API error with a specific message.
     pub fn with_message(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::Api { code, message: message.into(), data: None }
+        Self::Api {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 
     /// Attach a `data` payload (e.g. `fail_times`) to an API error.
     pub fn with_data(self, value: Value) -> Self {
         match self {
-            Self::Api { code, message, .. } => Self::Api { code, message, data: Some(value) },
+            Self::Api { code, message, .. } => Self::Api {
+                code,
+                message,
+                data: Some(value),
+            },
             other => other,
         }
     }

@@ -64,7 +64,9 @@ pub async fn load_or_create(config: &Config, db: &Db) -> anyhow::Result<Secret> 
     match db.kind() {
         DatabaseKind::Sqlite => load_or_create_file(&config.data_dir.join("secret.key")),
         DatabaseKind::Mysql => {
-            let stored = db.meta_get_or_insert("secret", Secret::generate().to_hex()).await?;
+            let stored = db
+                .meta_get_or_insert("secret", Secret::generate().to_hex())
+                .await?;
             Secret::from_hex(&stored)
                 .ok_or_else(|| anyhow::anyhow!("server_meta 'secret' is not 64 hex characters"))
         }
@@ -91,9 +93,8 @@ fn load_or_create_file(path: &Path) -> anyhow::Result<Secret> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = std::fs::read_to_string(path)?;
-            Secret::from_hex(&text).ok_or_else(|| {
-                anyhow::anyhow!("{} must hold 64 hex characters", path.display())
-            })
+            Secret::from_hex(&text)
+                .ok_or_else(|| anyhow::anyhow!("{} must hold 64 hex characters", path.display()))
         }
         Err(e) => Err(anyhow::anyhow!("cannot create {}: {e}", path.display())),
     }

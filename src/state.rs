@@ -33,7 +33,16 @@ impl AppState {
         secret: Secret,
         instance_id: String,
     ) -> Self {
-        Self { config, log, db, bus, cache, secret, instance_id, shutting_down: AtomicBool::new(false) }
+        Self {
+            config,
+            log,
+            db,
+            bus,
+            cache,
+            secret,
+            instance_id,
+            shutting_down: AtomicBool::new(false),
+        }
     }
 
     /// Mark the instance as draining: `/readyz` answers 503 from now on.

@@ -22,7 +22,9 @@ pub fn pool(url: &str, size: usize) -> Result<Pool, BusError> {
         recycle: Some(Duration::from_secs(2)),
     };
     config.pool = Some(pool_config);
-    config.create_pool(Some(Runtime::Tokio1)).map_err(|e| BusError::Pool(e.to_string()))
+    config
+        .create_pool(Some(Runtime::Tokio1))
+        .map_err(|e| BusError::Pool(e.to_string()))
 }
 
 async fn connection(pool: &Pool) -> Result<deadpool_redis::Connection, BusError> {
@@ -51,7 +53,13 @@ impl Drop for SubscriberTask {
 
 impl RedisBus {
     /// Connect to Redis and start the subscriber loop on the current runtime.
-    pub fn start(url: &str, pool: Pool, server_name: &str, instance_id: &str, log: Logger) -> Result<Self, BusError> {
+    pub fn start(
+        url: &str,
+        pool: Pool,
+        server_name: &str,
+        instance_id: &str,
+        log: Logger,
+    ) -> Result<Self, BusError> {
         let client = redis::Client::open(url)?;
         let channel: Arc<str> = format!("{server_name}:events").into();
         let (fanout, _) = broadcast::channel(FANOUT_CAPACITY);
@@ -74,7 +82,10 @@ impl RedisBus {
     }
 
     pub async fn publish(&self, event: Event) -> Result<(), BusError> {
-        let message = BusMessage { origin: self.instance_id.to_string(), event };
+        let message = BusMessage {
+            origin: self.instance_id.to_string(),
+            event,
+        };
         let payload = serde_json::to_string(&message)?;
         let mut conn = connection(&self.pool).await?;
         let _: i64 = conn.publish(&*self.channel, payload).await?;
@@ -93,7 +104,9 @@ impl RedisBus {
 
     pub async fn wait_subscribed(&self, timeout: Duration) -> bool {
         let mut rx = self.subscribed.clone();
-        tokio::time::timeout(timeout, rx.wait_for(|s| *s)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, rx.wait_for(|s| *s))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     pub fn instance_id(&self) -> &str {
@@ -134,7 +147,9 @@ async fn subscriber_loop(
                             let _ = fanout.send(Arc::new(message));
                         }
                         // Another version may publish kinds we do not know; skip, do not die.
-                        Err(e) => warn!(log, "bus message not understood"; "error" => e.to_string(), "bytes" => payload.len()),
+                        Err(e) => {
+                            warn!(log, "bus message not understood"; "error" => e.to_string(), "bytes" => payload.len())
+                        }
                     }
                 }
                 let _ = subscribed.send(false);
@@ -166,7 +181,10 @@ return v
 
 impl RedisCache {
     pub fn new(pool: Pool, server_name: &str) -> Self {
-        Self { pool, prefix: format!("{server_name}:").into() }
+        Self {
+            pool,
+            prefix: format!("{server_name}:").into(),
+        }
     }
 
     fn key(&self, key: &str) -> String {
@@ -206,8 +224,12 @@ impl RedisCache {
     pub async fn take(&self, key: &str) -> Result<Option<String>, BusError> {
         let mut conn = connection(&self.pool).await?;
         let key = self.key(key);
-        let (value, _): (Option<String>, i64) =
-            redis::pipe().atomic().get(&key).del(&key).query_async(&mut conn).await?;
+        let (value, _): (Option<String>, i64) = redis::pipe()
+            .atomic()
+            .get(&key)
+            .del(&key)
+            .query_async(&mut conn)
+            .await?;
         Ok(value)
     }
 }

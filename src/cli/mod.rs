@@ -97,5 +97,9 @@ fn load_valid(sources: &ConfigSources) -> Result<LoadedConfig, ExitCode> {
     for unknown in &loaded.unknown {
         eprintln!("warning: config: {unknown}");
     }
-    if issues.is_empty() { Ok(loaded) } else { Err(ExitCode::from(1)) }
+    if issues.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ExitCode::from(1))
+    }
 }

@@ -180,10 +180,8 @@ impl Db {
                     }
                     .boxed()
                 });
-                let manager = AsyncDieselConnectionManager::new_with_config(
-                    mysql_url(&url),
-                    manager_config,
-                );
+                let manager =
+                    AsyncDieselConnectionManager::new_with_config(mysql_url(&url), manager_config);
                 DbPool::Mysql(
                     Pool::builder(manager)
                         .max_size(size)
@@ -195,7 +193,12 @@ impl Db {
                 )
             }
         };
-        Ok(Db { pool, runtime: tokio::runtime::Handle::current(), kind, url })
+        Ok(Db {
+            pool,
+            runtime: tokio::runtime::Handle::current(),
+            kind,
+            url,
+        })
     }
 
     /// Which backend this is.
@@ -237,7 +240,9 @@ impl Db {
     /// `SELECT 1` through the pool: the readiness probe.
     pub async fn ping(&self) -> DbResult<()> {
         self.run(|mut conn| async move {
-            db_run!(&mut conn, |c| diesel::sql_query("SELECT 1").execute(c).await)?;
+            db_run!(&mut conn, |c| diesel::sql_query("SELECT 1")
+                .execute(c)
+                .await)?;
             Ok(())
         })
         .await
@@ -256,7 +261,9 @@ impl Db {
 
 /// The file path inside a `sqlite://PATH` or `sqlite:PATH` URL.
 pub fn sqlite_path(url: &str) -> &str {
-    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
 }
 
 /// `mariadb://` is accepted as an alias of `mysql://`.

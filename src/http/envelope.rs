@@ -32,7 +32,9 @@ pub async fn with_context<F: std::future::Future>(ctx: RequestContext, fut: F) -
 
 /// The current request id, or an empty string outside a request.
 pub fn current_request_id() -> String {
-    REQUEST.try_with(|r| r.request_id.clone()).unwrap_or_default()
+    REQUEST
+        .try_with(|r| r.request_id.clone())
+        .unwrap_or_default()
 }
 
 /// The current request's logger, or a discarding one outside a request.
@@ -71,7 +73,11 @@ pub struct ErrorEnvelope {
 
 /// 200 with `data`.
 pub fn ok<T: Serialize>(data: T) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope { request_id: current_request_id(), status: STATUS_OK, data })
+    HttpResponse::Ok().json(Envelope {
+        request_id: current_request_id(),
+        status: STATUS_OK,
+        data,
+    })
 }
 
 /// 200 with `data: {}`.

@@ -21,7 +21,9 @@ pub struct Liveness {
     responses((status = 200, description = "alive", body = inline(envelope::Envelope<Liveness>))))]
 #[get("/livez")]
 pub async fn livez() -> HttpResponse {
-    envelope::ok(Liveness { version: env!("CARGO_PKG_VERSION") })
+    envelope::ok(Liveness {
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// Whether this instance can serve: the database (and Redis, when configured) answer.

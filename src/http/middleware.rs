@@ -56,8 +56,13 @@ pub async fn request_log(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return next.call(req).await;
     };
-    let trusted: Vec<IpAddr> =
-        state.config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
+    let trusted: Vec<IpAddr> = state
+        .config
+        .http
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .collect();
     let ip = client_ip(&req, &trusted);
     req.extensions_mut().insert(ClientIp(ip));
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -66,7 +71,10 @@ pub async fn request_log(
     let path = req.path().to_string();
     let started = Instant::now();
 
-    let ctx = RequestContext { request_id, logger: logger.clone() };
+    let ctx = RequestContext {
+        request_id,
+        logger: logger.clone(),
+    };
     let result = envelope::with_context(ctx, next.call(req)).await;
 
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -34,9 +34,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let app = match &err {
-        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            AppError::with_message(ErrorCode::PayloadTooLarge, format!("request body larger than {limit} bytes"))
-        }
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => AppError::with_message(
+            ErrorCode::PayloadTooLarge,
+            format!("request body larger than {limit} bytes"),
+        ),
         JsonPayloadError::Deserialize(e) => AppError::invalid(format!("invalid JSON body: {e}")),
         JsonPayloadError::ContentType => AppError::invalid("expected a JSON body"),
         _ => AppError::invalid("invalid JSON body"),

@@ -26,12 +26,16 @@ pub struct ApiDoc;
 
 /// The spec as pretty JSON (also what `jim openapi` prints).
 pub fn spec_json() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into())
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into())
 }
 
 #[get("/api/openapi.json")]
 pub async fn spec() -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(spec_json())
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(spec_json())
 }
 
 const DOCS_PAGE: &str = r##"<!doctype html>
@@ -53,7 +57,9 @@ window.ui = SwaggerUIBundle({ url: "/api/openapi.json", dom_id: "#swagger-ui" })
 
 #[get("/api/docs")]
 pub async fn docs() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DOCS_PAGE)
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(DOCS_PAGE)
 }
 
 #[get("/api/docs/swagger-ui.css")]

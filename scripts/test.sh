@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Run the whole test suite, the scale-out profile included: MariaDB and Redis are started
+# when they are down (scripts/start-services.sh), and the scale-out tests FAIL instead of
+# skipping when those services cannot be reached (JIM_TEST_REQUIRE_SCALEOUT=1).
+#
+# Extra arguments go to `cargo test`, e.g. `scripts/test.sh bus::` to run only the bus tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${JIM_SKIP_START_SERVICES:-0}" != "1" ]; then
+    bash scripts/start-services.sh
+fi
+
+export JIM_TEST_REQUIRE_SCALEOUT=1
+export JIM_TEST_MYSQL_URL="${JIM_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
+export JIM_TEST_REDIS_URL="${JIM_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+
+# Each scale-out test creates its own jim_test_* database; remove what earlier runs left.
+drop_test_databases() {
+    local client
+    client="$(command -v mariadb || command -v mysql || true)"
+    [ -n "$client" ] || return 0
+    local hostport="${JIM_TEST_MYSQL_URL#mysql://}"
+    hostport="${hostport#*@}"
+    local host="${hostport%%:*}" port="${hostport##*:}"
+    [ "$port" != "$hostport" ] || port=3306
+    "$client" -h "$host" -P "$port" -uroot -N -e \
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'jim\\_test\\_%'" 2>/dev/null |
+        while read -r db; do
+            "$client" -h "$host" -P "$port" -uroot -e "DROP DATABASE \`$db\`" || true
+        done
+}
+drop_test_databases
+trap drop_test_databases EXIT
+
+cargo test --locked "$@"

@@ -1,0 +1,283 @@
+//! Test harness: start the real application on 127.0.0.1:0 in either profile, with a fresh
+//! SQLite file or a fresh MariaDB database, and talk to it over HTTP.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use actix_web::web;
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
+use jim::app::Stopper;
+use jim::logging::{self, CapturedLog};
+use jim::state::AppState;
+use jim::{Application, Config};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A running application plus what a test needs to talk to it.
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub state: web::Data<AppState>,
+    pub log: CapturedLog,
+    stopper: Stopper,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// GET `path`, returning the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST a JSON body to `path`, returning the status and the JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stop the server gracefully and wait for it.
+    pub async fn stop(mut self) {
+        self.stopper.stop().await;
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// A config for a test: loopback, port 0, one worker, state under `dir`.
+pub fn base_config(dir: &Path) -> Config {
+    let mut config = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    config.http.listen = "127.0.0.1:0".into();
+    config.http.workers = 1;
+    config.log.level = "debug".into();
+    config
+}
+
+/// Start the application with `config`; panics if it cannot start.
+pub async fn spawn_app(config: Config) -> TestApp {
+    let (log, captured) = logging::capture(slog::Level::Debug);
+    let app = Application::build(config, log)
+        .await
+        .expect("application starts");
+    let url = format!("http://{}", app.local_addr());
+    let state = app.state();
+    let stopper = app.stopper();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        url,
+        client: reqwest::Client::new(),
+        state,
+        log: captured,
+        stopper,
+        server: Some(server),
+    }
+}
+
+/// An embedded-profile app on a fresh SQLite file. Keep the `TempDir` alive as long as the app.
+pub async fn spawn_embedded() -> (TestApp, TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = spawn_app(base_config(dir.path())).await;
+    (app, dir)
+}
+
+/// Whether scale-out tests must run (CI) rather than be skipped when services are missing.
+pub fn scaleout_required() -> bool {
+    std::env::var("JIM_TEST_REQUIRE_SCALEOUT").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// Base URL of the test MariaDB server (no database part).
+pub fn mysql_base_url() -> String {
+    std::env::var("JIM_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// URL of the test Redis server.
+pub fn redis_url() -> String {
+    std::env::var("JIM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A fresh MariaDB database and a private Redis key space for one test.
+#[derive(Clone, Debug)]
+pub struct ScaleOut {
+    pub mysql_url: String,
+    pub redis_url: String,
+    pub server_name: String,
+}
+
+impl ScaleOut {
+    /// Create a fresh database. Returns `None` (test skipped) when MariaDB or Redis is not
+    /// reachable, unless `JIM_TEST_REQUIRE_SCALEOUT=1`, in which case it panics.
+    pub async fn fresh() -> Option<ScaleOut> {
+        let name = format!("jim_test_{}", uuid::Uuid::new_v4().simple());
+        let base = mysql_base_url();
+        let created = async {
+            let mut conn = AsyncMysqlConnection::establish(&format!("{base}/mysql")).await?;
+            diesel::sql_query(format!(
+                "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            ))
+            .execute(&mut conn)
+            .await?;
+            Ok::<_, Box<dyn std::error::Error>>(())
+        };
+        let mysql_ok = match tokio::time::timeout(Duration::from_secs(10), created).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".into()),
+        };
+        let redis_ok = redis_ping(&redis_url()).await;
+        match (mysql_ok, redis_ok) {
+            (Ok(()), Ok(())) => Some(ScaleOut {
+                mysql_url: format!("{base}/{name}"),
+                redis_url: redis_url(),
+                server_name: name,
+            }),
+            (m, r) => {
+                let why = format!("MariaDB: {m:?}, Redis: {r:?}");
+                if scaleout_required() {
+                    panic!(
+                        "scale-out services required (JIM_TEST_REQUIRE_SCALEOUT=1) but unreachable: {why}"
+                    );
+                }
+                eprintln!("SKIPPED scale-out test: {why}");
+                None
+            }
+        }
+    }
+
+    /// A config pointing at this database and Redis.
+    pub fn config(&self, dir: &Path) -> Config {
+        let mut config = base_config(dir);
+        config.database.url = self.mysql_url.clone();
+        config.database.pool_size = 4;
+        config.redis.url = self.redis_url.clone();
+        config.redis.pool_size = 4;
+        config.server_name = self.server_name.clone();
+        config
+    }
+}
+
+/// PING a Redis server.
+pub async fn redis_ping(url: &str) -> Result<(), String> {
+    let pool = jim::bus::redis::pool(url, 1).map_err(|e| e.to_string())?;
+    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+    deadpool_redis::redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// A private `redis-server` on its own port, which a test may kill and restart.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    /// Start one on a free port; `None` when no `redis-server` binary is installed (and
+    /// scale-out tests are not required).
+    pub async fn start() -> Option<PrivateRedis> {
+        let port = free_port();
+        let mut redis = PrivateRedis { port, child: None };
+        if let Err(e) = redis.restart().await {
+            if scaleout_required() {
+                panic!("cannot start a private redis-server: {e}");
+            }
+            eprintln!("SKIPPED: cannot start a private redis-server: {e}");
+            return None;
+        }
+        Some(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kill the server (SIGKILL) and wait for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start the server again on the same port and wait until it answers.
+    pub async fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        self.child = Some(child);
+        for _ in 0..100 {
+            if redis_ping(&self.url()).await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err("redis-server did not answer within 5 s".into())
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Path of the built `jim` binary.
+pub fn jim_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_jim")
+}
+
+/// Poll `check` every 20 ms until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}

@@ -1,0 +1,10 @@
+//! Integration tests: one binary that starts real `jim` applications (embedded: temp SQLite;
+//! scale-out: MariaDB + Redis) on 127.0.0.1:0 and drives them over HTTP and the CLI.
+
+mod helpers;
+
+mod bus;
+mod cli;
+mod config_example;
+mod health;
+mod migrations;
