@@ -61,10 +61,7 @@ impl Application {
                 info!(log, "migrations applied"; "versions" => applied.join(","));
             }
         } else {
-            let status = db
-                .migration_status()
-                .await
-                .context("database migration status")?;
+            let status = db.migration_status().await.context("database migration status")?;
             if !status.pending.is_empty() {
                 bail!(
                     "the database has {} pending migration(s) ({}); run `jim migrate` or set \
@@ -92,27 +89,21 @@ impl Application {
                 .map_err(|_| anyhow::anyhow!("timed out"))
                 .and_then(|r| r.map_err(anyhow::Error::from))
                 .with_context(|| {
-                    format!(
-                        "redis at {} does not answer",
-                        crate::config::redact_url(url)
-                    )
+                    format!("redis at {} does not answer", crate::config::redact_url(url))
                 })?;
-            (
-                Bus::Redis(bus),
-                Cache::Redis(redis::RedisCache::new(pool, &config.server_name)),
-            )
+            (Bus::Redis(bus), Cache::Redis(redis::RedisCache::new(pool, &config.server_name)))
         } else {
             let cache = Arc::new(local::LocalCache::default());
             background.push(tokio::spawn(purge_local_cache(cache.clone())));
-            (
-                Bus::Local(local::LocalBus::new(&instance_id)),
-                Cache::Local(cache),
-            )
+            (Bus::Local(local::LocalBus::new(&instance_id)), Cache::Local(cache))
         };
 
-        let secret = secret::load_or_create(&config, &db)
-            .await
-            .context("secret")?;
+        let secret = secret::load_or_create(&config, &db).await.context("secret")?;
+        background.push(tokio::spawn(poll_control_events(
+            db.clone(),
+            bus.clone(),
+            log.new(slog::o!("component" => "control")),
+        )));
 
         let state = web::Data::new(AppState::new(
             config.clone(),
@@ -147,12 +138,7 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
 
-        Ok(Application {
-            addr,
-            server,
-            state,
-            background,
-        })
+        Ok(Application { addr, server, state, background })
     }
 
     /// The address actually bound (useful with port 0).
@@ -167,10 +153,7 @@ impl Application {
 
     /// A handle that stops the server.
     pub fn stopper(&self) -> Stopper {
-        Stopper {
-            handle: self.server.handle(),
-            state: self.state.clone(),
-        }
+        Stopper { handle: self.server.handle(), state: self.state.clone() }
     }
 
     /// Serve until stopped.
@@ -197,6 +180,66 @@ fn cors(origins: &[String]) -> Cors {
         }
     }
     cors
+}
+
+/// How often servers look for admin actions recorded by the CLI.
+const CONTROL_POLL: Duration = Duration::from_millis(500);
+/// Control events older than this are removed.
+const CONTROL_RETENTION_MS: i64 = 24 * 3600 * 1000;
+
+/// Relay admin actions recorded in `control_events` (by `jim user …` in another process) to
+/// this instance's subscribers, so that e.g. a disabled user's sockets close at once.
+async fn poll_control_events(db: Db, bus: Bus, log: Logger) {
+    let mut last = loop {
+        match db.control_max_id().await {
+            Ok(id) => break id,
+            Err(_) => tokio::time::sleep(CONTROL_POLL).await,
+        }
+    };
+    let mut tick = tokio::time::interval(CONTROL_POLL);
+    let mut polls: u64 = 0;
+    loop {
+        tick.tick().await;
+        polls += 1;
+        match db.control_since(last, 200).await {
+            Ok(rows) => {
+                for row in rows {
+                    last = row.id;
+                    match serde_json::from_str::<crate::bus::Event>(&row.payload) {
+                        Ok(event) => bus.deliver_local(event),
+                        Err(e) => slog::warn!(log, "control event not understood";
+                            "id" => row.id, "error" => e.to_string()),
+                    }
+                }
+            }
+            Err(e) => slog::warn!(log, "control poll failed"; "error" => e.to_string()),
+        }
+        if polls % 7200 == 0 {
+            let _ = db.control_purge(crate::db::now_ms() - CONTROL_RETENTION_MS).await;
+        }
+    }
+}
+
+/// Shared state for a CLI command: the configured database (migrated like `serve` would),
+/// with an in-process bus and cache (the CLI reaches servers through the control table).
+pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> {
+    crate::config::ensure_data_dir(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let db = Db::connect(&config).await.context("database")?;
+    if config.database.migrate_on_start {
+        db.migrate().await.context("database migration")?;
+    }
+    let secret = secret::load_or_create(&config, &db).await.context("secret")?;
+    let instance_id = uuid::Uuid::new_v4().simple().to_string();
+    Ok(AppState::new(
+        Arc::new(config),
+        log,
+        db,
+        Bus::Local(local::LocalBus::new(&instance_id)),
+        Cache::Local(Arc::new(local::LocalCache::default())),
+        secret,
+        instance_id,
+    ))
 }
 
 async fn purge_local_cache(cache: Arc<local::LocalCache>) {

@@ -28,6 +28,44 @@ pub struct Config {
     pub redis: RedisConfig,
     pub messages: MessagesConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
+}
+
+/// Accounts, passwords, captcha, login throttling and sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// `open` or `closed`: whether new accounts can be registered through the API.
+    pub registration: String,
+    /// RFC 3339 time before which registration is refused; empty for no limit.
+    pub registration_opens_at: String,
+    /// RFC 3339 time from which registration is refused; empty for no limit.
+    pub registration_closes_at: String,
+    /// Require a captcha to register.
+    pub captcha_on_register: bool,
+    /// Seconds a captcha answer stays valid.
+    pub captcha_ttl_secs: u64,
+    /// Captchas one client IP may request per minute.
+    pub captcha_per_ip_per_minute: u32,
+    /// Minimum password length in characters.
+    pub password_min_length: usize,
+    /// Require at least one letter and one digit in passwords.
+    pub password_require_letter_and_digit: bool,
+    /// bcrypt cost factor (4..=31); each step doubles the work.
+    pub bcrypt_cost: u32,
+    /// Password hashes computed at once; 0 means one per CPU core.
+    pub bcrypt_concurrency: usize,
+    /// Failed logins of one account after which a captcha is required.
+    pub login_captcha_after: u32,
+    /// Failed logins of one account after which it is locked for `login_lock_secs`.
+    pub login_lock_after: u32,
+    /// Seconds an account stays locked (and failures are remembered).
+    pub login_lock_secs: u64,
+    /// Failed logins from one IP (any accounts) after which that IP is refused for
+    /// `login_lock_secs`.
+    pub login_ip_max_failures: u32,
+    /// Seconds a login session (token) stays valid.
+    pub session_ttl_secs: u64,
 }
 
 /// The HTTP listener.
@@ -112,6 +150,29 @@ impl Default for Config {
             redis: RedisConfig::default(),
             messages: MessagesConfig::default(),
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            registration: "open".into(),
+            registration_opens_at: String::new(),
+            registration_closes_at: String::new(),
+            captcha_on_register: true,
+            captcha_ttl_secs: 120,
+            captcha_per_ip_per_minute: 30,
+            password_min_length: 8,
+            password_require_letter_and_digit: true,
+            bcrypt_cost: 12,
+            bcrypt_concurrency: 0,
+            login_captcha_after: 3,
+            login_lock_after: 5,
+            login_lock_secs: 300,
+            login_ip_max_failures: 20,
+            session_ttl_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -145,29 +206,19 @@ impl Default for DatabaseConfig {
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        Self {
-            url: String::new(),
-            pool_size: 16,
-        }
+        Self { url: String::new(), pool_size: 16 }
     }
 }
 
 impl Default for MessagesConfig {
     fn default() -> Self {
-        Self {
-            backend: "sql".into(),
-            url: String::new(),
-            database: "jim".into(),
-        }
+        Self { backend: "sql".into(), url: String::new(), database: "jim".into() }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            level: "info".into(),
-            format: "auto".into(),
-        }
+        Self { level: "info".into(), format: "auto".into() }
     }
 }
 
@@ -264,27 +315,17 @@ impl LoadedConfig {
         let c = &self.config;
         let mut issues = Vec::new();
         let mut bad = |key: &str, message: String| {
-            issues.push(ConfigIssue {
-                key: key.into(),
-                source: self.source_of(key),
-                message,
-            });
+            issues.push(ConfigIssue { key: key.into(), source: self.source_of(key), message });
         };
         if c.http.listen.parse::<SocketAddr>().is_err() {
-            bad(
-                "http.listen",
-                format!("{:?} is not an IP:port address", c.http.listen),
-            );
+            bad("http.listen", format!("{:?} is not an IP:port address", c.http.listen));
         }
         if c.http.body_limit_bytes < 1024 {
             bad("http.body_limit_bytes", "must be at least 1024".into());
         }
         for proxy in &c.http.trusted_proxies {
             if proxy.parse::<std::net::IpAddr>().is_err() {
-                bad(
-                    "http.trusted_proxies",
-                    format!("{proxy:?} is not an IP address"),
-                );
+                bad("http.trusted_proxies", format!("{proxy:?} is not an IP address"));
             }
         }
         if let Err(e) = c.database_kind() {
@@ -294,10 +335,7 @@ impl LoadedConfig {
             bad("database.pool_size", "must be between 1 and 1024".into());
         }
         if !matches!(c.database.sqlite_synchronous.as_str(), "full" | "normal") {
-            bad(
-                "database.sqlite_synchronous",
-                "must be \"full\" or \"normal\"".into(),
-            );
+            bad("database.sqlite_synchronous", "must be \"full\" or \"normal\"".into());
         }
         let redis = c.redis.url.trim();
         if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
@@ -310,42 +348,51 @@ impl LoadedConfig {
             "sql" => {}
             "mongodb" => {
                 if c.messages.url.trim().is_empty() {
-                    bad(
-                        "messages.url",
-                        "is required when messages.backend = \"mongodb\"".into(),
-                    );
+                    bad("messages.url", "is required when messages.backend = \"mongodb\"".into());
                 }
             }
-            other => bad(
-                "messages.backend",
-                format!("{other:?} is not one of sql, mongodb"),
-            ),
+            other => bad("messages.backend", format!("{other:?} is not one of sql, mongodb")),
         }
         if crate::logging::parse_level(&c.log.level).is_none() {
             bad(
                 "log.level",
-                format!(
-                    "{:?} is not one of trace, debug, info, warn, error",
-                    c.log.level
-                ),
+                format!("{:?} is not one of trace, debug, info, warn, error", c.log.level),
             );
         }
         if !matches!(c.log.format.as_str(), "auto" | "json" | "text") {
-            bad(
-                "log.format",
-                format!("{:?} is not one of auto, json, text", c.log.format),
-            );
+            bad("log.format", format!("{:?} is not one of auto, json, text", c.log.format));
+        }
+        let a = &c.auth;
+        if !matches!(a.registration.as_str(), "open" | "closed") {
+            bad("auth.registration", "must be \"open\" or \"closed\"".into());
+        }
+        for (key, value) in [
+            ("auth.registration_opens_at", &a.registration_opens_at),
+            ("auth.registration_closes_at", &a.registration_closes_at),
+        ] {
+            if !value.is_empty() && chrono::DateTime::parse_from_rfc3339(value).is_err() {
+                bad(key, format!("{value:?} is not an RFC 3339 time like 2027-01-31T00:00:00Z"));
+            }
+        }
+        if !(4..=31).contains(&a.bcrypt_cost) {
+            bad("auth.bcrypt_cost", "must be between 4 and 31".into());
+        }
+        if a.password_min_length == 0 || a.password_min_length > 72 {
+            bad("auth.password_min_length", "must be between 1 and 72".into());
+        }
+        if a.captcha_ttl_secs == 0 {
+            bad("auth.captcha_ttl_secs", "must be at least 1".into());
+        }
+        if a.login_lock_after == 0 || a.login_captcha_after == 0 {
+            bad("auth.login_lock_after", "login thresholds must be at least 1".into());
+        }
+        if a.session_ttl_secs < 60 {
+            bad("auth.session_ttl_secs", "must be at least 60".into());
         }
         if c.server_name.is_empty()
-            || !c
-                .server_name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+            || !c.server_name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
         {
-            bad(
-                "server_name",
-                "must be non-empty ASCII letters, digits, '-', '_' or '.'".into(),
-            );
+            bad("server_name", "must be non-empty ASCII letters, digits, '-', '_' or '.'".into());
         }
         issues
     }
@@ -416,11 +463,7 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
             let key = key.as_str().to_ascii_lowercase();
             !NON_CONFIG_ENV_PREFIXES.iter().any(|p| key.starts_with(p))
         });
-        if !env
-            .data()
-            .map(|d| d.values().all(Dict::is_empty))
-            .unwrap_or(true)
-        {
+        if !env.data().map(|d| d.values().all(Dict::is_empty)).unwrap_or(true) {
             names.push("JIM_* environment".into());
         }
         figment = figment.merge(env);
@@ -436,23 +479,14 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
     let config: Config = figment.extract().map_err(|e| {
         let key = e.path.join(".");
         ConfigError::Invalid(ConfigIssue {
-            key: if key.is_empty() {
-                "(root)".into()
-            } else {
-                key.clone()
-            },
+            key: if key.is_empty() { "(root)".into() } else { key.clone() },
             source: source_name(e.metadata.as_ref()),
             message: e.kind.to_string(),
         })
     })?;
 
     let unknown = unknown_keys(&figment);
-    Ok(LoadedConfig {
-        config,
-        sources: names,
-        unknown,
-        figment,
-    })
+    Ok(LoadedConfig { config, sources: names, unknown, figment })
 }
 
 /// Every dotted key path of the defaults: the set of keys that mean something.
@@ -468,11 +502,7 @@ pub fn known_keys() -> BTreeSet<String> {
 
 fn collect_keys(prefix: &str, dict: &Dict, out: &mut BTreeSet<String>) {
     for (k, v) in dict {
-        let path = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         match v {
             Value::Dict(_, inner) => collect_keys(&path, inner, out),
             _ => {
@@ -505,11 +535,7 @@ fn unknown_keys(figment: &Figment) -> Vec<ConfigIssue> {
             } else {
                 "unknown key".to_string()
             };
-            ConfigIssue {
-                key,
-                source,
-                message,
-            }
+            ConfigIssue { key, source, message }
         })
         .collect()
 }
@@ -527,9 +553,7 @@ fn source_name(meta: Option<&Metadata>) -> String {
 /// A `-O key=value` override. The value is read as TOML (numbers, booleans, arrays) and
 /// falls back to a plain string.
 fn parse_override(raw: &str) -> Result<NamedProvider<figment::providers::Data<Toml>>, ConfigError> {
-    let (key, value) = raw
-        .split_once('=')
-        .ok_or_else(|| ConfigError::Override(raw.into()))?;
+    let (key, value) = raw.split_once('=').ok_or_else(|| ConfigError::Override(raw.into()))?;
     let key = key.trim();
     if key.is_empty()
         || !key
@@ -544,10 +568,7 @@ fn parse_override(raw: &str) -> Result<NamedProvider<figment::providers::Data<To
     } else {
         format!("{key} = {}", toml::Value::String(value.to_string()))
     };
-    Ok(NamedProvider {
-        inner: Toml::string(&doc),
-        name: "-O override",
-    })
+    Ok(NamedProvider { inner: Toml::string(&doc), name: "-O override" })
 }
 
 /// Wraps a provider to give its values a clear source name in messages.
@@ -661,13 +682,7 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(
-            redact_url("mysql://root:hunter2@db/jim"),
-            "mysql://root:****@db/jim"
-        );
-        assert_eq!(
-            redact_url("redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
+        assert_eq!(redact_url("mysql://root:hunter2@db/jim"), "mysql://root:****@db/jim");
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 }

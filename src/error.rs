@@ -45,17 +45,44 @@ error_codes! {
     RateLimited => "RATE_LIMITED", TOO_MANY_REQUESTS, "too many requests, slow down";
     Internal => "INTERNAL", INTERNAL_SERVER_ERROR, "internal server error";
     Unavailable => "UNAVAILABLE", SERVICE_UNAVAILABLE, "service temporarily unavailable";
+    Forbidden => "FORBIDDEN", FORBIDDEN, "no permission";
+    InvalidUsername => "INVALID_USERNAME", BAD_REQUEST, "username must be 3-32 characters: letters, digits, '_', '.', '-', starting with a letter or digit";
+    InvalidPassword => "INVALID_PASSWORD", BAD_REQUEST, "password does not meet the password rules";
+    ConfirmPasswordMismatch => "CONFIRM_PASSWORD_MISMATCH", BAD_REQUEST, "password and confirmation differ";
+    InvalidNickname => "INVALID_NICKNAME", BAD_REQUEST, "nickname must be 1-32 characters without control characters";
+    InvalidTimeFormat => "INVALID_TIME_FORMAT", BAD_REQUEST, "birth_date must be a real date written YYYY-MM-DD";
+    InvalidAvatar => "INVALID_AVATAR", BAD_REQUEST, "avatar must be an http(s) URL of at most 512 bytes";
+    InvalidOnlineStatus => "INVALID_ONLINE_STATUS", BAD_REQUEST, "online_status must be 1 (online), 2 (away), 3 (busy) or 4 (invisible)";
+    InvalidCaptchaType => "INVALID_CAPTCHA_TYPE", BAD_REQUEST, "captcha type must be digit or string";
+    CaptchaIdEmpty => "CAPTCHA_ID_EMPTY", BAD_REQUEST, "captcha_id is required";
+    CaptchaEmpty => "CAPTCHA_EMPTY", BAD_REQUEST, "captcha is required";
+    CaptchaInvalid => "CAPTCHA_INVALID", BAD_REQUEST, "captcha is wrong or expired";
+    RegistrationClosed => "REGISTRATION_CLOSED", FORBIDDEN, "registration is closed";
+    AccountExists => "ACCOUNT_EXISTS", CONFLICT, "username already taken";
+    WrongCredentials => "WRONG_CREDENTIALS", UNAUTHORIZED, "wrong username or password";
+    TooManyLoginFailures => "TOO_MANY_LOGIN_FAILURES", TOO_MANY_REQUESTS, "too many failed logins, try again later";
+    AccountDisabled => "ACCOUNT_DISABLED", FORBIDDEN, "account disabled";
+    AccountDeleted => "ACCOUNT_DELETED", FORBIDDEN, "account deleted";
+    WrongPassword => "WRONG_PASSWORD", FORBIDDEN, "the current password is wrong";
+    TokenEmpty => "TOKEN_EMPTY", UNAUTHORIZED, "no token: send Authorization: Bearer <token>";
+    TokenInvalid => "TOKEN_INVALID", UNAUTHORIZED, "token invalid";
+    TokenExpired => "TOKEN_EXPIRED", UNAUTHORIZED, "token expired, log in again";
+    TokenRevoked => "TOKEN_REVOKED", UNAUTHORIZED, "session ended, log in again";
+    SessionNotFound => "SESSION_NOT_FOUND", NOT_FOUND, "no such session";
+    UserNotFound => "USER_NOT_FOUND", NOT_FOUND, "no such user";
 }
 
 /// The crate-wide error.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// An expected failure the client can act on.
-    #[error("{code:?}: {message}")]
+    #[error("{}: {message}", code.as_str())]
     Api {
         code: ErrorCode,
         message: Cow<'static, str>,
         data: Option<Value>,
+        /// Overrides the code's usual HTTP status (e.g. ACCOUNT_DISABLED is 401 on a token).
+        status: Option<StatusCode>,
     },
     /// A dependency (database, Redis) is down or timed out: 503, cause logged.
     #[error("unavailable: {0:#}")]
@@ -71,30 +98,30 @@ pub type Result<T, E = AppError> = std::result::Result<T, E>;
 impl AppError {
     /// An API error with the code's default message.
     pub fn code(code: ErrorCode) -> Self {
-        Self::Api {
-            code,
-            message: Cow::Borrowed(code.message()),
-            data: None,
-        }
+        Self::Api { code, message: Cow::Borrowed(code.message()), data: None, status: None }
     }
 
     /// An API error with a specific message.
     pub fn with_message(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::Api {
-            code,
-            message: message.into(),
-            data: None,
-        }
+        Self::Api { code, message: message.into(), data: None, status: None }
     }
 
     /// Attach a `data` payload (e.g. `fail_times`) to an API error.
     pub fn with_data(self, value: Value) -> Self {
         match self {
-            Self::Api { code, message, .. } => Self::Api {
-                code,
-                message,
-                data: Some(value),
-            },
+            Self::Api { code, message, status, .. } => {
+                Self::Api { code, message, data: Some(value), status }
+            }
+            other => other,
+        }
+    }
+
+    /// Answer with `status` instead of the code's usual HTTP status.
+    pub fn with_status(self, new_status: StatusCode) -> Self {
+        match self {
+            Self::Api { code, message, data, .. } => {
+                Self::Api { code, message, data, status: Some(new_status) }
+            }
             other => other,
         }
     }
@@ -116,7 +143,10 @@ impl AppError {
 
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
-        self.error_code().status()
+        match self {
+            Self::Api { status: Some(status), .. } => *status,
+            _ => self.error_code().status(),
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -130,6 +160,6 @@ impl ResponseError for AppError {
                 (code.message(), None)
             }
         };
-        envelope::error(code.status(), code.as_str(), message, data)
+        envelope::error(self.status_code(), code.as_str(), message, data)
     }
 }

@@ -49,10 +49,7 @@ pub fn wants_json(config: &LogConfig) -> bool {
 pub fn init(config: &LogConfig) -> (Logger, LogGuard) {
     let level = parse_level(&config.level).unwrap_or(Level::Info);
     let drain: Box<dyn Drain<Ok = (), Err = slog::Never> + Send> = if wants_json(config) {
-        let json = slog_json::Json::new(std::io::stderr())
-            .add_default_keys()
-            .build()
-            .fuse();
+        let json = slog_json::Json::new(std::io::stderr()).add_default_keys().build().fuse();
         Box::new(json)
     } else {
         let decorator = slog_term::TermDecorator::new().stderr().build();
@@ -66,21 +63,13 @@ pub fn init(config: &LogConfig) -> (Logger, LogGuard) {
     let scope_guard = slog_scope::set_global_logger(logger.clone());
     // Libraries log through `log`; cap them at our level so e.g. mio's trace never floods us.
     let _ = slog_stdlog::init_with_level(log_level(level));
-    (
-        logger,
-        LogGuard {
-            _scope: scope_guard,
-            _async: async_guard,
-        },
-    )
+    (logger, LogGuard { _scope: scope_guard, _async: async_guard })
 }
 
 /// A logger writing JSON lines into a shared buffer, for tests that inspect what was logged.
 pub fn capture(level: Level) -> (Logger, CapturedLog) {
     let buffer = CapturedLog::default();
-    let json = slog_json::Json::new(buffer.clone())
-        .add_default_keys()
-        .build();
+    let json = slog_json::Json::new(buffer.clone()).add_default_keys().build();
     let drain = Mutex::new(json).map(slog::Fuse).filter_level(level).fuse();
     (Logger::root(drain, o!("service" => "jim")), buffer)
 }

@@ -64,9 +64,7 @@ pub async fn load_or_create(config: &Config, db: &Db) -> anyhow::Result<Secret> 
     match db.kind() {
         DatabaseKind::Sqlite => load_or_create_file(&config.data_dir.join("secret.key")),
         DatabaseKind::Mysql => {
-            let stored = db
-                .meta_get_or_insert("secret", Secret::generate().to_hex())
-                .await?;
+            let stored = db.meta_get_or_insert("secret", Secret::generate().to_hex()).await?;
             Secret::from_hex(&stored)
                 .ok_or_else(|| anyhow::anyhow!("server_meta 'secret' is not 64 hex characters"))
         }

@@ -9,6 +9,7 @@ use crate::bus::{Bus, Cache};
 use crate::config::Config;
 use crate::db::Db;
 use crate::secret::Secret;
+use crate::service::password::PasswordHasher;
 
 /// Shared application state (wrapped in `web::Data`, i.e. an `Arc`).
 pub struct AppState {
@@ -18,6 +19,7 @@ pub struct AppState {
     pub bus: Bus,
     pub cache: Cache,
     pub secret: Secret,
+    pub hasher: PasswordHasher,
     /// Unique per process; stamped on bus messages.
     pub instance_id: String,
     shutting_down: AtomicBool,
@@ -33,6 +35,7 @@ impl AppState {
         secret: Secret,
         instance_id: String,
     ) -> Self {
+        let hasher = PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_concurrency);
         Self {
             config,
             log,
@@ -40,6 +43,7 @@ impl AppState {
             bus,
             cache,
             secret,
+            hasher,
             instance_id,
             shutting_down: AtomicBool::new(false),
         }

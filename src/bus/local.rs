@@ -19,18 +19,17 @@ pub struct LocalBus {
 impl LocalBus {
     pub fn new(instance_id: &str) -> Self {
         let (sender, _) = broadcast::channel(FANOUT_CAPACITY);
-        Self {
-            sender,
-            instance_id: instance_id.into(),
-        }
+        Self { sender, instance_id: instance_id.into() }
     }
 
     pub fn publish(&self, event: Event) {
         // No receiver yet is not an error: nobody is listening for this event.
-        let _ = self.sender.send(Arc::new(BusMessage {
-            origin: self.instance_id.to_string(),
-            event,
-        }));
+        let _ =
+            self.sender.send(Arc::new(BusMessage { origin: self.instance_id.to_string(), event }));
+    }
+
+    pub fn deliver(&self, message: Arc<BusMessage>) {
+        let _ = self.sender.send(message);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusMessage>> {
@@ -65,18 +64,11 @@ impl LocalCache {
 
     pub fn get(&self, key: &str) -> Option<String> {
         let now = Instant::now();
-        self.with(|m| {
-            m.get(key)
-                .filter(|e| e.expires_at > now)
-                .map(|e| e.value.clone())
-        })
+        self.with(|m| m.get(key).filter(|e| e.expires_at > now).map(|e| e.value.clone()))
     }
 
     pub fn set(&self, key: &str, value: &str, ttl: Duration) {
-        let entry = Entry {
-            value: value.to_string(),
-            expires_at: Instant::now() + ttl,
-        };
+        let entry = Entry { value: value.to_string(), expires_at: Instant::now() + ttl };
         self.with(|m| m.insert(key.to_string(), entry));
     }
 
@@ -87,16 +79,10 @@ impl LocalCache {
                 .entry(key.to_string())
                 .and_modify(|e| {
                     if e.expires_at <= now {
-                        *e = Entry {
-                            value: "0".into(),
-                            expires_at: now + ttl,
-                        };
+                        *e = Entry { value: "0".into(), expires_at: now + ttl };
                     }
                 })
-                .or_insert_with(|| Entry {
-                    value: "0".into(),
-                    expires_at: now + ttl,
-                });
+                .or_insert_with(|| Entry { value: "0".into(), expires_at: now + ttl });
             let next = entry.value.parse::<i64>().unwrap_or(0) + 1;
             entry.value = next.to_string();
             next
@@ -110,11 +96,7 @@ impl LocalCache {
 
     pub fn take(&self, key: &str) -> Option<String> {
         let now = Instant::now();
-        self.with(|m| {
-            m.remove(key)
-                .filter(|e| e.expires_at > now)
-                .map(|e| e.value)
-        })
+        self.with(|m| m.remove(key).filter(|e| e.expires_at > now).map(|e| e.value))
     }
 
     /// Drop expired entries; returns how many were removed.

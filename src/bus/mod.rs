@@ -17,6 +17,31 @@ use tokio::sync::broadcast;
 pub enum Event {
     /// A connectivity probe carrying a nonce; used by diagnostics and tests.
     Probe { nonce: String },
+    /// Sessions of a user ended: sockets bound to them must close. An empty `session_ids`
+    /// means every session of the user.
+    SessionsRevoked { user_id: i64, session_ids: Vec<i64>, reason: RevokeReason },
+}
+
+impl Event {
+    /// The user this event is about, if any.
+    pub fn user_id(&self) -> Option<i64> {
+        match self {
+            Event::Probe { .. } => None,
+            Event::SessionsRevoked { user_id, .. } => Some(*user_id),
+        }
+    }
+}
+
+/// Why sessions were revoked (sent to clients in the `kicked` frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    Logout,
+    SessionRevoked,
+    PasswordChanged,
+    PasswordReset,
+    AccountDisabled,
+    AccountDeleted,
 }
 
 /// An event as carried on the bus, stamped with the instance that published it.
@@ -64,6 +89,16 @@ impl Bus {
                 Ok(())
             }
             Bus::Redis(b) => b.publish(event).await,
+        }
+    }
+
+    /// Hand `event` to this instance's subscribers only (events already known to every
+    /// instance by other means, such as the control table).
+    pub fn deliver_local(&self, event: Event) {
+        let message = Arc::new(BusMessage { origin: self.instance_id().to_string(), event });
+        match self {
+            Bus::Local(b) => b.deliver(message),
+            Bus::Redis(b) => b.deliver(message),
         }
     }
 

@@ -22,9 +22,7 @@ pub fn pool(url: &str, size: usize) -> Result<Pool, BusError> {
         recycle: Some(Duration::from_secs(2)),
     };
     config.pool = Some(pool_config);
-    config
-        .create_pool(Some(Runtime::Tokio1))
-        .map_err(|e| BusError::Pool(e.to_string()))
+    config.create_pool(Some(Runtime::Tokio1)).map_err(|e| BusError::Pool(e.to_string()))
 }
 
 async fn connection(pool: &Pool) -> Result<deadpool_redis::Connection, BusError> {
@@ -82,14 +80,15 @@ impl RedisBus {
     }
 
     pub async fn publish(&self, event: Event) -> Result<(), BusError> {
-        let message = BusMessage {
-            origin: self.instance_id.to_string(),
-            event,
-        };
+        let message = BusMessage { origin: self.instance_id.to_string(), event };
         let payload = serde_json::to_string(&message)?;
         let mut conn = connection(&self.pool).await?;
         let _: i64 = conn.publish(&*self.channel, payload).await?;
         Ok(())
+    }
+
+    pub fn deliver(&self, message: Arc<BusMessage>) {
+        let _ = self.fanout.send(message);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusMessage>> {
@@ -104,9 +103,7 @@ impl RedisBus {
 
     pub async fn wait_subscribed(&self, timeout: Duration) -> bool {
         let mut rx = self.subscribed.clone();
-        tokio::time::timeout(timeout, rx.wait_for(|s| *s))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, rx.wait_for(|s| *s)).await.is_ok_and(|r| r.is_ok())
     }
 
     pub fn instance_id(&self) -> &str {
@@ -181,10 +178,7 @@ return v
 
 impl RedisCache {
     pub fn new(pool: Pool, server_name: &str) -> Self {
-        Self {
-            pool,
-            prefix: format!("{server_name}:").into(),
-        }
+        Self { pool, prefix: format!("{server_name}:").into() }
     }
 
     fn key(&self, key: &str) -> String {
@@ -224,12 +218,8 @@ impl RedisCache {
     pub async fn take(&self, key: &str) -> Result<Option<String>, BusError> {
         let mut conn = connection(&self.pool).await?;
         let key = self.key(key);
-        let (value, _): (Option<String>, i64) = redis::pipe()
-            .atomic()
-            .get(&key)
-            .del(&key)
-            .query_async(&mut conn)
-            .await?;
+        let (value, _): (Option<String>, i64) =
+            redis::pipe().atomic().get(&key).del(&key).query_async(&mut conn).await?;
         Ok(value)
     }
 }

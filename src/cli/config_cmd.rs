@@ -38,10 +38,7 @@ pub fn run(cmd: ConfigCommand, sources: &ConfigSources) -> anyhow::Result<ExitCo
                 println!("config OK");
                 Ok(ExitCode::SUCCESS)
             } else {
-                println!(
-                    "config has {} problem(s)",
-                    issues.len() + loaded.unknown.len()
-                );
+                println!("config has {} problem(s)", issues.len() + loaded.unknown.len());
                 Ok(ExitCode::from(1))
             }
         }

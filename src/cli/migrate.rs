@@ -45,11 +45,7 @@ pub async fn run(args: MigrateArgs, loaded: LoadedConfig) -> anyhow::Result<Exit
             for version in &status.pending {
                 println!("pending  {version}");
             }
-            println!(
-                "{} applied, {} pending",
-                status.applied.len(),
-                status.pending.len()
-            );
+            println!("{} applied, {} pending", status.applied.len(), status.pending.len());
         }
     }
     Ok(ExitCode::SUCCESS)

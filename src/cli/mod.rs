@@ -4,6 +4,7 @@
 mod config_cmd;
 mod migrate;
 mod serve;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,15 +52,15 @@ pub enum Command {
     Config(config_cmd::ConfigCommand),
     /// Print the OpenAPI 3.1 description of the HTTP API as JSON.
     Openapi,
+    /// Manage user accounts (same rules as the API; running servers act on changes at once).
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 /// Run a parsed command line; the exit code follows the convention 0 ok, 1 error, 2 usage.
 pub async fn run(cli: Cli) -> ExitCode {
-    let sources = ConfigSources {
-        file: cli.config.clone(),
-        overrides: cli.overrides.clone(),
-        use_env: true,
-    };
+    let sources =
+        ConfigSources { file: cli.config.clone(), overrides: cli.overrides.clone(), use_env: true };
     let result = match cli.command {
         Command::Openapi => {
             println!("{}", crate::http::openapi::spec_json());
@@ -72,6 +73,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Migrate(args) => match load_valid(&sources) {
             Ok(loaded) => migrate::run(args, loaded).await,
+            Err(code) => Ok(code),
+        },
+        Command::User(cmd) => match load_valid(&sources) {
+            Ok(loaded) => user::run(cmd, loaded).await,
             Err(code) => Ok(code),
         },
     };
@@ -97,9 +102,5 @@ fn load_valid(sources: &ConfigSources) -> Result<LoadedConfig, ExitCode> {
     for unknown in &loaded.unknown {
         eprintln!("warning: config: {unknown}");
     }
-    if issues.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(ExitCode::from(1))
-    }
+    if issues.is_empty() { Ok(loaded) } else { Err(ExitCode::from(1)) }
 }

@@ -20,10 +20,7 @@ impl Db {
                 server_meta::created_at.eq(now_ms()),
             );
             db_run!(&mut conn, |c| {
-                diesel::insert_or_ignore_into(server_meta::table)
-                    .values(row)
-                    .execute(c)
-                    .await?;
+                diesel::insert_or_ignore_into(server_meta::table).values(row).execute(c).await?;
                 let value = server_meta::table
                     .filter(server_meta::meta_key.eq(&key))
                     .select(server_meta::meta_value)

@@ -32,12 +32,10 @@ pub async fn run_pending(kind: DatabaseKind, url: &str) -> DbResult<Vec<String>>
                 .map_err(|e| DbError::Connect(e.to_string()))?;
             // WAL lets readers proceed while a writer commits; it is a property of the file,
             // so setting it once here is enough.
-            conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
-                .await?;
+            conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;").await?;
             let mut harness = AsyncMigrationHarness::new(conn);
-            let done = harness
-                .run_pending_migrations(SQLITE_MIGRATIONS)
-                .map_err(migration_error)?;
+            let done =
+                harness.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?;
             Ok(done.iter().map(|v| v.to_string()).collect())
         }
         DatabaseKind::Mysql => {
@@ -45,9 +43,7 @@ pub async fn run_pending(kind: DatabaseKind, url: &str) -> DbResult<Vec<String>>
                 .await
                 .map_err(|e| DbError::Connect(e.to_string()))?;
             let mut harness = AsyncMigrationHarness::new(conn);
-            let done = harness
-                .run_pending_migrations(MYSQL_MIGRATIONS)
-                .map_err(migration_error)?;
+            let done = harness.run_pending_migrations(MYSQL_MIGRATIONS).map_err(migration_error)?;
             Ok(done.iter().map(|v| v.to_string()).collect())
         }
     }
@@ -63,17 +59,12 @@ pub async fn status(kind: DatabaseKind, url: &str) -> DbResult<MigrationStatus> 
         EmbeddedMigrations: diesel::migration::MigrationSource<B>,
     {
         let applied = harness.applied_migrations().map_err(migration_error)?;
-        let pending = harness
-            .pending_migrations(source)
-            .map_err(migration_error)?;
+        let pending = harness.pending_migrations(source).map_err(migration_error)?;
         let mut applied: Vec<String> = applied.iter().map(|v| v.to_string()).collect();
         applied.sort();
         Ok(MigrationStatus {
             applied,
-            pending: pending
-                .iter()
-                .map(|m| m.name().version().to_string())
-                .collect(),
+            pending: pending.iter().map(|m| m.name().version().to_string()).collect(),
         })
     }
     match kind {

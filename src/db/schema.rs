@@ -129,6 +129,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    control_events (id) {
+        id -> BigInt,
+        kind -> Text,
+        user_id -> BigInt,
+        payload -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(group_member -> groups (group_id));
 diesel::joinable!(group_member -> users (user_id));
@@ -143,4 +153,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     rooms,
     messages,
     server_meta,
+    control_events,
 );

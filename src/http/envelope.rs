@@ -32,16 +32,12 @@ pub async fn with_context<F: std::future::Future>(ctx: RequestContext, fut: F) -
 
 /// The current request id, or an empty string outside a request.
 pub fn current_request_id() -> String {
-    REQUEST
-        .try_with(|r| r.request_id.clone())
-        .unwrap_or_default()
+    REQUEST.try_with(|r| r.request_id.clone()).unwrap_or_default()
 }
 
 /// The current request's logger, or a discarding one outside a request.
 pub fn current_logger() -> Logger {
-    REQUEST
-        .try_with(|r| r.logger.clone())
-        .unwrap_or_else(|_| Logger::root(slog::Discard, o!()))
+    REQUEST.try_with(|r| r.logger.clone()).unwrap_or_else(|_| Logger::root(slog::Discard, o!()))
 }
 
 /// The success envelope, as documented in the OpenAPI spec.
@@ -73,11 +69,7 @@ pub struct ErrorEnvelope {
 
 /// 200 with `data`.
 pub fn ok<T: Serialize>(data: T) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope {
-        request_id: current_request_id(),
-        status: STATUS_OK,
-        data,
-    })
+    HttpResponse::Ok().json(Envelope { request_id: current_request_id(), status: STATUS_OK, data })
 }
 
 /// 200 with `data: {}`.

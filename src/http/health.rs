@@ -21,9 +21,7 @@ pub struct Liveness {
     responses((status = 200, description = "alive", body = inline(envelope::Envelope<Liveness>))))]
 #[get("/livez")]
 pub async fn livez() -> HttpResponse {
-    envelope::ok(Liveness {
-        version: env!("CARGO_PKG_VERSION"),
-    })
+    envelope::ok(Liveness { version: env!("CARGO_PKG_VERSION") })
 }
 
 /// Whether this instance can serve: the database (and Redis, when configured) answer.
@@ -34,13 +32,8 @@ pub async fn livez() -> HttpResponse {
             body = envelope::ErrorEnvelope)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let report = readiness(
-        &state.db,
-        &state.bus,
-        state.config.uses_redis(),
-        state.is_shutting_down(),
-    )
-    .await;
+    let report =
+        readiness(&state.db, &state.bus, state.config.uses_redis(), state.is_shutting_down()).await;
     if report.ready {
         envelope::ok(report)
     } else {

@@ -26,10 +26,8 @@ pub fn client_ip(req: &ServiceRequest, trusted_proxies: &[IpAddr]) -> Option<IpA
     match peer {
         Some(p) if trusted_proxies.contains(&p) => {
             let headers = req.headers();
-            let forwarded = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| {
+            let forwarded =
+                headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| {
                     // The right-most address not added by one of our proxies is the client.
                     v.split(',')
                         .filter_map(|s| s.trim().parse::<IpAddr>().ok())
@@ -56,13 +54,8 @@ pub async fn request_log(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return next.call(req).await;
     };
-    let trusted: Vec<IpAddr> = state
-        .config
-        .http
-        .trusted_proxies
-        .iter()
-        .filter_map(|p| p.parse().ok())
-        .collect();
+    let trusted: Vec<IpAddr> =
+        state.config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
     let ip = client_ip(&req, &trusted);
     req.extensions_mut().insert(ClientIp(ip));
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -71,18 +64,14 @@ pub async fn request_log(
     let path = req.path().to_string();
     let started = Instant::now();
 
-    let ctx = RequestContext {
-        request_id,
-        logger: logger.clone(),
-    };
+    let ctx = RequestContext { request_id, logger: logger.clone() };
     let result = envelope::with_context(ctx, next.call(req)).await;
 
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (status, user_id) = match &result {
-        Ok(res) => (
-            res.status().as_u16(),
-            res.request().extensions().get::<RequestUser>().map(|u| u.0),
-        ),
+        Ok(res) => {
+            (res.status().as_u16(), res.request().extensions().get::<RequestUser>().map(|u| u.0))
+        }
         Err(e) => (e.as_response_error().status_code().as_u16(), None),
     };
     let client_ip = ip.map(|i| i.to_string()).unwrap_or_default();

@@ -1,10 +1,13 @@
 //! The actix layer: routes, input parsing and error mapping. Handlers stay thin: parse, call
 //! one service function, wrap the result in the envelope.
 
+pub mod auth;
 pub mod envelope;
+pub mod extract;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
+pub mod profile;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, web};
@@ -29,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     .service(openapi::docs)
     .service(openapi::docs_css)
     .service(openapi::docs_js)
+    .configure(auth::routes)
+    .configure(profile::routes)
     .default_service(web::to(not_found));
 }
 

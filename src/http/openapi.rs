@@ -4,7 +4,10 @@
 use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
-use super::{envelope, health};
+use utoipa::Modify;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+
+use super::{auth, envelope, health, profile};
 use crate::service;
 
 /// The API description. Every route must be listed in `paths`; a test checks the router and
@@ -18,24 +21,54 @@ use crate::service;
             a stable `code`.",
         license(name = "MIT")
     ),
-    paths(health::livez, health::readyz),
+    paths(
+        health::livez,
+        health::readyz,
+        auth::captcha_issue,
+        auth::register,
+        auth::login,
+        auth::logout,
+        auth::sessions,
+        auth::revoke,
+        profile::info,
+        profile::update,
+        profile::password,
+    ),
+    modifiers(&BearerAuth),
     components(schemas(envelope::ErrorEnvelope, health::Liveness, service::health::Readiness)),
-    tags((name = "health", description = "Liveness and readiness probes"))
+    tags(
+        (name = "health", description = "Liveness and readiness probes"),
+        (name = "auth", description = "Captcha, registration, login, sessions"),
+        (name = "profile", description = "My profile and password")
+    )
 )]
 pub struct ApiDoc;
 
+/// Declares the `bearer` scheme: the token in `Authorization` (with or without `Bearer `).
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Bearer <token>` (or the raw token, as the original JIM sent it); \
+                 WebSocket clients may use `?token=`",
+            ))),
+        );
+    }
+}
+
 /// The spec as pretty JSON (also what `jim openapi` prints).
 pub fn spec_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|_| "{}".into())
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into())
 }
 
 #[get("/api/openapi.json")]
 pub async fn spec() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(spec_json())
+    HttpResponse::Ok().content_type("application/json").body(spec_json())
 }
 
 const DOCS_PAGE: &str = r##"<!doctype html>
@@ -57,9 +90,7 @@ window.ui = SwaggerUIBundle({ url: "/api/openapi.json", dom_id: "#swagger-ui" })
 
 #[get("/api/docs")]
 pub async fn docs() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(DOCS_PAGE)
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DOCS_PAGE)
 }
 
 #[get("/api/docs/swagger-ui.css")]

@@ -36,9 +36,5 @@ pub async fn readiness(db: &Db, bus: &Bus, uses_redis: bool, shutting_down: bool
         }
     };
     let ready = !shutting_down && database == "ok" && redis != "error";
-    Readiness {
-        database,
-        redis,
-        ready,
-    }
+    Readiness { database, redis, ready }
 }

@@ -1,4 +1,9 @@
 //! Business rules. Everything the HTTP API and the admin CLI both do lives here, so they cannot
 //! disagree; no actix or diesel types appear in these signatures.
 
+pub mod auth;
+pub mod captcha;
 pub mod health;
+pub mod password;
+pub mod user;
+pub mod validate;

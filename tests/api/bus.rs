@@ -13,9 +13,7 @@ async fn receive_probe(
     rx: &mut broadcast::Receiver<Arc<BusMessage>>,
     nonce: &str,
 ) -> Option<Arc<BusMessage>> {
-    let wanted = Event::Probe {
-        nonce: nonce.to_string(),
-    };
+    let wanted = Event::Probe { nonce: nonce.to_string() };
     tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match rx.recv().await {
@@ -43,22 +41,11 @@ async fn an_event_published_on_one_instance_reaches_another() {
     let mut on_b = b.state.bus.subscribe();
     let mut on_a = a.state.bus.subscribe();
 
-    a.state
-        .bus
-        .publish(Event::Probe {
-            nonce: "a-to-b".into(),
-        })
-        .await
-        .unwrap();
-    let got = receive_probe(&mut on_b, "a-to-b")
-        .await
-        .expect("B hears A's event");
+    a.state.bus.publish(Event::Probe { nonce: "a-to-b".into() }).await.unwrap();
+    let got = receive_probe(&mut on_b, "a-to-b").await.expect("B hears A's event");
     assert_eq!(got.origin, a.state.instance_id);
     assert_ne!(got.origin, b.state.instance_id);
-    assert!(
-        receive_probe(&mut on_a, "a-to-b").await.is_some(),
-        "A hears its own event too"
-    );
+    assert!(receive_probe(&mut on_a, "a-to-b").await.is_some(), "A hears its own event too");
 
     // Another deployment on the same Redis (other server_name) hears nothing of ours.
     let other = ScaleOut::fresh().await.unwrap();
@@ -66,18 +53,9 @@ async fn an_event_published_on_one_instance_reaches_another() {
     let c = spawn_app(other.config(dir_c.path())).await;
     assert!(c.state.bus.wait_subscribed(Duration::from_secs(5)).await);
     let mut on_c = c.state.bus.subscribe();
-    a.state
-        .bus
-        .publish(Event::Probe {
-            nonce: "private".into(),
-        })
-        .await
-        .unwrap();
+    a.state.bus.publish(Event::Probe { nonce: "private".into() }).await.unwrap();
     assert!(receive_probe(&mut on_b, "private").await.is_some());
-    assert!(
-        on_c.try_recv().is_err(),
-        "channels are namespaced by server_name"
-    );
+    assert!(on_c.try_recv().is_err(), "channels are namespaced by server_name");
     for app in [a, b, c] {
         app.stop().await;
     }
@@ -99,48 +77,24 @@ async fn the_subscriber_survives_a_redis_restart() {
     let b = spawn_app(config).await;
     assert!(b.state.bus.wait_subscribed(Duration::from_secs(5)).await);
     let mut on_b = b.state.bus.subscribe();
-    a.state
-        .bus
-        .publish(Event::Probe {
-            nonce: "before".into(),
-        })
-        .await
-        .unwrap();
+    a.state.bus.publish(Event::Probe { nonce: "before".into() }).await.unwrap();
     assert!(receive_probe(&mut on_b, "before").await.is_some());
 
     redis.kill();
     assert!(
-        a.state
-            .bus
-            .publish(Event::Probe {
-                nonce: "while-down".into()
-            })
-            .await
-            .is_err(),
+        a.state.bus.publish(Event::Probe { nonce: "while-down".into() }).await.is_err(),
         "publishing while Redis is down fails clearly instead of hanging"
     );
     redis.restart().await.unwrap();
 
     // The subscriber reconnects and subscribes again by itself.
-    assert!(
-        b.state.bus.wait_subscribed(Duration::from_secs(10)).await,
-        "re-subscribed"
-    );
+    assert!(b.state.bus.wait_subscribed(Duration::from_secs(10)).await, "re-subscribed");
     let delivered = eventually(Duration::from_secs(10), || async {
         let nonce = "after";
-        if a.state
-            .bus
-            .publish(Event::Probe {
-                nonce: nonce.into(),
-            })
-            .await
-            .is_err()
-        {
+        if a.state.bus.publish(Event::Probe { nonce: nonce.into() }).await.is_err() {
             return false;
         }
-        receive_probe(&mut on_b.resubscribe(), nonce)
-            .await
-            .is_some()
+        receive_probe(&mut on_b.resubscribe(), nonce).await.is_some()
     })
     .await;
     assert!(delivered, "events flow again after Redis came back");
@@ -152,13 +106,7 @@ async fn the_subscriber_survives_a_redis_restart() {
 async fn the_in_process_bus_delivers_to_subscribers() {
     let (app, _dir) = spawn_embedded().await;
     let mut rx = app.state.bus.subscribe();
-    app.state
-        .bus
-        .publish(Event::Probe {
-            nonce: "local".into(),
-        })
-        .await
-        .unwrap();
+    app.state.bus.publish(Event::Probe { nonce: "local".into() }).await.unwrap();
     let got = receive_probe(&mut rx, "local").await.expect("delivered");
     assert_eq!(got.origin, app.state.instance_id);
     app.stop().await;
@@ -173,20 +121,8 @@ async fn exercise_cache(cache: &Cache) {
     assert_eq!(cache.take(&key).await.unwrap(), None, "take is single-use");
 
     let counter = format!("{key}:n");
-    assert_eq!(
-        cache
-            .incr(&counter, Duration::from_millis(300))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        cache
-            .incr(&counter, Duration::from_millis(300))
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(cache.incr(&counter, Duration::from_millis(300)).await.unwrap(), 1);
+    assert_eq!(cache.incr(&counter, Duration::from_millis(300)).await.unwrap(), 2);
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
         cache.incr(&counter, Duration::from_secs(5)).await.unwrap(),
@@ -196,10 +132,7 @@ async fn exercise_cache(cache: &Cache) {
     assert!(cache.del(&counter).await.unwrap());
     assert!(!cache.del(&counter).await.unwrap());
 
-    cache
-        .set(&key, "short", Duration::from_millis(100))
-        .await
-        .unwrap();
+    cache.set(&key, "short", Duration::from_millis(100)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(cache.get(&key).await.unwrap(), None, "expired");
 }

@@ -72,51 +72,26 @@ fn config_check_accepts_the_defaults_and_the_example() {
 fn config_check_names_bad_keys_and_their_source() {
     let dir = tempfile::tempdir().unwrap();
 
-    let out = jim(
-        dir.path(),
-        &["config", "check"],
-        &[("JIM_DATABASE__URL", "postgres://db/jim")],
-    );
+    let out = jim(dir.path(), &["config", "check"], &[("JIM_DATABASE__URL", "postgres://db/jim")]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("database.url") && err.contains("environment"),
-        "{err}"
-    );
+    assert!(err.contains("database.url") && err.contains("environment"), "{err}");
 
-    let out = jim(
-        dir.path(),
-        &["config", "check"],
-        &[("JIM_HTTP__LISTN", "0.0.0.0:1")],
-    );
+    let out = jim(dir.path(), &["config", "check"], &[("JIM_HTTP__LISTN", "0.0.0.0:1")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("JIM_HTTP__LISTN"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("JIM_HTTP__LISTN"), "{}", text(&out.stderr));
 
     std::fs::write(dir.path().join("jim.toml"), "[http]\nlisen = \"x\"\n").unwrap();
     let out = jim(dir.path(), &["config", "check"], &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("http.lisen") && err.contains("jim.toml"),
-        "{err}"
-    );
+    assert!(err.contains("http.lisen") && err.contains("jim.toml"), "{err}");
 
-    std::fs::write(
-        dir.path().join("jim.toml"),
-        "[database]\npool_size = \"many\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("jim.toml"), "[database]\npool_size = \"many\"\n").unwrap();
     let out = jim(dir.path(), &["config", "check"], &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("database.pool_size") && err.contains("jim.toml"),
-        "{err}"
-    );
+    assert!(err.contains("database.pool_size") && err.contains("jim.toml"), "{err}");
 
     std::fs::write(dir.path().join("jim.toml"), "this is not toml ===").unwrap();
     let out = jim(dir.path(), &["config", "check"], &[]);
@@ -157,10 +132,7 @@ fn serve_refuses_bad_config_with_a_clear_message() {
     let out = jim(dir.path(), &["serve", "-O", "http.listen=nonsense"], &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("http.listen") && err.contains("-O override"),
-        "{err}"
-    );
+    assert!(err.contains("http.listen") && err.contains("-O override"), "{err}");
 
     let out = jim(
         dir.path(),
@@ -174,11 +146,7 @@ fn serve_refuses_bad_config_with_a_clear_message() {
         &[("JIM_LOG__FORMAT", "text")],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("database"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("database"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -186,28 +154,17 @@ fn migrate_and_migrate_status_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let out = jim(dir.path(), &["migrate", "status"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("0 applied"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(text(&out.stdout).contains("0 applied"), "{}", text(&out.stdout));
 
     let out = jim(dir.path(), &["migrate"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("applied 2026"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(text(&out.stdout).contains("applied 2026"), "{}", text(&out.stdout));
 
     let out = jim(dir.path(), &["migrate"], &[]);
     assert!(text(&out.stdout).contains("nothing to apply"));
     let out = jim(dir.path(), &["migrate", "status"], &[]);
     assert!(text(&out.stdout).contains("0 pending"));
-    assert!(
-        dir.path().join("data/jim.db").is_file(),
-        "default data_dir is ./data"
-    );
+    assert!(dir.path().join("data/jim.db").is_file(), "default data_dir is ./data");
 }
 
 #[test]
@@ -243,23 +200,14 @@ async fn serve_prints_one_startup_line_and_stops_on_sigterm() {
     .await;
     assert!(up, "jim serve answers /livez");
     let pid = child.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
         .await
         .expect("exits after SIGTERM")
         .unwrap();
     assert!(out.status.success(), "clean exit");
     let stderr = text(&out.stderr);
-    let startup: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("jim serving"))
-        .collect();
+    let startup: Vec<&str> = stderr.lines().filter(|l| l.contains("jim serving")).collect();
     assert_eq!(startup.len(), 1, "{stderr}");
     let line: serde_json::Value =
         serde_json::from_str(startup[0]).expect("JSON when not a terminal");

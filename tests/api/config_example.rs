@@ -10,11 +10,7 @@ fn example() -> String {
 
 fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeSet<String>) {
     for (k, v) in table {
-        let path = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         match v {
             toml::Value::Table(t) => flatten(&path, t, out),
             _ => {
@@ -28,10 +24,7 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeSet<String>) {
 fn example_values_equal_the_built_in_defaults() {
     let parsed: toml::Table = example().parse().expect("example is valid TOML");
     let defaults = toml::Table::try_from(Config::default()).unwrap();
-    assert_eq!(
-        parsed, defaults,
-        "jim.toml.example drifted from Config::default()"
-    );
+    assert_eq!(parsed, defaults, "jim.toml.example drifted from Config::default()");
 }
 
 #[test]
@@ -51,9 +44,6 @@ fn every_key_in_the_example_has_a_comment_above_it() {
         if t.is_empty() || t.starts_with('#') || t.starts_with('[') {
             continue;
         }
-        assert!(
-            i > 0 && lines[i - 1].trim_start().starts_with('#'),
-            "no comment above {t:?}"
-        );
+        assert!(i > 0 && lines[i - 1].trim_start().starts_with('#'), "no comment above {t:?}");
     }
 }

@@ -16,10 +16,7 @@ async fn embedded_profile_starts_migrates_and_is_ready() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["database"], "ok");
     assert_eq!(body["data"]["redis"], "not configured");
-    assert!(
-        dir.path().join("jim.db").is_file(),
-        "SQLite file under data_dir"
-    );
+    assert!(dir.path().join("jim.db").is_file(), "SQLite file under data_dir");
     let secret = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
     assert_eq!(secret.len(), 64, "a generated 32-byte secret, hex");
     app.stop().await;
@@ -66,10 +63,8 @@ async fn readyz_answers_503_while_redis_is_down() {
     assert_eq!(body["data"]["database"], "ok");
 
     redis.restart().await.unwrap();
-    let recovered = eventually(Duration::from_secs(10), || async {
-        app.get("/readyz").await.0 == 200
-    })
-    .await;
+    let recovered =
+        eventually(Duration::from_secs(10), || async { app.get("/readyz").await.0 == 200 }).await;
     assert!(recovered, "ready again once Redis is back");
     app.stop().await;
 }
@@ -128,31 +123,15 @@ async fn openapi_spec_and_vendored_ui_are_served() {
     for path in ["/livez", "/readyz"] {
         assert!(spec["paths"][path].is_object(), "{path} documented");
     }
-    let page = app
-        .client
-        .get(format!("{}/api/docs", app.url))
-        .send()
-        .await
-        .unwrap();
+    let page = app.client.get(format!("{}/api/docs", app.url)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("/api/docs/swagger-ui-bundle.js"));
-    assert!(
-        !html.contains("http://") && !html.contains("https://"),
-        "no CDN"
-    );
+    assert!(!html.contains("http://") && !html.contains("https://"), "no CDN");
     for asset in ["/api/docs/swagger-ui-bundle.js", "/api/docs/swagger-ui.css"] {
-        let res = app
-            .client
-            .get(format!("{}{asset}", app.url))
-            .send()
-            .await
-            .unwrap();
+        let res = app.client.get(format!("{}{asset}", app.url)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{asset}");
-        assert!(
-            res.bytes().await.unwrap().len() > 10_000,
-            "{asset} is the real file"
-        );
+        assert!(res.bytes().await.unwrap().len() > 10_000, "{asset} is the real file");
     }
     app.stop().await;
 }
@@ -165,8 +144,5 @@ async fn graceful_stop_marks_not_ready_and_ends_the_server() {
     let stopped = tokio::time::timeout(Duration::from_secs(15), app.stop()).await;
     assert!(stopped.is_ok(), "server stops within its shutdown timeout");
     assert!(state.is_shutting_down());
-    assert!(
-        reqwest::get(format!("{url}/livez")).await.is_err(),
-        "listener closed"
-    );
+    assert!(reqwest::get(format!("{url}/livez")).await.is_err(), "listener closed");
 }

@@ -27,12 +27,7 @@ pub struct TestApp {
 impl TestApp {
     /// GET `path`, returning the status and the JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let res = self
-            .client
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .expect("request");
+        let res = self.client.get(format!("{}{path}", self.url)).send().await.expect("request");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
     }
@@ -69,10 +64,7 @@ impl Drop for TestApp {
 
 /// A config for a test: loopback, port 0, one worker, state under `dir`.
 pub fn base_config(dir: &Path) -> Config {
-    let mut config = Config {
-        data_dir: dir.to_path_buf(),
-        ..Config::default()
-    };
+    let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
     config.http.listen = "127.0.0.1:0".into();
     config.http.workers = 1;
     config.log.level = "debug".into();
@@ -82,9 +74,7 @@ pub fn base_config(dir: &Path) -> Config {
 /// Start the application with `config`; panics if it cannot start.
 pub async fn spawn_app(config: Config) -> TestApp {
     let (log, captured) = logging::capture(slog::Level::Debug);
-    let app = Application::build(config, log)
-        .await
-        .expect("application starts");
+    let app = Application::build(config, log).await.expect("application starts");
     let url = format!("http://{}", app.local_addr());
     let state = app.state();
     let stopper = app.stopper();

@@ -6,9 +6,7 @@ use std::path::Path;
 use crate::helpers::*;
 
 fn versions(backend: &str) -> BTreeSet<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -30,18 +28,10 @@ fn migrations_are_forward_only_and_never_drop_data() {
                 .join("migrations")
                 .join(backend)
                 .join(&version);
-            assert!(
-                !dir.join("down.sql").exists(),
-                "{backend}/{version} has a down.sql"
-            );
-            let up = std::fs::read_to_string(dir.join("up.sql"))
-                .unwrap()
-                .to_uppercase();
+            assert!(!dir.join("down.sql").exists(), "{backend}/{version} has a down.sql");
+            let up = std::fs::read_to_string(dir.join("up.sql")).unwrap().to_uppercase();
             for forbidden in ["DROP TABLE", "DROP COLUMN", "TRUNCATE", "DELETE FROM"] {
-                assert!(
-                    !up.contains(forbidden),
-                    "{backend}/{version} contains {forbidden}"
-                );
+                assert!(!up.contains(forbidden), "{backend}/{version} contains {forbidden}");
             }
         }
     }

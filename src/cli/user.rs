@@ -1,0 +1,173 @@
+//! `jim user …`: list, show, create, disable, enable, delete, reset-password — through the
+//! same services as the API. Passwords are read from stdin or prompted, never from argv.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::config::LoadedConfig;
+use crate::db::user::{STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::service::user::{self, Actor};
+use crate::state::AppState;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// List users in id order.
+    List {
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Start after this user id.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many users (1-1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Show one user by id or username.
+    Show {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a user. The password is read from stdin (one line) or prompted on a terminal.
+    Create {
+        username: String,
+        #[arg(long)]
+        nickname: Option<String>,
+    },
+    /// Disable a user: they cannot log in, their sessions end and open sockets close.
+    Disable(Target),
+    /// Enable a disabled user.
+    Enable(Target),
+    /// Delete a user (soft delete: the account is kept as deleted so history stays
+    /// consistent); their sessions end and open sockets close.
+    Delete(Target),
+    /// Set a new password (from stdin or prompted); every session of the user ends.
+    ResetPassword(Target),
+}
+
+#[derive(Debug, Args)]
+pub struct Target {
+    /// User id or username.
+    pub user: String,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+fn describe(u: &UserRow) -> serde_json::Value {
+    json!({
+        "id": u.id, "username": u.username, "nickname": u.nickname, "avatar": u.avatar,
+        "birth_date": u.birth_date, "online_status": u.online_status,
+        "status": user::status_name(u.status), "created_at": u.created_at,
+    })
+}
+
+fn read_password(confirm: bool) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = rpassword::prompt_password("password: ")?;
+        if confirm {
+            let second = rpassword::prompt_password("again: ")?;
+            anyhow::ensure!(first == second, "the two passwords differ");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    }
+}
+
+/// Ask "are you sure"; without a terminal, refuse unless `--yes` was given.
+fn confirmed(target: &Target, what: &str) -> anyhow::Result<bool> {
+    if target.yes {
+        return Ok(true);
+    }
+    anyhow::ensure!(
+        std::io::stdin().is_terminal(),
+        "refusing to {what} without confirmation: pass --yes"
+    );
+    print!("{what}? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitCode> {
+    let log = slog::Logger::root(slog::Discard, slog::o!());
+    let state = crate::app::cli_state(loaded.config, log).await?;
+    match cmd {
+        UserCommand::List { json, after, limit } => {
+            let users = user::list(&state, after, limit).await?;
+            if json {
+                for u in &users {
+                    println!("{}", describe(u));
+                }
+            } else {
+                println!("{:>8}  {:<32}  {:<24}  {}", "ID", "USERNAME", "NICKNAME", "STATUS");
+                for u in &users {
+                    println!(
+                        "{:>8}  {:<32}  {:<24}  {}",
+                        u.id,
+                        u.username,
+                        u.nickname,
+                        user::status_name(u.status)
+                    );
+                }
+            }
+        }
+        UserCommand::Show { user: who, json } => {
+            let u = user::find(&state, &who).await?;
+            if json {
+                println!("{}", describe(&u));
+            } else {
+                for (k, v) in describe(&u).as_object().into_iter().flatten() {
+                    println!(
+                        "{k:>14}: {}",
+                        v.as_str().map(str::to_string).unwrap_or(v.to_string())
+                    );
+                }
+            }
+        }
+        UserCommand::Create { username, nickname } => {
+            let password = read_password(true)?;
+            let created = user::create(&state, &username, &password, nickname.as_deref()).await?;
+            println!("created user {} ({})", created.id, created.username);
+        }
+        UserCommand::Disable(t) => change_status(&state, &t, STATUS_DISABLED, "disable").await?,
+        UserCommand::Enable(t) => change_status(&state, &t, STATUS_ACTIVE, "enable").await?,
+        UserCommand::Delete(t) => change_status(&state, &t, STATUS_DELETED, "delete").await?,
+        UserCommand::ResetPassword(t) => {
+            let u = user::find(&state, &t.user).await?;
+            if !confirmed(&t, &format!("reset the password of user {} ({})", u.id, u.username))? {
+                println!("cancelled");
+                return Ok(ExitCode::from(1));
+            }
+            let password = read_password(true)?;
+            user::reset_password(&state, u.id, &password, Actor::Cli).await?;
+            println!("password of user {} ({}) reset; their sessions ended", u.id, u.username);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn change_status(
+    state: &AppState,
+    t: &Target,
+    status: i16,
+    verb: &str,
+) -> anyhow::Result<()> {
+    let u = user::find(state, &t.user).await?;
+    if status != STATUS_ACTIVE && !confirmed(t, &format!("{verb} user {} ({})", u.id, u.username))?
+    {
+        anyhow::bail!("cancelled");
+    }
+    user::set_status(state, u.id, status, Actor::Cli).await?;
+    println!("user {} ({}) is now {}", u.id, u.username, user::status_name(status));
+    Ok(())
+}

@@ -1,0 +1,413 @@
+//! Registration, login (with failure counting, captcha and locks), sessions and their
+//! revocation, and the token check every authenticated request goes through.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::bus::{Event, RevokeReason};
+use crate::db::now_ms;
+use crate::db::session::NewSession;
+use crate::db::user::{NewUser, STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::error::{AppError, ErrorCode, Result};
+use crate::service::{captcha, validate};
+use crate::state::AppState;
+
+/// Who is calling, as far as the transport knows.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: String,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: i64,
+    pub session_id: i64,
+    pub username: String,
+}
+
+/// A new account, as returned by registration.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserSummary {
+    pub id: i64,
+    pub username: String,
+    pub nickname: String,
+}
+
+/// Registration input (the original's fields).
+#[derive(Debug, Clone, Default)]
+pub struct RegisterInput {
+    pub username: String,
+    pub password: String,
+    pub confirm_password: String,
+    pub nickname: Option<String>,
+    pub birth_date: Option<String>,
+    pub captcha: Option<String>,
+    pub captcha_id: Option<String>,
+}
+
+/// Login input.
+#[derive(Debug, Clone, Default)]
+pub struct LoginInput {
+    pub username: String,
+    pub password: String,
+    pub captcha: Option<String>,
+    pub captcha_id: Option<String>,
+}
+
+/// A successful login.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LoginOutput {
+    /// Opaque bearer token; send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Id of the session this token belongs to.
+    pub session_id: i64,
+}
+
+/// One of my sessions.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    pub id: i64,
+    pub user_agent: String,
+    pub ip: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+/// Check the registration switch and window.
+fn registration_open(state: &AppState) -> Result<()> {
+    let auth = &state.config.auth;
+    if auth.registration != "open" {
+        return Err(AppError::code(ErrorCode::RegistrationClosed));
+    }
+    let now = chrono::Utc::now();
+    let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+    if let Some(opens) = parse(&auth.registration_opens_at)
+        && now < opens
+    {
+        return Err(AppError::with_message(
+            ErrorCode::RegistrationClosed,
+            format!("registration opens at {}", auth.registration_opens_at),
+        ));
+    }
+    if let Some(closes) = parse(&auth.registration_closes_at)
+        && now >= closes
+    {
+        return Err(AppError::with_message(
+            ErrorCode::RegistrationClosed,
+            format!("registration closed at {}", auth.registration_closes_at),
+        ));
+    }
+    Ok(())
+}
+
+/// Create an account through the public API: cheap checks first, then the captcha (consumed
+/// whatever happens next), then the insert, where a lost race is `ACCOUNT_EXISTS`.
+pub async fn register(state: &AppState, input: RegisterInput) -> Result<UserSummary> {
+    registration_open(state)?;
+    let (username, norm) = validate::username(&input.username)?;
+    validate::password(&state.config.auth, &input.password, Some(&input.confirm_password))?;
+    let nickname = match input.nickname.as_deref().map(str::trim) {
+        None | Some("") => username.clone(),
+        Some(n) => validate::nickname(n)?,
+    };
+    let birth_date = match input.birth_date.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(validate::birth_date(d)?),
+    };
+    if state.config.auth.captcha_on_register {
+        captcha::verify(state, input.captcha_id.as_deref(), input.captcha.as_deref()).await?;
+    }
+    create_user(state, username, norm, &input.password, nickname, birth_date).await
+}
+
+/// Insert a validated account (shared by registration and `jim user create`).
+pub async fn create_user(
+    state: &AppState,
+    username: String,
+    norm: String,
+    password: &str,
+    nickname: String,
+    birth_date: Option<String>,
+) -> Result<UserSummary> {
+    if state.db.user_find_by_username(norm.clone()).await?.is_some() {
+        return Err(AppError::code(ErrorCode::AccountExists));
+    }
+    let password_hash = state.hasher.hash(password).await?;
+    let now = now_ms();
+    let user = NewUser {
+        username: username.clone(),
+        username_norm: norm,
+        password_hash,
+        nickname: nickname.clone(),
+        avatar: String::new(),
+        birth_date,
+        online_status: 1,
+        status: STATUS_ACTIVE,
+        created_at: now,
+        updated_at: now,
+    };
+    match state.db.user_insert(user).await {
+        Ok(id) => Ok(UserSummary { id, username, nickname }),
+        Err(e) if e.is_unique_violation() => Err(AppError::code(ErrorCode::AccountExists)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn failure_data(fail_times: i64, need_captcha: bool) -> serde_json::Value {
+    if need_captcha { json!({"fail_times": fail_times, "need_captcha": true}) } else { json!({}) }
+}
+
+/// Log in. Every refusal that could reveal whether the account exists looks the same;
+/// throttles (per IP, per account) apply before any bcrypt work.
+pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> Result<LoginOutput> {
+    let auth = &state.config.auth;
+    let window = Duration::from_secs(auth.login_lock_secs);
+    let captcha_after = i64::from(auth.login_captcha_after);
+    let lock_after = i64::from(auth.login_lock_after);
+    if input.username.trim().is_empty() || input.password.is_empty() {
+        return Err(AppError::invalid("username and password are required"));
+    }
+
+    let ip_key = client.ip.map(|ip| format!("login_fail_ip:{ip}"));
+    if let Some(key) = &ip_key {
+        let failures = state.cache.get(key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        if failures >= i64::from(auth.login_ip_max_failures) {
+            return Err(AppError::with_message(
+                ErrorCode::RateLimited,
+                "too many failed logins from this address, try again later",
+            ));
+        }
+    }
+
+    let norm = validate::username_key(&input.username);
+    let user = state.db.user_find_by_username(norm.clone()).await?;
+    // Counting by user id means "Alice", "alice " and "ALICE" share one counter. Unknown names
+    // get a counter of their own so that their answers look exactly like a real account's.
+    let account_key = match &user {
+        Some(u) => format!("login_fail:user:{}", u.id),
+        None => format!("login_fail:name:{norm}"),
+    };
+    let failures =
+        state.cache.get(&account_key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    if failures >= lock_after {
+        return Err(AppError::code(ErrorCode::TooManyLoginFailures)
+            .with_data(failure_data(failures.min(lock_after), true)));
+    }
+    if failures >= captcha_after {
+        captcha::verify(state, input.captcha_id.as_deref(), input.captcha.as_deref())
+            .await
+            .map_err(|e| e.with_data(failure_data(failures, true)))?;
+    }
+
+    let matched = match &user {
+        Some(u) => state.hasher.verify(&input.password, &u.password_hash).await?,
+        None => {
+            state.hasher.verify_dummy(&input.password).await?;
+            false
+        }
+    };
+    let user = match (matched, user) {
+        (true, Some(user)) => user,
+        _ => {
+            let n = state.cache.incr(&account_key, window).await?;
+            if let Some(key) = &ip_key {
+                state.cache.incr(key, window).await?;
+            }
+            if n >= lock_after {
+                return Err(AppError::code(ErrorCode::TooManyLoginFailures)
+                    .with_data(failure_data(lock_after, true)));
+            }
+            return Err(AppError::code(ErrorCode::WrongCredentials)
+                .with_data(failure_data(n, n >= captcha_after)));
+        }
+    };
+    state.cache.del(&account_key).await?;
+    check_status(&user)?;
+
+    let token = new_token();
+    let now = now_ms();
+    let expires_at = now + (auth.session_ttl_secs as i64) * 1000;
+    let session_id = state
+        .db
+        .session_insert(NewSession {
+            user_id: user.id,
+            token_hash: state.secret.keyed_hash(token.as_bytes()),
+            user_agent: client.user_agent.chars().take(256).collect(),
+            ip: client.ip.map(|i| i.to_string()).unwrap_or_default(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at,
+        })
+        .await?;
+    Ok(LoginOutput { token, expires_at: expires_at / 1000, session_id })
+}
+
+fn check_status(user: &UserRow) -> Result<()> {
+    match user.status {
+        STATUS_ACTIVE => Ok(()),
+        STATUS_DISABLED => Err(AppError::code(ErrorCode::AccountDisabled)),
+        STATUS_DELETED => Err(AppError::code(ErrorCode::AccountDeleted)),
+        _ => Err(AppError::code(ErrorCode::AccountDisabled)),
+    }
+}
+
+/// 256 bits of randomness, URL-safe base64.
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// How often `last_seen_at` is written for an active session.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// Resolve a bearer token to its live session and enabled account. Reads the database every
+/// time, so a logout or a disable on any instance is honoured at once.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AppError::code(ErrorCode::TokenEmpty));
+    }
+    if token.len() > 128 {
+        return Err(AppError::code(ErrorCode::TokenInvalid));
+    }
+    let hash = state.secret.keyed_hash(token.as_bytes());
+    let Some((session, user)) = state.db.session_find_by_token_hash(hash).await? else {
+        return Err(AppError::code(ErrorCode::TokenInvalid));
+    };
+    let now = now_ms();
+    if session.revoked_at.is_some() {
+        return Err(AppError::code(ErrorCode::TokenRevoked));
+    }
+    if session.expires_at <= now {
+        return Err(AppError::code(ErrorCode::TokenExpired));
+    }
+    check_status(&user).map_err(|e| e.with_status(actix_web::http::StatusCode::UNAUTHORIZED))?;
+    if now - session.last_seen_at > TOUCH_EVERY_MS {
+        // Best effort and off the request path: a lost touch only makes "last seen" older.
+        let db = state.db.clone();
+        let id = session.id;
+        tokio::spawn(async move {
+            let _ = db.session_touch(id, now).await;
+        });
+    }
+    Ok(Principal { user_id: user.id, session_id: session.id, username: user.username })
+}
+
+/// Tell every instance that sessions ended, so their sockets close.
+pub async fn announce_revocation(
+    state: &AppState,
+    user_id: i64,
+    session_ids: Vec<i64>,
+    reason: RevokeReason,
+) {
+    let event = Event::SessionsRevoked { user_id, session_ids, reason };
+    if let Err(e) = state.bus.publish(event.clone()).await {
+        // The database already refuses these sessions; only the socket close is late. Fall
+        // back to the control table that every server polls.
+        slog::warn!(state.log, "revocation publish failed; using control table"; "error" => e.to_string());
+        notify_servers(state, event).await;
+    }
+}
+
+/// Record an event in the control table that every server polls (how the CLI reaches
+/// running servers in both profiles).
+pub async fn notify_servers(state: &AppState, event: Event) {
+    let user_id = event.user_id().unwrap_or(0);
+    let payload = serde_json::to_string(&event).unwrap_or_default();
+    if let Err(e) = state.db.control_insert("event".into(), user_id, payload, now_ms()).await {
+        slog::error!(state.log, "cannot record control event"; "error" => e.to_string());
+    }
+}
+
+/// End the caller's session.
+pub async fn logout(state: &AppState, principal: &Principal) -> Result<()> {
+    let ids = state
+        .db
+        .session_revoke(principal.user_id, Some(principal.session_id), None, now_ms())
+        .await?;
+    announce_revocation(state, principal.user_id, ids, RevokeReason::Logout).await;
+    Ok(())
+}
+
+/// The caller's live sessions, newest first.
+pub async fn list_sessions(state: &AppState, principal: &Principal) -> Result<Vec<SessionView>> {
+    let rows = state.db.session_list_live(principal.user_id, now_ms()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id == principal.session_id,
+            id: s.id,
+            user_agent: s.user_agent,
+            ip: s.ip,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+        })
+        .collect())
+}
+
+/// Revoke one of my sessions, or all but the current one. Returns the ids revoked.
+pub async fn revoke_sessions(
+    state: &AppState,
+    principal: &Principal,
+    session_id: Option<i64>,
+    all_others: bool,
+) -> Result<Vec<i64>> {
+    let ids = match (session_id, all_others) {
+        (Some(id), false) => {
+            let ids = state.db.session_revoke(principal.user_id, Some(id), None, now_ms()).await?;
+            if ids.is_empty() {
+                return Err(AppError::code(ErrorCode::SessionNotFound));
+            }
+            ids
+        }
+        (None, true) => {
+            state
+                .db
+                .session_revoke(principal.user_id, None, Some(principal.session_id), now_ms())
+                .await?
+        }
+        _ => return Err(AppError::invalid("give either session_id or all_others = true")),
+    };
+    announce_revocation(state, principal.user_id, ids.clone(), RevokeReason::SessionRevoked).await;
+    Ok(ids)
+}
+
+/// Change my password (the old one is required); my other sessions end.
+pub async fn change_password(
+    state: &AppState,
+    principal: &Principal,
+    old_password: &str,
+    new_password: &str,
+    confirm_password: &str,
+) -> Result<()> {
+    let user = state
+        .db
+        .user_find_by_id(principal.user_id)
+        .await?
+        .ok_or_else(|| AppError::code(ErrorCode::UserNotFound))?;
+    if !state.hasher.verify(old_password, &user.password_hash).await? {
+        return Err(AppError::code(ErrorCode::WrongPassword));
+    }
+    validate::password(&state.config.auth, new_password, Some(confirm_password))?;
+    let hash = state.hasher.hash(new_password).await?;
+    let now = now_ms();
+    state.db.user_set_password_hash(user.id, hash, now).await?;
+    let ids = state.db.session_revoke(user.id, None, Some(principal.session_id), now).await?;
+    announce_revocation(state, user.id, ids, RevokeReason::PasswordChanged).await;
+    Ok(())
+}

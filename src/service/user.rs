@@ -1,0 +1,197 @@
+//! Profiles (read and edit my own) and the admin operations behind `jim user …`.
+
+use serde::Serialize;
+
+use crate::bus::RevokeReason;
+use crate::db::now_ms;
+use crate::db::user::{ProfileChanges, STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::error::{AppError, ErrorCode, Result};
+use crate::service::auth::{self, UserSummary};
+use crate::service::validate;
+use crate::state::AppState;
+
+/// What `/profile/info` returns.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Profile {
+    pub id: i64,
+    pub username: String,
+    pub nickname: String,
+    pub avatar: String,
+    /// `YYYY-MM-DD`, or null when unset.
+    pub birth_date: Option<String>,
+    /// 1 online, 2 away, 3 busy, 4 invisible.
+    pub online_status: i16,
+}
+
+impl From<UserRow> for Profile {
+    fn from(u: UserRow) -> Self {
+        Profile {
+            id: u.id,
+            username: u.username,
+            nickname: u.nickname,
+            avatar: u.avatar,
+            birth_date: u.birth_date,
+            online_status: u.online_status,
+        }
+    }
+}
+
+/// Profile edits; absent fields stay as they are. An empty `birth_date` or `avatar` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub nickname: Option<String>,
+    pub avatar: Option<String>,
+    pub birth_date: Option<String>,
+    pub online_status: Option<i16>,
+}
+
+/// Online status values a user may choose.
+pub const ONLINE_STATUSES: [i16; 4] = [1, 2, 3, 4];
+
+async fn load(state: &AppState, user_id: i64) -> Result<UserRow> {
+    state.db.user_find_by_id(user_id).await?.ok_or_else(|| AppError::code(ErrorCode::UserNotFound))
+}
+
+/// My profile.
+pub async fn profile(state: &AppState, user_id: i64) -> Result<Profile> {
+    Ok(load(state, user_id).await?.into())
+}
+
+/// Edit my profile and return it.
+pub async fn update_profile(
+    state: &AppState,
+    user_id: i64,
+    update: ProfileUpdate,
+) -> Result<Profile> {
+    let mut changes = ProfileChanges::default();
+    if let Some(nick) = &update.nickname {
+        changes.nickname = Some(validate::nickname(nick)?);
+    }
+    if let Some(avatar) = &update.avatar {
+        changes.avatar = Some(validate::avatar(avatar)?);
+    }
+    if let Some(date) = &update.birth_date {
+        changes.birth_date =
+            Some(if date.trim().is_empty() { None } else { Some(validate::birth_date(date)?) });
+    }
+    if let Some(status) = update.online_status {
+        if !ONLINE_STATUSES.contains(&status) {
+            return Err(AppError::code(ErrorCode::InvalidOnlineStatus));
+        }
+        changes.online_status = Some(status);
+    }
+    if changes.nickname.is_none()
+        && changes.avatar.is_none()
+        && changes.birth_date.is_none()
+        && changes.online_status.is_none()
+    {
+        return Err(AppError::invalid("nothing to update"));
+    }
+    changes.updated_at = Some(now_ms());
+    state.db.user_update_profile(user_id, changes).await?;
+    profile(state, user_id).await
+}
+
+/// Find a user by numeric id or by username (case-insensitive).
+pub async fn find(state: &AppState, id_or_name: &str) -> Result<UserRow> {
+    let found = match id_or_name.trim().parse::<i64>() {
+        Ok(id) => state.db.user_find_by_id(id).await?,
+        Err(_) => state.db.user_find_by_username(validate::username_key(id_or_name)).await?,
+    };
+    found.ok_or_else(|| {
+        AppError::with_message(ErrorCode::UserNotFound, format!("no user {id_or_name:?}"))
+    })
+}
+
+/// A page of users after `after_id`.
+pub async fn list(state: &AppState, after_id: i64, limit: i64) -> Result<Vec<UserRow>> {
+    Ok(state.db.user_list(after_id, limit.clamp(1, 1000)).await?)
+}
+
+/// Create an account as an administrator: the same rules as registration, minus the captcha
+/// and the registration switch.
+pub async fn create(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    nickname: Option<&str>,
+) -> Result<UserSummary> {
+    let (username, norm) = validate::username(username)?;
+    validate::password(&state.config.auth, password, None)?;
+    let nickname = match nickname.map(str::trim) {
+        None | Some("") => username.clone(),
+        Some(n) => validate::nickname(n)?,
+    };
+    auth::create_user(state, username, norm, password, nickname, None).await
+}
+
+/// Who runs an admin action: the CLI reaches running servers through the control table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Api,
+    Cli,
+}
+
+async fn revoke_all(
+    state: &AppState,
+    user_id: i64,
+    reason: RevokeReason,
+    actor: Actor,
+) -> Result<()> {
+    state.db.session_revoke(user_id, None, None, now_ms()).await?;
+    match actor {
+        Actor::Api => auth::announce_revocation(state, user_id, Vec::new(), reason).await,
+        Actor::Cli => {
+            let event =
+                crate::bus::Event::SessionsRevoked { user_id, session_ids: Vec::new(), reason };
+            auth::notify_servers(state, event).await
+        }
+    }
+    Ok(())
+}
+
+/// Set an account's status (enable, disable, soft-delete). Disabling or deleting ends every
+/// session of the user, and running servers close the user's sockets.
+pub async fn set_status(state: &AppState, user_id: i64, status: i16, actor: Actor) -> Result<()> {
+    if !matches!(status, STATUS_ACTIVE | STATUS_DISABLED | STATUS_DELETED) {
+        return Err(AppError::invalid("unknown account status"));
+    }
+    let user = load(state, user_id).await?;
+    if user.status == STATUS_DELETED && status != STATUS_DELETED {
+        return Err(AppError::with_message(
+            ErrorCode::AccountDeleted,
+            "a deleted account stays deleted",
+        ));
+    }
+    state.db.user_set_status(user_id, status, now_ms()).await?;
+    match status {
+        STATUS_DISABLED => revoke_all(state, user_id, RevokeReason::AccountDisabled, actor).await?,
+        STATUS_DELETED => revoke_all(state, user_id, RevokeReason::AccountDeleted, actor).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Set a new password for a user; every session of the user ends.
+pub async fn reset_password(
+    state: &AppState,
+    user_id: i64,
+    password: &str,
+    actor: Actor,
+) -> Result<()> {
+    validate::password(&state.config.auth, password, None)?;
+    load(state, user_id).await?;
+    let hash = state.hasher.hash(password).await?;
+    state.db.user_set_password_hash(user_id, hash, now_ms()).await?;
+    revoke_all(state, user_id, RevokeReason::PasswordReset, actor).await
+}
+
+/// Human name of a status value.
+pub fn status_name(status: i16) -> &'static str {
+    match status {
+        STATUS_ACTIVE => "active",
+        STATUS_DISABLED => "disabled",
+        STATUS_DELETED => "deleted",
+        _ => "unknown",
+    }
+}
