@@ -214,7 +214,7 @@ async fn poll_control_events(db: Db, bus: Bus, log: Logger) {
             }
             Err(e) => slog::warn!(log, "control poll failed"; "error" => e.to_string()),
         }
-        if polls % 7200 == 0 {
+        if polls.is_multiple_of(7200) {
             let _ = db.control_purge(crate::db::now_ms() - CONTROL_RETENTION_MS).await;
         }
     }

@@ -109,7 +109,7 @@ pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitC
                     println!("{}", describe(u));
                 }
             } else {
-                println!("{:>8}  {:<32}  {:<24}  {}", "ID", "USERNAME", "NICKNAME", "STATUS");
+                println!("{:>8}  {:<32}  {:<24}  STATUS", "ID", "USERNAME", "NICKNAME");
                 for u in &users {
                     println!(
                         "{:>8}  {:<32}  {:<24}  {}",

@@ -120,7 +120,19 @@ async fn openapi_spec_and_vendored_ui_are_served() {
     let (status, spec) = app.get("/api/openapi.json").await;
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/livez", "/readyz"] {
+    for path in [
+        "/livez",
+        "/readyz",
+        "/api/v1/auth/captcha",
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/sessions",
+        "/api/v1/auth/sessions/revoke",
+        "/api/v1/profile/info",
+        "/api/v1/profile/update",
+        "/api/v1/profile/password",
+    ] {
         assert!(spec["paths"][path].is_object(), "{path} documented");
     }
     let page = app.client.get(format!("{}/api/docs", app.url)).send().await.unwrap();

@@ -271,3 +271,121 @@ where
     }
     false
 }
+
+/// Which storage profile a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Embedded,
+    ScaleOut,
+}
+
+/// A running app with what keeps it alive.
+#[allow(dead_code)]
+pub struct Env {
+    pub app: TestApp,
+    pub dir: TempDir,
+    pub scale: Option<ScaleOut>,
+}
+
+/// The config tests use: cheap bcrypt, no captcha on register (tests that want it turn it on).
+pub fn test_config(dir: &Path, scale: Option<&ScaleOut>) -> Config {
+    let mut config = match scale {
+        Some(s) => s.config(dir),
+        None => base_config(dir),
+    };
+    config.auth.bcrypt_cost = 4;
+    config.auth.captcha_on_register = false;
+    config
+}
+
+/// Start an app in `profile` after applying `tweak` to the test config. `None` when the
+/// scale-out services are unavailable and not required.
+pub async fn start(profile: Profile, tweak: impl FnOnce(&mut Config)) -> Option<Env> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scale = match profile {
+        Profile::Embedded => None,
+        Profile::ScaleOut => Some(ScaleOut::fresh().await?),
+    };
+    let mut config = test_config(dir.path(), scale.as_ref());
+    tweak(&mut config);
+    let app = spawn_app(config).await;
+    Some(Env { app, dir, scale })
+}
+
+/// Run a test body once per profile: `both_profiles!(name)` makes `name::embedded` and
+/// `name::scale_out` from `async fn name(profile: Profile)`.
+#[macro_export]
+macro_rules! both_profiles {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name(Profile::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn scale_out() {
+                super::$name(Profile::ScaleOut).await
+            }
+        }
+    )*};
+}
+
+impl TestApp {
+    /// GET with a bearer token.
+    pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST JSON with a bearer token.
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Register `username` with `password`; returns the new user id.
+    pub async fn register(&self, username: &str, password: &str) -> i64 {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/register",
+                &serde_json::json!({"username": username, "password": password, "confirm_password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "register {username}: {body}");
+        body["data"]["id"].as_i64().expect("id")
+    }
+
+    /// Log in; returns the token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/login",
+                &serde_json::json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "login {username}: {body}");
+        body["data"]["token"].as_str().expect("token").to_string()
+    }
+
+    /// Register and log in; returns (user id, token).
+    pub async fn user(&self, username: &str) -> (i64, String) {
+        let id = self.register(username, "passw0rd-ok").await;
+        (id, self.login(username, "passw0rd-ok").await)
+    }
+}

@@ -1,10 +1,13 @@
 //! Integration tests: one binary that starts real `jim` applications (embedded: temp SQLite;
 //! scale-out: MariaDB + Redis) on 127.0.0.1:0 and drives them over HTTP and the CLI.
 
+#[macro_use]
 mod helpers;
 
+mod auth;
 mod bus;
 mod cli;
+mod cli_user;
 mod config_example;
 mod health;
 mod migrations;
