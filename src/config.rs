@@ -29,6 +29,25 @@ pub struct Config {
     pub messages: MessagesConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    pub groups: GroupsConfig,
+}
+
+/// Group sizes and invite links.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GroupsConfig {
+    /// Member limit of a new group (the owner and admins may change it up to `max_members`).
+    pub default_max_members: u32,
+    /// Server-wide ceiling on any group's size, whatever the group's own limit says.
+    pub max_members: u32,
+    /// Seconds an invite link stays valid unless its creator asks for less.
+    pub invite_link_ttl_secs: u64,
+}
+
+impl Default for GroupsConfig {
+    fn default() -> Self {
+        Self { default_max_members: 500, max_members: 2000, invite_link_ttl_secs: 7 * 24 * 3600 }
+    }
 }
 
 /// Accounts, passwords, captcha, login throttling and sessions.
@@ -151,6 +170,7 @@ impl Default for Config {
             messages: MessagesConfig::default(),
             log: LogConfig::default(),
             auth: AuthConfig::default(),
+            groups: GroupsConfig::default(),
         }
     }
 }
@@ -388,6 +408,16 @@ impl LoadedConfig {
         }
         if a.session_ttl_secs < 60 {
             bad("auth.session_ttl_secs", "must be at least 60".into());
+        }
+        let g = &c.groups;
+        if g.max_members < 2 || g.max_members > 100_000 {
+            bad("groups.max_members", "must be between 2 and 100000".into());
+        }
+        if g.default_max_members < 2 || g.default_max_members > g.max_members {
+            bad("groups.default_max_members", "must be between 2 and groups.max_members".into());
+        }
+        if g.invite_link_ttl_secs < 60 {
+            bad("groups.invite_link_ttl_secs", "must be at least 60".into());
         }
         if c.server_name.is_empty()
             || !c.server_name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod secret;
 pub mod service;
 pub mod state;
+pub mod store;
 
 pub use app::Application;
 pub use config::Config;

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::secret::Secret;
 use crate::service::password::PasswordHasher;
+use crate::store::{MessageStore, sql::SqlStore};
 
 /// Shared application state (wrapped in `web::Data`, i.e. an `Arc`).
 pub struct AppState {
@@ -20,6 +21,8 @@ pub struct AppState {
     pub cache: Cache,
     pub secret: Secret,
     pub hasher: PasswordHasher,
+    /// Where chat messages live.
+    pub messages: MessageStore,
     /// Unique per process; stamped on bus messages.
     pub instance_id: String,
     shutting_down: AtomicBool,
@@ -36,7 +39,9 @@ impl AppState {
         instance_id: String,
     ) -> Self {
         let hasher = PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_concurrency);
+        let messages = MessageStore::Sql(SqlStore::new(db.clone()));
         Self {
+            messages,
             config,
             log,
             db,

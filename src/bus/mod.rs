@@ -20,6 +20,67 @@ pub enum Event {
     /// Sessions of a user ended: sockets bound to them must close. An empty `session_ids`
     /// means every session of the user.
     SessionsRevoked { user_id: i64, session_ids: Vec<i64>, reason: RevokeReason },
+    /// A message was committed; push it to `recipient_ids`' devices (the list is for routing
+    /// and is never sent to clients).
+    ChatMessage { message: crate::store::StoredMessage, recipient_ids: Vec<i64> },
+    /// A friend-related change that `recipient_ids` should see.
+    Friend {
+        recipient_ids: Vec<i64>,
+        kind: FriendEventKind,
+        actor_id: i64,
+        /// The other user the change is about.
+        friend_id: i64,
+        /// The invitation, for invitation events.
+        invite: Option<serde_json::Value>,
+    },
+    /// Something members of a group should see: `kind` says what, `target_ids` whom it is
+    /// about, `values` the new values. `member_ids` are the users to deliver it to: the
+    /// members after the change plus anyone it removed (for join requests: owner and admins;
+    /// for invitations: the invitee).
+    Group {
+        group_id: i64,
+        kind: GroupEventKind,
+        actor_id: i64,
+        target_ids: Vec<i64>,
+        values: serde_json::Value,
+        member_ids: Vec<i64>,
+    },
+}
+
+/// Kinds of [`Event::Group`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupEventKind {
+    Created,
+    MemberJoined,
+    MembersAdded,
+    MemberLeft,
+    MembersRemoved,
+    InfoUpdated,
+    RoleChanged,
+    OwnerTransferred,
+    MemberMuted,
+    MemberUnmuted,
+    NicknameChanged,
+    MemberUnbanned,
+    JoinRequested,
+    JoinRequestRejected,
+    Invited,
+    Dissolved,
+}
+
+/// Kinds of [`Event::Friend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FriendEventKind {
+    InviteReceived,
+    InviteAccepted,
+    InviteRejected,
+    FriendAdded,
+    FriendDeleted,
+    Blocked,
+    Unblocked,
+    RemarkChanged,
 }
 
 impl Event {
@@ -28,6 +89,9 @@ impl Event {
         match self {
             Event::Probe { .. } => None,
             Event::SessionsRevoked { user_id, .. } => Some(*user_id),
+            Event::ChatMessage { message, .. } => Some(message.sender_id),
+            Event::Friend { actor_id, .. } => Some(*actor_id),
+            Event::Group { actor_id, .. } => Some(*actor_id),
         }
     }
 }

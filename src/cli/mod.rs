@@ -2,6 +2,7 @@
 //! the same config loading, services and repositories as the HTTP API; none touches SQL.
 
 mod config_cmd;
+mod group;
 mod migrate;
 mod serve;
 mod user;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Manage user accounts (same rules as the API; running servers act on changes at once).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage groups: list, show, mute, unmute, dissolve (running servers act at once).
+    #[command(subcommand)]
+    Group(group::GroupCommand),
 }
 
 /// Run a parsed command line; the exit code follows the convention 0 ok, 1 error, 2 usage.
@@ -77,6 +81,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::User(cmd) => match load_valid(&sources) {
             Ok(loaded) => user::run(cmd, loaded).await,
+            Err(code) => Ok(code),
+        },
+        Command::Group(cmd) => match load_valid(&sources) {
+            Ok(loaded) => group::run(cmd, loaded).await,
             Err(code) => Ok(code),
         },
     };

@@ -3,6 +3,8 @@
 //! from the URL. Query bodies are written once and compiled per backend by [`db_run!`].
 
 pub mod control;
+pub mod friend;
+pub mod group;
 pub mod meta;
 pub mod migrate;
 pub mod schema;

@@ -74,6 +74,7 @@ diesel::table! {
         updater_id -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        member_invite -> SmallInt,
     }
 }
 
@@ -139,6 +140,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    conversation_clears (user_id, room_id) {
+        user_id -> BigInt,
+        room_id -> Text,
+        cleared_to_message_id -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_ban (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        user_id -> BigInt,
+        banned_by -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_join_request (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        user_id -> BigInt,
+        message -> Text,
+        status -> SmallInt,
+        handled_by -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_invite (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        inviter_id -> BigInt,
+        invitee_id -> BigInt,
+        status -> SmallInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_invite_link (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        token -> Text,
+        creator_id -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(group_member -> groups (group_id));
 diesel::joinable!(group_member -> users (user_id));
@@ -154,4 +211,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     server_meta,
     control_events,
+    group_ban,
+    group_join_request,
+    group_invite,
+    group_invite_link,
+    conversation_clears,
 );

@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod envelope;
 pub mod extract;
+pub mod friend;
+pub mod group;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
@@ -34,6 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     .service(openapi::docs_js)
     .configure(auth::routes)
     .configure(profile::routes)
+    .configure(friend::routes)
+    .configure(group::routes)
     .default_service(web::to(not_found));
 }
 

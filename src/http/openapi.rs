@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa::Modify;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 
-use super::{auth, envelope, health, profile};
+use super::{auth, envelope, friend, group, health, profile};
 use crate::service;
 
 /// The API description. Every route must be listed in `paths`; a test checks the router and
@@ -33,13 +33,48 @@ use crate::service;
         profile::info,
         profile::update,
         profile::password,
+        friend::find,
+        friend::list,
+        friend::update,
+        friend::invite_add,
+        friend::invite_update,
+        friend::invites_received,
+        friend::invites_sent,
+        friend::pending_count,
+        group::create,
+        group::join,
+        group::leave,
+        group::update,
+        group::transfer,
+        group::dissolve,
+        group::info,
+        group::mine,
+        group::members,
+        group::member_add,
+        group::member_update,
+        group::member_remove,
+        group::member_nickname,
+        group::bans,
+        group::unban,
+        group::requests,
+        group::request_accept,
+        group::request_reject,
+        group::invite,
+        group::invites,
+        group::invite_accept,
+        group::invite_reject,
+        group::link_create,
+        group::link_join,
+        group::link_revoke,
     ),
     modifiers(&BearerAuth),
     components(schemas(envelope::ErrorEnvelope, health::Liveness, service::health::Readiness)),
     tags(
         (name = "health", description = "Liveness and readiness probes"),
         (name = "auth", description = "Captcha, registration, login, sessions"),
-        (name = "profile", description = "My profile and password")
+        (name = "profile", description = "My profile and password"),
+        (name = "friend", description = "Search, invitations, friend list, remarks, delete, block"),
+        (name = "group", description = "Groups: create, join, roles, moderation, invitations, links, dissolve")
     )
 )]
 pub struct ApiDoc;

@@ -3,6 +3,8 @@
 
 pub mod auth;
 pub mod captcha;
+pub mod friend;
+pub mod group;
 pub mod health;
 pub mod password;
 pub mod user;

@@ -132,6 +132,14 @@ async fn openapi_spec_and_vendored_ui_are_served() {
         "/api/v1/profile/info",
         "/api/v1/profile/update",
         "/api/v1/profile/password",
+        "/api/v1/friend/find",
+        "/api/v1/friend/list",
+        "/api/v1/friend/update",
+        "/api/v1/friend/invite/add",
+        "/api/v1/friend/invite/update",
+        "/api/v1/friend/invite/received",
+        "/api/v1/friend/invite/sent",
+        "/api/v1/friend/invite/pending_count",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} documented");
     }

@@ -9,5 +9,6 @@ mod bus;
 mod cli;
 mod cli_user;
 mod config_example;
+mod friends;
 mod health;
 mod migrations;

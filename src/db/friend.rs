@@ -1,0 +1,383 @@
+//! Repository for `user_relation` (one row per unordered pair, `user_a_id < user_b_id`, two
+//! 2-bit fields) and `user_relation_invite` (at most one pending invitation per pair, enforced
+//! by the unique `pending_pair` column).
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::schema::{user_relation, user_relation_invite, users};
+use super::user::{STATUS_ACTIVE, UserRow};
+use super::{Db, DbError, DbResult, last_insert_id};
+use crate::db_run;
+
+/// A row of `user_relation`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = user_relation)]
+pub struct RelationRow {
+    pub id: i64,
+    pub user_a_id: i64,
+    pub user_b_id: i64,
+    pub status: i16,
+    pub block_status: i16,
+    pub remark_on_a: String,
+    pub remark_on_b: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A row of `user_relation_invite`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = user_relation_invite)]
+pub struct InviteRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub target_id: i64,
+    pub note: String,
+    pub reply: String,
+    pub status: i16,
+    pub pending_pair: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Invitation status values.
+pub const INVITE_PENDING: i16 = 0;
+pub const INVITE_ACCEPTED: i16 = 1;
+pub const INVITE_REJECTED: i16 = 2;
+
+/// The value of `pending_pair` for a pair.
+pub fn pair_key(a: i64, b: i64) -> String {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    format!("{lo}_{hi}")
+}
+
+/// New values for a relation row; written with a plain `UPDATE … WHERE id = ?` (never the
+/// original's "column != value" conditions, which silently skipped real changes).
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = user_relation)]
+pub struct RelationChanges {
+    pub status: i16,
+    pub block_status: i16,
+    pub remark_on_a: String,
+    pub remark_on_b: String,
+    pub updated_at: i64,
+}
+
+/// How an invitation was settled by [`Db::invite_accept`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    Accepted,
+    /// Someone else answered (or the pair became friends) first.
+    AlreadyHandled,
+}
+
+impl Db {
+    /// The relation row of a pair, if any.
+    pub async fn relation_get(&self, a: i64, b: i64) -> DbResult<Option<RelationRow>> {
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| user_relation::table
+                .filter(user_relation::user_a_id.eq(lo))
+                .filter(user_relation::user_b_id.eq(hi))
+                .select(RelationRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
+
+    /// Create the pair's row if missing (nobody friends, nobody blocked) and apply `change`
+    /// to it, all in one transaction; returns the row before and after.
+    pub async fn relation_modify(
+        &self,
+        a: i64,
+        b: i64,
+        now: i64,
+        change: impl FnOnce(&RelationRow) -> RelationChanges + Send + 'static,
+    ) -> DbResult<(RelationRow, RelationRow)> {
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        self.run(move |mut conn| async move {
+            db_run!(&mut conn, |c| {
+                c.transaction(async |c| {
+                    diesel::insert_or_ignore_into(user_relation::table)
+                        .values((
+                            user_relation::user_a_id.eq(lo),
+                            user_relation::user_b_id.eq(hi),
+                            user_relation::status.eq(0),
+                            user_relation::block_status.eq(3),
+                            user_relation::created_at.eq(now),
+                            user_relation::updated_at.eq(now),
+                        ))
+                        .execute(c)
+                        .await?;
+                    let row_filter =
+                        user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi));
+                    // Re-read after our own write so the row is locked (MySQL) for the update.
+                    let before = user_relation::table
+                        .filter(row_filter)
+                        .select(RelationRow::as_select())
+                        .first(c)
+                        .await?;
+                    let changes = change(&before);
+                    diesel::update(user_relation::table.find(before.id))
+                        .set(&changes)
+                        .execute(c)
+                        .await?;
+                    let after = user_relation::table
+                        .find(before.id)
+                        .select(RelationRow::as_select())
+                        .first(c)
+                        .await?;
+                    Ok::<_, DbError>((before, after))
+                })
+                .await
+            })
+        })
+        .await
+    }
+
+    /// The pending invitation of a pair (either direction), if any.
+    pub async fn invite_pending(&self, a: i64, b: i64) -> DbResult<Option<InviteRow>> {
+        let key = pair_key(a, b);
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| user_relation_invite::table
+                .filter(user_relation_invite::pending_pair.eq(&key))
+                .select(InviteRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
+
+    pub async fn invite_find(&self, id: i64) -> DbResult<Option<InviteRow>> {
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| user_relation_invite::table
+                .find(id)
+                .select(InviteRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
+
+    /// Insert a pending invitation; a unique violation means the pair already has one.
+    pub async fn invite_insert(
+        &self,
+        from: i64,
+        to: i64,
+        note: String,
+        now: i64,
+    ) -> DbResult<InviteRow> {
+        let key = pair_key(from, to);
+        self.run(move |mut conn| async move {
+            db_run!(&mut conn, |c| {
+                c.transaction(async |c| {
+                    diesel::insert_into(user_relation_invite::table)
+                        .values((
+                            user_relation_invite::user_id.eq(from),
+                            user_relation_invite::target_id.eq(to),
+                            user_relation_invite::note.eq(&note),
+                            user_relation_invite::reply.eq(""),
+                            user_relation_invite::status.eq(INVITE_PENDING),
+                            user_relation_invite::pending_pair.eq(Some(&key)),
+                            user_relation_invite::created_at.eq(now),
+                            user_relation_invite::updated_at.eq(now),
+                        ))
+                        .execute(c)
+                        .await?;
+                    let id = last_insert_id(c).await?;
+                    Ok::<_, DbError>(
+                        user_relation_invite::table
+                            .find(id)
+                            .select(InviteRow::as_select())
+                            .first(c)
+                            .await?,
+                    )
+                })
+                .await
+            })
+        })
+        .await
+    }
+
+    /// Reject a pending invitation; false when it was no longer pending.
+    pub async fn invite_reject(&self, id: i64, reply: String, now: i64) -> DbResult<bool> {
+        self.run(move |mut conn| async move {
+            let n = db_run!(&mut conn, |c| diesel::update(
+                user_relation_invite::table
+                    .find(id)
+                    .filter(user_relation_invite::status.eq(INVITE_PENDING))
+            )
+            .set((
+                user_relation_invite::status.eq(INVITE_REJECTED),
+                user_relation_invite::reply.eq(&reply),
+                user_relation_invite::pending_pair.eq(None::<String>),
+                user_relation_invite::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// In one transaction: settle the invitation `id` as accepted (only if still pending) and
+    /// make the pair mutual friends, keeping any blocks as they are.
+    pub async fn invite_accept(
+        &self,
+        id: i64,
+        a: i64,
+        b: i64,
+        reply: String,
+        now: i64,
+    ) -> DbResult<AcceptOutcome> {
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        self.run(move |mut conn| async move {
+            db_run!(&mut conn, |c| {
+                c.transaction(async |c| {
+                    let settled = diesel::update(
+                        user_relation_invite::table
+                            .find(id)
+                            .filter(user_relation_invite::status.eq(INVITE_PENDING)),
+                    )
+                    .set((
+                        user_relation_invite::status.eq(INVITE_ACCEPTED),
+                        user_relation_invite::reply.eq(&reply),
+                        user_relation_invite::pending_pair.eq(None::<String>),
+                        user_relation_invite::updated_at.eq(now),
+                    ))
+                    .execute(c)
+                    .await?;
+                    if settled == 0 {
+                        return Ok::<_, DbError>(AcceptOutcome::AlreadyHandled);
+                    }
+                    diesel::insert_or_ignore_into(user_relation::table)
+                        .values((
+                            user_relation::user_a_id.eq(lo),
+                            user_relation::user_b_id.eq(hi),
+                            user_relation::status.eq(0),
+                            user_relation::block_status.eq(3),
+                            user_relation::created_at.eq(now),
+                            user_relation::updated_at.eq(now),
+                        ))
+                        .execute(c)
+                        .await?;
+                    diesel::update(
+                        user_relation::table
+                            .filter(user_relation::user_a_id.eq(lo))
+                            .filter(user_relation::user_b_id.eq(hi)),
+                    )
+                    .set((user_relation::status.eq(3), user_relation::updated_at.eq(now)))
+                    .execute(c)
+                    .await?;
+                    Ok(AcceptOutcome::Accepted)
+                })
+                .await
+            })
+        })
+        .await
+    }
+
+    /// Invitations received (`incoming`) or sent by `user_id`, newest first, before `before_id`.
+    pub async fn invite_list(
+        &self,
+        user_id: i64,
+        incoming: bool,
+        status: Option<i16>,
+        before_id: i64,
+        limit: i64,
+    ) -> DbResult<Vec<InviteRow>> {
+        self.run(move |mut conn| async move {
+            db_run!(&mut conn, |c| {
+                let mut query = user_relation_invite::table
+                    .filter(user_relation_invite::id.lt(before_id))
+                    .into_boxed();
+                query = if incoming {
+                    query.filter(user_relation_invite::target_id.eq(user_id))
+                } else {
+                    query.filter(user_relation_invite::user_id.eq(user_id))
+                };
+                if let Some(s) = status {
+                    query = query.filter(user_relation_invite::status.eq(s));
+                }
+                Ok(query
+                    .order(user_relation_invite::id.desc())
+                    .limit(limit)
+                    .select(InviteRow::as_select())
+                    .load(c)
+                    .await?)
+            })
+        })
+        .await
+    }
+
+    /// Pending invitations waiting for `user_id`'s answer.
+    pub async fn invite_count_pending(&self, user_id: i64) -> DbResult<i64> {
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| user_relation_invite::table
+                .filter(user_relation_invite::target_id.eq(user_id))
+                .filter(user_relation_invite::status.eq(INVITE_PENDING))
+                .count()
+                .get_result(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// Every relation row `user_id` is part of (capped).
+    pub async fn relation_list(&self, user_id: i64, cap: i64) -> DbResult<Vec<RelationRow>> {
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| user_relation::table
+                .filter(
+                    user_relation::user_a_id.eq(user_id).or(user_relation::user_b_id.eq(user_id))
+                )
+                .order(user_relation::id.asc())
+                .limit(cap)
+                .select(RelationRow::as_select())
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// Active users with the given ids.
+    pub async fn users_by_ids(&self, ids: Vec<i64>) -> DbResult<Vec<UserRow>> {
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| users::table
+                .filter(users::id.eq_any(&ids))
+                .filter(users::status.eq(STATUS_ACTIVE))
+                .order(users::id.asc())
+                .select(UserRow::as_select())
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// Active users whose nickname starts with `prefix` (compared exactly, so `%` and `_` are
+    /// plain characters), with id greater than `after_id`, in id order.
+    pub async fn users_by_nickname_prefix(
+        &self,
+        prefix: String,
+        after_id: i64,
+        limit: i64,
+    ) -> DbResult<Vec<UserRow>> {
+        let upper = format!("{prefix}{}", char::MAX);
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| users::table
+                .filter(users::status.eq(STATUS_ACTIVE))
+                .filter(users::nickname.ge(&prefix))
+                .filter(users::nickname.lt(&upper))
+                .filter(users::id.gt(after_id))
+                .order(users::id.asc())
+                .limit(limit)
+                .select(UserRow::as_select())
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,602 @@
+//! Friends: search, invitations, the friend list, remarks, one-sided delete, block — and the
+//! private-chat permission that follows from them. The relation of a pair is one row with two
+//! 2-bit fields: bit `0b10` belongs to the smaller id ("A"), bit `0b01` to the larger ("B").
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::bus::{Event, FriendEventKind};
+use crate::db::friend::{AcceptOutcome, InviteRow, RelationChanges, RelationRow};
+use crate::db::now_ms;
+use crate::db::user::{STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::error::{AppError, ErrorCode, Result};
+use crate::state::AppState;
+use crate::store::{NewMessage, SESSION_PRIVATE, private_room_id};
+
+/// Longest invitation note and reply, in characters.
+pub const MAX_NOTE_CHARS: usize = 100;
+/// Longest remark, in characters.
+pub const MAX_REMARK_CHARS: usize = 30;
+/// Largest page of search results and friends.
+pub const MAX_PAGE: i64 = 100;
+/// Most relations loaded for one user's friend list.
+const RELATION_CAP: i64 = 5000;
+/// The greeting sent when two users become friends.
+pub const GREETING_TEXT: &str = "We are friends now. Let's chat!";
+
+/// `caller`'s bit in a pair's fields (and the other user's bit).
+fn bits(caller: i64, other: i64) -> (i16, i16) {
+    if caller < other { (0b10, 0b01) } else { (0b01, 0b10) }
+}
+
+/// How `caller` and `other` stand, read from the pair's row.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Standing {
+    /// `caller` counts `other` as a friend.
+    pub i_befriend: bool,
+    /// `other` counts `caller` as a friend.
+    pub they_befriend: bool,
+    /// `caller` blocked `other`.
+    pub i_blocked: bool,
+    /// `other` blocked `caller`.
+    pub they_blocked: bool,
+}
+
+impl Standing {
+    pub fn of(row: Option<&RelationRow>, caller: i64, other: i64) -> Self {
+        let Some(r) = row else { return Standing::default() };
+        let (mine, theirs) = bits(caller, other);
+        Standing {
+            i_befriend: r.status & mine != 0,
+            they_befriend: r.status & theirs != 0,
+            i_blocked: r.block_status & mine == 0,
+            they_blocked: r.block_status & theirs == 0,
+        }
+    }
+
+    pub fn mutual(&self) -> bool {
+        self.i_befriend && self.they_befriend
+    }
+
+    fn check_blocks(&self) -> Result<()> {
+        if self.they_blocked {
+            return Err(AppError::code(ErrorCode::BlockedByTarget));
+        }
+        if self.i_blocked {
+            return Err(AppError::code(ErrorCode::TargetBlocked));
+        }
+        Ok(())
+    }
+}
+
+/// An invitation as clients see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InviteView {
+    pub id: i64,
+    /// The inviter.
+    pub user_id: i64,
+    /// The invitee.
+    pub target_id: i64,
+    pub note: String,
+    pub reply: String,
+    /// 0 pending, 1 accepted, 2 rejected.
+    pub status: i16,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<InviteRow> for InviteView {
+    fn from(r: InviteRow) -> Self {
+        InviteView {
+            id: r.id,
+            user_id: r.user_id,
+            target_id: r.target_id,
+            note: r.note,
+            reply: r.reply,
+            status: r.status,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A user as search results show them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserCard {
+    pub id: i64,
+    pub nickname: String,
+    pub avatar: String,
+}
+
+/// One entry of my friend list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FriendView {
+    pub user_id: i64,
+    pub nickname: String,
+    pub avatar: String,
+    /// My remark for them ("" when none).
+    pub remark: String,
+    /// Their chosen status; `invisible` shows as 0 (offline).
+    pub online_status: i16,
+    /// Whether they count me as a friend too (private chat needs both).
+    pub mutual: bool,
+    /// Whether I blocked them.
+    pub blocked: bool,
+}
+
+/// The outcome of an invitation.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InviteOutcome {
+    /// `invited` (waiting for an answer) or `friends` (mutual consent or a restore).
+    pub result: &'static str,
+    pub invite: Option<InviteView>,
+}
+
+fn ensure_target_id(target: i64, caller: i64) -> Result<()> {
+    if target <= 0 {
+        return Err(AppError::code(ErrorCode::InvalidUserId));
+    }
+    if target == caller {
+        return Err(AppError::code(ErrorCode::FriendSelf));
+    }
+    Ok(())
+}
+
+fn short_text(text: &str, max: usize, code: ErrorCode) -> Result<String> {
+    let t = text.trim();
+    if t.chars().count() > max || t.chars().any(char::is_control) {
+        return Err(AppError::code(code));
+    }
+    Ok(t.to_string())
+}
+
+async fn load_target(state: &AppState, target: i64) -> Result<UserRow> {
+    let user = state.db.user_find_by_id(target).await?;
+    match user {
+        None => Err(AppError::code(ErrorCode::TargetNotExists)),
+        Some(u) if u.status == STATUS_DISABLED => Err(AppError::code(ErrorCode::TargetDisabled)),
+        Some(u) if u.status == STATUS_DELETED => Err(AppError::code(ErrorCode::TargetDeleted)),
+        Some(u) => Ok(u),
+    }
+}
+
+async fn publish(state: &AppState, event: Event) {
+    if let Err(e) = state.bus.publish(event).await {
+        // The change is committed; clients catch up through the list routes.
+        slog::warn!(state.log, "friend event not published"; "error" => e.to_string());
+    }
+}
+
+/// Store and publish the greeting from `from` to `to` through the normal message path.
+/// Failures are logged: the friendship itself is already committed.
+pub async fn send_greeting(
+    state: &AppState,
+    from: i64,
+    to: i64,
+) -> Option<crate::store::StoredMessage> {
+    let message = NewMessage {
+        room_id: private_room_id(from, to),
+        session_type: SESSION_PRIVATE,
+        message_type: 1,
+        sender_id: from,
+        receiver_id: to,
+        action_id: format!("greeting-{}", uuid::Uuid::new_v4().simple()),
+        body: json!({ "text": GREETING_TEXT }).to_string(),
+        created_at: now_ms(),
+    };
+    match state.messages.append(message).await {
+        Ok(stored) => {
+            publish(
+                state,
+                Event::ChatMessage { message: stored.clone(), recipient_ids: vec![from, to] },
+            )
+            .await;
+            Some(stored)
+        }
+        Err(e) => {
+            slog::error!(state.log, "greeting not stored"; "error" => format!("{e:#}"));
+            None
+        }
+    }
+}
+
+async fn became_friends(state: &AppState, actor: i64, other: i64, invite: Option<InviteView>) {
+    publish(
+        state,
+        Event::Friend {
+            recipient_ids: vec![actor, other],
+            kind: FriendEventKind::FriendAdded,
+            actor_id: actor,
+            friend_id: other,
+            invite: invite.map(|i| json!(i)),
+        },
+    )
+    .await;
+    send_greeting(state, actor, other).await;
+}
+
+/// Invite `target` (or become friends at once when they invited me first, or when only I
+/// had deleted them).
+pub async fn invite(
+    state: &AppState,
+    caller: i64,
+    target: i64,
+    note: &str,
+) -> Result<InviteOutcome> {
+    ensure_target_id(target, caller)?;
+    let note = short_text(note, MAX_NOTE_CHARS, ErrorCode::InvalidNote)?;
+    load_target(state, target).await?;
+    let relation = state.db.relation_get(caller, target).await?;
+    let standing = Standing::of(relation.as_ref(), caller, target);
+    standing.check_blocks()?;
+    if standing.mutual() {
+        return Err(AppError::code(ErrorCode::AlreadyFriends));
+    }
+    let now = now_ms();
+    for _ in 0..3 {
+        if let Some(pending) = state.db.invite_pending(caller, target).await? {
+            if pending.user_id == caller {
+                return Err(AppError::code(ErrorCode::InviteAlreadyPending));
+            }
+            // They invited me: my invitation is consent.
+            return accept_pending(state, caller, pending, String::new()).await;
+        }
+        if standing.they_befriend {
+            // Only I had deleted them: restore at once.
+            state
+                .db
+                .relation_modify(caller, target, now, move |r| RelationChanges {
+                    status: 3,
+                    block_status: r.block_status,
+                    remark_on_a: r.remark_on_a.clone(),
+                    remark_on_b: r.remark_on_b.clone(),
+                    updated_at: now,
+                })
+                .await?;
+            became_friends(state, caller, target, None).await;
+            return Ok(InviteOutcome { result: "friends", invite: None });
+        }
+        match state.db.invite_insert(caller, target, note.clone(), now).await {
+            Ok(row) => {
+                let view = InviteView::from(row);
+                publish(
+                    state,
+                    Event::Friend {
+                        recipient_ids: vec![target, caller],
+                        kind: FriendEventKind::InviteReceived,
+                        actor_id: caller,
+                        friend_id: target,
+                        invite: Some(json!(view)),
+                    },
+                )
+                .await;
+                return Ok(InviteOutcome { result: "invited", invite: Some(view) });
+            }
+            // Someone created the pair's pending invitation in the meantime: look again.
+            Err(e) if e.is_unique_violation() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::Unavailable(anyhow::anyhow!("invitation kept racing")))
+}
+
+async fn accept_pending(
+    state: &AppState,
+    caller: i64,
+    invite: InviteRow,
+    reply: String,
+) -> Result<InviteOutcome> {
+    let inviter = invite.user_id;
+    let now = now_ms();
+    match state.db.invite_accept(invite.id, inviter, caller, reply, now).await? {
+        AcceptOutcome::AlreadyHandled => Err(AppError::code(ErrorCode::InviteAlreadyHandled)),
+        AcceptOutcome::Accepted => {
+            let view = state.db.invite_find(invite.id).await?.map(InviteView::from);
+            publish(
+                state,
+                Event::Friend {
+                    recipient_ids: vec![inviter, caller],
+                    kind: FriendEventKind::InviteAccepted,
+                    actor_id: caller,
+                    friend_id: inviter,
+                    invite: view.as_ref().map(|v| json!(v)),
+                },
+            )
+            .await;
+            became_friends(state, caller, inviter, view.clone()).await;
+            Ok(InviteOutcome { result: "friends", invite: view })
+        }
+    }
+}
+
+/// Accept (`status` 1) or reject (2) an invitation I received.
+pub async fn answer(
+    state: &AppState,
+    caller: i64,
+    invite_id: i64,
+    status: i16,
+    reply: &str,
+) -> Result<InviteOutcome> {
+    if invite_id <= 0 {
+        return Err(AppError::invalid("id must be a positive invitation id"));
+    }
+    if !matches!(status, 1 | 2) {
+        return Err(AppError::code(ErrorCode::InviteStatusInvalid));
+    }
+    let reply = short_text(reply, MAX_NOTE_CHARS, ErrorCode::InviteReplyTooLong)?;
+    let invite = state
+        .db
+        .invite_find(invite_id)
+        .await?
+        .ok_or_else(|| AppError::code(ErrorCode::InviteNotFound))?;
+    if invite.target_id != caller {
+        // Not mine to answer; do not reveal whose it is.
+        return Err(AppError::code(ErrorCode::InviteNotFound));
+    }
+    if invite.status != crate::db::friend::INVITE_PENDING {
+        return Err(AppError::code(ErrorCode::InviteAlreadyHandled));
+    }
+    if status == 1 {
+        load_target(state, invite.user_id).await?;
+        let relation = state.db.relation_get(caller, invite.user_id).await?;
+        Standing::of(relation.as_ref(), caller, invite.user_id).check_blocks()?;
+        return accept_pending(state, caller, invite, reply).await;
+    }
+    if !state.db.invite_reject(invite.id, reply, now_ms()).await? {
+        return Err(AppError::code(ErrorCode::InviteAlreadyHandled));
+    }
+    let view = state.db.invite_find(invite.id).await?.map(InviteView::from);
+    // The inviter learns the answer (with the reply); the rejecter's other devices sync.
+    publish(
+        state,
+        Event::Friend {
+            recipient_ids: vec![invite.user_id, caller],
+            kind: FriendEventKind::InviteRejected,
+            actor_id: caller,
+            friend_id: invite.user_id,
+            invite: view.as_ref().map(|v| json!(v)),
+        },
+    )
+    .await;
+    Ok(InviteOutcome { result: "rejected", invite: view })
+}
+
+/// Invitations I received (`incoming`) or sent, newest first.
+pub async fn invitations(
+    state: &AppState,
+    caller: i64,
+    incoming: bool,
+    status: Option<i16>,
+    before_id: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Vec<InviteView>> {
+    let before = before_id.filter(|b| *b > 0).unwrap_or(i64::MAX);
+    let limit = limit.unwrap_or(20).clamp(1, MAX_PAGE);
+    let rows = state.db.invite_list(caller, incoming, status, before, limit).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// How many invitations wait for my answer.
+pub async fn pending_count(state: &AppState, caller: i64) -> Result<i64> {
+    Ok(state.db.invite_count_pending(caller).await?)
+}
+
+/// Search by exact id or by nickname prefix (≥ 2 characters, compared literally). Skips
+/// disabled and deleted users, me, and users who blocked me. Keyset paging by id.
+pub async fn find(
+    state: &AppState,
+    caller: i64,
+    user_id: Option<i64>,
+    nickname: Option<&str>,
+    start_id: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Vec<UserCard>> {
+    let limit = limit.unwrap_or(20).clamp(1, MAX_PAGE);
+    let candidates = match (user_id, nickname.map(str::trim).filter(|n| !n.is_empty())) {
+        (Some(id), _) => {
+            if id <= 0 {
+                return Err(AppError::code(ErrorCode::InvalidUserId));
+            }
+            state.db.users_by_ids(vec![id]).await?
+        }
+        (None, Some(nick)) => {
+            if nick.chars().count() < 2 {
+                return Err(AppError::code(ErrorCode::FindNicknameTooShort));
+            }
+            let after = start_id.unwrap_or(0).max(0);
+            state.db.users_by_nickname_prefix(nick.to_string(), after, limit * 2).await?
+        }
+        (None, None) => return Err(AppError::code(ErrorCode::FindParamsMissing)),
+    };
+    let blockers: std::collections::HashSet<i64> = state
+        .db
+        .relation_list(caller, RELATION_CAP)
+        .await?
+        .iter()
+        .filter_map(|r| {
+            let other = if r.user_a_id == caller { r.user_b_id } else { r.user_a_id };
+            Standing::of(Some(r), caller, other).they_blocked.then_some(other)
+        })
+        .collect();
+    Ok(candidates
+        .into_iter()
+        .filter(|u| u.id != caller && !blockers.contains(&u.id))
+        .take(limit as usize)
+        .map(|u| UserCard { id: u.id, nickname: u.nickname, avatar: u.avatar })
+        .collect())
+}
+
+/// My friends (everyone I count as a friend), by user id after `after_id`.
+pub async fn list(
+    state: &AppState,
+    caller: i64,
+    after_id: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Vec<FriendView>> {
+    let after = after_id.unwrap_or(0);
+    let limit = limit.unwrap_or(MAX_PAGE).clamp(1, 1000) as usize;
+    let relations = state.db.relation_list(caller, RELATION_CAP).await?;
+    let mut entries: Vec<(i64, Standing, String)> = relations
+        .iter()
+        .filter_map(|r| {
+            let other = if r.user_a_id == caller { r.user_b_id } else { r.user_a_id };
+            let standing = Standing::of(Some(r), caller, other);
+            // My remark for them lives in their column.
+            let remark = if caller < other { r.remark_on_b.clone() } else { r.remark_on_a.clone() };
+            (standing.i_befriend && other > after).then_some((other, standing, remark))
+        })
+        .collect();
+    entries.sort_by_key(|e| e.0);
+    entries.truncate(limit);
+    let users = state.db.users_by_ids(entries.iter().map(|e| e.0).collect()).await?;
+    let by_id: std::collections::HashMap<i64, UserRow> =
+        users.into_iter().map(|u| (u.id, u)).collect();
+    Ok(entries
+        .into_iter()
+        .filter_map(|(id, standing, remark)| {
+            let u = by_id.get(&id)?;
+            Some(FriendView {
+                user_id: id,
+                nickname: u.nickname.clone(),
+                avatar: u.avatar.clone(),
+                remark,
+                online_status: if u.online_status == 4 { 0 } else { u.online_status },
+                mutual: standing.mutual(),
+                blocked: standing.i_blocked,
+            })
+        })
+        .collect())
+}
+
+/// What `/friend/update` may change.
+#[derive(Debug, Clone, Default)]
+pub struct FriendUpdate {
+    /// 0: delete (one-sided).
+    pub status: Option<i16>,
+    /// 0: block, 1: unblock.
+    pub block_status: Option<i16>,
+    /// My remark for them; empty clears it.
+    pub remark: Option<String>,
+    /// With a delete: also hide our conversation from my history.
+    pub delete_history: bool,
+}
+
+/// Whether `/friend/update` changed anything.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UpdateOutcome {
+    pub changed: bool,
+}
+
+/// Delete, block, unblock, or set my remark for `target`.
+pub async fn update(
+    state: &AppState,
+    caller: i64,
+    target: i64,
+    update: FriendUpdate,
+) -> Result<UpdateOutcome> {
+    ensure_target_id(target, caller)?;
+    if update.status.is_none() && update.block_status.is_none() && update.remark.is_none() {
+        return Err(AppError::code(ErrorCode::FriendNothingSet));
+    }
+    if update.status.is_some() && update.block_status.is_some() {
+        return Err(AppError::code(ErrorCode::FriendStatusXorBlock));
+    }
+    if update.status.is_some_and(|s| s != 0) {
+        return Err(AppError::code(ErrorCode::FriendStatusMustBe0));
+    }
+    if update.block_status.is_some_and(|b| !matches!(b, 0 | 1)) {
+        return Err(AppError::code(ErrorCode::FriendBlockMustBe0Or1));
+    }
+    let remark = match &update.remark {
+        Some(r) => Some(short_text(r, MAX_REMARK_CHARS, ErrorCode::InvalidRemark)?),
+        None => None,
+    };
+    let existing = state.db.relation_get(caller, target).await?;
+    if existing.is_none() {
+        // Blocking a stranger is allowed (it stops their invitations); the rest needs a relation.
+        if update.block_status.is_none() || remark.is_some() {
+            return Err(AppError::code(ErrorCode::FriendNoRelation));
+        }
+        if state.db.user_find_by_id(target).await?.is_none() {
+            return Err(AppError::code(ErrorCode::TargetNotExists));
+        }
+    }
+    let (mine, _) = bits(caller, target);
+    let now = now_ms();
+    let (status_change, block_change, remark_change) =
+        (update.status, update.block_status, remark.clone());
+    let (before, after) = state
+        .db
+        .relation_modify(caller, target, now, move |r| {
+            let mut next = RelationChanges {
+                status: r.status,
+                block_status: r.block_status,
+                remark_on_a: r.remark_on_a.clone(),
+                remark_on_b: r.remark_on_b.clone(),
+                updated_at: now,
+            };
+            if status_change == Some(0) {
+                next.status &= !mine;
+            }
+            match block_change {
+                Some(0) => next.block_status &= !mine,
+                Some(1) => next.block_status |= mine,
+                _ => {}
+            }
+            if let Some(remark) = remark_change {
+                if caller < target { next.remark_on_b = remark } else { next.remark_on_a = remark }
+            }
+            next
+        })
+        .await?;
+    if update.status == Some(0) && update.delete_history {
+        state.messages.clear_for_user(caller, &private_room_id(caller, target)).await?;
+    }
+    let mut changed = false;
+    let mut announce = |kind| {
+        changed = true;
+        Event::Friend {
+            recipient_ids: vec![caller],
+            kind,
+            actor_id: caller,
+            friend_id: target,
+            invite: None,
+        }
+    };
+    let mut events = Vec::new();
+    if before.status != after.status {
+        events.push(announce(FriendEventKind::FriendDeleted));
+    }
+    if before.block_status != after.block_status {
+        let kind = if update.block_status == Some(0) {
+            FriendEventKind::Blocked
+        } else {
+            FriendEventKind::Unblocked
+        };
+        events.push(announce(kind));
+    }
+    if (before.remark_on_a, before.remark_on_b) != (after.remark_on_a, after.remark_on_b) {
+        events.push(announce(FriendEventKind::RemarkChanged));
+    }
+    for event in events {
+        publish(state, event).await;
+    }
+    Ok(UpdateOutcome { changed })
+}
+
+/// Whether `sender` may send a private message to `target`: mutual friends, nobody blocked.
+pub async fn can_chat(state: &AppState, sender: i64, target: i64) -> Result<()> {
+    if sender == target {
+        return Err(AppError::code(ErrorCode::FriendSelf));
+    }
+    let relation = state.db.relation_get(sender, target).await?;
+    let standing = Standing::of(relation.as_ref(), sender, target);
+    standing.check_blocks()?;
+    if !standing.mutual() {
+        return Err(AppError::code(ErrorCode::NotFriends));
+    }
+    match state.db.user_find_by_id(target).await? {
+        Some(u) if u.status == STATUS_ACTIVE => Ok(()),
+        _ => Err(AppError::code(ErrorCode::TargetNotExists)),
+    }
+}
