@@ -10,5 +10,6 @@ mod cli;
 mod cli_user;
 mod config_example;
 mod friends;
+mod groups;
 mod health;
 mod migrations;

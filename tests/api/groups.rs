@@ -1,0 +1,947 @@
+//! Groups on both profiles: the corrected permission matrix (table-driven), the member limit
+//! under concurrent joins, bans on every path, the life cycle (policies, requests,
+//! invitations, links, roles, transfer, mutes, dissolve), bad input, and `jim group …`.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use jim::bus::{Event, GroupEventKind};
+use jim::service::group::can_send;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+both_profiles!(
+    permission_matrix,
+    member_limit_holds_under_concurrent_joins,
+    banned_user_cannot_rejoin_by_any_path,
+    group_life_cycle,
+    bad_input_gets_clear_errors,
+    cli_group_commands_reach_running_servers,
+);
+
+fn code(body: &Value) -> String {
+    body["code"].as_str().unwrap_or("").to_string()
+}
+
+/// Make `a` and `b` mutual friends (a `user_relation` row with status 3).
+async fn befriend(app: &TestApp, a: i64, b: i64) {
+    app.state.db.relation_upsert(a, b, 3, jim::db::now_ms()).await.unwrap();
+}
+
+/// Create a group as `owner` with `members` (made friends first); returns its id.
+async fn new_group(app: &TestApp, owner: &(i64, String), members: &[i64]) -> i64 {
+    for &m in members {
+        befriend(app, owner.0, m).await;
+    }
+    let (status, body) =
+        app.post_as(&owner.1, "/api/v1/group/create", &json!({"member_ids": members})).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]["group_id"].as_i64().unwrap()
+}
+
+async fn ok(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let (status, res) = app.post_as(token, path, &body).await;
+    assert_eq!(status, 200, "{path} {body}: {res}");
+    res
+}
+
+/// Post and return (HTTP status, code or "ok").
+async fn attempt(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, String) {
+    let (status, res) = app.post_as(token, path, &body).await;
+    assert_ne!(status, 500, "{path}: {res}");
+    (status, if status == 200 { "ok".into() } else { code(&res) })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Info,
+    Members,
+    Join,
+    Leave,
+    Rename,
+    Announce,
+    MuteAll,
+    Transfer,
+    AddMember,
+    RemoveMember,
+    RemoveAdmin,
+    AppointAdmin,
+    MuteMember,
+    MuteAdmin,
+    TouchOwner,
+    Bans,
+    Requests,
+    CreateLink,
+    Invite,
+    Nickname,
+    Dissolve,
+    Send,
+    SendWhenAllMuted,
+}
+
+/// The cast of the matrix: owner, admin, member, non-member, a plain-member target and an
+/// outsider who is everybody's friend.
+struct Cast {
+    o: (i64, String),
+    a: (i64, String),
+    m: (i64, String),
+    n: (i64, String),
+    t: (i64, String),
+    x: (i64, String),
+}
+
+async fn perform(app: &TestApp, c: &Cast, act: Act, gid: i64, who: &(i64, String)) -> String {
+    let tok = who.1.as_str();
+    let get = |path: &'static str| async move {
+        let (status, res) = app.get_as(tok, &format!("{path}?group_id={gid}")).await;
+        assert_ne!(status, 500, "{res}");
+        if status == 200 { "ok".to_string() } else { code(&res) }
+    };
+    match act {
+        Act::Info => get("/api/v1/group/info").await,
+        Act::Members => get("/api/v1/group/members").await,
+        Act::Bans => get("/api/v1/group/bans").await,
+        Act::Requests => get("/api/v1/group/requests").await,
+        Act::Join => attempt(app, tok, "/api/v1/group/join", json!({"group_id": gid})).await.1,
+        Act::Leave => attempt(app, tok, "/api/v1/group/leave", json!({"group_id": gid})).await.1,
+        Act::Rename => {
+            attempt(app, tok, "/api/v1/group/update", json!({"group_id": gid, "name": "New"}))
+                .await
+                .1
+        }
+        Act::Announce => {
+            attempt(
+                app,
+                tok,
+                "/api/v1/group/update",
+                json!({"group_id": gid, "announcement": "hi"}),
+            )
+            .await
+            .1
+        }
+        Act::MuteAll => {
+            attempt(app, tok, "/api/v1/group/update", json!({"group_id": gid, "speak_status": 0}))
+                .await
+                .1
+        }
+        Act::Transfer => {
+            attempt(app, tok, "/api/v1/group/transfer", json!({"group_id": gid, "user_id": c.t.0}))
+                .await
+                .1
+        }
+        Act::AddMember => {
+            let (status, res) = app
+                .post_as(
+                    tok,
+                    "/api/v1/group/member/add",
+                    &json!({"group_id": gid, "user_ids": [c.x.0]}),
+                )
+                .await;
+            if status == 200 { format!("ok:{}", res["data"]["count"]) } else { code(&res) }
+        }
+        Act::RemoveMember | Act::RemoveAdmin => {
+            let (status, res) = app
+                .post_as(
+                    tok,
+                    "/api/v1/group/member/remove",
+                    &json!({"group_id": gid, "user_ids": [c.t.0]}),
+                )
+                .await;
+            if status == 200 { format!("ok:{}", res["data"]["count"]) } else { code(&res) }
+        }
+        Act::AppointAdmin => {
+            let body = json!({"group_id": gid, "user_id": c.t.0, "role": 2});
+            attempt(app, tok, "/api/v1/group/member/update", body).await.1
+        }
+        Act::MuteMember => {
+            let body = json!({"group_id": gid, "user_id": c.t.0, "speak_status": 0});
+            attempt(app, tok, "/api/v1/group/member/update", body).await.1
+        }
+        Act::MuteAdmin => {
+            let body = json!({"group_id": gid, "user_id": c.a.0, "speak_status": 0});
+            attempt(app, tok, "/api/v1/group/member/update", body).await.1
+        }
+        Act::TouchOwner => {
+            let body = json!({"group_id": gid, "user_id": c.o.0, "speak_status": 0});
+            attempt(app, tok, "/api/v1/group/member/update", body).await.1
+        }
+        Act::CreateLink => {
+            attempt(app, tok, "/api/v1/group/link/create", json!({"group_id": gid})).await.1
+        }
+        Act::Invite => {
+            let (status, res) = app
+                .post_as(
+                    tok,
+                    "/api/v1/group/invite",
+                    &json!({"group_id": gid, "user_ids": [c.x.0]}),
+                )
+                .await;
+            if status == 200 { format!("ok:{}", res["data"]["count"]) } else { code(&res) }
+        }
+        Act::Nickname => {
+            attempt(
+                app,
+                tok,
+                "/api/v1/group/member/nickname",
+                json!({"group_id": gid, "nickname": "nick"}),
+            )
+            .await
+            .1
+        }
+        Act::Dissolve => {
+            attempt(app, tok, "/api/v1/group/dissolve", json!({"group_id": gid})).await.1
+        }
+        Act::Send | Act::SendWhenAllMuted => {
+            match can_send(app.state.get_ref(), gid, who.0).await {
+                Ok(()) => "ok".into(),
+                Err(e) => e.error_code().as_str().to_string(),
+            }
+        }
+    }
+}
+
+async fn permission_matrix(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let c = Cast {
+        o: app.user("owner").await,
+        a: app.user("admin").await,
+        m: app.user("member").await,
+        n: app.user("nonmember").await,
+        t: app.user("target").await,
+        x: app.user("outsider").await,
+    };
+    for u in [c.o.0, c.a.0, c.m.0, c.n.0] {
+        befriend(app, u, c.x.0).await;
+    }
+    use Act::*;
+    const NM: &str = "NOT_GROUP_MEMBER";
+    #[rustfmt::skip]
+    let table: &[(Act, [&str; 4])] = &[
+        //                 owner                    admin                      member                      non-member
+        (Info,            ["ok",                    "ok",                      "ok",                       NM]),
+        (Members,         ["ok",                    "ok",                      "ok",                       NM]),
+        (Join,            ["ALREADY_GROUP_MEMBER",  "ALREADY_GROUP_MEMBER",    "ALREADY_GROUP_MEMBER",     "GROUP_INVITE_ONLY"]),
+        (Leave,           ["OWNER_CANNOT_LEAVE",    "ok",                      "ok",                       NM]),
+        (Rename,          ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
+        (Announce,        ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
+        (MuteAll,         ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
+        (Transfer,        ["ok",                    "NOT_OWNER",               "NOT_OWNER",                NM]),
+        (AddMember,       ["ok:1",                  "ok:1",                    "NOT_ADMIN",                NM]),
+        (RemoveMember,    ["ok:1",                  "ok:1",                    "NOT_ADMIN",                NM]),
+        (RemoveAdmin,     ["ok:1",                  "ok:0",                    "NOT_ADMIN",                NM]),
+        (AppointAdmin,    ["ok",                    "NOT_OWNER",               "NOT_ADMIN",                NM]),
+        (MuteMember,      ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
+        (MuteAdmin,       ["ADMIN_CANNOT_BE_MUTED", "CANNOT_EDIT_SELF",        "NOT_ADMIN",                NM]),
+        (TouchOwner,      ["CANNOT_EDIT_SELF",      "CANNOT_EDIT_PEER_ADMIN",  "NOT_ADMIN",                NM]),
+        (Bans,            ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
+        (Requests,        ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
+        (CreateLink,      ["ok",                    "ok",                      "GROUP_INVITE_NOT_ALLOWED", NM]),
+        (Invite,          ["ok:1",                  "ok:1",                    "GROUP_INVITE_NOT_ALLOWED", NM]),
+        (Nickname,        ["ok",                    "ok",                      "ok",                       NM]),
+        (Dissolve,        ["ok",                    "NOT_OWNER",               "NOT_OWNER",                NM]),
+        (Send,            ["ok",                    "ok",                      "ok",                       NM]),
+        (SendWhenAllMuted,["ok",                    "ok",                      "GROUP_ALL_MUTED",          NM]),
+    ];
+    let mut failures = Vec::new();
+    for (act, expected) in table {
+        for (i, who) in [&c.o, &c.a, &c.m, &c.n].into_iter().enumerate() {
+            // A fresh group per cell: owner o; admin a; members m and t.
+            let gid = new_group(app, &c.o, &[c.a.0, c.m.0, c.t.0]).await;
+            let promote = json!({"group_id": gid, "user_id": c.a.0, "role": 2});
+            ok(app, &c.o.1, "/api/v1/group/member/update", promote).await;
+            match act {
+                RemoveAdmin => {
+                    let body = json!({"group_id": gid, "user_id": c.t.0, "role": 2});
+                    ok(app, &c.o.1, "/api/v1/group/member/update", body).await;
+                }
+                SendWhenAllMuted => {
+                    let body = json!({"group_id": gid, "speak_status": 0});
+                    ok(app, &c.o.1, "/api/v1/group/update", body).await;
+                }
+                _ => {}
+            }
+            let got = perform(app, &c, *act, gid, who).await;
+            if got != expected[i] {
+                let role = ["owner", "admin", "member", "non-member"][i];
+                failures.push(format!("{act:?} as {role}: expected {}, got {got}", expected[i]));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "permission matrix:\n{}", failures.join("\n"));
+}
+
+async fn member_limit_holds_under_concurrent_joins(profile: Profile) {
+    let Some(env) = start(profile, |c| c.groups.default_max_members = 3).await else { return };
+    let app = &env.app;
+    let owner = app.user("owner").await;
+    let mut others = Vec::new();
+    for i in 0..3 {
+        let u = app.user(&format!("friend{i}")).await;
+        befriend(app, owner.0, u.0).await;
+        others.push(u);
+    }
+    // Create: the limit counts the owner; exactly the limit is fine, one more is not.
+    let ids: Vec<i64> = others.iter().map(|u| u.0).collect();
+    let (status, body) =
+        app.post_as(&owner.1, "/api/v1/group/create", &json!({"member_ids": ids})).await;
+    assert_eq!((status, code(&body).as_str()), (409, "GROUP_FULL"), "{body}");
+    assert_eq!(body["data"], json!({"max": 3, "total": 4}));
+    let full = new_group(app, &owner, &ids[..2]).await;
+    let (status, body) = app
+        .post_as(
+            &owner.1,
+            "/api/v1/group/member/add",
+            &json!({"group_id": full, "user_ids": [ids[2]]}),
+        )
+        .await;
+    assert_eq!((status, code(&body).as_str()), (409, "GROUP_FULL"), "{body}");
+
+    // One seat left in an open group, twenty people join at once: exactly one gets in.
+    let gid = new_group(app, &owner, &ids[..1]).await;
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "join_policy": "open"}))
+        .await;
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        tokens.push(app.user(&format!("joiner{i}")).await.1);
+    }
+    let mut tasks = Vec::new();
+    for token in tokens {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/group/join", app.url);
+        tasks.push(tokio::spawn(async move {
+            let res = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"group_id": gid}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap();
+            (status, body["code"].as_str().unwrap_or("").to_string())
+        }));
+    }
+    let mut joined = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (200, _) => joined += 1,
+            (409, c) if c == "GROUP_FULL" => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(joined, 1, "exactly one seat was left");
+    let (_, info) = app.get_as(&owner.1, &format!("/api/v1/group/info?group_id={gid}")).await;
+    assert_eq!(info["data"]["member_count"], 3);
+    let (_, members) = app.get_as(&owner.1, &format!("/api/v1/group/members?group_id={gid}")).await;
+    assert_eq!(members["data"].as_array().unwrap().len(), 3);
+    // The server-wide ceiling wins over a group's own limit.
+    let (status, body) = app
+        .post_as(&owner.1, "/api/v1/group/update", &json!({"group_id": gid, "max_member": 5000}))
+        .await;
+    assert_eq!((status, code(&body).as_str()), (400, "INVALID_MAX_MEMBER"));
+}
+
+async fn banned_user_cannot_rejoin_by_any_path(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("owner").await;
+    let member = app.user("member").await;
+    let bad = app.user("troll").await;
+    let gid = new_group(app, &owner, &[member.0, bad.0]).await;
+    ok(
+        app,
+        &owner.1,
+        "/api/v1/group/update",
+        json!({"group_id": gid, "join_policy": "open", "member_invite": true}),
+    )
+    .await;
+    let mut events = app.state.bus.subscribe();
+    let res = ok(
+        app,
+        &owner.1,
+        "/api/v1/group/member/remove",
+        json!({"group_id": gid, "user_ids": [bad.0], "ban": true}),
+    )
+    .await;
+    assert_eq!(res["data"]["count"], 1);
+    let heard = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Ok(m) = events.recv().await
+                && let Event::Group {
+                    kind: GroupEventKind::MembersRemoved,
+                    target_ids,
+                    member_ids,
+                    values,
+                    ..
+                } = m.event.clone()
+            {
+                return (target_ids, member_ids, values);
+            }
+        }
+    })
+    .await
+    .expect("removal published");
+    assert_eq!(heard.0, vec![bad.0]);
+    assert!(heard.1.contains(&bad.0) && heard.1.contains(&member.0), "removed user is told too");
+    assert_eq!(heard.2["banned"], json!([bad.0]));
+
+    let (_, bans) = app.get_as(&owner.1, &format!("/api/v1/group/bans?group_id={gid}")).await;
+    assert_eq!(bans["data"][0]["user_id"], bad.0);
+    // join (open group)
+    let r = attempt(app, &bad.1, "/api/v1/group/join", json!({"group_id": gid})).await;
+    assert_eq!(r, (403, "GROUP_BANNED".into()));
+    // add by the owner (even as a friend)
+    let r = attempt(
+        app,
+        &owner.1,
+        "/api/v1/group/member/add",
+        json!({"group_id": gid, "user_ids": [bad.0]}),
+    )
+    .await;
+    assert_eq!(r, (403, "GROUP_BANNED".into()));
+    // invitation by a member
+    let r = attempt(
+        app,
+        &member.1,
+        "/api/v1/group/invite",
+        json!({"group_id": gid, "user_ids": [bad.0]}),
+    )
+    .await;
+    assert_eq!(r, (403, "GROUP_BANNED".into()));
+    // invite link
+    let link = ok(app, &member.1, "/api/v1/group/link/create", json!({"group_id": gid})).await;
+    let token = link["data"]["token"].as_str().unwrap().to_string();
+    let r = attempt(app, &bad.1, "/api/v1/group/link/join", json!({"token": token})).await;
+    assert_eq!(r, (403, "GROUP_BANNED".into()));
+    // a join request in an approval group cannot be accepted either
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "join_policy": "approval"}))
+        .await;
+    let r = attempt(app, &bad.1, "/api/v1/group/join", json!({"group_id": gid})).await;
+    assert_eq!(r, (403, "GROUP_BANNED".into()));
+    assert!(can_send(app.state.get_ref(), gid, bad.0).await.is_err());
+
+    // Unban: the link works again.
+    let r =
+        attempt(app, &member.1, "/api/v1/group/unban", json!({"group_id": gid, "user_id": bad.0}))
+            .await;
+    assert_eq!(r, (403, "NOT_ADMIN".into()));
+    ok(app, &owner.1, "/api/v1/group/unban", json!({"group_id": gid, "user_id": bad.0})).await;
+    let r =
+        attempt(app, &owner.1, "/api/v1/group/unban", json!({"group_id": gid, "user_id": bad.0}))
+            .await;
+    assert_eq!(r, (404, "GROUP_BAN_NOT_FOUND".into()));
+    ok(app, &bad.1, "/api/v1/group/link/join", json!({"token": token})).await;
+    // Banning a non-member outright also works (remove lists them with ban).
+    let stranger = app.user("stranger").await;
+    let res = ok(
+        app,
+        &owner.1,
+        "/api/v1/group/member/remove",
+        json!({"group_id": gid, "user_ids": [stranger.0], "ban": true}),
+    )
+    .await;
+    assert_eq!(res["data"]["count"], 0);
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "join_policy": "open"}))
+        .await;
+    let r = attempt(app, &stranger.1, "/api/v1/group/join", json!({"group_id": gid})).await;
+    assert_eq!(r, (403, "GROUP_BANNED".into()));
+}
+
+async fn group_life_cycle(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("olivia").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let dave = app.user("dave").await;
+    let erin = app.user("erin").await;
+
+    // Create: members must be friends, active and existing.
+    let r = attempt(app, &owner.1, "/api/v1/group/create", json!({"member_ids": [bob.0]})).await;
+    assert_eq!(r, (403, "GROUP_MEMBER_NOT_FRIEND".into()));
+    let r = attempt(app, &owner.1, "/api/v1/group/create", json!({"member_ids": [999_999]})).await;
+    assert_eq!(r, (400, "GROUP_MEMBER_INACTIVE".into()));
+    befriend(app, owner.0, bob.0).await;
+    befriend(app, owner.0, carol.0).await;
+    app.state.db.user_set_status(carol.0, 0, jim::db::now_ms()).await.unwrap();
+    let r = attempt(app, &owner.1, "/api/v1/group/create", json!({"member_ids": [bob.0, carol.0]}))
+        .await;
+    assert_eq!(r, (400, "GROUP_MEMBER_INACTIVE".into()), "disabled users cannot be added");
+    app.state.db.user_set_status(carol.0, 1, jim::db::now_ms()).await.unwrap();
+    let carol = (carol.0, app.login("carol", "passw0rd-ok").await);
+
+    let mut events = app.state.bus.subscribe();
+    let res =
+        ok(app, &owner.1, "/api/v1/group/create", json!({"member_ids": [bob.0, carol.0, bob.0]}))
+            .await;
+    let gid = res["data"]["group_id"].as_i64().unwrap();
+    assert_eq!(res["data"]["group_name"], "olivia, bob, carol", "default name from nicknames");
+    match events.recv().await.unwrap().event.clone() {
+        Event::Group { kind, group_id, member_ids, .. } => {
+            assert_eq!((kind, group_id), (GroupEventKind::Created, gid));
+            assert_eq!(member_ids.len(), 3);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let (_, info) = app.get_as(&bob.1, &format!("/api/v1/group/info?group_id={gid}")).await;
+    let d = &info["data"];
+    assert_eq!((d["owner_id"].as_i64(), d["member_count"].as_i64()), (Some(owner.0), Some(3)));
+    assert_eq!((d["join_policy"].as_str(), d["my_role"].as_i64()), (Some("invite_only"), Some(0)));
+    assert_eq!((d["max_member"].as_i64(), d["status"].as_str()), (Some(500), Some("active")));
+
+    // Edit info, nickname, member list, my groups.
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "name": "Climbers", "announcement": "Sat 9am", "avatar": "https://cdn.example.com/g.png"})).await;
+    ok(app, &bob.1, "/api/v1/group/member/nickname", json!({"group_id": gid, "nickname": "Bobby"}))
+        .await;
+    let (_, members) = app.get_as(&carol.1, &format!("/api/v1/group/members?group_id={gid}")).await;
+    let list = members["data"].as_array().unwrap();
+    let b = list.iter().find(|m| m["user_id"] == bob.0).unwrap();
+    assert_eq!(
+        (b["group_nickname"].as_str(), b["role"].as_i64(), b["muted"].as_bool()),
+        (Some("Bobby"), Some(0), Some(false))
+    );
+    let (_, mine) = app.get_as(&bob.1, "/api/v1/group/mine").await;
+    assert_eq!(mine["data"][0]["name"], "Climbers");
+    assert_eq!(mine["data"][0]["my_nickname"], "Bobby");
+
+    // Mute one member until a time; mute all (owner/admins still speak).
+    let until = jim::db::now_ms() + 3_600_000;
+    ok(
+        app,
+        &owner.1,
+        "/api/v1/group/member/update",
+        json!({"group_id": gid, "user_id": carol.0, "muted_until": until}),
+    )
+    .await;
+    assert_eq!(
+        can_send(app.state.get_ref(), gid, carol.0).await.unwrap_err().error_code().as_str(),
+        "MEMBER_MUTED"
+    );
+    let (_, members) = app.get_as(&carol.1, &format!("/api/v1/group/members?group_id={gid}")).await;
+    let c = members["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user_id"] == carol.0)
+        .unwrap()
+        .clone();
+    assert_eq!((c["muted"].as_bool(), c["muted_until"].as_i64()), (Some(true), Some(until)));
+    // An expired mute no longer counts.
+    let past = jim::db::group::MemberChanges {
+        muted_until: Some(Some(jim::db::now_ms() - 1)),
+        ..Default::default()
+    };
+    app.state.db.group_member_update(gid, carol.0, past).await.unwrap();
+    can_send(app.state.get_ref(), gid, carol.0).await.unwrap();
+    ok(
+        app,
+        &owner.1,
+        "/api/v1/group/member/update",
+        json!({"group_id": gid, "user_id": bob.0, "role": 2}),
+    )
+    .await;
+    ok(app, &bob.1, "/api/v1/group/update", json!({"group_id": gid, "speak_status": 0})).await;
+    assert_eq!(
+        can_send(app.state.get_ref(), gid, carol.0).await.unwrap_err().error_code().as_str(),
+        "GROUP_ALL_MUTED"
+    );
+    can_send(app.state.get_ref(), gid, bob.0).await.unwrap();
+    can_send(app.state.get_ref(), gid, owner.0).await.unwrap();
+    ok(app, &bob.1, "/api/v1/group/update", json!({"group_id": gid, "speak_status": 1})).await;
+
+    // Approval policy: request, list, reject, request again, accept.
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "join_policy": "approval"}))
+        .await;
+    let res =
+        ok(app, &dave.1, "/api/v1/group/join", json!({"group_id": gid, "message": "let me in"}))
+            .await;
+    assert_eq!(res["data"]["status"], "requested");
+    let (_, reqs) = app.get_as(&bob.1, &format!("/api/v1/group/requests?group_id={gid}")).await;
+    assert_eq!(
+        (reqs["data"][0]["user_id"].as_i64(), reqs["data"][0]["message"].as_str()),
+        (Some(dave.0), Some("let me in"))
+    );
+    ok(app, &bob.1, "/api/v1/group/request/reject", json!({"group_id": gid, "user_id": dave.0}))
+        .await;
+    let r = attempt(
+        app,
+        &bob.1,
+        "/api/v1/group/request/accept",
+        json!({"group_id": gid, "user_id": dave.0}),
+    )
+    .await;
+    assert_eq!(r, (404, "GROUP_REQUEST_NOT_FOUND".into()));
+    ok(app, &dave.1, "/api/v1/group/join", json!({"group_id": gid})).await;
+    ok(app, &owner.1, "/api/v1/group/request/accept", json!({"group_id": gid, "user_id": dave.0}))
+        .await;
+    assert!(app.state.db.group_member_find(gid, dave.0).await.unwrap().is_some());
+
+    // Direct invitation by a member once the group allows it.
+    let r = attempt(
+        app,
+        &dave.1,
+        "/api/v1/group/invite",
+        json!({"group_id": gid, "user_ids": [erin.0]}),
+    )
+    .await;
+    assert_eq!(r, (403, "GROUP_INVITE_NOT_ALLOWED".into()));
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "member_invite": true}))
+        .await;
+    ok(app, &dave.1, "/api/v1/group/invite", json!({"group_id": gid, "user_ids": [erin.0]})).await;
+    let (_, invites) = app.get_as(&erin.1, "/api/v1/group/invites").await;
+    assert_eq!(
+        (invites["data"][0]["group_id"].as_i64(), invites["data"][0]["inviter_id"].as_i64()),
+        (Some(gid), Some(dave.0))
+    );
+    ok(app, &erin.1, "/api/v1/group/invite/accept", json!({"group_id": gid})).await;
+    let r = attempt(app, &erin.1, "/api/v1/group/invite/accept", json!({"group_id": gid})).await;
+    assert_eq!(r, (404, "GROUP_INVITE_NOT_FOUND".into()));
+
+    // Leave; the owner cannot; transfer makes the old owner an admin.
+    ok(app, &erin.1, "/api/v1/group/leave", json!({"group_id": gid})).await;
+    let r = attempt(app, &owner.1, "/api/v1/group/leave", json!({"group_id": gid})).await;
+    assert_eq!(r, (409, "OWNER_CANNOT_LEAVE".into()));
+    let r = attempt(
+        app,
+        &owner.1,
+        "/api/v1/group/transfer",
+        json!({"group_id": gid, "user_id": erin.0}),
+    )
+    .await;
+    assert_eq!(r, (400, "NEW_OWNER_NOT_MEMBER".into()));
+    let r = attempt(
+        app,
+        &owner.1,
+        "/api/v1/group/update",
+        json!({"group_id": gid, "owner_id": owner.0}),
+    )
+    .await;
+    assert_eq!(r, (400, "CANNOT_EDIT_SELF".into()));
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "owner_id": carol.0})).await;
+    let old = app.state.db.group_member_find(gid, owner.0).await.unwrap().unwrap();
+    let new = app.state.db.group_member_find(gid, carol.0).await.unwrap().unwrap();
+    assert_eq!((old.role, new.role), (2, 1));
+    let (_, info) = app.get_as(&owner.1, &format!("/api/v1/group/info?group_id={gid}")).await;
+    assert_eq!(info["data"]["owner_id"], carol.0);
+    ok(app, &owner.1, "/api/v1/group/leave", json!({"group_id": gid})).await;
+
+    // Dissolve: members told; nothing can join or be written; history stays readable.
+    let mut events = app.state.bus.subscribe();
+    ok(app, &carol.1, "/api/v1/group/dissolve", json!({"group_id": gid})).await;
+    let heard = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Ok(m) = events.recv().await
+                && let Event::Group { kind: GroupEventKind::Dissolved, member_ids, .. } =
+                    m.event.clone()
+            {
+                return member_ids;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(heard.contains(&bob.0) && heard.contains(&dave.0));
+    assert_eq!(
+        can_send(app.state.get_ref(), gid, carol.0).await.unwrap_err().error_code().as_str(),
+        "GROUP_DISSOLVED"
+    );
+    let r = attempt(app, &erin.1, "/api/v1/group/join", json!({"group_id": gid})).await;
+    assert_eq!(r, (409, "GROUP_DISSOLVED".into()));
+    let r =
+        attempt(app, &carol.1, "/api/v1/group/update", json!({"group_id": gid, "name": "x"})).await;
+    assert_eq!(r, (409, "GROUP_DISSOLVED".into()));
+    let (status, info) = app.get_as(&bob.1, &format!("/api/v1/group/info?group_id={gid}")).await;
+    assert_eq!((status, info["data"]["status"].as_str()), (200, Some("dissolved")));
+    let (status, _) = app.get_as(&bob.1, &format!("/api/v1/group/members?group_id={gid}")).await;
+    assert_eq!(status, 200);
+}
+
+async fn bad_input_gets_clear_errors(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("owner").await;
+    let bob = app.user("bob").await;
+    let gid = new_group(app, &owner, &[bob.0]).await;
+    let long = "x".repeat(51);
+    let cases: Vec<(&str, Value, u16, &str)> = vec![
+        ("/api/v1/group/create", json!({"member_ids": []}), 400, "GROUP_MEMBERS_EMPTY"),
+        ("/api/v1/group/create", json!({"member_ids": [owner.0]}), 400, "GROUP_MEMBERS_EMPTY"),
+        ("/api/v1/group/create", json!({"member_ids": [-1]}), 400, "INVALID_USER_ID"),
+        ("/api/v1/group/create", json!({"member_ids": "1"}), 400, "INVALID_PARAMS"),
+        ("/api/v1/group/create", json!({}), 400, "INVALID_PARAMS"),
+        (
+            "/api/v1/group/create",
+            json!({"member_ids": [bob.0], "name": long}),
+            400,
+            "GROUP_NAME_TOO_LONG",
+        ),
+        (
+            "/api/v1/group/create",
+            json!({"member_ids": [bob.0], "name": "  "}),
+            400,
+            "GROUP_NAME_EMPTY",
+        ),
+        (
+            "/api/v1/group/create",
+            json!({"member_ids": [bob.0], "join_policy": "public"}),
+            400,
+            "INVALID_JOIN_POLICY",
+        ),
+        (
+            "/api/v1/group/create",
+            json!({"member_ids": [bob.0], "avatar": "ftp://x"}),
+            400,
+            "INVALID_AVATAR",
+        ),
+        ("/api/v1/group/join", json!({"group_id": 0}), 400, "INVALID_GROUP_ID"),
+        ("/api/v1/group/join", json!({"group_id": 987_654}), 404, "GROUP_NOT_FOUND"),
+        ("/api/v1/group/join", json!({"group_id": "abc"}), 400, "INVALID_PARAMS"),
+        ("/api/v1/group/leave", json!({"group_id": -5}), 400, "INVALID_GROUP_ID"),
+        ("/api/v1/group/update", json!({"group_id": gid}), 400, "GROUP_NOTHING_TO_UPDATE"),
+        (
+            "/api/v1/group/update",
+            json!({"group_id": gid, "speak_status": 7}),
+            400,
+            "GROUP_SPEAK_INVALID",
+        ),
+        ("/api/v1/group/update", json!({"group_id": gid, "name": ""}), 400, "GROUP_NAME_EMPTY"),
+        (
+            "/api/v1/group/update",
+            json!({"group_id": gid, "announcement": "a".repeat(1001)}),
+            400,
+            "GROUP_ANNOUNCEMENT_TOO_LONG",
+        ),
+        (
+            "/api/v1/group/update",
+            json!({"group_id": gid, "max_member": 1}),
+            400,
+            "INVALID_MAX_MEMBER",
+        ),
+        ("/api/v1/group/update", json!({"group_id": gid, "owner_id": 0}), 400, "INVALID_USER_ID"),
+        (
+            "/api/v1/group/member/add",
+            json!({"group_id": gid, "user_ids": []}),
+            400,
+            "GROUP_MEMBER_LIST_EMPTY",
+        ),
+        (
+            "/api/v1/group/member/add",
+            json!({"group_id": gid, "user_ids": [0]}),
+            400,
+            "INVALID_USER_ID",
+        ),
+        (
+            "/api/v1/group/member/add",
+            json!({"group_id": gid, "user_ids": [123_456]}),
+            400,
+            "GROUP_MEMBER_INACTIVE",
+        ),
+        (
+            "/api/v1/group/member/remove",
+            json!({"group_id": gid, "user_ids": []}),
+            400,
+            "GROUP_MEMBER_LIST_EMPTY",
+        ),
+        (
+            "/api/v1/group/member/update",
+            json!({"group_id": gid, "user_id": bob.0}),
+            400,
+            "GROUP_NOTHING_TO_UPDATE",
+        ),
+        (
+            "/api/v1/group/member/update",
+            json!({"group_id": gid, "user_id": owner.0, "role": 2}),
+            400,
+            "CANNOT_EDIT_SELF",
+        ),
+        (
+            "/api/v1/group/member/update",
+            json!({"group_id": gid, "user_id": bob.0, "role": 1}),
+            400,
+            "INVALID_ROLE",
+        ),
+        (
+            "/api/v1/group/member/update",
+            json!({"group_id": gid, "user_id": bob.0, "speak_status": 5}),
+            400,
+            "GROUP_SPEAK_INVALID",
+        ),
+        (
+            "/api/v1/group/member/update",
+            json!({"group_id": gid, "user_id": bob.0, "muted_until": 1}),
+            400,
+            "INVALID_MUTE_UNTIL",
+        ),
+        (
+            "/api/v1/group/member/update",
+            json!({"group_id": gid, "user_id": 424_242, "role": 2}),
+            404,
+            "TARGET_NOT_GROUP_MEMBER",
+        ),
+        (
+            "/api/v1/group/member/nickname",
+            json!({"group_id": gid, "nickname": "n".repeat(33)}),
+            400,
+            "INVALID_GROUP_NICKNAME",
+        ),
+        (
+            "/api/v1/group/link/create",
+            json!({"group_id": gid, "ttl_secs": 1}),
+            400,
+            "INVALID_PARAMS",
+        ),
+        ("/api/v1/group/link/join", json!({"token": "nope"}), 404, "GROUP_LINK_INVALID"),
+        ("/api/v1/group/link/join", json!({"token": ""}), 404, "GROUP_LINK_INVALID"),
+        ("/api/v1/group/invite/accept", json!({"group_id": gid}), 404, "GROUP_INVITE_NOT_FOUND"),
+        (
+            "/api/v1/group/unban",
+            json!({"group_id": gid, "user_id": bob.0}),
+            404,
+            "GROUP_BAN_NOT_FOUND",
+        ),
+        (
+            "/api/v1/group/request/accept",
+            json!({"group_id": gid, "user_id": bob.0}),
+            404,
+            "GROUP_REQUEST_NOT_FOUND",
+        ),
+    ];
+    for (path, body, status, expected) in cases {
+        let (got_status, res) = app.post_as(&owner.1, path, &body).await;
+        assert_eq!((got_status, code(&res).as_str()), (status, expected), "{path} {body}: {res}");
+    }
+    for path in
+        ["/api/v1/group/info", "/api/v1/group/members?group_id=x", "/api/v1/group/bans?group_id="]
+    {
+        let (status, res) = app.get_as(&owner.1, path).await;
+        assert_eq!((status, code(&res).as_str()), (400, "INVALID_PARAMS"), "{path}: {res}");
+    }
+    let (status, res) = app.get("/api/v1/group/mine").await;
+    assert_eq!((status, code(&res).as_str()), (401, "TOKEN_EMPTY"));
+    // A revoked link and an expired one are refused alike.
+    let link =
+        ok(app, &owner.1, "/api/v1/group/link/create", json!({"group_id": gid, "ttl_secs": 60}))
+            .await;
+    let token = link["data"]["token"].as_str().unwrap().to_string();
+    ok(app, &owner.1, "/api/v1/group/link/revoke", json!({"group_id": gid, "token": token})).await;
+    let stranger = app.user("stranger").await;
+    let r = attempt(app, &stranger.1, "/api/v1/group/link/join", json!({"token": token})).await;
+    assert_eq!(r, (404, "GROUP_LINK_INVALID".into()));
+}
+
+/// Run `jim` against the same database as `env`'s server.
+fn jim_for(env: &Env, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = Command::new(jim_bin());
+    cmd.current_dir(env.dir.path()).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("JIM_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("JIM_DATA_DIR", env.dir.path());
+    if let Some(scale) = &env.scale {
+        cmd.env("JIM_DATABASE__URL", &scale.mysql_url)
+            .env("JIM_REDIS__URL", &scale.redis_url)
+            .env("JIM_SERVER_NAME", &scale.server_name);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run jim");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn cli_group_commands_reach_running_servers(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("owner").await;
+    let bob = app.user("bob").await;
+    let gid = new_group(app, &owner, &[bob.0]).await;
+    let id = gid.to_string();
+
+    let out = jim_for(&env, &["group", "list", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Vec<Value> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((listed.len(), listed[0]["group_id"].as_i64()), (1, Some(gid)));
+    let out = jim_for(&env, &["group", "show", &id, "--json"], "");
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["members"].as_array().unwrap().len(), 2);
+    let out = jim_for(&env, &["group", "show", "999999"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("GROUP_NOT_FOUND"));
+
+    // Mute all from the CLI: the running server refuses plain members at once, and hears it.
+    let mut events = app.state.bus.subscribe();
+    let out = jim_for(&env, &["group", "mute", &id], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        can_send(app.state.get_ref(), gid, bob.0).await.unwrap_err().error_code().as_str(),
+        "GROUP_ALL_MUTED"
+    );
+    can_send(app.state.get_ref(), gid, owner.0).await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Ok(m) = events.recv().await
+                && let Event::Group {
+                    kind: GroupEventKind::InfoUpdated, values, member_ids, ..
+                } = m.event.clone()
+            {
+                return (values, member_ids);
+            }
+        }
+    })
+    .await
+    .expect("the server hears the CLI's mute within 2 s");
+    assert_eq!(heard.0["speak_status"], 0);
+    assert!(heard.1.contains(&bob.0));
+    let out = jim_for(&env, &["group", "unmute", &id], "");
+    assert!(out.status.success());
+    can_send(app.state.get_ref(), gid, bob.0).await.unwrap();
+
+    // One member, for a while.
+    let out = jim_for(&env, &["group", "mute", &id, "--member", "bob", "--until", "30m"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        can_send(app.state.get_ref(), gid, bob.0).await.unwrap_err().error_code().as_str(),
+        "MEMBER_MUTED"
+    );
+    let m = app.state.db.group_member_find(gid, bob.0).await.unwrap().unwrap();
+    let left = m.muted_until.unwrap() - jim::db::now_ms();
+    assert!((1_700_000..=1_800_000).contains(&left), "{left}");
+    let out = jim_for(&env, &["group", "mute", &id, "--member", "owner"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("ADMIN_CANNOT_BE_MUTED"));
+    let out = jim_for(&env, &["group", "mute", &id, "--member", "bob", "--until", "later"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let out = jim_for(&env, &["group", "unmute", &id, "--member", &bob.0.to_string()], "");
+    assert!(out.status.success());
+    can_send(app.state.get_ref(), gid, bob.0).await.unwrap();
+
+    // Dissolve needs confirmation.
+    let out = jim_for(&env, &["group", "dissolve", &id], "y\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--yes"));
+    let out = jim_for(&env, &["group", "dissolve", &id, "--yes"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        can_send(app.state.get_ref(), gid, owner.0).await.unwrap_err().error_code().as_str(),
+        "GROUP_DISSOLVED"
+    );
+    let (_, info) = app.get_as(&bob.1, &format!("/api/v1/group/info?group_id={gid}")).await;
+    assert_eq!(info["data"]["status"], "dissolved");
+    let out = jim_for(&env, &["group", "dissolve", &id, "--yes"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("GROUP_DISSOLVED"));
+}
