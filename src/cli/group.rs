@@ -70,16 +70,20 @@ pub fn parse_until(raw: &str, now_ms: i64) -> anyhow::Result<i64> {
     if let Ok(ms) = raw.parse::<i64>() {
         return Ok(ms);
     }
-    let (digits, unit) = raw.split_at(raw.len().saturating_sub(1));
+    let split = raw.char_indices().last().map_or(0, |(i, _)| i);
+    let (digits, unit) = raw.split_at(split);
     let n: i64 = digits.parse().map_err(|_| anyhow::anyhow!("cannot read --until {raw:?}"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs: i64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => anyhow::bail!("cannot read --until {raw:?}: use RFC 3339, Unix ms or 90s/30m/12h/7d"),
     };
-    Ok(now_ms + secs * 1000)
+    n.checked_mul(unit_secs * 1000)
+        .and_then(|ms| now_ms.checked_add(ms))
+        .filter(|_| n > 0)
+        .ok_or_else(|| anyhow::anyhow!("--until {raw:?} is out of range"))
 }
 
 fn describe(g: &GroupInfo) -> serde_json::Value {
@@ -215,5 +219,8 @@ mod tests {
         assert_eq!(parse_until("2027-01-01T00:00:00Z", now).unwrap(), 1_798_761_600_000);
         assert!(parse_until("soon", now).is_err());
         assert!(parse_until("", now).is_err());
+        assert!(parse_until("99999999999999999d", now).is_err(), "overflow is an error");
+        assert!(parse_until("0m", now).is_err());
+        assert!(parse_until("5日", now).is_err(), "no panic on a multi-byte unit");
     }
 }

@@ -1512,3 +1512,75 @@ pub async fn admin_dissolve(state: &AppState, group_id: i64) -> Result<()> {
     ensure_active(&g)?;
     do_dissolve(state, &g, 0, Via::Control).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::user::UserRow;
+
+    fn user(id: i64, username: &str, nickname: &str) -> UserRow {
+        UserRow {
+            id,
+            username: username.into(),
+            username_norm: username.to_lowercase(),
+            password_hash: String::new(),
+            nickname: nickname.into(),
+            avatar: String::new(),
+            birth_date: None,
+            online_status: 1,
+            status: 1,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn default_names_are_never_empty() {
+        let members = [user(2, "bob", ""), user(3, "carol", "Carol")];
+        assert_eq!(default_name(&user(1, "ann", "Ann"), &members), "Ann, bob, Carol");
+        let long: Vec<UserRow> = (0..20).map(|i| user(i, "u", &"x".repeat(10))).collect();
+        assert_eq!(default_name(&user(99, "ann", "Ann"), &long).chars().count(), MAX_NAME_CHARS);
+        assert_eq!(default_name(&user(1, "a", " "), &[]), "a");
+    }
+
+    #[test]
+    fn mute_requests() {
+        let now = 1_000;
+        assert_eq!(mute_changes(None, None, now).unwrap(), None);
+        assert_eq!(mute_changes(Some(0), None, now).unwrap(), Some((0, None)));
+        assert_eq!(mute_changes(None, Some(2_000), now).unwrap(), Some((0, Some(2_000))));
+        assert_eq!(mute_changes(Some(1), None, now).unwrap(), Some((1, None)));
+        for (speak, until) in [(Some(2), None), (Some(1), Some(2_000)), (None, Some(500))] {
+            assert!(mute_changes(speak, until, now).is_err(), "{speak:?} {until:?}");
+        }
+    }
+
+    #[test]
+    fn timed_mutes_expire() {
+        let m = MemberRow {
+            id: 1,
+            group_id: 1,
+            user_id: 1,
+            role: ROLE_MEMBER,
+            nickname: String::new(),
+            speak_status: 0,
+            muted_until: Some(5),
+            creator_id: 0,
+            updater_id: 0,
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert!(is_muted(&m, 4));
+        assert!(!is_muted(&m, 5));
+        assert!(is_muted(&MemberRow { muted_until: None, ..m.clone() }, i64::MAX));
+        assert!(!is_muted(&MemberRow { speak_status: 1, ..m }, 0));
+    }
+
+    #[test]
+    fn policies_round_trip() {
+        for name in ["open", "approval", "invite_only"] {
+            assert_eq!(policy_name(parse_policy(name).unwrap()), name);
+        }
+        assert!(parse_policy("public").is_err());
+    }
+}
