@@ -210,6 +210,13 @@ pub struct LinkRow {
     pub created_at: i64,
 }
 
+fn is_duplicate(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
 /// The outcome of adding members inside one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddOutcome {
@@ -717,7 +724,9 @@ impl Db {
         .await
     }
 
-    /// Open (or reopen) the join request of `user_id`.
+    /// Open (or reopen) the join request of `user_id`. Insert first, update on a duplicate:
+    /// no transaction, so concurrent calls never deadlock on MySQL's gap locks (which an
+    /// update-then-insert transaction does).
     pub async fn group_request_upsert(
         &self,
         group_id: i64,
@@ -727,38 +736,40 @@ impl Db {
     ) -> DbResult<()> {
         self.run(move |mut conn| async move {
             db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    let n = diesel::update(
-                        group_join_request::table
-                            .filter(group_join_request::group_id.eq(group_id))
-                            .filter(group_join_request::user_id.eq(user_id)),
-                    )
-                    .set((
-                        group_join_request::status.eq(PENDING),
+                let inserted = diesel::insert_into(group_join_request::table)
+                    .values((
+                        group_join_request::group_id.eq(group_id),
+                        group_join_request::user_id.eq(user_id),
                         group_join_request::message.eq(&message),
+                        group_join_request::status.eq(PENDING),
                         group_join_request::handled_by.eq(0),
+                        group_join_request::created_at.eq(now),
                         group_join_request::updated_at.eq(now),
                     ))
                     .execute(c)
-                    .await?;
-                    if n == 0 {
-                        diesel::insert_into(group_join_request::table)
-                            .values((
-                                group_join_request::group_id.eq(group_id),
-                                group_join_request::user_id.eq(user_id),
-                                group_join_request::message.eq(&message),
-                                group_join_request::status.eq(PENDING),
-                                group_join_request::handled_by.eq(0),
-                                group_join_request::created_at.eq(now),
-                                group_join_request::updated_at.eq(now),
-                            ))
-                            .execute(c)
-                            .await?;
+                    .await;
+                match inserted {
+                    Err(e) if is_duplicate(&e) => {
+                        diesel::update(
+                            group_join_request::table
+                                .filter(group_join_request::group_id.eq(group_id))
+                                .filter(group_join_request::user_id.eq(user_id)),
+                        )
+                        .set((
+                            group_join_request::status.eq(PENDING),
+                            group_join_request::message.eq(&message),
+                            group_join_request::handled_by.eq(0),
+                            group_join_request::updated_at.eq(now),
+                        ))
+                        .execute(c)
+                        .await?;
                     }
-                    Ok(())
-                })
-                .await
-            })
+                    other => {
+                        other?;
+                    }
+                }
+            });
+            Ok(())
         })
         .await
     }
@@ -823,7 +834,8 @@ impl Db {
         .await
     }
 
-    /// Open (or reopen) an invitation of `invitee_id` to the group.
+    /// Open (or reopen) an invitation of `invitee_id` to the group (insert first, update on
+    /// a duplicate, as for join requests).
     pub async fn group_invite_upsert(
         &self,
         group_id: i64,
@@ -833,36 +845,38 @@ impl Db {
     ) -> DbResult<()> {
         self.run(move |mut conn| async move {
             db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    let n = diesel::update(
-                        group_invite::table
-                            .filter(group_invite::group_id.eq(group_id))
-                            .filter(group_invite::invitee_id.eq(invitee_id)),
-                    )
-                    .set((
-                        group_invite::status.eq(PENDING),
+                let inserted = diesel::insert_into(group_invite::table)
+                    .values((
+                        group_invite::group_id.eq(group_id),
                         group_invite::inviter_id.eq(inviter_id),
+                        group_invite::invitee_id.eq(invitee_id),
+                        group_invite::status.eq(PENDING),
+                        group_invite::created_at.eq(now),
                         group_invite::updated_at.eq(now),
                     ))
                     .execute(c)
-                    .await?;
-                    if n == 0 {
-                        diesel::insert_into(group_invite::table)
-                            .values((
-                                group_invite::group_id.eq(group_id),
-                                group_invite::inviter_id.eq(inviter_id),
-                                group_invite::invitee_id.eq(invitee_id),
-                                group_invite::status.eq(PENDING),
-                                group_invite::created_at.eq(now),
-                                group_invite::updated_at.eq(now),
-                            ))
-                            .execute(c)
-                            .await?;
+                    .await;
+                match inserted {
+                    Err(e) if is_duplicate(&e) => {
+                        diesel::update(
+                            group_invite::table
+                                .filter(group_invite::group_id.eq(group_id))
+                                .filter(group_invite::invitee_id.eq(invitee_id)),
+                        )
+                        .set((
+                            group_invite::status.eq(PENDING),
+                            group_invite::inviter_id.eq(inviter_id),
+                            group_invite::updated_at.eq(now),
+                        ))
+                        .execute(c)
+                        .await?;
                     }
-                    Ok(())
-                })
-                .await
-            })
+                    other => {
+                        other?;
+                    }
+                }
+            });
+            Ok(())
         })
         .await
     }
