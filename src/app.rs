@@ -14,7 +14,7 @@ use slog::{Logger, info};
 use crate::bus::{Bus, Cache, local, redis};
 use crate::config::Config;
 use crate::db::Db;
-use crate::state::AppState;
+use crate::state::{AppState, Dependencies};
 use crate::{http, secret};
 
 /// A built, bound, not-yet-running server.
@@ -48,9 +48,6 @@ impl Application {
         let config = Arc::new(config);
         let instance_id = uuid::Uuid::new_v4().simple().to_string();
 
-        if config.messages.backend == "mongodb" {
-            bail!("messages.backend = \"mongodb\" is not available in this build yet; use \"sql\"");
-        }
         crate::config::ensure_data_dir(&config.data_dir)
             .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
 
@@ -105,15 +102,9 @@ impl Application {
             log.new(slog::o!("component" => "control")),
         )));
 
-        let state = web::Data::new(AppState::new(
-            config.clone(),
-            log.clone(),
-            db,
-            bus,
-            cache,
-            secret,
-            instance_id,
-        ));
+        let messages = crate::store::connect(&config, &db).await.context("messages")?;
+        let deps = Dependencies { db, bus, cache, secret, messages };
+        let state = web::Data::new(AppState::new(config.clone(), log.clone(), deps, instance_id));
 
         let listener = TcpListener::bind(&config.http.listen)
             .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
@@ -231,15 +222,15 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> 
     }
     let secret = secret::load_or_create(&config, &db).await.context("secret")?;
     let instance_id = uuid::Uuid::new_v4().simple().to_string();
-    Ok(AppState::new(
-        Arc::new(config),
-        log,
+    let messages = crate::store::connect(&config, &db).await.context("messages")?;
+    let deps = Dependencies {
         db,
-        Bus::Local(local::LocalBus::new(&instance_id)),
-        Cache::Local(Arc::new(local::LocalCache::default())),
+        bus: Bus::Local(local::LocalBus::new(&instance_id)),
+        cache: Cache::Local(Arc::new(local::LocalCache::default())),
         secret,
-        instance_id,
-    ))
+        messages,
+    };
+    Ok(AppState::new(Arc::new(config), log, deps, instance_id))
 }
 
 async fn purge_local_cache(cache: Arc<local::LocalCache>) {

@@ -30,6 +30,51 @@ pub struct Config {
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub groups: GroupsConfig,
+    pub chat: ChatConfig,
+}
+
+/// Messages: limits, recall, history paging, the world channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChatConfig {
+    /// Longest text message, in characters.
+    pub max_text_chars: usize,
+    /// Longest text message, in bytes (UTF-8).
+    pub max_text_bytes: usize,
+    /// Seconds after sending during which a sender may recall a message.
+    pub recall_window_secs: u64,
+    /// Largest history page.
+    pub history_page_max: i64,
+    /// URL schemes accepted for media (`src` of images, voice, video, files, stickers).
+    pub url_schemes: Vec<String>,
+    /// Whether the world channel exists at all.
+    pub world_enabled: bool,
+    /// World channel ids users may use.
+    pub world_ids: Vec<i64>,
+    /// Whether the world channel is read-only (admins can also mute it with `jim world mute`).
+    pub world_muted: bool,
+    /// Seconds a user must wait between two world messages (0: no slow mode).
+    pub world_slow_mode_secs: u64,
+    /// Committed messages waiting to be published to the bus; beyond this, pushes are
+    /// dropped (clients catch up by message id; nothing stored is lost).
+    pub publish_queue: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            max_text_chars: 4000,
+            max_text_bytes: 16384,
+            recall_window_secs: 120,
+            history_page_max: 100,
+            url_schemes: vec!["https".into(), "http".into()],
+            world_enabled: true,
+            world_ids: vec![1],
+            world_muted: false,
+            world_slow_mode_secs: 2,
+            publish_queue: 65536,
+        }
+    }
 }
 
 /// Group sizes and invite links.
@@ -171,6 +216,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: AuthConfig::default(),
             groups: GroupsConfig::default(),
+            chat: ChatConfig::default(),
         }
     }
 }
@@ -418,6 +464,15 @@ impl LoadedConfig {
         }
         if g.invite_link_ttl_secs < 60 {
             bad("groups.invite_link_ttl_secs", "must be at least 60".into());
+        }
+        if c.chat.history_page_max < 1 || c.chat.max_text_chars == 0 || c.chat.max_text_bytes == 0 {
+            bad("chat", "limits must be at least 1".into());
+        }
+        if c.chat.world_ids.iter().any(|id| *id <= 0) {
+            bad("chat.world_ids", "world ids must be positive".into());
+        }
+        if c.chat.publish_queue == 0 {
+            bad("chat.publish_queue", "must be at least 1".into());
         }
         if c.server_name.is_empty()
             || !c.server_name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))

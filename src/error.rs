@@ -70,6 +70,17 @@ error_codes! {
     TokenRevoked => "TOKEN_REVOKED", UNAUTHORIZED, "session ended, log in again";
     SessionNotFound => "SESSION_NOT_FOUND", NOT_FOUND, "no such session";
     UserNotFound => "USER_NOT_FOUND", NOT_FOUND, "no such user";
+    InvalidSessionType => "INVALID_SESSION_TYPE", BAD_REQUEST, "session_type must be 1 (private), 2 (group) or 99 (world)";
+    InvalidType => "INVALID_TYPE", BAD_REQUEST, "type must be 1 text, 2 image, 3 voice, 4 video, 5 location, 6 file or 7 sticker";
+    InvalidTargetId => "INVALID_TARGET_ID", BAD_REQUEST, "target_id must be a positive id";
+    ChatWithSelf => "CHAT_WITH_SELF", BAD_REQUEST, "you cannot chat with yourself";
+    InvalidBody => "INVALID_BODY", BAD_REQUEST, "message body invalid for its type";
+    InvalidActionId => "INVALID_ACTION_ID", BAD_REQUEST, "action_id must be 1-64 printable ASCII characters";
+    WorldDisabled => "WORLD_DISABLED", FORBIDDEN, "the world channel is switched off";
+    WorldMuted => "WORLD_MUTED", FORBIDDEN, "the world channel is muted";
+    SlowMode => "SLOW_MODE", TOO_MANY_REQUESTS, "slow mode: wait before sending to the world channel again";
+    MessageNotFound => "MESSAGE_NOT_FOUND", NOT_FOUND, "no such message";
+    RecallFailed => "RECALL_FAILED", FORBIDDEN, "the message cannot be recalled";
     FriendSelf => "FRIEND_SELF", BAD_REQUEST, "that is you";
     TargetNotExists => "TARGET_NOT_EXISTS", NOT_FOUND, "the target user does not exist";
     TargetDisabled => "TARGET_DISABLED", FORBIDDEN, "the target user is disabled";

@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use slog::Logger;
 
+use crate::bus::publisher::Publisher;
 use crate::bus::{Bus, Cache};
 use crate::config::Config;
 use crate::db::Db;
 use crate::secret::Secret;
 use crate::service::password::PasswordHasher;
-use crate::store::{MessageStore, sql::SqlStore};
+use crate::store::MessageStore;
 
 /// Shared application state (wrapped in `web::Data`, i.e. an `Arc`).
 pub struct AppState {
@@ -23,25 +24,30 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// Where chat messages live.
     pub messages: MessageStore,
+    /// Ordered background publishing of committed events.
+    pub publisher: Publisher,
     /// Unique per process; stamped on bus messages.
     pub instance_id: String,
     shutting_down: AtomicBool,
 }
 
+/// The connected backends an [`AppState`] is built from.
+pub struct Dependencies {
+    pub db: Db,
+    pub bus: Bus,
+    pub cache: Cache,
+    pub secret: Secret,
+    pub messages: MessageStore,
+}
+
 impl AppState {
-    pub fn new(
-        config: Arc<Config>,
-        log: Logger,
-        db: Db,
-        bus: Bus,
-        cache: Cache,
-        secret: Secret,
-        instance_id: String,
-    ) -> Self {
+    pub fn new(config: Arc<Config>, log: Logger, deps: Dependencies, instance_id: String) -> Self {
+        let Dependencies { db, bus, cache, secret, messages } = deps;
         let hasher = PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_concurrency);
-        let messages = MessageStore::Sql(SqlStore::new(db.clone()));
+        let publisher = Publisher::start(bus.clone(), config.chat.publish_queue, log.clone());
         Self {
             messages,
+            publisher,
             config,
             log,
             db,

@@ -2,6 +2,7 @@
 //! the embedded one. Callers see one `Bus` and one `Cache` whichever is configured.
 
 pub mod local;
+pub mod publisher;
 pub mod redis;
 
 use std::sync::Arc;
@@ -23,6 +24,20 @@ pub enum Event {
     /// A message was committed; push it to `recipient_ids`' devices (the list is for routing
     /// and is never sent to clients).
     ChatMessage { message: crate::store::StoredMessage, recipient_ids: Vec<i64> },
+    /// A message was recalled (status 3); its body is gone for everyone.
+    MessageRecalled { message: crate::store::StoredMessage, recipient_ids: Vec<i64>, actor_id: i64 },
+    /// `user_id` hid a message from their own history (their devices update).
+    MessageDeleted { user_id: i64, room_id: String, message_id: i64 },
+    /// `user_id` has read `room_id` up to `read_message_id` (their devices, and in private
+    /// chats the other party, update).
+    ReadPosition {
+        user_id: i64,
+        room_id: String,
+        session_type: i16,
+        target_id: i64,
+        read_message_id: i64,
+        recipient_ids: Vec<i64>,
+    },
     /// A friend-related change that `recipient_ids` should see.
     Friend {
         recipient_ids: Vec<i64>,
@@ -90,6 +105,10 @@ impl Event {
             Event::Probe { .. } => None,
             Event::SessionsRevoked { user_id, .. } => Some(*user_id),
             Event::ChatMessage { message, .. } => Some(message.sender_id),
+            Event::MessageRecalled { actor_id, .. } => Some(*actor_id),
+            Event::MessageDeleted { user_id, .. } | Event::ReadPosition { user_id, .. } => {
+                Some(*user_id)
+            }
             Event::Friend { actor_id, .. } => Some(*actor_id),
             Event::Group { actor_id, .. } => Some(*actor_id),
         }

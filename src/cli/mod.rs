@@ -18,7 +18,7 @@ use crate::config::{self, ConfigSources, LoadedConfig};
 pub const VERSION_TEXT: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (databases: sqlite [bundled], mysql/mariadb; bus and cache: in-process, redis; \
-     message stores: sql)"
+     message stores: sql, mongodb)"
 );
 
 /// JIM-rs: a self-hosted instant-messaging server with an embedded admin CLI.

@@ -94,45 +94,49 @@ impl Db {
         a: i64,
         b: i64,
         now: i64,
-        change: impl FnOnce(&RelationRow) -> RelationChanges + Send + 'static,
+        change: impl Fn(&RelationRow) -> RelationChanges + Send + Sync + 'static,
     ) -> DbResult<(RelationRow, RelationRow)> {
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    diesel::insert_or_ignore_into(user_relation::table)
-                        .values((
-                            user_relation::user_a_id.eq(lo),
-                            user_relation::user_b_id.eq(hi),
-                            user_relation::status.eq(0),
-                            user_relation::block_status.eq(3),
-                            user_relation::created_at.eq(now),
-                            user_relation::updated_at.eq(now),
-                        ))
-                        .execute(c)
-                        .await?;
-                    let row_filter =
-                        user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi));
-                    // Re-read after our own write so the row is locked (MySQL) for the update.
-                    let before = user_relation::table
-                        .filter(row_filter)
-                        .select(RelationRow::as_select())
-                        .first(c)
-                        .await?;
-                    let changes = change(&before);
-                    diesel::update(user_relation::table.find(before.id))
-                        .set(&changes)
-                        .execute(c)
-                        .await?;
-                    let after = user_relation::table
-                        .find(before.id)
-                        .select(RelationRow::as_select())
-                        .first(c)
-                        .await?;
-                    Ok::<_, DbError>((before, after))
+        let change = std::sync::Arc::new(change);
+        self.run_retrying(move |mut conn| {
+            let change = change.clone();
+            async move {
+                db_run!(&mut conn, |c| {
+                    c.transaction(async |c| {
+                        diesel::insert_or_ignore_into(user_relation::table)
+                            .values((
+                                user_relation::user_a_id.eq(lo),
+                                user_relation::user_b_id.eq(hi),
+                                user_relation::status.eq(0),
+                                user_relation::block_status.eq(3),
+                                user_relation::created_at.eq(now),
+                                user_relation::updated_at.eq(now),
+                            ))
+                            .execute(c)
+                            .await?;
+                        let row_filter =
+                            user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi));
+                        // Re-read after our own write so the row is locked (MySQL) for the update.
+                        let before = user_relation::table
+                            .filter(row_filter)
+                            .select(RelationRow::as_select())
+                            .first(c)
+                            .await?;
+                        let changes = change(&before);
+                        diesel::update(user_relation::table.find(before.id))
+                            .set(&changes)
+                            .execute(c)
+                            .await?;
+                        let after = user_relation::table
+                            .find(before.id)
+                            .select(RelationRow::as_select())
+                            .first(c)
+                            .await?;
+                        Ok::<_, DbError>((before, after))
+                    })
+                    .await
                 })
-                .await
-            })
+            }
         })
         .await
     }
@@ -235,48 +239,51 @@ impl Db {
         now: i64,
     ) -> DbResult<AcceptOutcome> {
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    let settled = diesel::update(
-                        user_relation_invite::table
-                            .find(id)
-                            .filter(user_relation_invite::status.eq(INVITE_PENDING)),
-                    )
-                    .set((
-                        user_relation_invite::status.eq(INVITE_ACCEPTED),
-                        user_relation_invite::reply.eq(&reply),
-                        user_relation_invite::pending_pair.eq(None::<String>),
-                        user_relation_invite::updated_at.eq(now),
-                    ))
-                    .execute(c)
-                    .await?;
-                    if settled == 0 {
-                        return Ok::<_, DbError>(AcceptOutcome::AlreadyHandled);
-                    }
-                    diesel::insert_or_ignore_into(user_relation::table)
-                        .values((
-                            user_relation::user_a_id.eq(lo),
-                            user_relation::user_b_id.eq(hi),
-                            user_relation::status.eq(0),
-                            user_relation::block_status.eq(3),
-                            user_relation::created_at.eq(now),
-                            user_relation::updated_at.eq(now),
+        self.run_retrying(move |mut conn| {
+            let reply = reply.clone();
+            async move {
+                db_run!(&mut conn, |c| {
+                    c.transaction(async |c| {
+                        let settled = diesel::update(
+                            user_relation_invite::table
+                                .find(id)
+                                .filter(user_relation_invite::status.eq(INVITE_PENDING)),
+                        )
+                        .set((
+                            user_relation_invite::status.eq(INVITE_ACCEPTED),
+                            user_relation_invite::reply.eq(&reply),
+                            user_relation_invite::pending_pair.eq(None::<String>),
+                            user_relation_invite::updated_at.eq(now),
                         ))
                         .execute(c)
                         .await?;
-                    diesel::update(
-                        user_relation::table
-                            .filter(user_relation::user_a_id.eq(lo))
-                            .filter(user_relation::user_b_id.eq(hi)),
-                    )
-                    .set((user_relation::status.eq(3), user_relation::updated_at.eq(now)))
-                    .execute(c)
-                    .await?;
-                    Ok(AcceptOutcome::Accepted)
+                        if settled == 0 {
+                            return Ok::<_, DbError>(AcceptOutcome::AlreadyHandled);
+                        }
+                        diesel::insert_or_ignore_into(user_relation::table)
+                            .values((
+                                user_relation::user_a_id.eq(lo),
+                                user_relation::user_b_id.eq(hi),
+                                user_relation::status.eq(0),
+                                user_relation::block_status.eq(3),
+                                user_relation::created_at.eq(now),
+                                user_relation::updated_at.eq(now),
+                            ))
+                            .execute(c)
+                            .await?;
+                        diesel::update(
+                            user_relation::table
+                                .filter(user_relation::user_a_id.eq(lo))
+                                .filter(user_relation::user_b_id.eq(hi)),
+                        )
+                        .set((user_relation::status.eq(3), user_relation::updated_at.eq(now)))
+                        .execute(c)
+                        .await?;
+                        Ok(AcceptOutcome::Accepted)
+                    })
+                    .await
                 })
-                .await
-            })
+            }
         })
         .await
     }

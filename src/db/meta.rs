@@ -31,4 +31,36 @@ impl Db {
         })
         .await
     }
+
+    /// Read `key`, if set.
+    pub async fn meta_get(&self, key: &str) -> DbResult<Option<String>> {
+        let key = key.to_string();
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| server_meta::table
+                .filter(server_meta::meta_key.eq(&key))
+                .select(server_meta::meta_value)
+                .first::<String>(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
+
+    /// Set `key` to `value` (insert or overwrite).
+    pub async fn meta_set(&self, key: &str, value: &str) -> DbResult<()> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.run(move |mut conn| async move {
+            let row = (
+                server_meta::meta_key.eq(&key),
+                server_meta::meta_value.eq(&value),
+                server_meta::created_at.eq(now_ms()),
+            );
+            db_run!(&mut conn, |c| diesel::replace_into(server_meta::table)
+                .values(row)
+                .execute(c)
+                .await)?;
+            Ok(())
+        })
+        .await
+    }
 }

@@ -3,6 +3,7 @@
 //! from the URL. Query bodies are written once and compiled per backend by [`db_run!`].
 
 pub mod control;
+pub mod conversation;
 pub mod friend;
 pub mod group;
 pub mod meta;
@@ -96,6 +97,21 @@ impl DbError {
                 _
             ))
         )
+    }
+
+    /// Whether retrying the whole transaction may succeed: a MySQL deadlock or lock-wait
+    /// timeout, or a busy SQLite database.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DbError::Query(diesel::result::Error::DatabaseError(kind, info)) => {
+                let message = info.message();
+                matches!(kind, diesel::result::DatabaseErrorKind::SerializationFailure)
+                    || message.contains("Deadlock found")
+                    || message.contains("Lock wait timeout")
+                    || message.contains("database is locked")
+            }
+            _ => false,
+        }
     }
 
     /// Whether the failure means "the database is not reachable right now".
@@ -237,6 +253,26 @@ impl Db {
             .map_err(|e| DbError::Task(e.to_string()))?
     }
 
+    /// Like [`Db::run`], but tries again (a bounded number of times, with a short pause) when
+    /// the transaction hit a deadlock or a busy database. `f` must be safe to repeat.
+    pub async fn run_retrying<T, F, Fut>(&self, f: F) -> DbResult<T>
+    where
+        F: Fn(DbConn) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = DbResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.run(f.clone()).await {
+                Err(e) if e.is_retryable() && attempt < TRANSACTION_ATTEMPTS => {
+                    retry_pause(attempt).await
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// `SELECT 1` through the pool: the readiness probe.
     pub async fn ping(&self) -> DbResult<()> {
         self.run(|mut conn| async move {
@@ -282,6 +318,16 @@ fn sqlite_pragmas(config: &Config) -> String {
 const MYSQL_SESSION_SETUP: &str = "SET time_zone = '+00:00', \
      sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
      NAMES utf8mb4 COLLATE utf8mb4_bin";
+
+/// How many times a transaction that hit a deadlock or a busy database is tried in all.
+pub const TRANSACTION_ATTEMPTS: u32 = 6;
+
+/// A short, growing, jittered pause before retrying a transaction.
+pub async fn retry_pause(attempt: u32) {
+    let base = 5u64 << attempt.min(6);
+    let jitter = rand::random::<u64>() % base.max(1);
+    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+}
 
 /// Milliseconds since the Unix epoch: the one time representation in the database.
 pub fn now_ms() -> i64 {

@@ -196,6 +196,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    conversation_state (user_id, room_id) {
+        user_id -> BigInt,
+        room_id -> Text,
+        session_type -> SmallInt,
+        target_id -> BigInt,
+        read_message_id -> BigInt,
+        pinned -> Bool,
+        muted -> Bool,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    message_hides (user_id, room_id, message_id) {
+        user_id -> BigInt,
+        room_id -> Text,
+        message_id -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(group_member -> groups (group_id));
 diesel::joinable!(group_member -> users (user_id));
@@ -216,4 +238,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     group_invite,
     group_invite_link,
     conversation_clears,
+    conversation_state,
+    message_hides,
 );

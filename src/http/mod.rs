@@ -2,6 +2,7 @@
 //! one service function, wrap the result in the envelope.
 
 pub mod auth;
+pub mod chat;
 pub mod envelope;
 pub mod extract;
 pub mod friend;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     .configure(auth::routes)
     .configure(profile::routes)
     .configure(friend::routes)
+    .configure(chat::routes)
     .configure(group::routes)
     .default_service(web::to(not_found));
 }

@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa::Modify;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 
-use super::{auth, envelope, friend, group, health, profile};
+use super::{auth, chat, envelope, friend, group, health, profile};
 use crate::service;
 
 /// The API description. Every route must be listed in `paths`; a test checks the router and
@@ -41,6 +41,16 @@ use crate::service;
         friend::invites_received,
         friend::invites_sent,
         friend::pending_count,
+        chat::send,
+        chat::rollback,
+        chat::delete,
+        chat::last,
+        chat::list,
+        chat::read,
+        chat::read_by,
+        chat::conversations,
+        chat::pin,
+        chat::mute,
         group::create,
         group::join,
         group::leave,
@@ -74,6 +84,7 @@ use crate::service;
         (name = "auth", description = "Captcha, registration, login, sessions"),
         (name = "profile", description = "My profile and password"),
         (name = "friend", description = "Search, invitations, friend list, remarks, delete, block"),
+        (name = "chat", description = "Messages, history, conversations, read marks, recall"),
         (name = "group", description = "Groups: create, join, roles, moderation, invitations, links, dissolve")
     )
 )]

@@ -543,14 +543,15 @@ pub async fn update(
                 Some(1) => next.block_status |= mine,
                 _ => {}
             }
-            if let Some(remark) = remark_change {
+            if let Some(remark) = remark_change.clone() {
                 if caller < target { next.remark_on_b = remark } else { next.remark_on_a = remark }
             }
             next
         })
         .await?;
     if update.status == Some(0) && update.delete_history {
-        state.messages.clear_for_user(caller, &private_room_id(caller, target)).await?;
+        crate::service::chat::clear_history(state, caller, &private_room_id(caller, target))
+            .await?;
     }
     let mut changed = false;
     let mut announce = |kind| {

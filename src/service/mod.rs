@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod captcha;
+pub mod chat;
 pub mod friend;
 pub mod group;
 pub mod health;

@@ -2,9 +2,12 @@
 //! atomic step, idempotently by `(sender_id, action_id)`. The SQL store (SQLite / MySQL) is
 //! the default; a MongoDB store implements the same contract in the chat issue.
 
+pub mod mongo;
 pub mod sql;
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
 
 /// Conversation kinds and their wire values.
 pub const SESSION_PRIVATE: i16 = 1;
@@ -71,25 +74,120 @@ pub struct StoredMessage {
     pub created_at: i64,
 }
 
-/// The configured message store.
+/// A room's sequence state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    pub room_id: String,
+    pub session_type: i16,
+    /// The last allocated `message_id` (0: no message yet).
+    pub last_message_id: i64,
+    /// Unix milliseconds of the last message.
+    pub updated_at: i64,
+}
+
+/// Which slice of a room to read. Results are always in ascending `message_id` order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The newest `limit` messages.
+    Latest,
+    /// The `limit` messages just below this id (scrolling back).
+    Before(i64),
+    /// The `limit` messages just above this id (filling a gap, catching up).
+    After(i64),
+}
+
+/// Build the message store selected by `[messages] backend`.
+pub async fn connect(
+    config: &crate::config::Config,
+    db: &crate::db::Db,
+) -> anyhow::Result<MessageStore> {
+    match config.messages.backend.as_str() {
+        "sql" => Ok(MessageStore::Sql(sql::SqlStore::new(db.clone()))),
+        "mongodb" => Ok(MessageStore::Mongo(
+            mongo::MongoStore::connect(&config.messages.url, &config.messages.database).await?,
+        )),
+        other => anyhow::bail!(
+            "messages.backend = {other:?} is not available in this build; use \"sql\" or \"mongodb\""
+        ),
+    }
+}
+
+/// The configured message store. Every backend implements the same contract (see the
+/// contract tests in `tests/api/store_contract.rs`).
 #[derive(Clone)]
 pub enum MessageStore {
     Sql(sql::SqlStore),
+    Mongo(mongo::MongoStore),
 }
 
 impl MessageStore {
     /// Append `message`: allocate the room's next `message_id` and insert, atomically. A
     /// repeated `(sender_id, action_id)` returns the message stored the first time.
-    pub async fn append(&self, message: NewMessage) -> crate::error::Result<StoredMessage> {
+    pub async fn append(&self, message: NewMessage) -> Result<StoredMessage> {
         match self {
             MessageStore::Sql(s) => s.append(message).await,
+            MessageStore::Mongo(s) => s.append(message).await,
         }
     }
 
-    /// Hide `room_id`'s history up to now from `user_id` only.
-    pub async fn clear_for_user(&self, user_id: i64, room_id: &str) -> crate::error::Result<()> {
+    /// One message by room and sequence number.
+    pub async fn get(&self, room_id: &str, message_id: i64) -> Result<Option<StoredMessage>> {
         match self {
-            MessageStore::Sql(s) => s.clear_for_user(user_id, room_id).await,
+            MessageStore::Sql(s) => s.get(room_id, message_id).await,
+            MessageStore::Mongo(s) => s.get(room_id, message_id).await,
+        }
+    }
+
+    /// A page of a room, ascending by `message_id`, tombstones included.
+    pub async fn page(&self, room_id: &str, page: Page, limit: i64) -> Result<Vec<StoredMessage>> {
+        match self {
+            MessageStore::Sql(s) => s.page(room_id, page, limit).await,
+            MessageStore::Mongo(s) => s.page(room_id, page, limit).await,
+        }
+    }
+
+    /// Sequence state of the given rooms (rooms without messages are absent).
+    pub async fn rooms(&self, room_ids: Vec<String>) -> Result<Vec<RoomInfo>> {
+        match self {
+            MessageStore::Sql(s) => s.rooms(room_ids).await,
+            MessageStore::Mongo(s) => s.rooms(room_ids).await,
+        }
+    }
+
+    /// Mark a message recalled (status 3) if it is still normal, was sent by `sender` (when
+    /// given) and not before `not_before_ms` (when given). Returns the updated message, or
+    /// `None` when nothing matched.
+    pub async fn recall(
+        &self,
+        room_id: &str,
+        message_id: i64,
+        sender: Option<i64>,
+        not_before_ms: Option<i64>,
+    ) -> Result<Option<StoredMessage>> {
+        match self {
+            MessageStore::Sql(s) => s.recall(room_id, message_id, sender, not_before_ms).await,
+            MessageStore::Mongo(s) => s.recall(room_id, message_id, sender, not_before_ms).await,
+        }
+    }
+
+    /// Messages in `room_id` above `after_id` not sent by `exclude_sender` (unread counts).
+    pub async fn count_after(
+        &self,
+        room_id: &str,
+        after_id: i64,
+        exclude_sender: i64,
+    ) -> Result<i64> {
+        match self {
+            MessageStore::Sql(s) => s.count_after(room_id, after_id, exclude_sender).await,
+            MessageStore::Mongo(s) => s.count_after(room_id, after_id, exclude_sender).await,
+        }
+    }
+
+    /// Which backend this is, for logs.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            MessageStore::Sql(_) => "sql",
+            MessageStore::Mongo(_) => "mongodb",
         }
     }
 }

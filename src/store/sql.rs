@@ -5,9 +5,9 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::{MESSAGE_NORMAL, NewMessage, StoredMessage};
-use crate::db::schema::{conversation_clears, messages, rooms};
-use crate::db::{Db, DbError, last_insert_id, now_ms};
+use super::{MESSAGE_NORMAL, MESSAGE_RECALLED, NewMessage, Page, RoomInfo, StoredMessage};
+use crate::db::schema::{messages, rooms};
+use crate::db::{Db, DbError, TRANSACTION_ATTEMPTS, last_insert_id, now_ms, retry_pause};
 use crate::db_run;
 use crate::error::Result;
 
@@ -81,37 +81,66 @@ impl SqlStore {
         if let Some(existing) = self.find_by_action(m.sender_id, m.action_id.clone()).await? {
             return Ok(existing);
         }
-        let (sender_id, action_id) = (m.sender_id, m.action_id.clone());
-        let inserted = self
-            .db
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_append(m.clone()).await {
+                Ok(message) => return Ok(message),
+                // A concurrent send with the same action id won: its message is the answer.
+                // (Otherwise two first messages raced to create the room: try again.)
+                Err(e) if e.is_unique_violation() => {
+                    if let Some(existing) =
+                        self.find_by_action(m.sender_id, m.action_id.clone()).await?
+                    {
+                        return Ok(existing);
+                    }
+                    if attempt >= TRANSACTION_ATTEMPTS {
+                        return Err(e.into());
+                    }
+                }
+                Err(e) if e.is_retryable() && attempt < TRANSACTION_ATTEMPTS => {
+                    retry_pause(attempt).await
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// One attempt: advance the room's sequence and insert, in one transaction. The first
+    /// statement is a write, so SQLite takes its write lock at once (no read-then-upgrade
+    /// deadlock) and MySQL takes the room row's exclusive lock directly.
+    async fn try_append(&self, m: NewMessage) -> std::result::Result<StoredMessage, DbError> {
+        self.db
             .run(move |mut conn| async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
                         let now = m.created_at;
-                        // The first statement writes, so SQLite takes its write lock at once
-                        // (no read-then-upgrade deadlock) and MySQL locks the room row.
-                        diesel::insert_or_ignore_into(rooms::table)
-                            .values((
-                                rooms::room_id.eq(&m.room_id),
-                                rooms::session_type.eq(m.session_type),
-                                rooms::last_message_id.eq(0),
-                                rooms::created_at.eq(now),
-                                rooms::updated_at.eq(now),
-                            ))
-                            .execute(c)
-                            .await?;
-                        diesel::update(rooms::table.find(&m.room_id))
+                        let bumped = diesel::update(rooms::table.find(&m.room_id))
                             .set((
                                 rooms::last_message_id.eq(rooms::last_message_id + 1),
                                 rooms::updated_at.eq(now),
                             ))
                             .execute(c)
                             .await?;
-                        let message_id: i64 = rooms::table
-                            .find(&m.room_id)
-                            .select(rooms::last_message_id)
-                            .first(c)
-                            .await?;
+                        let message_id: i64 = if bumped == 0 {
+                            diesel::insert_into(rooms::table)
+                                .values((
+                                    rooms::room_id.eq(&m.room_id),
+                                    rooms::session_type.eq(m.session_type),
+                                    rooms::last_message_id.eq(1),
+                                    rooms::created_at.eq(now),
+                                    rooms::updated_at.eq(now),
+                                ))
+                                .execute(c)
+                                .await?;
+                            1
+                        } else {
+                            rooms::table
+                                .find(&m.room_id)
+                                .select(rooms::last_message_id)
+                                .first(c)
+                                .await?
+                        };
                         diesel::insert_into(messages::table)
                             .values((
                                 messages::room_id.eq(&m.room_id),
@@ -146,49 +175,143 @@ impl SqlStore {
                     .await
                 })
             })
-            .await;
-        match inserted {
-            Ok(message) => Ok(message),
-            // A concurrent send with the same action id won; its message is the answer.
-            Err(e) if e.is_unique_violation() => {
-                match self.find_by_action(sender_id, action_id).await? {
-                    Some(existing) => Ok(existing),
-                    None => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+            .await
     }
 
-    pub async fn clear_for_user(&self, user_id: i64, room_id: &str) -> Result<()> {
+    pub async fn get(&self, room_id: &str, message_id: i64) -> Result<Option<StoredMessage>> {
         let room_id = room_id.to_string();
-        self.db
+        let row = self
+            .db
+            .run(move |mut conn| async move {
+                Ok(db_run!(&mut conn, |c| messages::table
+                    .filter(messages::room_id.eq(&room_id))
+                    .filter(messages::message_id.eq(message_id))
+                    .select(MessageRow::as_select())
+                    .first(c)
+                    .await
+                    .optional())?)
+            })
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    pub async fn page(&self, room_id: &str, page: Page, limit: i64) -> Result<Vec<StoredMessage>> {
+        let room_id = room_id.to_string();
+        let limit = limit.max(1);
+        let mut rows = self
+            .db
             .run(move |mut conn| async move {
                 db_run!(&mut conn, |c| {
-                    c.transaction(async |c| {
-                        let last: Option<i64> = rooms::table
-                            .find(&room_id)
-                            .select(rooms::last_message_id)
-                            .first(c)
-                            .await
-                            .optional()?;
-                        let Some(last) = last else { return Ok::<_, DbError>(()) };
-                        let now = now_ms();
-                        diesel::replace_into(conversation_clears::table)
-                            .values((
-                                conversation_clears::user_id.eq(user_id),
-                                conversation_clears::room_id.eq(&room_id),
-                                conversation_clears::cleared_to_message_id.eq(last),
-                                conversation_clears::updated_at.eq(now),
-                            ))
-                            .execute(c)
-                            .await?;
-                        Ok(())
-                    })
-                    .await
+                    let base = messages::table.filter(messages::room_id.eq(&room_id)).into_boxed();
+                    let query = match page {
+                        Page::Latest => base.order(messages::message_id.desc()),
+                        Page::Before(id) => base
+                            .filter(messages::message_id.lt(id))
+                            .order(messages::message_id.desc()),
+                        Page::After(id) => base
+                            .filter(messages::message_id.gt(id))
+                            .order(messages::message_id.asc()),
+                    };
+                    Ok(query.limit(limit).select(MessageRow::as_select()).load(c).await?)
                 })
             })
             .await?;
-        Ok(())
+        rows.sort_by_key(|r| r.message_id);
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn rooms(&self, room_ids: Vec<String>) -> Result<Vec<RoomInfo>> {
+        if room_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, i16, i64, i64)> = self
+            .db
+            .run(move |mut conn| async move {
+                Ok(db_run!(&mut conn, |c| rooms::table
+                    .filter(rooms::room_id.eq_any(&room_ids))
+                    .select((
+                        rooms::room_id,
+                        rooms::session_type,
+                        rooms::last_message_id,
+                        rooms::updated_at
+                    ))
+                    .load(c)
+                    .await)?)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(room_id, session_type, last_message_id, updated_at)| RoomInfo {
+                room_id,
+                session_type,
+                last_message_id,
+                updated_at,
+            })
+            .collect())
+    }
+
+    pub async fn recall(
+        &self,
+        room_id: &str,
+        message_id: i64,
+        sender: Option<i64>,
+        not_before_ms: Option<i64>,
+    ) -> Result<Option<StoredMessage>> {
+        let room = room_id.to_string();
+        let changed = self
+            .db
+            .run(move |mut conn| async move {
+                db_run!(&mut conn, |c| {
+                    let mut target = messages::table
+                        .filter(messages::room_id.eq(&room))
+                        .filter(messages::message_id.eq(message_id))
+                        .filter(messages::status.eq(MESSAGE_NORMAL))
+                        .into_boxed();
+                    if let Some(sender) = sender {
+                        target = target.filter(messages::sender_id.eq(sender));
+                    }
+                    if let Some(t) = not_before_ms {
+                        target = target.filter(messages::created_at.ge(t));
+                    }
+                    let ids: Vec<i64> = target.select(messages::id).load(c).await?;
+                    if ids.is_empty() {
+                        return Ok::<_, DbError>(0);
+                    }
+                    Ok(diesel::update(
+                        messages::table
+                            .filter(messages::id.eq_any(&ids))
+                            .filter(messages::status.eq(MESSAGE_NORMAL)),
+                    )
+                    .set((messages::status.eq(MESSAGE_RECALLED), messages::updated_at.eq(now_ms())))
+                    .execute(c)
+                    .await?)
+                })
+            })
+            .await?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.get(room_id, message_id).await
+    }
+
+    pub async fn count_after(
+        &self,
+        room_id: &str,
+        after_id: i64,
+        exclude_sender: i64,
+    ) -> Result<i64> {
+        let room_id = room_id.to_string();
+        Ok(self
+            .db
+            .run(move |mut conn| async move {
+                Ok(db_run!(&mut conn, |c| messages::table
+                    .filter(messages::room_id.eq(&room_id))
+                    .filter(messages::message_id.gt(after_id))
+                    .filter(messages::sender_id.ne(exclude_sender))
+                    .count()
+                    .get_result(c)
+                    .await)?)
+            })
+            .await?)
     }
 }

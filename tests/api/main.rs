@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod bus;
+mod chat;
 mod cli;
 mod cli_user;
 mod config_example;
@@ -13,3 +14,4 @@ mod friends;
 mod groups;
 mod health;
 mod migrations;
+mod store_contract;

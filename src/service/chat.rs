@@ -1,0 +1,692 @@
+//! Chat: send (validated, idempotent, durable before acknowledged, published after commit),
+//! history with tombstones, conversations with unread counts, read marks, recall, delete for
+//! me. Who may write or read a room is decided here for every session type.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::bus::Event;
+use crate::db::conversation::{ConversationFlag, ConversationKey};
+use crate::db::group::{ROLE_ADMIN, ROLE_OWNER};
+use crate::db::now_ms;
+use crate::error::{AppError, ErrorCode, Result};
+use crate::service::{friend, group};
+use crate::state::AppState;
+use crate::store::{
+    MESSAGE_DELETED, MESSAGE_RECALLED, NewMessage, Page, SESSION_GROUP, SESSION_PRIVATE,
+    SESSION_WORLD, StoredMessage, group_room_id, private_room_id, world_room_id,
+};
+
+/// Message types.
+pub const TYPE_TEXT: i16 = 1;
+pub const TYPE_IMAGE: i16 = 2;
+pub const TYPE_VOICE: i16 = 3;
+pub const TYPE_VIDEO: i16 = 4;
+pub const TYPE_LOCATION: i16 = 5;
+pub const TYPE_FILE: i16 = 6;
+pub const TYPE_STICKER: i16 = 7;
+
+/// Server-meta key of the admin world mute.
+pub const WORLD_MUTED_KEY: &str = "world_muted";
+
+/// A conversation as named by clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Conversation {
+    pub session_type: i16,
+    pub target_id: i64,
+}
+
+/// A resolved room, from one user's point of view.
+#[derive(Debug, Clone)]
+pub struct Room {
+    pub room_id: String,
+    pub session_type: i16,
+    pub target_id: i64,
+}
+
+/// What `/chat/message/send` takes.
+#[derive(Debug, Clone, Default)]
+pub struct SendInput {
+    pub action_id: Option<String>,
+    pub session_type: i16,
+    pub message_type: i16,
+    pub target_id: i64,
+    pub body: Value,
+}
+
+fn room_of(user: i64, session_type: i16, target_id: i64) -> Result<Room> {
+    if target_id <= 0 {
+        return Err(AppError::code(ErrorCode::InvalidTargetId));
+    }
+    let room_id = match session_type {
+        SESSION_PRIVATE => {
+            if target_id == user {
+                return Err(AppError::code(ErrorCode::ChatWithSelf));
+            }
+            private_room_id(user, target_id)
+        }
+        SESSION_GROUP => group_room_id(target_id),
+        SESSION_WORLD => world_room_id(target_id),
+        _ => return Err(AppError::code(ErrorCode::InvalidSessionType)),
+    };
+    Ok(Room { room_id, session_type, target_id })
+}
+
+/// Resolve a conversation `user` may read. Private rooms are readable by their two parties
+/// (also after unfriending); group rooms by members (also of a dissolved group); world rooms
+/// by everyone while the world channel exists.
+pub async fn readable_room(
+    state: &AppState,
+    user: i64,
+    session_type: i16,
+    target_id: i64,
+) -> Result<Room> {
+    let room = room_of(user, session_type, target_id)?;
+    match session_type {
+        SESSION_GROUP if state.db.group_member_find(target_id, user).await?.is_none() => {
+            return Err(AppError::code(ErrorCode::NotGroupMember));
+        }
+        SESSION_WORLD => world_exists(state, target_id)?,
+        _ => {}
+    }
+    Ok(room)
+}
+
+fn world_exists(state: &AppState, world_id: i64) -> Result<()> {
+    let chat = &state.config.chat;
+    if !chat.world_enabled {
+        return Err(AppError::code(ErrorCode::WorldDisabled));
+    }
+    if !chat.world_ids.contains(&world_id) {
+        return Err(AppError::with_message(ErrorCode::InvalidTargetId, "no such world channel"));
+    }
+    Ok(())
+}
+
+/// Whether the world channel is muted (by config or by an admin).
+pub async fn world_muted(state: &AppState) -> Result<bool> {
+    Ok(state.config.chat.world_muted
+        || state.db.meta_get(WORLD_MUTED_KEY).await?.is_some_and(|v| v == "1"))
+}
+
+/// Who receives pushes of a room's messages (empty for the world: everyone connected).
+async fn recipients(state: &AppState, room: &Room, user: i64) -> Result<Vec<i64>> {
+    Ok(match room.session_type {
+        SESSION_PRIVATE => vec![user.min(room.target_id), user.max(room.target_id)],
+        SESSION_GROUP => state.db.group_member_ids(room.target_id, None).await?,
+        _ => Vec::new(),
+    })
+}
+
+fn text_field(body: &Map<String, Value>, key: &str, max_chars: usize) -> Result<Option<String>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s))
+            if s.chars().count() <= max_chars && !s.chars().any(char::is_control) =>
+        {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(AppError::with_message(
+            ErrorCode::InvalidBody,
+            format!("body.{key} must be a string of at most {max_chars} characters"),
+        )),
+    }
+}
+
+fn number_field(
+    body: &Map<String, Value>,
+    key: &str,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<Option<f64>> {
+    let value = match body.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        // The original sent coordinates and sizes as strings; accept both.
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(_) => None,
+    };
+    match value {
+        Some(v) if v.is_finite() && range.contains(&v) => Ok(Some(v)),
+        _ => Err(AppError::with_message(
+            ErrorCode::InvalidBody,
+            format!("body.{key} must be a number between {} and {}", range.start(), range.end()),
+        )),
+    }
+}
+
+fn media_src(state: &AppState, body: &Map<String, Value>) -> Result<String> {
+    let src = text_field(body, "src", 2048)?
+        .ok_or_else(|| AppError::with_message(ErrorCode::InvalidBody, "body.src is required"))?;
+    let allowed = url::Url::parse(&src).is_ok_and(|u| {
+        state.config.chat.url_schemes.iter().any(|s| s == u.scheme()) && u.host().is_some()
+    });
+    if !allowed {
+        return Err(AppError::with_message(
+            ErrorCode::InvalidBody,
+            format!(
+                "body.src must be a URL with scheme {}",
+                state.config.chat.url_schemes.join(" or ")
+            ),
+        ));
+    }
+    Ok(src)
+}
+
+/// Validate a body for its type and keep only the fields that type defines.
+pub fn validate_body(state: &AppState, message_type: i16, body: &Value) -> Result<Value> {
+    let empty = Map::new();
+    let body = match body {
+        Value::Object(map) => map,
+        Value::Null => &empty,
+        _ => return Err(AppError::with_message(ErrorCode::InvalidBody, "body must be an object")),
+    };
+    let chat = &state.config.chat;
+    let mut out = Map::new();
+    let mut put = |k: &str, v: Value| {
+        out.insert(k.to_string(), v);
+    };
+    match message_type {
+        TYPE_TEXT => {
+            let text = match body.get("text") {
+                Some(Value::String(s)) => s.clone(),
+                _ => {
+                    return Err(AppError::with_message(
+                        ErrorCode::InvalidBody,
+                        "body.text is required",
+                    ));
+                }
+            };
+            if text.trim().is_empty() {
+                return Err(AppError::with_message(ErrorCode::InvalidBody, "body.text is empty"));
+            }
+            if text.len() > chat.max_text_bytes || text.chars().count() > chat.max_text_chars {
+                return Err(AppError::with_message(
+                    ErrorCode::InvalidBody,
+                    format!(
+                        "body.text longer than {} characters or {} bytes",
+                        chat.max_text_chars, chat.max_text_bytes
+                    ),
+                ));
+            }
+            put("text", json!(text));
+        }
+        TYPE_IMAGE | TYPE_VOICE | TYPE_VIDEO | TYPE_FILE => {
+            put("src", json!(media_src(state, body)?));
+            if let Some(f) = text_field(body, "format", 16)? {
+                if !f.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(AppError::with_message(
+                        ErrorCode::InvalidBody,
+                        "body.format must be letters and digits",
+                    ));
+                }
+                put("format", json!(f));
+            }
+            if let Some(size) = number_field(body, "size", 0.0..=1e13)? {
+                put("size", json!(size as u64));
+            }
+            if matches!(message_type, TYPE_VOICE | TYPE_VIDEO)
+                && let Some(d) = number_field(body, "duration", 0.0..=86400.0)?
+            {
+                put("duration", json!(d));
+            }
+            if message_type == TYPE_FILE {
+                let name = text_field(body, "name", 255)?
+                    .filter(|n| !n.trim().is_empty())
+                    .ok_or_else(|| {
+                        AppError::with_message(
+                            ErrorCode::InvalidBody,
+                            "body.name is required for files",
+                        )
+                    })?;
+                put("name", json!(name));
+            }
+        }
+        TYPE_LOCATION => {
+            let lat = number_field(body, "latitude", -90.0..=90.0)?;
+            let lon = number_field(body, "longitude", -180.0..=180.0)?;
+            let (Some(lat), Some(lon)) = (lat, lon) else {
+                return Err(AppError::with_message(
+                    ErrorCode::InvalidBody,
+                    "body.latitude and body.longitude are required",
+                ));
+            };
+            put("latitude", json!(lat));
+            put("longitude", json!(lon));
+            if let Some(scale) = number_field(body, "scale", 0.0..=30.0)? {
+                put("scale", json!(scale));
+            }
+            if let Some(label) = text_field(body, "location_label", 200)? {
+                put("location_label", json!(label));
+            }
+        }
+        TYPE_STICKER => {
+            let code = text_field(body, "code", 64)?.filter(|c| !c.trim().is_empty());
+            match code {
+                Some(code) => put("code", json!(code)),
+                None => put("src", json!(media_src(state, body)?)),
+            }
+        }
+        _ => return Err(AppError::code(ErrorCode::InvalidType)),
+    }
+    Ok(Value::Object(out))
+}
+
+fn action_id(raw: Option<&str>) -> Result<String> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        // No key: the send is not retry-safe, but still stored exactly once.
+        None => Ok(format!("auto-{}", uuid::Uuid::new_v4().simple())),
+        Some(a) if a.len() <= 64 && a.chars().all(|c| c.is_ascii_graphic()) => Ok(a.to_string()),
+        Some(_) => Err(AppError::code(ErrorCode::InvalidActionId)),
+    }
+}
+
+/// Send a message. Answers only after the message is committed; the push is queued after
+/// commit and never delays the answer. A repeated `action_id` returns the original message.
+pub async fn send(state: &AppState, sender: i64, input: SendInput) -> Result<StoredMessage> {
+    if !matches!(input.session_type, SESSION_PRIVATE | SESSION_GROUP | SESSION_WORLD) {
+        return Err(AppError::code(ErrorCode::InvalidSessionType));
+    }
+    let room = room_of(sender, input.session_type, input.target_id)?;
+    if !(TYPE_TEXT..=TYPE_STICKER).contains(&input.message_type) {
+        return Err(AppError::code(ErrorCode::InvalidType));
+    }
+    let body = validate_body(state, input.message_type, &input.body)?;
+    let action_id = action_id(input.action_id.as_deref())?;
+    match room.session_type {
+        SESSION_PRIVATE => friend::can_chat(state, sender, room.target_id).await?,
+        SESSION_GROUP => group::can_send(state, room.target_id, sender).await?,
+        _ => {
+            world_exists(state, room.target_id)?;
+            if world_muted(state).await? {
+                return Err(AppError::code(ErrorCode::WorldMuted));
+            }
+        }
+    }
+    let message = NewMessage {
+        room_id: room.room_id.clone(),
+        session_type: room.session_type,
+        message_type: input.message_type,
+        sender_id: sender,
+        receiver_id: room.target_id,
+        action_id: action_id.clone(),
+        body: body.to_string(),
+        created_at: now_ms(),
+    };
+    if room.session_type == SESSION_WORLD {
+        let slow = state.config.chat.world_slow_mode_secs;
+        if slow > 0 {
+            // A retry of a message already stored is not a new message: answer it.
+            let key = format!("world_slow:{}:{sender}", room.target_id);
+            let n = state.cache.incr(&key, Duration::from_secs(slow)).await?;
+            if n > 1 {
+                return Err(AppError::code(ErrorCode::SlowMode));
+            }
+        }
+    }
+    let stored = state.messages.append(message).await?;
+    let recipient_ids = recipients(state, &room, sender).await?;
+    state.publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids });
+    Ok(stored)
+}
+
+/// Replace what a user must not see with tombstones (never holes): recalled messages lose
+/// their body; messages I deleted or cleared show as status 2 with no body.
+async fn views_for(
+    state: &AppState,
+    user: i64,
+    room: &Room,
+    messages: Vec<StoredMessage>,
+) -> Result<Vec<StoredMessage>> {
+    if messages.is_empty() {
+        return Ok(messages);
+    }
+    let cleared = state.db.conversation_cleared_to(user, room.room_id.clone()).await?;
+    let ids = messages.iter().map(|m| m.message_id).collect();
+    let hidden: HashSet<i64> =
+        state.db.message_hidden(user, room.room_id.clone(), ids).await?.into_iter().collect();
+    Ok(messages
+        .into_iter()
+        .map(|mut m| {
+            if m.message_id <= cleared || hidden.contains(&m.message_id) {
+                m.status = MESSAGE_DELETED;
+            }
+            if m.status != crate::store::MESSAGE_NORMAL {
+                m.body = json!({});
+            }
+            m
+        })
+        .collect())
+}
+
+fn clamp_limit(state: &AppState, limit: Option<i64>, default: i64) -> i64 {
+    limit.unwrap_or(default).clamp(1, state.config.chat.history_page_max)
+}
+
+/// The newest messages of a conversation, newest first (the original's `/message/last`).
+pub async fn last(
+    state: &AppState,
+    user: i64,
+    session_type: i16,
+    target_id: i64,
+    limit: Option<i64>,
+) -> Result<Vec<StoredMessage>> {
+    let room = readable_room(state, user, session_type, target_id).await?;
+    let page =
+        state.messages.page(&room.room_id, Page::Latest, clamp_limit(state, limit, 20)).await?;
+    let mut views = views_for(state, user, &room, page).await?;
+    views.reverse();
+    Ok(views)
+}
+
+/// A page of history by `message_id`, in ascending order.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HistoryPage {
+    pub messages: Vec<StoredMessage>,
+    /// Whether more messages exist beyond this page in the direction asked.
+    pub has_more: bool,
+    /// The room's newest `message_id` right now (0: empty room).
+    pub last_message_id: i64,
+}
+
+/// History before or after a `message_id` (at most one of them; neither: the newest page).
+pub async fn list(
+    state: &AppState,
+    user: i64,
+    session_type: i16,
+    target_id: i64,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: Option<i64>,
+) -> Result<HistoryPage> {
+    let room = readable_room(state, user, session_type, target_id).await?;
+    let limit = clamp_limit(state, limit, 50);
+    let page = match (before, after) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::invalid("give before_message_id or after_message_id, not both"));
+        }
+        (Some(b), None) => Page::Before(b),
+        (None, Some(a)) => Page::After(a.max(0)),
+        (None, None) => Page::Latest,
+    };
+    let messages = state.messages.page(&room.room_id, page, limit).await?;
+    let last_message_id = state
+        .messages
+        .rooms(vec![room.room_id.clone()])
+        .await?
+        .first()
+        .map(|r| r.last_message_id)
+        .unwrap_or(0);
+    let has_more = match page {
+        Page::After(_) => {
+            messages.last().map(|m| m.message_id).unwrap_or(after.unwrap_or(0)) < last_message_id
+        }
+        _ => messages.first().is_some_and(|m| m.message_id > 1),
+    };
+    let messages = views_for(state, user, &room, messages).await?;
+    Ok(HistoryPage { messages, has_more, last_message_id })
+}
+
+/// One entry of my conversation list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConversationView {
+    pub room_id: String,
+    pub session_type: i16,
+    /// The friend's user id, the group id or the world id.
+    pub target_id: i64,
+    pub last_message: Option<StoredMessage>,
+    pub last_message_id: i64,
+    /// Unix milliseconds of the last message.
+    pub last_active_at: i64,
+    /// How far I have read.
+    pub read_message_id: i64,
+    /// Messages after my read position not sent by me.
+    pub unread: i64,
+    /// Private chats: how far the other party has read.
+    pub peer_read_message_id: Option<i64>,
+    pub pinned: bool,
+    pub muted: bool,
+}
+
+/// Every conversation I am part of that has messages: pinned first, then by last activity.
+pub async fn conversations(state: &AppState, user: i64) -> Result<Vec<ConversationView>> {
+    let mut rooms: HashMap<String, Conversation> = HashMap::new();
+    for r in state.db.relation_list(user, 5000).await? {
+        let other = if r.user_a_id == user { r.user_b_id } else { r.user_a_id };
+        rooms.insert(
+            private_room_id(user, other),
+            Conversation { session_type: SESSION_PRIVATE, target_id: other },
+        );
+    }
+    for (g, _) in state.db.group_list_for_user(user).await? {
+        rooms.insert(
+            group_room_id(g.id),
+            Conversation { session_type: SESSION_GROUP, target_id: g.id },
+        );
+    }
+    if state.config.chat.world_enabled {
+        for id in &state.config.chat.world_ids {
+            rooms.insert(
+                world_room_id(*id),
+                Conversation { session_type: SESSION_WORLD, target_id: *id },
+            );
+        }
+    }
+    let ids: Vec<String> = rooms.keys().cloned().collect();
+    let infos = state.messages.rooms(ids.clone()).await?;
+    let states: HashMap<String, _> = state
+        .db
+        .conversation_states(user, ids)
+        .await?
+        .into_iter()
+        .map(|s| (s.room_id.clone(), s))
+        .collect();
+    let mut out = Vec::with_capacity(infos.len());
+    for info in infos.into_iter().filter(|i| i.last_message_id > 0) {
+        let Some(conv) = rooms.get(&info.room_id).copied() else { continue };
+        let mine = states.get(&info.room_id);
+        let read = mine.map(|s| s.read_message_id).unwrap_or(0);
+        let room = Room {
+            room_id: info.room_id.clone(),
+            session_type: conv.session_type,
+            target_id: conv.target_id,
+        };
+        let last = state.messages.get(&info.room_id, info.last_message_id).await?;
+        let last_message = views_for(state, user, &room, last.into_iter().collect()).await?.pop();
+        let unread = if read >= info.last_message_id {
+            0
+        } else {
+            state.messages.count_after(&info.room_id, read, user).await?
+        };
+        let peer_read_message_id = if conv.session_type == SESSION_PRIVATE {
+            let peer =
+                state.db.conversation_states(conv.target_id, vec![info.room_id.clone()]).await?;
+            Some(peer.first().map(|s| s.read_message_id).unwrap_or(0))
+        } else {
+            None
+        };
+        out.push(ConversationView {
+            room_id: info.room_id,
+            session_type: conv.session_type,
+            target_id: conv.target_id,
+            last_message,
+            last_message_id: info.last_message_id,
+            last_active_at: info.updated_at,
+            read_message_id: read,
+            unread,
+            peer_read_message_id,
+            pinned: mine.is_some_and(|s| s.pinned),
+            muted: mine.is_some_and(|s| s.muted),
+        });
+    }
+    out.sort_by(|a, b| b.pinned.cmp(&a.pinned).then(b.last_active_at.cmp(&a.last_active_at)));
+    Ok(out)
+}
+
+/// Pin/unpin or mute/unmute one of my conversations.
+pub async fn set_flag(
+    state: &AppState,
+    user: i64,
+    session_type: i16,
+    target_id: i64,
+    flag: ConversationFlag,
+) -> Result<()> {
+    let room = readable_room(state, user, session_type, target_id).await?;
+    let key = ConversationKey { user_id: user, room_id: room.room_id, session_type, target_id };
+    state.db.conversation_set_flag(key, flag, now_ms()).await?;
+    Ok(())
+}
+
+/// Where I have read up to, after a read mark.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReadMark {
+    pub room_id: String,
+    pub read_message_id: i64,
+}
+
+/// Mark a conversation read up to `message_id` (clamped to the newest message; never
+/// moves backwards). My devices and, in private chats, the other party are told.
+pub async fn mark_read(
+    state: &AppState,
+    user: i64,
+    session_type: i16,
+    target_id: i64,
+    message_id: i64,
+) -> Result<ReadMark> {
+    let room = readable_room(state, user, session_type, target_id).await?;
+    if message_id < 0 {
+        return Err(AppError::invalid("message_id must not be negative"));
+    }
+    let last = state
+        .messages
+        .rooms(vec![room.room_id.clone()])
+        .await?
+        .first()
+        .map(|r| r.last_message_id)
+        .unwrap_or(0);
+    let key =
+        ConversationKey { user_id: user, room_id: room.room_id.clone(), session_type, target_id };
+    let read = state.db.conversation_mark_read(key, message_id.min(last), now_ms()).await?;
+    let recipient_ids =
+        if session_type == SESSION_PRIVATE { vec![user, target_id] } else { vec![user] };
+    state.publisher.publish(Event::ReadPosition {
+        user_id: user,
+        room_id: room.room_id.clone(),
+        session_type,
+        target_id,
+        read_message_id: read,
+        recipient_ids,
+    });
+    Ok(ReadMark { room_id: room.room_id, read_message_id: read })
+}
+
+/// How many members (other than its sender) have read a group message.
+pub async fn read_by(
+    state: &AppState,
+    user: i64,
+    session_type: i16,
+    target_id: i64,
+    message_id: i64,
+) -> Result<i64> {
+    let room = readable_room(state, user, session_type, target_id).await?;
+    let message = state
+        .messages
+        .get(&room.room_id, message_id)
+        .await?
+        .ok_or_else(|| AppError::code(ErrorCode::MessageNotFound))?;
+    Ok(state.db.conversation_read_by(room.room_id, message_id, message.sender_id).await?)
+}
+
+/// Recall a message: my own within the recall window; in groups, owners and admins may
+/// recall any member's message. World messages cannot be recalled.
+pub async fn recall(
+    state: &AppState,
+    user: i64,
+    session_type: i16,
+    target_id: i64,
+    message_id: i64,
+) -> Result<StoredMessage> {
+    if session_type == SESSION_WORLD {
+        return Err(AppError::with_message(
+            ErrorCode::InvalidSessionType,
+            "world messages cannot be recalled",
+        ));
+    }
+    let room = readable_room(state, user, session_type, target_id).await?;
+    let message = state
+        .messages
+        .get(&room.room_id, message_id)
+        .await?
+        .ok_or_else(|| AppError::code(ErrorCode::MessageNotFound))?;
+    let moderator = session_type == SESSION_GROUP
+        && state
+            .db
+            .group_member_find(target_id, user)
+            .await?
+            .is_some_and(|m| m.role == ROLE_OWNER || m.role == ROLE_ADMIN);
+    let (sender, not_before) = if moderator {
+        (None, None)
+    } else if message.sender_id != user {
+        return Err(AppError::with_message(
+            ErrorCode::RecallFailed,
+            "only your own messages can be recalled",
+        ));
+    } else {
+        let window = state.config.chat.recall_window_secs as i64 * 1000;
+        (Some(user), Some(now_ms() - window))
+    };
+    if message.status == MESSAGE_RECALLED {
+        return Err(AppError::with_message(ErrorCode::RecallFailed, "already recalled"));
+    }
+    let recalled =
+        state.messages.recall(&room.room_id, message_id, sender, not_before).await?.ok_or_else(
+            || AppError::with_message(ErrorCode::RecallFailed, "the recall window has passed"),
+        )?;
+    let recipient_ids = recipients(state, &room, user).await?;
+    let mut tombstone = recalled;
+    tombstone.body = json!({});
+    state.publisher.publish(Event::MessageRecalled {
+        message: tombstone.clone(),
+        recipient_ids,
+        actor_id: user,
+    });
+    Ok(tombstone)
+}
+
+/// Delete a message for me only: it shows as a tombstone in my history from now on.
+pub async fn delete_for_me(
+    state: &AppState,
+    user: i64,
+    session_type: i16,
+    target_id: i64,
+    message_id: i64,
+) -> Result<()> {
+    let room = readable_room(state, user, session_type, target_id).await?;
+    if state.messages.get(&room.room_id, message_id).await?.is_none() {
+        return Err(AppError::code(ErrorCode::MessageNotFound));
+    }
+    state.db.message_hide(user, room.room_id.clone(), message_id, now_ms()).await?;
+    state.publisher.publish(Event::MessageDeleted {
+        user_id: user,
+        room_id: room.room_id,
+        message_id,
+    });
+    Ok(())
+}
+
+/// Hide a whole room's history (up to its newest message) from `user` only.
+pub async fn clear_history(state: &AppState, user: i64, room_id: &str) -> Result<()> {
+    let last = state
+        .messages
+        .rooms(vec![room_id.to_string()])
+        .await?
+        .first()
+        .map(|r| r.last_message_id)
+        .unwrap_or(0);
+    if last > 0 {
+        state.db.conversation_clear(user, room_id.to_string(), last, now_ms()).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,721 @@
+//! Chat: the delivery contract through the HTTP API on both profiles (and two instances).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use jim::bus::Event;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn code(r: &(u16, Value)) -> (u16, Option<&str>) {
+    (r.0, r.1["code"].as_str())
+}
+
+/// Two users who are friends: ((a, token a), (b, token b)).
+async fn pair(app: &TestApp, a: &str, b: &str) -> ((i64, String), (i64, String)) {
+    let (ida, ta) = app.user(a).await;
+    let (idb, tb) = app.user(b).await;
+    let (_, inv) = app.post_as(&ta, "/api/v1/friend/invite/add", &json!({"user_id": idb})).await;
+    let id = inv["data"]["invite"]["id"].as_i64().unwrap();
+    let (s, _) =
+        app.post_as(&tb, "/api/v1/friend/invite/update", &json!({"id": id, "status": 1})).await;
+    assert_eq!(s, 200);
+    ((ida, ta), (idb, tb))
+}
+
+async fn send(
+    app: &TestApp,
+    token: &str,
+    session_type: i16,
+    target: i64,
+    body: Value,
+) -> (u16, Value) {
+    app.post_as(
+        token,
+        "/api/v1/chat/message/send",
+        &json!({"session_type": session_type, "type": 1,
+        "target_id": target, "body": body}),
+    )
+    .await
+}
+
+async fn text(app: &TestApp, token: &str, session_type: i16, target: i64, text: &str) -> Value {
+    let r = send(app, token, session_type, target, json!({"text": text})).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    r.1["data"].clone()
+}
+
+/// All message ids of a conversation, read forwards in pages of 50.
+async fn all_ids(app: &TestApp, token: &str, session_type: i16, target: i64) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut after = 0;
+    loop {
+        let (s, page) = app
+            .get_as(token, &format!("/api/v1/chat/message/list?session_type={session_type}&target_id={target}&after_message_id={after}&limit=50"))
+            .await;
+        assert_eq!(s, 200, "{page}");
+        let msgs = page["data"]["messages"].as_array().unwrap().clone();
+        ids.extend(msgs.iter().map(|m| m["message_id"].as_i64().unwrap()));
+        if !page["data"]["has_more"].as_bool().unwrap() {
+            break;
+        }
+        after = *ids.last().unwrap();
+    }
+    ids
+}
+
+crate::both_profiles!(
+    send_validates_every_type,
+    sends_are_idempotent_and_numbered,
+    history_pages_and_tombstones,
+    group_and_world_rules,
+    conversations_read_marks_pin_mute,
+    recall_rules,
+);
+
+async fn send_validates_every_type(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let ((a, ta), (b, _)) = pair(app, "ann", "ben").await;
+    let (c, _) = app.user("cid").await;
+    let mut events = app.state.bus.subscribe();
+    let m = text(app, &ta, 1, b, "hello").await;
+    assert_eq!(m["room_id"], jim::store::private_room_id(a, b));
+    assert_eq!(m["message_id"], 2, "the greeting was message 1");
+    assert_eq!(m["sender_id"], a);
+    assert_eq!(m["receiver_id"], b);
+    assert_eq!(m["type"], 1);
+    // Published after commit, to both parties, with the stored ids.
+    let pushed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(msg) = events.recv().await
+                && let Event::ChatMessage { message, recipient_ids } = &msg.event
+                && message.message_id == 2
+            {
+                return (message.clone(), recipient_ids.clone());
+            }
+        }
+    })
+    .await
+    .expect("pushed");
+    assert_eq!(pushed.0.id, m["id"].as_str().unwrap());
+    assert_eq!(pushed.1, vec![a.min(b), a.max(b)]);
+
+    let ok = [
+        (
+            2,
+            json!({"src": "https://cdn.example.com/a.png", "format": "png", "size": "2048", "junk": 1}),
+        ),
+        (3, json!({"src": "https://cdn.example.com/a.mp3", "duration": 12.5})),
+        (4, json!({"src": "http://cdn.example.com/a.mp4"})),
+        (
+            5,
+            json!({"latitude": "31.2304", "longitude": 121.4737, "scale": 12, "location_label": "Shanghai"}),
+        ),
+        (6, json!({"src": "https://cdn.example.com/report.pdf", "name": "report.pdf", "size": 10})),
+        (7, json!({"code": "smile"})),
+    ];
+    for (t, body) in ok {
+        let r = app
+            .post_as(
+                &ta,
+                "/api/v1/chat/message/send",
+                &json!({"session_type": 1, "type": t, "target_id": b, "body": body}),
+            )
+            .await;
+        assert_eq!(r.0, 200, "type {t}: {}", r.1);
+        assert!(r.1["data"]["body"].get("junk").is_none(), "unknown fields are dropped");
+    }
+    let long_chars = "x".repeat(4001);
+    let long_bytes = "é".repeat(3000) + &"汉".repeat(3000);
+    let bad = [
+        (
+            json!({"session_type": 3, "type": 1, "target_id": b, "body": {"text": "x"}}),
+            (400, Some("INVALID_SESSION_TYPE")),
+        ),
+        (
+            json!({"session_type": 1, "type": 9, "target_id": b, "body": {"text": "x"}}),
+            (400, Some("INVALID_TYPE")),
+        ),
+        (
+            json!({"session_type": 1, "type": 1, "target_id": 0, "body": {"text": "x"}}),
+            (400, Some("INVALID_TARGET_ID")),
+        ),
+        (
+            json!({"session_type": 1, "type": 1, "target_id": a, "body": {"text": "x"}}),
+            (400, Some("CHAT_WITH_SELF")),
+        ),
+        (
+            json!({"session_type": 1, "type": 1, "target_id": b, "body": {"text": "  "}}),
+            (400, Some("INVALID_BODY")),
+        ),
+        (
+            json!({"session_type": 1, "type": 1, "target_id": b, "body": {"text": long_chars}}),
+            (400, Some("INVALID_BODY")),
+        ),
+        (
+            json!({"session_type": 1, "type": 1, "target_id": b, "body": {"text": long_bytes}}),
+            (400, Some("INVALID_BODY")),
+        ),
+        (
+            json!({"session_type": 1, "type": 1, "target_id": b, "body": "text"}),
+            (400, Some("INVALID_BODY")),
+        ),
+        (
+            json!({"session_type": 1, "type": 2, "target_id": b, "body": {"src": "javascript:alert(1)"}}),
+            (400, Some("INVALID_BODY")),
+        ),
+        (
+            json!({"session_type": 1, "type": 5, "target_id": b, "body": {"latitude": 91, "longitude": 0}}),
+            (400, Some("INVALID_BODY")),
+        ),
+        (
+            json!({"session_type": 1, "type": 6, "target_id": b, "body": {"src": "https://x.io/f"}}),
+            (400, Some("INVALID_BODY")),
+        ),
+        (
+            json!({"session_type": 1, "type": 1, "target_id": b, "action_id": "x".repeat(65), "body": {"text": "x"}}),
+            (400, Some("INVALID_ACTION_ID")),
+        ),
+        (
+            json!({"session_type": 1, "type": 1, "target_id": c, "body": {"text": "x"}}),
+            (403, Some("NOT_FRIENDS")),
+        ),
+        (json!({"session_type": "one"}), (400, Some("INVALID_PARAMS"))),
+    ];
+    for (body, expected) in bad {
+        let r = app.post_as(&ta, "/api/v1/chat/message/send", &body).await;
+        assert_eq!(code(&r), expected, "{body}");
+    }
+}
+
+async fn sends_are_idempotent_and_numbered(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let ((_, ta), (b, _)) = pair(app, "dan", "eve").await;
+    let body = json!({"session_type": 1, "type": 1, "target_id": b, "action_id": "act-1", "body": {"text": "once"}});
+    let first = app.post_as(&ta, "/api/v1/chat/message/send", &body).await;
+    let again = app.post_as(&ta, "/api/v1/chat/message/send", &body).await;
+    assert_eq!(first.1["data"], again.1["data"], "a retry returns the original");
+    let racing = futures_util::future::join_all((0..8).map(|_| {
+        let body = json!({"session_type": 1, "type": 1, "target_id": b, "action_id": "act-2", "body": {"text": "race"}});
+        let ta = ta.clone();
+        async move { app.post_as(&ta, "/api/v1/chat/message/send", &body).await }
+    }))
+    .await;
+    let distinct: BTreeSet<String> = racing.iter().map(|r| r.1["data"].to_string()).collect();
+    assert_eq!(distinct.len(), 1, "{racing:?}");
+    assert_eq!(all_ids(app, &ta, 1, b).await, vec![1, 2, 3]);
+
+    // Two instances: twenty concurrent senders into one group and one private pair.
+    let Some(scale) = env.scale.clone() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let other = spawn_app(test_config(dir.path(), Some(&scale))).await;
+    let (owner, to) = app.user("own").await;
+    let mut members = Vec::new();
+    for i in 0..19 {
+        let (id, t) = app.user(&format!("mem{i}")).await;
+        let (_, inv) = app.post_as(&to, "/api/v1/friend/invite/add", &json!({"user_id": id})).await;
+        let iid = inv["data"]["invite"]["id"].as_i64().unwrap();
+        app.post_as(&t, "/api/v1/friend/invite/update", &json!({"id": iid, "status": 1})).await;
+        members.push((id, t));
+    }
+    let ids: Vec<i64> = members.iter().map(|m| m.0).collect();
+    let (s, created) = app.post_as(&to, "/api/v1/group/create", &json!({"member_ids": ids})).await;
+    assert_eq!(s, 200, "{created}");
+    let gid = created["data"]["group_id"].as_i64().unwrap();
+    members.push((owner, to.clone()));
+    let sends = members.iter().enumerate().map(|(i, (_, t))| {
+        let instance = if i % 2 == 0 { app } else { &other };
+        let t = t.clone();
+        async move {
+            for n in 0..5 {
+                let r = instance
+                    .post_as(
+                        &t,
+                        "/api/v1/chat/message/send",
+                        &json!({"session_type": 2, "type": 1,
+                    "target_id": gid, "action_id": format!("g-{i}-{n}"), "body": {"text": "hi"}}),
+                    )
+                    .await;
+                assert_eq!(r.0, 200, "{}", r.1);
+            }
+        }
+    });
+    let ((a2, ta2), (b2, tb2)) = pair(app, "pal", "pbl").await;
+    let private = (0..20).map(|i| {
+        let (instance, t, target) =
+            if i % 2 == 0 { (app, ta2.clone(), b2) } else { (&other, tb2.clone(), a2) };
+        async move {
+            let r = instance
+                .post_as(
+                    &t,
+                    "/api/v1/chat/message/send",
+                    &json!({"session_type": 1, "type": 1,
+                "target_id": target, "action_id": format!("p-{i}"), "body": {"text": "yo"}}),
+                )
+                .await;
+            assert_eq!(r.0, 200, "{}", r.1);
+        }
+    });
+    tokio::join!(futures_util::future::join_all(sends), futures_util::future::join_all(private));
+    assert_eq!(all_ids(app, &to, 2, gid).await, (1..=100).collect::<Vec<_>>());
+    assert_eq!(all_ids(&other, &ta2, 1, b2).await, (1..=21).collect::<Vec<_>>(), "greeting + 20");
+    // The same action id raced on both instances: one stored message, identical answers.
+    let body = json!({"session_type": 1, "type": 1, "target_id": b2, "action_id": "cross", "body": {"text": "x"}});
+    let (r1, r2) = tokio::join!(
+        app.post_as(&ta2, "/api/v1/chat/message/send", &body),
+        other.post_as(&ta2, "/api/v1/chat/message/send", &body)
+    );
+    assert_eq!((r1.0, r2.0), (200, 200));
+    assert_eq!(r1.1["data"], r2.1["data"]);
+    assert_eq!(all_ids(app, &ta2, 1, b2).await.len(), 22);
+    other.stop().await;
+}
+
+async fn history_pages_and_tombstones(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let ((_a, ta), (b, tb)) = pair(app, "fox", "gil").await;
+    for i in 0..119 {
+        text(app, &ta, 1, b, &format!("m{i}")).await;
+    }
+    let forward = all_ids(app, &ta, 1, b).await;
+    assert_eq!(forward, (1..=120).collect::<Vec<_>>());
+    // Backwards in pages of 50.
+    let mut back = Vec::new();
+    let mut before = i64::MAX;
+    loop {
+        let (_, page) = app
+            .get_as(&ta, &format!("/api/v1/chat/message/list?session_type=1&target_id={b}&before_message_id={before}&limit=50"))
+            .await;
+        let ids: Vec<i64> = page["data"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["message_id"].as_i64().unwrap())
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ascending inside a page");
+        back.splice(0..0, ids.clone());
+        if !page["data"]["has_more"].as_bool().unwrap() {
+            break;
+        }
+        before = ids[0];
+    }
+    assert_eq!(back, forward);
+    let (_, last) = app
+        .get_as(&tb, &format!("/api/v1/chat/message/last?session_type=1&target_id={}", _a))
+        .await;
+    let ids: Vec<i64> = last["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, (101..=120).rev().collect::<Vec<_>>(), "newest first, 20 by default");
+    let (_, big) = app
+        .get_as(
+            &tb,
+            &format!("/api/v1/chat/message/last?session_type=1&target_id={_a}&limit=100000"),
+        )
+        .await;
+    assert_eq!(big["data"].as_array().unwrap().len(), 100, "limit clamped");
+
+    // Recall and delete-for-me leave tombstones, never holes.
+    assert_eq!(
+        app.post_as(
+            &ta,
+            "/api/v1/chat/message/rollback",
+            &json!({"session_type": 1, "target_id": b, "message_id": 120})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        app.post_as(
+            &tb,
+            "/api/v1/chat/message/delete",
+            &json!({"session_type": 1, "target_id": _a, "message_id": 119})
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, for_b) = app
+        .get_as(
+            &tb,
+            &format!(
+                "/api/v1/chat/message/list?session_type=1&target_id={_a}&after_message_id=117"
+            ),
+        )
+        .await;
+    let statuses: Vec<(i64, i64)> = for_b["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["message_id"].as_i64().unwrap(), m["status"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(statuses, vec![(118, 1), (119, 2), (120, 3)]);
+    assert_eq!(for_b["data"]["messages"][2]["body"], json!({}), "recalled body is gone");
+    let (_, for_a) = app
+        .get_as(
+            &ta,
+            &format!("/api/v1/chat/message/list?session_type=1&target_id={b}&after_message_id=118"),
+        )
+        .await;
+    assert_eq!(for_a["data"]["messages"][0]["status"], 1, "delete is for the deleter only");
+    assert_eq!(
+        code(
+            &app.post_as(
+                &tb,
+                "/api/v1/chat/message/delete",
+                &json!({"session_type": 1, "target_id": _a, "message_id": 999})
+            )
+            .await
+        ),
+        (404, Some("MESSAGE_NOT_FOUND"))
+    );
+    // Others cannot read a group they are not in.
+    let (_, t_out) = app.user("outsider").await;
+    assert_eq!(
+        code(&app.get_as(&t_out, "/api/v1/chat/message/last?session_type=2&target_id=1").await),
+        (403, Some("NOT_GROUP_MEMBER"))
+    );
+}
+
+async fn group_and_world_rules(profile: Profile) {
+    let Some(env) = start(profile, |c| c.chat.world_slow_mode_secs = 30).await else { return };
+    let app = &env.app;
+    let ((_owner, to), (m, tm)) = pair(app, "hal", "ivy").await;
+    let (_, created) = app.post_as(&to, "/api/v1/group/create", &json!({"member_ids": [m]})).await;
+    let gid = created["data"]["group_id"].as_i64().unwrap();
+    let mut events = app.state.bus.subscribe();
+    text(app, &tm, 2, gid, "member speaks").await;
+    let pushed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(msg) = events.recv().await
+                && let Event::ChatMessage { recipient_ids, message } = &msg.event
+                && message.session_type == 2
+            {
+                return recipient_ids.clone();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(pushed.len(), 2, "every member");
+    let (_, tx) = app.user("xen").await;
+    assert_eq!(
+        code(&send(app, &tx, 2, gid, json!({"text": "hi"})).await),
+        (403, Some("NOT_GROUP_MEMBER"))
+    );
+    assert_eq!(
+        app.post_as(&to, "/api/v1/group/update", &json!({"group_id": gid, "speak_status": 0}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        code(&send(app, &tm, 2, gid, json!({"text": "hi"})).await),
+        (403, Some("GROUP_ALL_MUTED"))
+    );
+    text(app, &to, 2, gid, "owner still speaks").await;
+
+    // World: anyone, one message per slow-mode period, only configured ids.
+    text(app, &tx, 99, 1, "hello world").await;
+    assert_eq!(
+        code(&send(app, &tx, 99, 1, json!({"text": "again"})).await),
+        (429, Some("SLOW_MODE"))
+    );
+    assert_eq!(
+        code(&send(app, &tx, 99, 7, json!({"text": "x"})).await),
+        (400, Some("INVALID_TARGET_ID"))
+    );
+    let (_, world) = app.get_as(&tm, "/api/v1/chat/message/last?session_type=99&target_id=1").await;
+    assert_eq!(world["data"][0]["body"]["text"], "hello world");
+    app.state.db.meta_set(jim::service::chat::WORLD_MUTED_KEY, "1").await.unwrap();
+    assert_eq!(
+        code(&send(app, &tm, 99, 1, json!({"text": "x"})).await),
+        (403, Some("WORLD_MUTED"))
+    );
+
+    let Some(off) = start(profile, |c| c.chat.world_enabled = false).await else { return };
+    let (_, t) = off.app.user("yul").await;
+    assert_eq!(
+        code(&send(&off.app, &t, 99, 1, json!({"text": "x"})).await),
+        (403, Some("WORLD_DISABLED"))
+    );
+}
+
+async fn conversations_read_marks_pin_mute(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let ((a, ta), (b, tb)) = pair(app, "jay", "kit").await;
+    let ((_, _), (c, tc)) = (pair(app, "lee", "max").await.0, pair(app, "nia", "oli").await.1);
+    let _ = (c, tc);
+    for i in 0..3 {
+        text(app, &ta, 1, b, &format!("hey {i}")).await;
+    }
+    let (_, convs) = app.get_as(&tb, "/api/v1/chat/conversations").await;
+    let conv =
+        convs["data"].as_array().unwrap().iter().find(|c| c["target_id"] == a).unwrap().clone();
+    assert_eq!(conv["last_message_id"], 4);
+    assert_eq!(conv["unread"], 3, "the greeting was mine");
+    assert_eq!(conv["last_message"]["body"]["text"], "hey 2");
+    assert_eq!(conv["read_message_id"], 0);
+
+    let (s, mark) = app
+        .post_as(
+            &tb,
+            "/api/v1/chat/message/read",
+            &json!({"session_type": 1, "target_id": a, "message_id": 3}),
+        )
+        .await;
+    assert_eq!(s, 200, "{mark}");
+    assert_eq!(mark["data"]["read_message_id"], 3);
+    let (_, mark) = app
+        .post_as(
+            &tb,
+            "/api/v1/chat/message/read",
+            &json!({"session_type": 1, "target_id": a, "message_id": 1}),
+        )
+        .await;
+    assert_eq!(mark["data"]["read_message_id"], 3, "never backwards");
+    let (_, mark) = app
+        .post_as(
+            &tb,
+            "/api/v1/chat/message/read",
+            &json!({"session_type": 1, "target_id": a, "message_id": 99}),
+        )
+        .await;
+    assert_eq!(mark["data"]["read_message_id"], 4, "clamped to the newest");
+    let (_, convs) = app.get_as(&ta, "/api/v1/chat/conversations").await;
+    let conv =
+        convs["data"].as_array().unwrap().iter().find(|c| c["target_id"] == b).unwrap().clone();
+    assert_eq!(conv["peer_read_message_id"], 4, "the other side sees how far I read");
+
+    // Pinned first, then by last activity.
+    let ((_, _), (d, _)) = (pair(app, "pam", "quo").await.0, app.user("ray").await);
+    let _ = d;
+    let (u, tu) = app.user("una").await;
+    let (_, inv) = app.post_as(&tb, "/api/v1/friend/invite/add", &json!({"user_id": u})).await;
+    let iid = inv["data"]["invite"]["id"].as_i64().unwrap();
+    app.post_as(&tu, "/api/v1/friend/invite/update", &json!({"id": iid, "status": 1})).await;
+    let order = |convs: &Value| -> Vec<i64> {
+        convs["data"].as_array().unwrap().iter().map(|c| c["target_id"].as_i64().unwrap()).collect()
+    };
+    let (_, convs) = app.get_as(&tb, "/api/v1/chat/conversations").await;
+    assert_eq!(order(&convs)[..2], [u, a], "newest activity first");
+    assert_eq!(
+        app.post_as(
+            &tb,
+            "/api/v1/chat/conversation/pin",
+            &json!({"session_type": 1, "target_id": a, "pinned": true})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        app.post_as(
+            &tb,
+            "/api/v1/chat/conversation/mute",
+            &json!({"session_type": 1, "target_id": u, "muted": true})
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, convs) = app.get_as(&tb, "/api/v1/chat/conversations").await;
+    assert_eq!(order(&convs)[..2], [a, u], "pinned first");
+    assert_eq!(convs["data"][0]["pinned"], true);
+    assert_eq!(convs["data"][1]["muted"], true);
+
+    // Group "read by N".
+    let (_, created) =
+        app.post_as(&tb, "/api/v1/group/create", &json!({"member_ids": [a, u]})).await;
+    let gid = created["data"]["group_id"].as_i64().unwrap();
+    let m = text(app, &tb, 2, gid, "read me").await;
+    let mid = m["message_id"].as_i64().unwrap();
+    let read_by = |t: String| async move {
+        app.get_as(
+            &t,
+            &format!(
+                "/api/v1/chat/message/read_by?session_type=2&target_id={gid}&message_id={mid}"
+            ),
+        )
+        .await
+        .1["data"]["read_by"]
+            .as_i64()
+    };
+    assert_eq!(read_by(tb.clone()).await, Some(0));
+    app.post_as(
+        &ta,
+        "/api/v1/chat/message/read",
+        &json!({"session_type": 2, "target_id": gid, "message_id": mid}),
+    )
+    .await;
+    app.post_as(
+        &tu,
+        "/api/v1/chat/message/read",
+        &json!({"session_type": 2, "target_id": gid, "message_id": mid}),
+    )
+    .await;
+    assert_eq!(read_by(tb.clone()).await, Some(2));
+}
+
+async fn recall_rules(profile: Profile) {
+    let Some(env) = start(profile, |c| c.chat.recall_window_secs = 1).await else { return };
+    let app = &env.app;
+    let ((a, ta), (b, tb)) = pair(app, "val", "wes").await;
+    let mine = text(app, &ta, 1, b, "oops").await["message_id"].as_i64().unwrap();
+    let theirs = text(app, &tb, 1, a, "mine").await["message_id"].as_i64().unwrap();
+    let recall = |t: String, st: i16, target: i64, id: i64| async move {
+        app.post_as(
+            &t,
+            "/api/v1/chat/message/rollback",
+            &json!({"session_type": st, "target_id": target, "message_id": id}),
+        )
+        .await
+    };
+    assert_eq!(
+        code(&recall(ta.clone(), 1, b, theirs).await),
+        (403, Some("RECALL_FAILED")),
+        "not my message"
+    );
+    let mut events = app.state.bus.subscribe();
+    let r = recall(ta.clone(), 1, b, mine).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(r.1["data"]["status"], 3);
+    let heard = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(m) = events.recv().await
+                && let Event::MessageRecalled { message, .. } = &m.event
+            {
+                return message.message_id;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(heard, mine);
+    assert_eq!(
+        code(&recall(ta.clone(), 1, b, mine).await),
+        (403, Some("RECALL_FAILED")),
+        "only once"
+    );
+    let late = text(app, &ta, 1, b, "late").await["message_id"].as_i64().unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        code(&recall(ta.clone(), 1, b, late).await),
+        (403, Some("RECALL_FAILED")),
+        "window passed"
+    );
+    assert_eq!(code(&recall(ta.clone(), 99, 1, 1).await), (400, Some("INVALID_SESSION_TYPE")));
+
+    // Group owners and admins may recall any member's message, whenever.
+    let (_, created) = app.post_as(&ta, "/api/v1/group/create", &json!({"member_ids": [b]})).await;
+    let gid = created["data"]["group_id"].as_i64().unwrap();
+    let member_msg = text(app, &tb, 2, gid, "rude").await["message_id"].as_i64().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(recall(ta.clone(), 2, gid, member_msg).await.0, 200);
+    let owner_msg = text(app, &ta, 2, gid, "owner").await["message_id"].as_i64().unwrap();
+    assert_eq!(code(&recall(tb.clone(), 2, gid, owner_msg).await), (403, Some("RECALL_FAILED")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_send_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let spawn = || {
+        let mut cmd = tokio::process::Command::new(jim_bin());
+        cmd.current_dir(dir.path())
+            .args([
+                "serve",
+                "-O",
+                &format!("http.listen=127.0.0.1:{port}"),
+                "-O",
+                "auth.bcrypt_cost=4",
+                "-O",
+                "auth.captcha_on_register=false",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("JIM_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.spawn().unwrap()
+    };
+    let mut child = spawn();
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            reqwest::get(format!("{url}/livez")).await.is_ok()
+        })
+        .await
+    );
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut req = client.post(format!("{url}{path}")).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    for name in ["kay", "lou"] {
+        post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": name, "password": "passw0rd-ok", "confirm_password": "passw0rd-ok"}),
+        )
+        .await;
+    }
+    let ta =
+        post("/api/v1/auth/login", None, json!({"username": "kay", "password": "passw0rd-ok"}))
+            .await["data"]["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let tb =
+        post("/api/v1/auth/login", None, json!({"username": "lou", "password": "passw0rd-ok"}))
+            .await["data"]["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let inv = post("/api/v1/friend/invite/add", Some(&ta), json!({"user_id": 2})).await;
+    post(
+        "/api/v1/friend/invite/update",
+        Some(&tb),
+        json!({"id": inv["data"]["invite"]["id"], "status": 1}),
+    )
+    .await;
+    let sent = post("/api/v1/chat/message/send", Some(&ta),
+        json!({"session_type": 1, "type": 1, "target_id": 2, "action_id": "durable", "body": {"text": "keep me"}})).await;
+    assert_eq!(sent["status"], 1, "{sent}");
+    child.kill().await.unwrap(); // SIGKILL right after the answer
+    let _ = child.wait().await;
+
+    let mut child = spawn();
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            reqwest::get(format!("{url}/livez")).await.is_ok()
+        })
+        .await
+    );
+    let res = client
+        .get(format!("{url}/api/v1/chat/message/last?session_type=1&target_id=2"))
+        .bearer_auth(&ta)
+        .send()
+        .await
+        .unwrap();
+    let last: Value = res.json().await.unwrap();
+    assert_eq!(last["data"][0]["body"]["text"], "keep me");
+    assert_eq!(last["data"][0]["message_id"], sent["data"]["message_id"]);
+    child.kill().await.unwrap();
+}
