@@ -15,6 +15,8 @@ use crate::bus::{Bus, Cache, local, redis};
 use crate::config::Config;
 use crate::db::Db;
 use crate::state::{AppState, Dependencies};
+use crate::ws::hub::HubHandle;
+use crate::ws::presence::Presence;
 use crate::{http, secret};
 
 /// A built, bound, not-yet-running server.
@@ -37,6 +39,17 @@ impl Stopper {
     /// `http.shutdown_timeout_secs`).
     pub async fn stop(&self) {
         self.state.begin_shutdown();
+        // Close sockets first (1001): a graceful stop would otherwise wait out its whole
+        // timeout on long-lived connections.
+        if self.state.hub.shutdown().await > 0 {
+            let grace = Duration::from_millis(self.state.config.ws.shutdown_grace_ms);
+            let deadline = tokio::time::Instant::now() + grace;
+            while tokio::time::Instant::now() < deadline
+                && !self.state.hub.online_users().await.is_empty()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         self.handle.stop(true).await;
     }
 }
@@ -103,8 +116,17 @@ impl Application {
         )));
 
         let messages = crate::store::connect(&config, &db).await.context("messages")?;
-        let deps = Dependencies { db, bus, cache, secret, messages };
+        let (presence_tx, presence_rx) = tokio::sync::mpsc::unbounded_channel();
+        let hub =
+            HubHandle::start(config.ws.max_connections_per_user, config.ws.send_queue, presence_tx);
+        let deps =
+            Dependencies { db, bus, cache, secret, messages, hub, presence: Presence::default() };
         let state = web::Data::new(AppState::new(config.clone(), log.clone(), deps, instance_id));
+        background.push(tokio::spawn(crate::ws::relay::run(
+            state.clone(),
+            presence_rx,
+            log.new(slog::o!("component" => "relay")),
+        )));
 
         let listener = TcpListener::bind(&config.http.listen)
             .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
@@ -223,7 +245,14 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> 
     let secret = secret::load_or_create(&config, &db).await.context("secret")?;
     let instance_id = uuid::Uuid::new_v4().simple().to_string();
     let messages = crate::store::connect(&config, &db).await.context("messages")?;
+    let (presence_tx, _) = tokio::sync::mpsc::unbounded_channel();
     let deps = Dependencies {
+        hub: HubHandle::start(
+            config.ws.max_connections_per_user,
+            config.ws.send_queue,
+            presence_tx,
+        ),
+        presence: Presence::default(),
         db,
         bus: Bus::Local(local::LocalBus::new(&instance_id)),
         cache: Cache::Local(Arc::new(local::LocalCache::default())),

@@ -31,6 +31,43 @@ pub struct Config {
     pub auth: AuthConfig,
     pub groups: GroupsConfig,
     pub chat: ChatConfig,
+    pub ws: WsConfig,
+}
+
+/// WebSocket connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WsConfig {
+    /// Open connections one user may hold on one instance (devices, tabs).
+    pub max_connections_per_user: usize,
+    /// Frames queued for one connection; a client that falls this far behind is closed
+    /// (code 1008) instead of growing memory.
+    pub send_queue: usize,
+    /// Largest frame a client may send, in bytes (larger: closed with 1009).
+    pub max_frame_bytes: usize,
+    /// Seconds between server pings.
+    pub ping_interval_secs: u64,
+    /// Seconds without any frame from the client after which it is closed.
+    pub idle_timeout_secs: u64,
+    /// Most messages sent per conversation for a catch-up request; beyond that the answer
+    /// says so and the client pages with `/chat/message/list`.
+    pub catch_up_window: i64,
+    /// Milliseconds to let sockets close (code 1001) on shutdown before the server stops.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections_per_user: 10,
+            send_queue: 1024,
+            max_frame_bytes: 64 * 1024,
+            ping_interval_secs: 20,
+            idle_timeout_secs: 60,
+            catch_up_window: 500,
+            shutdown_grace_ms: 2000,
+        }
+    }
 }
 
 /// Messages: limits, recall, history paging, the world channel.
@@ -217,6 +254,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             groups: GroupsConfig::default(),
             chat: ChatConfig::default(),
+            ws: WsConfig::default(),
         }
     }
 }

@@ -70,6 +70,7 @@ error_codes! {
     TokenRevoked => "TOKEN_REVOKED", UNAUTHORIZED, "session ended, log in again";
     SessionNotFound => "SESSION_NOT_FOUND", NOT_FOUND, "no such session";
     UserNotFound => "USER_NOT_FOUND", NOT_FOUND, "no such user";
+    TooManyConnections => "TOO_MANY_CONNECTIONS", TOO_MANY_REQUESTS, "too many open connections for this user";
     InvalidSessionType => "INVALID_SESSION_TYPE", BAD_REQUEST, "session_type must be 1 (private), 2 (group) or 99 (world)";
     InvalidType => "INVALID_TYPE", BAD_REQUEST, "type must be 1 text, 2 image, 3 voice, 4 video, 5 location, 6 file or 7 sticker";
     InvalidTargetId => "INVALID_TARGET_ID", BAD_REQUEST, "target_id must be a positive id";

@@ -13,6 +13,7 @@ pub mod secret;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod ws;
 
 pub use app::Application;
 pub use config::Config;

@@ -12,6 +12,8 @@ use crate::db::Db;
 use crate::secret::Secret;
 use crate::service::password::PasswordHasher;
 use crate::store::MessageStore;
+use crate::ws::hub::HubHandle;
+use crate::ws::presence::Presence;
 
 /// Shared application state (wrapped in `web::Data`, i.e. an `Arc`).
 pub struct AppState {
@@ -26,6 +28,10 @@ pub struct AppState {
     pub messages: MessageStore,
     /// Ordered background publishing of committed events.
     pub publisher: Publisher,
+    /// The registry of this instance's WebSocket connections.
+    pub hub: HubHandle,
+    /// Who is online on any instance.
+    pub presence: Presence,
     /// Unique per process; stamped on bus messages.
     pub instance_id: String,
     shutting_down: AtomicBool,
@@ -38,14 +44,18 @@ pub struct Dependencies {
     pub cache: Cache,
     pub secret: Secret,
     pub messages: MessageStore,
+    pub hub: HubHandle,
+    pub presence: Presence,
 }
 
 impl AppState {
     pub fn new(config: Arc<Config>, log: Logger, deps: Dependencies, instance_id: String) -> Self {
-        let Dependencies { db, bus, cache, secret, messages } = deps;
+        let Dependencies { db, bus, cache, secret, messages, hub, presence } = deps;
         let hasher = PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_concurrency);
         let publisher = Publisher::start(bus.clone(), config.chat.publish_queue, log.clone());
         Self {
+            hub,
+            presence,
             messages,
             publisher,
             config,

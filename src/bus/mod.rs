@@ -52,6 +52,19 @@ pub enum Event {
     /// about, `values` the new values. `member_ids` are the users to deliver it to: the
     /// members after the change plus anyone it removed (for join requests: owner and admins;
     /// for invitations: the invitee).
+    /// A user started typing in a conversation (relayed, never stored).
+    Typing {
+        user_id: i64,
+        session_type: i16,
+        target_id: i64,
+        room_id: String,
+        recipient_ids: Vec<i64>,
+    },
+    /// Users connected to `instance` went online or offline there.
+    Presence { instance: String, user_id: i64, online: bool },
+    /// Every user connected to `instance` right now (sent periodically, so a crashed
+    /// instance's users age out).
+    PresenceSnapshot { instance: String, user_ids: Vec<i64> },
     Group {
         group_id: i64,
         kind: GroupEventKind,
@@ -111,6 +124,8 @@ impl Event {
             }
             Event::Friend { actor_id, .. } => Some(*actor_id),
             Event::Group { actor_id, .. } => Some(*actor_id),
+            Event::Typing { user_id, .. } | Event::Presence { user_id, .. } => Some(*user_id),
+            Event::PresenceSnapshot { .. } => None,
         }
     }
 }

@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     .configure(profile::routes)
     .configure(friend::routes)
     .configure(chat::routes)
+    .route("/api/v1/ws", web::get().to(crate::ws::session::connect))
     .configure(group::routes)
     .default_service(web::to(not_found));
 }

@@ -51,6 +51,7 @@ use crate::service;
         chat::conversations,
         chat::pin,
         chat::mute,
+        crate::ws::session::connect,
         group::create,
         group::join,
         group::leave,
@@ -85,6 +86,7 @@ use crate::service;
         (name = "profile", description = "My profile and password"),
         (name = "friend", description = "Search, invitations, friend list, remarks, delete, block"),
         (name = "chat", description = "Messages, history, conversations, read marks, recall"),
+        (name = "realtime", description = "The WebSocket: pushes, catch-up, typing, presence"),
         (name = "group", description = "Groups: create, join, roles, moderation, invitations, links, dissolve")
     )
 )]

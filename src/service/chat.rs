@@ -334,7 +334,7 @@ pub async fn send(state: &AppState, sender: i64, input: SendInput) -> Result<Sto
 
 /// Replace what a user must not see with tombstones (never holes): recalled messages lose
 /// their body; messages I deleted or cleared show as status 2 with no body.
-async fn views_for(
+pub async fn views_for(
     state: &AppState,
     user: i64,
     room: &Room,

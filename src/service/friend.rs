@@ -460,7 +460,11 @@ pub async fn list(
                 nickname: u.nickname.clone(),
                 avatar: u.avatar.clone(),
                 remark,
-                online_status: if u.online_status == 4 { 0 } else { u.online_status },
+                online_status: if u.online_status == 4 || !state.presence.is_online(id) {
+                    0
+                } else {
+                    u.online_status
+                },
                 mutual: standing.mutual(),
                 blocked: standing.i_blocked,
             })
@@ -600,4 +604,29 @@ pub async fn can_chat(state: &AppState, sender: i64, target: i64) -> Result<()> 
         Some(u) if u.status == STATUS_ACTIVE => Ok(()),
         _ => Err(AppError::code(ErrorCode::TargetNotExists)),
     }
+}
+
+/// How `user_id` appears to friends: their chosen status while connected anywhere
+/// (invisible shows as 0, offline), 0 when not connected.
+pub async fn visible_status(state: &AppState, user_id: i64) -> Result<i16> {
+    if !state.presence.is_online(user_id) {
+        return Ok(0);
+    }
+    let user = state.db.user_find_by_id(user_id).await?;
+    Ok(match user {
+        Some(u) if u.status == STATUS_ACTIVE && u.online_status != 4 => u.online_status,
+        _ => 0,
+    })
+}
+
+/// Users who count `user_id` as their friend (they see its presence).
+pub async fn friend_ids(state: &AppState, user_id: i64) -> Result<Vec<i64>> {
+    let relations = state.db.relation_list(user_id, RELATION_CAP).await?;
+    Ok(relations
+        .iter()
+        .filter_map(|r| {
+            let other = if r.user_a_id == user_id { r.user_b_id } else { r.user_a_id };
+            Standing::of(Some(r), user_id, other).they_befriend.then_some(other)
+        })
+        .collect())
 }

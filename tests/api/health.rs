@@ -165,6 +165,17 @@ async fn openapi_spec_and_vendored_ui_are_served() {
         "/api/v1/friend/invite/received",
         "/api/v1/friend/invite/sent",
         "/api/v1/friend/invite/pending_count",
+        "/api/v1/chat/message/send",
+        "/api/v1/chat/message/rollback",
+        "/api/v1/chat/message/delete",
+        "/api/v1/chat/message/last",
+        "/api/v1/chat/message/list",
+        "/api/v1/chat/message/read",
+        "/api/v1/chat/message/read_by",
+        "/api/v1/chat/conversations",
+        "/api/v1/chat/conversation/pin",
+        "/api/v1/chat/conversation/mute",
+        "/api/v1/ws",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} documented");
     }

@@ -389,3 +389,116 @@ impl TestApp {
         (id, self.login(username, "passw0rd-ok").await)
     }
 }
+
+/// A WebSocket client for tests.
+pub struct WsClient {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// What a test sees on a socket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsEvent {
+    Frame(Value),
+    Closed(Option<u16>),
+    Timeout,
+}
+
+impl WsClient {
+    /// Connect with `?token=`; a refused handshake gives its HTTP status and JSON body.
+    pub async fn connect(app: &TestApp, token: &str) -> Result<WsClient, (u16, Value)> {
+        let url = format!("{}/api/v1/ws?token={token}", app.url.replace("http://", "ws://"));
+        Self::connect_request(url.as_str()).await
+    }
+
+    /// Connect with a custom request (headers).
+    pub async fn connect_request(
+        request: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+    ) -> Result<WsClient, (u16, Value)> {
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, _)) => Ok(WsClient { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let status = response.status().as_u16();
+                let body = response
+                    .body()
+                    .as_ref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                Err((status, body))
+            }
+            Err(e) => Err((0, Value::String(e.to_string()))),
+        }
+    }
+
+    /// Send a JSON frame.
+    pub async fn send(&mut self, frame: Value) {
+        use futures_util::SinkExt;
+        let _ = self
+            .stream
+            .send(tokio_tungstenite::tungstenite::Message::text(frame.to_string()))
+            .await;
+    }
+
+    /// Send raw text.
+    pub async fn send_text(&mut self, text: String) {
+        use futures_util::SinkExt;
+        let _ = self.stream.send(tokio_tungstenite::tungstenite::Message::text(text)).await;
+    }
+
+    /// The next JSON frame (control frames are answered and skipped), a close, or a timeout.
+    pub async fn next(&mut self, timeout: Duration) -> WsEvent {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(remaining, self.stream.next()).await {
+                Err(_) => return WsEvent::Timeout,
+                Ok(None) | Ok(Some(Err(_))) => return WsEvent::Closed(None),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return WsEvent::Frame(serde_json::from_str(t.as_str()).unwrap_or(Value::Null));
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return WsEvent::Closed(frame.map(|f| u16::from(f.code)));
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// The next frame of `kind`, skipping others (None on timeout or close).
+    pub async fn expect(&mut self, kind: &str, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(remaining).await {
+                WsEvent::Frame(f) if f["type"] == kind => return Some(f["data"].clone()),
+                WsEvent::Frame(_) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Every frame of `kind` until `quiet` passes without one.
+    pub async fn drain(&mut self, kind: &str, quiet: Duration) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Some(f) = self.expect(kind, quiet).await {
+            out.push(f);
+        }
+        out
+    }
+
+    /// Wait for the server to close the socket; returns the close code.
+    pub async fn closed(&mut self, timeout: Duration) -> Option<Option<u16>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(remaining).await {
+                WsEvent::Closed(code) => return Some(code),
+                WsEvent::Timeout => return None,
+                WsEvent::Frame(_) => continue,
+            }
+        }
+    }
+}

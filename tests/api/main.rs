@@ -15,3 +15,4 @@ mod groups;
 mod health;
 mod migrations;
 mod store_contract;
+mod ws;

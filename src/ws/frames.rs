@@ -1,0 +1,44 @@
+//! Server → client frames (`{"type", "data"}`, the original's format) and what the per-
+//! connection writer is asked to do.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// One item of a connection's bounded queue.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A ready-made frame.
+    Frame(Arc<str>),
+    /// A chat message: the writer delivers each room's messages once and in `message_id`
+    /// order, filling gaps from the store.
+    Chat { room_id: Arc<str>, message_id: i64, frame: Arc<str> },
+    /// Send what the client missed in these conversations.
+    CatchUp(Vec<CatchUpItem>),
+    /// A server ping.
+    Ping,
+    /// Close with this code after everything queued before it.
+    Close(u16, String),
+}
+
+/// One conversation of a catch-up request.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct CatchUpItem {
+    pub session_type: i16,
+    pub target_id: i64,
+    /// The last `message_id` the client has (0: none).
+    #[serde(default)]
+    pub last_message_id: i64,
+}
+
+/// Serialize `{"type": kind, "data": data}`.
+pub fn frame(kind: &str, data: impl Serialize) -> Arc<str> {
+    let data = serde_json::to_value(data).unwrap_or(Value::Null);
+    Arc::from(json!({ "type": kind, "data": data }).to_string())
+}
+
+/// An error frame for something the client sent.
+pub fn error(code: &str, message: &str) -> Arc<str> {
+    frame("error", json!({ "code": code, "message": message }))
+}

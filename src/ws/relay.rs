@@ -1,0 +1,167 @@
+//! Turns bus events (from any instance) into frames for the connections this instance holds,
+//! keeps the presence table, and announces this instance's own presence changes.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use slog::{Logger, warn};
+use tokio::sync::{broadcast, mpsc};
+
+use super::frames::{Outbound, frame};
+use super::hub::{HubHandle, PresenceChange, Targets};
+use super::presence::SNAPSHOT_EVERY;
+use crate::bus::{BusMessage, Event, FriendEventKind};
+use crate::state::AppState;
+use crate::store::SESSION_WORLD;
+
+/// Run the relay until the bus closes.
+pub async fn run(
+    state: actix_web::web::Data<AppState>,
+    mut presence_changes: mpsc::UnboundedReceiver<PresenceChange>,
+    log: Logger,
+) {
+    let mut events = state.bus.subscribe();
+    let mut snapshot = tokio::time::interval(SNAPSHOT_EVERY);
+    loop {
+        tokio::select! {
+            received = events.recv() => match received {
+                Ok(message) => handle(&state, &message, &log).await,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    // Pushes are hints: clients detect the gap by message id and fill it.
+                    warn!(log, "relay lagged; pushes skipped"; "skipped" => n);
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            Some((user_id, online)) = presence_changes.recv() => {
+                state.publisher.publish(Event::Presence { instance: state.instance_id.clone(), user_id, online });
+            }
+            _ = snapshot.tick() => {
+                let user_ids = state.hub.online_users().await;
+                state.publisher.publish(Event::PresenceSnapshot { instance: state.instance_id.clone(), user_ids });
+            }
+        }
+    }
+}
+
+async fn handle(state: &AppState, message: &Arc<BusMessage>, log: &Logger) {
+    let hub: &HubHandle = &state.hub;
+    match &message.event {
+        Event::ChatMessage { message, recipient_ids } => {
+            let targets = if message.session_type == SESSION_WORLD {
+                Targets::World
+            } else {
+                Targets::Users(recipient_ids.clone())
+            };
+            let out = Outbound::Chat {
+                room_id: Arc::from(message.room_id.as_str()),
+                message_id: message.message_id,
+                frame: frame("chat_message", message),
+            };
+            hub.deliver(targets, out, None).await;
+        }
+        Event::MessageRecalled { message, recipient_ids, actor_id } => {
+            let data = json!({"room_id": message.room_id, "message_id": message.message_id,
+                "session_type": message.session_type, "sender_id": message.sender_id,
+                "receiver_id": message.receiver_id, "actor_id": actor_id, "status": message.status});
+            hub.deliver(
+                Targets::Users(recipient_ids.clone()),
+                Outbound::Frame(frame("message_recalled", data)),
+                None,
+            )
+            .await;
+        }
+        Event::MessageDeleted { user_id, room_id, message_id } => {
+            let data = json!({"room_id": room_id, "message_id": message_id});
+            hub.deliver(
+                Targets::Users(vec![*user_id]),
+                Outbound::Frame(frame("message_deleted", data)),
+                None,
+            )
+            .await;
+        }
+        Event::ReadPosition {
+            user_id,
+            room_id,
+            session_type,
+            target_id,
+            read_message_id,
+            recipient_ids,
+        } => {
+            let data = json!({"user_id": user_id, "room_id": room_id, "session_type": session_type,
+                "target_id": target_id, "read_message_id": read_message_id});
+            hub.deliver(
+                Targets::Users(recipient_ids.clone()),
+                Outbound::Frame(frame("read_position", data)),
+                None,
+            )
+            .await;
+        }
+        Event::Friend { recipient_ids, kind, actor_id, friend_id, invite } => {
+            let name = match kind {
+                FriendEventKind::InviteReceived
+                | FriendEventKind::InviteRejected
+                | FriendEventKind::InviteAccepted => "friend_invite",
+                _ => "friend_event",
+            };
+            let data = json!({"kind": kind, "actor_id": actor_id, "friend_id": friend_id, "invite": invite});
+            hub.deliver(
+                Targets::Users(recipient_ids.clone()),
+                Outbound::Frame(frame(name, data)),
+                None,
+            )
+            .await;
+        }
+        Event::Group { group_id, kind, actor_id, target_ids, values, member_ids } => {
+            let mut to = member_ids.clone();
+            to.extend(target_ids.iter().copied().filter(|t| !member_ids.contains(t)));
+            let data = json!({"group_id": group_id, "kind": kind, "actor_id": actor_id,
+                "target_ids": target_ids, "values": values});
+            hub.deliver(Targets::Users(to), Outbound::Frame(frame("group_event", data)), None)
+                .await;
+        }
+        Event::SessionsRevoked { user_id, session_ids, reason } => {
+            let kicked = Outbound::Frame(frame("kicked", json!({"reason": reason})));
+            hub.kick(*user_id, session_ids.clone(), kicked).await;
+        }
+        Event::Typing { user_id, session_type, target_id, room_id, recipient_ids } => {
+            let to: Vec<i64> = recipient_ids.iter().copied().filter(|r| r != user_id).collect();
+            let data = json!({"user_id": user_id, "session_type": session_type, "target_id": target_id, "room_id": room_id});
+            hub.deliver(Targets::Users(to), Outbound::Frame(frame("typing", data)), None).await;
+        }
+        Event::Presence { instance, user_id, online } => {
+            if state.presence.apply_change(instance, *user_id, *online) {
+                announce_presence(state, *user_id, log).await;
+            }
+        }
+        Event::PresenceSnapshot { instance, user_ids } => {
+            for user_id in state.presence.apply_snapshot(instance, user_ids) {
+                announce_presence(state, user_id, log).await;
+            }
+        }
+        Event::Probe { .. } => {}
+    }
+}
+
+/// Tell `user_id`'s friends connected here how they now appear: their chosen status while
+/// connected (invisible shows as offline), 0 when not connected anywhere.
+async fn announce_presence(state: &AppState, user_id: i64, log: &Logger) {
+    let visible = match crate::service::friend::visible_status(state, user_id).await {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(log, "presence lookup failed"; "error" => format!("{e:#}"));
+            return;
+        }
+    };
+    let friends = match crate::service::friend::friend_ids(state, user_id).await {
+        Ok(f) => f,
+        Err(_) => return,
+    };
+    if friends.is_empty() {
+        return;
+    }
+    let data = json!({"user_id": user_id, "online_status": visible});
+    state
+        .hub
+        .deliver(Targets::Users(friends), Outbound::Frame(frame("presence", data)), None)
+        .await;
+}

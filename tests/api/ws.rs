@@ -1,0 +1,400 @@
+//! The WebSocket: handshake, pushes to every device, ordering and exactly-once (gap fill and
+//! catch-up), client frames, slow consumers, revocation, presence, shutdown — and two
+//! instances on MariaDB + Redis.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const T: Duration = Duration::from_secs(5);
+
+async fn friends(app: &TestApp, a: &str, b: &str) -> ((i64, String), (i64, String)) {
+    let (ida, ta) = app.user(a).await;
+    let (idb, tb) = app.user(b).await;
+    let (_, inv) = app.post_as(&ta, "/api/v1/friend/invite/add", &json!({"user_id": idb})).await;
+    let id = inv["data"]["invite"]["id"].as_i64().unwrap();
+    app.post_as(&tb, "/api/v1/friend/invite/update", &json!({"id": id, "status": 1})).await;
+    ((ida, ta), (idb, tb))
+}
+
+async fn say(app: &TestApp, token: &str, st: i16, target: i64, text: &str) -> Value {
+    let (s, body) = app
+        .post_as(
+            token,
+            "/api/v1/chat/message/send",
+            &json!({"session_type": st, "type": 1, "target_id": target, "body": {"text": text}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    body["data"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_checks_the_token_before_upgrading() {
+    let Some(env) = start(Profile::Embedded, |c| c.ws.max_connections_per_user = 2).await else {
+        return;
+    };
+    let app = &env.app;
+    let (_, token) = app.user("wsa").await;
+    let (status, body) = WsClient::connect(app, "").await.err().unwrap();
+    assert_eq!((status, body["code"].as_str()), (401, Some("TOKEN_EMPTY")));
+    let (status, body) = WsClient::connect(app, "nonsense").await.err().unwrap();
+    assert_eq!((status, body["code"].as_str()), (401, Some("TOKEN_INVALID")));
+
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}/api/v1/ws", app.url.replace("http://", "ws://"));
+    let mut request = url.clone().into_client_request().unwrap();
+    request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let mut bearer = WsClient::connect_request(request).await.expect("Bearer header");
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("Authorization", token.parse().unwrap());
+    let _raw = WsClient::connect_request(request).await.expect("raw header");
+    let (status, body) = WsClient::connect(app, &token).await.err().unwrap();
+    assert_eq!((status, body["code"].as_str()), (429, Some("TOO_MANY_CONNECTIONS")));
+
+    bearer.send(json!({"type": "ping"})).await;
+    assert!(bearer.expect("pong", T).await.is_some());
+    // Unknown and malformed frames get an error frame; the connection stays.
+    bearer.send(json!({"type": "dance"})).await;
+    assert_eq!(bearer.expect("error", T).await.unwrap()["code"], "UNKNOWN_FRAME");
+    bearer.send_text("{not json".into()).await;
+    assert_eq!(bearer.expect("error", T).await.unwrap()["code"], "INVALID_FRAME");
+    bearer.send(json!({"type": "ping"})).await;
+    assert!(bearer.expect("pong", T).await.is_some(), "still open");
+    // Oversized frames close the connection with 1009.
+    let Some(small) = start(Profile::Embedded, |c| c.ws.max_frame_bytes = 1024).await else {
+        return;
+    };
+    let (_, t) = small.app.user("big").await;
+    let mut client = WsClient::connect(&small.app, &t).await.unwrap();
+    client.send_text("x".repeat(4096)).await;
+    assert_eq!(client.closed(T).await, Some(Some(1009)));
+}
+
+crate::both_profiles!(pushes_reach_every_device_in_order);
+
+async fn pushes_reach_every_device_in_order(profile: Profile) {
+    let Some(env) = start(profile, |c| c.chat.world_slow_mode_secs = 0).await else { return };
+    let app = &env.app;
+    let ((a, ta), (b, tb)) = friends(app, "pua", "pub").await;
+    let mut a1 = WsClient::connect(app, &ta).await.unwrap();
+    let mut b1 = WsClient::connect(app, &tb).await.unwrap();
+    let mut b2 = WsClient::connect(app, &tb).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 0..20 {
+        say(app, &ta, 1, b, &format!("m{i}")).await;
+    }
+    for client in [&mut a1, &mut b1, &mut b2] {
+        let got = client.drain("chat_message", Duration::from_millis(800)).await;
+        let ids: Vec<i64> = got.iter().map(|m| m["message_id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, (2..=21).collect::<Vec<_>>(), "every message once, in order");
+        assert_eq!(got[0]["room_id"], jim::store::private_room_id(a, b));
+        assert!(got[0].get("recipient_ids").is_none(), "routing data never reaches clients");
+    }
+    // Group: every member's devices.
+    let (_, created) = app.post_as(&ta, "/api/v1/group/create", &json!({"member_ids": [b]})).await;
+    let gid = created["data"]["group_id"].as_i64().unwrap();
+    say(app, &tb, 2, gid, "group hi").await;
+    for client in [&mut a1, &mut b1, &mut b2] {
+        let m = client.expect("chat_message", T).await.expect("group message");
+        assert_eq!(m["session_type"], 2);
+    }
+    // World: everyone who has not switched it off.
+    b2.send(json!({"type": "world", "data": {"enabled": false}})).await;
+    assert!(b2.expect("world", T).await.is_some());
+    say(app, &ta, 99, 1, "world hi").await;
+    assert_eq!(a1.expect("chat_message", T).await.unwrap()["session_type"], 99);
+    assert_eq!(b1.expect("chat_message", T).await.unwrap()["session_type"], 99);
+    assert!(b2.expect("chat_message", Duration::from_millis(500)).await.is_none());
+
+    // Typing is relayed (never stored); read marks reach my other device and the peer.
+    a1.send(json!({"type": "typing", "data": {"session_type": 1, "target_id": b}})).await;
+    let typing = b1.expect("typing", T).await.unwrap();
+    assert_eq!(typing["user_id"], a);
+    b1.send(json!({"type": "read", "data": {"session_type": 1, "target_id": a, "message_id": 21}}))
+        .await;
+    assert_eq!(b2.expect("read_position", T).await.unwrap()["read_message_id"], 21);
+    assert_eq!(a1.expect("read_position", T).await.unwrap()["user_id"], b);
+    // Recall reaches everyone.
+    app.post_as(
+        &ta,
+        "/api/v1/chat/message/rollback",
+        &json!({"session_type": 1, "target_id": b, "message_id": 21}),
+    )
+    .await;
+    assert_eq!(b1.expect("message_recalled", T).await.unwrap()["message_id"], 21);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gaps_are_filled_and_catch_up_sends_exactly_what_was_missed() {
+    let Some(env) = start(Profile::Embedded, |c| c.ws.catch_up_window = 5).await else { return };
+    let app = &env.app;
+    let ((a, ta), (b, tb)) = friends(app, "gpa", "gpb").await;
+    for i in 0..3 {
+        say(app, &ta, 1, b, &format!("offline {i}")).await;
+    }
+    let mut client = WsClient::connect(app, &tb).await.unwrap();
+    client.send(json!({"type": "catch_up", "data": {"conversations": [{"session_type": 1, "target_id": a, "last_message_id": 2}]}})).await;
+    let got = client.drain("chat_message", Duration::from_millis(500)).await;
+    let ids: Vec<i64> = got.iter().map(|m| m["message_id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![3, 4]);
+    // A push lost on its way (stored, never published) is filled in before the next one.
+    let lost = jim::store::NewMessage {
+        room_id: jim::store::private_room_id(a, b),
+        session_type: 1,
+        message_type: 1,
+        sender_id: a,
+        receiver_id: b,
+        action_id: "lost-push".into(),
+        body: json!({"text": "lost"}).to_string(),
+        created_at: 0,
+    };
+    app.state.messages.append(lost).await.unwrap();
+    say(app, &ta, 1, b, "after the gap").await;
+    let got = client.drain("chat_message", Duration::from_millis(500)).await;
+    let ids: Vec<i64> = got.iter().map(|m| m["message_id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![5, 6], "exactly once, in order");
+    // A gap larger than the catch-up window is said explicitly.
+    for i in 0..8 {
+        say(app, &ta, 1, b, &format!("burst {i}")).await;
+    }
+    let mut late = WsClient::connect(app, &tb).await.unwrap();
+    late.send(json!({"type": "catch_up", "data": {"conversations": [{"session_type": 1, "target_id": a, "last_message_id": 0}]}})).await;
+    let mut frames = Vec::new();
+    while let WsEvent::Frame(f) = late.next(Duration::from_millis(500)).await {
+        frames.push(f);
+    }
+    let summary = frames.iter().find(|f| f["type"] == "catch_up").unwrap();
+    assert_eq!(summary["data"]["truncated"], true);
+    assert_eq!(summary["data"]["to_message_id"], 5);
+    assert_eq!(summary["data"]["last_message_id"], 14);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_and_others_are_unaffected() {
+    let Some(env) = start(Profile::Embedded, |c| c.ws.send_queue = 8).await else { return };
+    let app = &env.app;
+    let ((_, ta), (b, tb)) = friends(app, "sla", "slb").await;
+    let mut stuck = WsClient::connect(app, &tb).await.unwrap();
+    let mut healthy = WsClient::connect(app, &ta).await.unwrap();
+    // 12 KB per message: the socket buffers fill, then the 8-frame queue.
+    let big = "汉".repeat(4000);
+    let reader = tokio::spawn(async move {
+        let mut n = 0;
+        while healthy.expect("chat_message", Duration::from_secs(3)).await.is_some() {
+            n += 1;
+        }
+        n
+    });
+    for _ in 0..3000 {
+        say(app, &ta, 1, b, &big).await;
+        if !app.state.hub.online_users().await.contains(&b) {
+            break;
+        }
+    }
+    assert!(!app.state.hub.online_users().await.contains(&b), "the stuck client was dropped");
+    let delivered = reader.await.unwrap();
+    assert!(delivered >= 1, "the healthy client kept receiving");
+    assert_eq!(stuck.closed(Duration::from_secs(20)).await, Some(Some(1008)));
+}
+
+crate::both_profiles!(revocation_closes_sockets_and_presence_reaches_friends);
+
+async fn revocation_closes_sockets_and_presence_reaches_friends(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let ((a, ta), (_b, tb)) = friends(app, "rva", "rvb").await;
+    let mut watcher = WsClient::connect(app, &tb).await.unwrap();
+    let mut a1 = WsClient::connect(app, &ta).await.unwrap();
+    let online = watcher.expect("presence", T).await.unwrap();
+    assert_eq!((online["user_id"].as_i64(), online["online_status"].as_i64()), (Some(a), Some(1)));
+    let started = std::time::Instant::now();
+    assert_eq!(app.post_as(&ta, "/api/v1/auth/logout", &json!({})).await.0, 200);
+    assert_eq!(a1.expect("kicked", T).await.unwrap()["reason"], "logout");
+    assert_eq!(a1.closed(T).await, Some(Some(4001)));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let offline = watcher.expect("presence", T).await.unwrap();
+    assert_eq!(offline["online_status"], 0);
+    // Invisible users never show as online.
+    app.post_as(&tb, "/api/v1/profile/update", &json!({"online_status": 4})).await;
+    let (_, t2) = app.user("rvc").await;
+    let _ = t2;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_sockets_with_1001() {
+    let Some(env) = start(Profile::Embedded, |_| {}).await else { return };
+    let (_, token) = env.app.user("sda").await;
+    let mut client = WsClient::connect(&env.app, &token).await.unwrap();
+    let app = env.app;
+    let stopping = tokio::spawn(app.stop());
+    assert_eq!(client.closed(T).await, Some(Some(1001)));
+    tokio::time::timeout(Duration::from_secs(10), stopping).await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_is_reaped() {
+    let Some(env) = start(Profile::Embedded, |c| {
+        c.ws.ping_interval_secs = 1;
+        c.ws.idle_timeout_secs = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let (id, token) = env.app.user("idl").await;
+    // A raw TCP connection that completes the handshake and then never answers pings.
+    let client = WsClient::connect(&env.app, &token).await.unwrap();
+    assert!(env.app.state.hub.online_users().await.contains(&id));
+    let reaped = eventually(Duration::from_secs(8), || async {
+        !env.app.state.hub.online_users().await.contains(&id)
+    })
+    .await;
+    assert!(reaped, "half-open peer reaped");
+    drop(client);
+}
+
+/// Two instances on MariaDB + Redis: 50 clients over both, private and group traffic, every
+/// client receives every message addressed to it exactly once, in order per conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_fifty_clients_exactly_once_in_order() {
+    let Some(scale) = ScaleOut::fresh().await else { return };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = spawn_app(test_config(da.path(), Some(&scale))).await;
+    let b = spawn_app(test_config(db.path(), Some(&scale))).await;
+    let (owner, owner_token) = a.user("hub0").await;
+    let mut users = vec![(owner, owner_token.clone())];
+    for i in 1..50 {
+        let (id, t) = a.user(&format!("hub{i}")).await;
+        let (_, inv) =
+            a.post_as(&owner_token, "/api/v1/friend/invite/add", &json!({"user_id": id})).await;
+        let iid = inv["data"]["invite"]["id"].as_i64().unwrap();
+        a.post_as(&t, "/api/v1/friend/invite/update", &json!({"id": iid, "status": 1})).await;
+        users.push((id, t));
+    }
+    let ids: Vec<i64> = users[1..].iter().map(|u| u.0).collect();
+    let (_, created) =
+        a.post_as(&owner_token, "/api/v1/group/create", &json!({"member_ids": ids})).await;
+    let gid = created["data"]["group_id"].as_i64().unwrap();
+    let mut clients = Vec::new();
+    for (i, (id, t)) in users.iter().enumerate() {
+        let instance = if i % 2 == 0 { &a } else { &b };
+        clients.push((*id, WsClient::connect(instance, t).await.unwrap()));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Group messages from members on both instances, and private messages to the owner.
+    let sends = users.iter().enumerate().take(20).map(|(i, (_, t))| {
+        let instance = if i % 2 == 0 { &a } else { &b };
+        let t = t.clone();
+        async move {
+            for n in 0..3 {
+                say(instance, &t, 2, gid, &format!("g{i}-{n}")).await;
+                if i > 0 {
+                    say(instance, &t, 1, owner, &format!("p{i}-{n}")).await;
+                }
+            }
+        }
+    });
+    futures_util::future::join_all(sends).await;
+    // Every client reads concurrently (a client that stops reading would be reaped).
+    let per_client: Vec<(i64, HashMap<String, Vec<i64>>)> =
+        futures_util::future::join_all(clients.iter_mut().map(|(id, client)| async move {
+            let mut rooms: HashMap<String, Vec<i64>> = HashMap::new();
+            for m in client.drain("chat_message", Duration::from_millis(1500)).await {
+                let room = m["room_id"].as_str().unwrap().to_string();
+                rooms.entry(room).or_default().push(m["message_id"].as_i64().unwrap());
+            }
+            (*id, rooms)
+        }))
+        .await;
+    let group_room = jim::store::group_room_id(gid);
+    for (id, rooms) in &per_client {
+        assert_eq!(
+            rooms.get(&group_room),
+            Some(&(1..=60).collect::<Vec<_>>()),
+            "user {id}: group messages"
+        );
+        if *id == owner {
+            for (room, got) in rooms.iter().filter(|(r, _)| **r != group_room) {
+                assert_eq!(got, &(2..=4).collect::<Vec<_>>(), "owner's private room {room}");
+            }
+            assert_eq!(rooms.len(), 20, "19 private rooms + the group");
+        }
+    }
+    // Revocation closes the user's sockets on both instances within 2 s.
+    let (victim, vt) = &users[3];
+    let mut other_side = WsClient::connect(&a, vt).await.unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(jim_bin())
+        .args(["user", "disable", &victim.to_string(), "--yes"])
+        .env("JIM_DATABASE__URL", &scale.mysql_url)
+        .env("JIM_REDIS__URL", &scale.redis_url)
+        .env("JIM_SERVER_NAME", &scale.server_name)
+        .env("JIM_DATA_DIR", da.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let on_b = &mut clients[3].1;
+    assert_eq!(on_b.closed(Duration::from_secs(3)).await, Some(Some(4001)));
+    assert_eq!(other_side.closed(Duration::from_secs(3)).await, Some(Some(4001)));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Redis dies mid-traffic: sends keep committing, and afterwards every client has every
+/// message (live, by gap fill, or by catch-up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_when_redis_restarts_mid_traffic() {
+    let Some(scale) = ScaleOut::fresh().await else { return };
+    let Some(mut redis) = PrivateRedis::start().await else { return };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config = test_config(da.path(), Some(&scale));
+    config.redis.url = redis.url();
+    let a = spawn_app(config.clone()).await;
+    config.data_dir = db.path().to_path_buf();
+    let b = spawn_app(config).await;
+    let ((sender, ts), (receiver, tr)) = friends(&a, "rda", "rdb").await;
+    let mut client = WsClient::connect(&b, &tr).await.unwrap();
+    // A client catches up once on connect, then lives on pushes (gaps filled by message id).
+    client.send(json!({"type": "catch_up", "data": {"conversations": [{"session_type": 1, "target_id": sender, "last_message_id": 0}]}})).await;
+    let mut ids: Vec<i64> = Vec::new();
+    loop {
+        match client.next(T).await {
+            WsEvent::Frame(f) if f["type"] == "chat_message" => {
+                ids.push(f["data"]["message_id"].as_i64().unwrap())
+            }
+            WsEvent::Frame(f) if f["type"] == "catch_up" => break,
+            WsEvent::Frame(_) => continue,
+            other => panic!("no catch_up answer: {other:?}"),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..5 {
+        say(&a, &ts, 1, receiver, &format!("before {i}")).await;
+    }
+    redis.kill();
+    for i in 0..5 {
+        let (s, body) = a
+            .post_as(&ts, "/api/v1/chat/message/send", &json!({"session_type": 1, "type": 1, "target_id": receiver, "body": {"text": format!("during {i}")}}))
+            .await;
+        assert_eq!(s, 200, "sends keep being committed while Redis is down: {body}");
+    }
+    redis.restart().await.unwrap();
+    assert!(b.state.bus.wait_subscribed(Duration::from_secs(10)).await);
+    assert!(
+        eventually(Duration::from_secs(10), || async { a.state.bus.ping().await.is_ok() }).await
+    );
+    say(&a, &ts, 1, receiver, "after").await;
+    let got = client.drain("chat_message", Duration::from_millis(1500)).await;
+    ids.extend(got.iter().map(|m| m["message_id"].as_i64().unwrap()));
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "in order");
+    assert_eq!(ids, (1..=12).collect::<Vec<_>>(), "greeting + 11, none twice");
+    a.stop().await;
+    b.stop().await;
+}
