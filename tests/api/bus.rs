@@ -55,7 +55,9 @@ async fn an_event_published_on_one_instance_reaches_another() {
     let mut on_c = c.state.bus.subscribe();
     a.state.bus.publish(Event::Probe { nonce: "private".into() }).await.unwrap();
     assert!(receive_probe(&mut on_b, "private").await.is_some());
-    assert!(on_c.try_recv().is_err(), "channels are namespaced by server_name");
+    while let Ok(m) = on_c.try_recv() {
+        assert!(!matches!(m.event, Event::Probe { .. }), "channels are namespaced by server_name");
+    }
     for app in [a, b, c] {
         app.stop().await;
     }
