@@ -6,6 +6,7 @@ mod group;
 mod migrate;
 mod serve;
 mod user;
+mod world;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Manage user accounts (same rules as the API; running servers act on changes at once).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Mute, unmute or inspect the world channel (running servers follow at once).
+    #[command(subcommand)]
+    World(world::WorldCommand),
     /// Manage groups: list, show, mute, unmute, dissolve (running servers act at once).
     #[command(subcommand)]
     Group(group::GroupCommand),
@@ -81,6 +85,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::User(cmd) => match load_valid(&sources) {
             Ok(loaded) => user::run(cmd, loaded).await,
+            Err(code) => Ok(code),
+        },
+        Command::World(cmd) => match load_valid(&sources) {
+            Ok(loaded) => world::run(cmd, loaded).await,
             Err(code) => Ok(code),
         },
         Command::Group(cmd) => match load_valid(&sources) {

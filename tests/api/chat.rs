@@ -719,3 +719,32 @@ async fn an_acknowledged_send_survives_kill_9() {
     assert_eq!(last["data"][0]["message_id"], sent["data"]["message_id"]);
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jim_world_mute_takes_effect_on_the_running_server() {
+    let Some(env) = start(Profile::Embedded, |c| c.chat.world_slow_mode_secs = 0).await else {
+        return;
+    };
+    let app = &env.app;
+    let (_, token) = app.user("wmu").await;
+    let jim = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(jim_bin());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("JIM_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd.args(args).env("JIM_DATA_DIR", env.dir.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    text(app, &token, 99, 1, "before").await;
+    assert!(jim(&["world", "mute"]).contains("muted"));
+    assert!(jim(&["world", "status"]).contains("muted: true"));
+    assert_eq!(
+        code(&send(app, &token, 99, 1, json!({"text": "x"})).await),
+        (403, Some("WORLD_MUTED"))
+    );
+    jim(&["world", "unmute"]);
+    text(app, &token, 99, 1, "after").await;
+}
