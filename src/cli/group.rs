@@ -2,7 +2,6 @@
 //! Changes are recorded in the database (which every server reads on each check) and as
 //! control events, so running servers act on them at once.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -95,21 +94,6 @@ fn describe(g: &GroupInfo) -> serde_json::Value {
     v
 }
 
-fn confirmed(yes: bool, what: &str) -> anyhow::Result<bool> {
-    if yes {
-        return Ok(true);
-    }
-    anyhow::ensure!(
-        std::io::stdin().is_terminal(),
-        "refusing to {what} without confirmation: pass --yes"
-    );
-    print!("{what}? [y/N] ");
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
 pub async fn run(cmd: GroupCommand, loaded: LoadedConfig) -> anyhow::Result<ExitCode> {
     let log = slog::Logger::root(slog::Discard, slog::o!());
     let state = crate::app::cli_state(loaded.config, log).await?;
@@ -188,7 +172,7 @@ pub async fn run(cmd: GroupCommand, loaded: LoadedConfig) -> anyhow::Result<Exit
         }
         GroupCommand::Dissolve { id, yes } => {
             let (g, _) = group::admin_show(&state, id).await?;
-            if !confirmed(yes, &format!("dissolve group {} ({})", g.group_id, g.name))? {
+            if !super::confirmed(yes, &format!("dissolve group {} ({})", g.group_id, g.name))? {
                 anyhow::bail!("cancelled");
             }
             group::admin_dissolve(&state, id).await?;

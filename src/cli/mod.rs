@@ -105,6 +105,23 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Ask "are you sure"; without a terminal, refuse unless `--yes` was given.
+pub(crate) fn confirmed(yes: bool, what: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(true);
+    }
+    anyhow::ensure!(
+        std::io::stdin().is_terminal(),
+        "refusing to {what} without confirmation: pass --yes"
+    );
+    print!("{what}? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 /// Load the config and refuse to go on when it is invalid, printing every problem.
 fn load_valid(sources: &ConfigSources) -> Result<LoadedConfig, ExitCode> {
     let loaded = config::load(sources).map_err(|e| {

@@ -1,7 +1,7 @@
 //! `jim user …`: list, show, create, disable, enable, delete, reset-password — through the
 //! same services as the API. Passwords are read from stdin or prompted, never from argv.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -82,22 +82,6 @@ fn read_password(confirm: bool) -> anyhow::Result<String> {
     }
 }
 
-/// Ask "are you sure"; without a terminal, refuse unless `--yes` was given.
-fn confirmed(target: &Target, what: &str) -> anyhow::Result<bool> {
-    if target.yes {
-        return Ok(true);
-    }
-    anyhow::ensure!(
-        std::io::stdin().is_terminal(),
-        "refusing to {what} without confirmation: pass --yes"
-    );
-    print!("{what}? [y/N] ");
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
 pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitCode> {
     let log = slog::Logger::root(slog::Discard, slog::o!());
     let state = crate::app::cli_state(loaded.config, log).await?;
@@ -144,7 +128,7 @@ pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitC
         UserCommand::Delete(t) => change_status(&state, &t, STATUS_DELETED, "delete").await?,
         UserCommand::ResetPassword(t) => {
             let u = user::find(&state, &t.user).await?;
-            if !confirmed(&t, &format!("reset the password of user {} ({})", u.id, u.username))? {
+            if !super::confirmed(t.yes, &format!("reset the password of user {} ({})", u.id, u.username))? {
                 println!("cancelled");
                 return Ok(ExitCode::from(1));
             }
@@ -163,7 +147,7 @@ async fn change_status(
     verb: &str,
 ) -> anyhow::Result<()> {
     let u = user::find(state, &t.user).await?;
-    if status != STATUS_ACTIVE && !confirmed(t, &format!("{verb} user {} ({})", u.id, u.username))?
+    if status != STATUS_ACTIVE && !super::confirmed(t.yes, &format!("{verb} user {} ({})", u.id, u.username))?
     {
         anyhow::bail!("cancelled");
     }

@@ -16,7 +16,7 @@ use super::schema::{
     group_ban, group_invite, group_invite_link, group_join_request, group_member, groups,
     user_relation, users,
 };
-use super::user::{STATUS_ACTIVE, UserRow};
+use super::user::UserRow;
 use super::{Db, DbResult, last_insert_id};
 use crate::db_run;
 
@@ -978,20 +978,6 @@ impl Db {
             .execute(c)
             .await)?;
             Ok(n > 0)
-        })
-        .await
-    }
-
-    /// Active accounts among `ids`.
-    pub async fn group_active_users(&self, ids: Vec<i64>) -> DbResult<Vec<UserRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::id.eq_any(&ids))
-                .filter(users::status.eq(STATUS_ACTIVE))
-                .order(users::id.asc())
-                .select(UserRow::as_select())
-                .load(c)
-                .await)?)
         })
         .await
     }

@@ -371,7 +371,7 @@ async fn require_active_users(
     state: &AppState,
     ids: &[i64],
 ) -> Result<Vec<crate::db::user::UserRow>> {
-    let users = state.db.group_active_users(ids.to_vec()).await?;
+    let users = state.db.users_by_ids(ids.to_vec()).await?;
     let missing: Vec<i64> =
         ids.iter().copied().filter(|id| !users.iter().any(|u| u.id == *id)).collect();
     if !missing.is_empty() {
