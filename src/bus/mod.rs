@@ -62,6 +62,8 @@ pub enum Event {
     },
     /// Users connected to `instance` went online or offline there.
     Presence { instance: String, user_id: i64, online: bool },
+    /// A user chose another online status (online, away, busy, invisible).
+    StatusChanged { user_id: i64 },
     /// Every user connected to `instance` right now (sent periodically, so a crashed
     /// instance's users age out).
     PresenceSnapshot { instance: String, user_ids: Vec<i64> },
@@ -126,6 +128,7 @@ impl Event {
             Event::Group { actor_id, .. } => Some(*actor_id),
             Event::Typing { user_id, .. } | Event::Presence { user_id, .. } => Some(*user_id),
             Event::PresenceSnapshot { .. } => None,
+            Event::StatusChanged { user_id } => Some(*user_id),
         }
     }
 }

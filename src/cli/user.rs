@@ -128,7 +128,10 @@ pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitC
         UserCommand::Delete(t) => change_status(&state, &t, STATUS_DELETED, "delete").await?,
         UserCommand::ResetPassword(t) => {
             let u = user::find(&state, &t.user).await?;
-            if !super::confirmed(t.yes, &format!("reset the password of user {} ({})", u.id, u.username))? {
+            if !super::confirmed(
+                t.yes,
+                &format!("reset the password of user {} ({})", u.id, u.username),
+            )? {
                 println!("cancelled");
                 return Ok(ExitCode::from(1));
             }
@@ -147,7 +150,8 @@ async fn change_status(
     verb: &str,
 ) -> anyhow::Result<()> {
     let u = user::find(state, &t.user).await?;
-    if status != STATUS_ACTIVE && !super::confirmed(t.yes, &format!("{verb} user {} ({})", u.id, u.username))?
+    if status != STATUS_ACTIVE
+        && !super::confirmed(t.yes, &format!("{verb} user {} ({})", u.id, u.username))?
     {
         anyhow::bail!("cancelled");
     }

@@ -88,7 +88,11 @@ pub async fn update_profile(
         return Err(AppError::invalid("nothing to update"));
     }
     changes.updated_at = Some(now_ms());
+    let status_changed = changes.online_status.is_some();
     state.db.user_update_profile(user_id, changes).await?;
+    if status_changed {
+        state.publisher.publish(crate::bus::Event::StatusChanged { user_id });
+    }
     profile(state, user_id).await
 }
 

@@ -138,6 +138,11 @@ async fn handle(state: &AppState, message: &Arc<BusMessage>, log: &Logger) {
                 announce_presence(state, user_id, log).await;
             }
         }
+        Event::StatusChanged { user_id } => {
+            if state.presence.is_online(*user_id) {
+                announce_presence(state, *user_id, log).await;
+            }
+        }
         Event::Probe { .. } => {}
     }
 }

@@ -218,10 +218,17 @@ async fn revocation_closes_sockets_and_presence_reaches_friends(profile: Profile
     assert!(started.elapsed() < Duration::from_secs(2));
     let offline = watcher.expect("presence", T).await.unwrap();
     assert_eq!(offline["online_status"], 0);
-    // Invisible users never show as online.
-    app.post_as(&tb, "/api/v1/profile/update", &json!({"online_status": 4})).await;
-    let (_, t2) = app.user("rvc").await;
-    let _ = t2;
+    // A change of chosen status reaches friends; invisible shows as offline.
+    let ta = app.login("rva", "passw0rd-ok").await;
+    let mut a2 = WsClient::connect(app, &ta).await.unwrap();
+    assert_eq!(watcher.expect("presence", T).await.unwrap()["online_status"], 1);
+    app.post_as(&ta, "/api/v1/profile/update", &json!({"online_status": 2})).await;
+    assert_eq!(watcher.expect("presence", T).await.unwrap()["online_status"], 2, "away");
+    app.post_as(&ta, "/api/v1/profile/update", &json!({"online_status": 4})).await;
+    assert_eq!(watcher.expect("presence", T).await.unwrap()["online_status"], 0, "invisible");
+    let (_, list) = app.get_as(&tb, "/api/v1/friend/list").await;
+    assert_eq!(list["data"][0]["online_status"], 0);
+    a2.send(json!({"type": "ping"})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
