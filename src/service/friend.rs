@@ -186,11 +186,8 @@ pub async fn send_greeting(
     };
     match state.messages.append(message).await {
         Ok(stored) => {
-            publish(
-                state,
-                Event::ChatMessage { message: stored.clone(), recipient_ids: vec![from, to] },
-            )
-            .await;
+            let recipient_ids = vec![from.min(to), from.max(to)];
+            state.publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids });
             Some(stored)
         }
         Err(e) => {
