@@ -62,6 +62,9 @@ pub enum Event {
     },
     /// Users connected to `instance` went online or offline there.
     Presence { instance: String, user_id: i64, online: bool },
+    /// Pushes may have been dropped (a full queue, a lagging relay, a lost subscription):
+    /// every connection re-reads its rooms from the store and is told to refresh.
+    Resync { reason: String },
     /// A user chose another online status (online, away, busy, invisible).
     StatusChanged { user_id: i64 },
     /// Every user connected to `instance` right now (sent periodically, so a crashed
@@ -127,7 +130,7 @@ impl Event {
             Event::Friend { actor_id, .. } => Some(*actor_id),
             Event::Group { actor_id, .. } => Some(*actor_id),
             Event::Typing { user_id, .. } | Event::Presence { user_id, .. } => Some(*user_id),
-            Event::PresenceSnapshot { .. } => None,
+            Event::PresenceSnapshot { .. } | Event::Resync { .. } => None,
             Event::StatusChanged { user_id } => Some(*user_id),
         }
     }
@@ -172,7 +175,7 @@ impl From<BusError> for crate::error::AppError {
 
 /// Capacity of the in-process fan-out of received events. A subscriber that falls this far
 /// behind sees `Lagged` and must resynchronise from the database.
-pub const FANOUT_CAPACITY: usize = 4096;
+pub const FANOUT_CAPACITY: usize = 65_536;
 
 /// Publish/subscribe of [`Event`]s across instances.
 #[derive(Clone)]

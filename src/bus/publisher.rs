@@ -22,15 +22,28 @@ impl Publisher {
     pub fn start(bus: Bus, capacity: usize, log: Logger) -> Self {
         let (tx, mut rx) = mpsc::channel::<Event>(capacity.max(1));
         let task_log = log.clone();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let seen_drops = dropped.clone();
         tokio::spawn(async move {
+            let mut resynced = 0;
             while let Some(event) = rx.recv().await {
-                if let Err(e) = bus.publish(event).await {
+                let mut failed = bus.publish(event).await.err();
+                // Pushes were dropped before they reached the queue: once the queue has
+                // drained, have every connection re-read its rooms.
+                let drops = seen_drops.load(Ordering::Relaxed);
+                if drops != resynced && rx.is_empty() {
+                    resynced = drops;
+                    let reason = "publish queue overflowed".to_string();
+                    failed = failed.or(bus.publish(Event::Resync { reason }).await.err());
+                }
+                if let Some(e) = failed {
                     // Stored data is safe; clients fill the gap from the database by id.
                     slog::warn!(task_log, "event not published"; "error" => e.to_string());
+                    bus.deliver_local(Event::Resync { reason: "bus unavailable".into() });
                 }
             }
         });
-        Self { tx, dropped: Arc::new(AtomicU64::new(0)), log }
+        Self { tx, dropped, log }
     }
 
     /// Queue `event` for publishing; never waits. When the queue is full the push is dropped

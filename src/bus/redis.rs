@@ -133,6 +133,11 @@ async fn subscriber_loop(
                 backoff = Duration::from_millis(100);
                 let _ = subscribed.send(true);
                 info!(log, "bus subscribed"; "channel" => &*channel);
+                // Whatever was published while we were not subscribed is lost to us: have
+                // this instance's connections re-read their rooms.
+                let origin = String::new();
+                let event = Event::Resync { reason: "bus resubscribed".into() };
+                let _ = fanout.send(Arc::new(BusMessage { origin, event }));
                 let mut messages = pubsub.into_on_message();
                 while let Some(msg) = messages.next().await {
                     let payload: Vec<u8> = match msg.get_payload() {

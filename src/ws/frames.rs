@@ -18,6 +18,10 @@ pub enum Outbound {
     CatchUp(Vec<CatchUpItem>),
     /// A server ping.
     Ping,
+    /// Pushes may have been lost: re-read every room this connection follows.
+    Resync,
+    /// The client has spoken (its first frame): live pushes held since connecting may go.
+    Ready,
     /// Close with this code after everything queued before it.
     Close(u16, String),
 }

@@ -44,6 +44,7 @@ enum Command {
     Deliver { targets: Targets, frame: Outbound, except_conn: Option<u64> },
     Kick { user_id: i64, session_ids: Vec<i64>, kicked: Outbound },
     Online { reply: oneshot::Sender<Vec<i64>> },
+    ResyncAll,
     Shutdown { reply: oneshot::Sender<usize> },
 }
 
@@ -127,6 +128,11 @@ impl HubHandle {
     /// close them.
     pub async fn kick(&self, user_id: i64, session_ids: Vec<i64>, kicked: Outbound) {
         let _ = self.cmd.send(Command::Kick { user_id, session_ids, kicked }).await;
+    }
+
+    /// Ask every connection to re-read its rooms (after pushes may have been lost).
+    pub async fn resync_all(&self) {
+        let _ = self.cmd.send(Command::ResyncAll).await;
     }
 
     /// Users with at least one connection here.
@@ -227,6 +233,21 @@ async fn run(
                             let _ = conn.close.send(Some((CLOSE_KICKED, "session ended".into())));
                         }
                     }
+                }
+            }
+            Command::ResyncAll => {
+                let mut overflowed = Vec::new();
+                for (user_id, conns) in &users {
+                    for conn in conns {
+                        if conn.tx.try_send(Outbound::Resync).is_err() {
+                            let _ =
+                                conn.close.send(Some((CLOSE_POLICY, "send queue overflow".into())));
+                            overflowed.push((*user_id, conn.id));
+                        }
+                    }
+                }
+                for (user_id, conn_id) in overflowed {
+                    remove(&mut users, user_id, conn_id, &presence);
                 }
             }
             Command::Online { reply } => {

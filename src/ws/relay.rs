@@ -27,8 +27,9 @@ pub async fn run(
             received = events.recv() => match received {
                 Ok(message) => handle(&state, &message, &log).await,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    // Pushes are hints: clients detect the gap by message id and fill it.
-                    warn!(log, "relay lagged; pushes skipped"; "skipped" => n);
+                    // Events were skipped: every connection re-reads its rooms from the store.
+                    warn!(log, "relay lagged; connections resynchronised"; "skipped" => n);
+                    state.hub.resync_all().await;
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
@@ -142,6 +143,10 @@ async fn handle(state: &AppState, message: &Arc<BusMessage>, log: &Logger) {
             if state.presence.is_online(*user_id) {
                 announce_presence(state, *user_id, log).await;
             }
+        }
+        Event::Resync { reason } => {
+            warn!(log, "resynchronising connections"; "reason" => reason.as_str());
+            hub.resync_all().await;
         }
         Event::Probe { .. } => {}
     }

@@ -110,6 +110,11 @@ async fn close_session(session: Session, frame: Option<CloseFrame>) {
     let _ = session.close(reason).await;
 }
 
+/// How long live pushes wait for the client's first frame after connecting. A client that
+/// starts with `catch_up` thus gets the history before anything newer (no reorder); a client
+/// that never speaks gets its pushes after this short delay.
+const HOLD_LIVE_PUSHES: Duration = Duration::from_millis(500);
+
 async fn writer(
     conn: Connection,
     mut session: Session,
@@ -117,6 +122,8 @@ async fn writer(
     mut close: watch::Receiver<Option<CloseFrame>>,
 ) {
     let mut last: HashMap<Arc<str>, Delivered> = HashMap::new();
+    let mut held: Option<Vec<Outbound>> = Some(Vec::new());
+    let hold_until = tokio::time::Instant::now() + HOLD_LIVE_PUSHES;
     let close_frame = loop {
         let out = tokio::select! {
             biased;
@@ -127,23 +134,97 @@ async fn writer(
                 Some(out) => out,
                 None => break None,
             },
+            _ = tokio::time::sleep_until(hold_until), if held.is_some() => Outbound::Ready,
         };
-        let ok = match out {
-            Outbound::Frame(text) => session.text(text.to_string()).await.is_ok(),
-            Outbound::Ping => session.ping(b"").await.is_ok(),
-            Outbound::Close(code, reason) => break Some((code, reason)),
-            Outbound::Chat { room_id, message_id, frame } => {
-                deliver_chat(&conn, &mut session, &mut last, room_id, message_id, frame).await
+        if let Some(pending) = held.as_mut() {
+            match out {
+                Outbound::Chat { .. } | Outbound::Resync
+                    if pending.len() < conn.state.config.ws.send_queue =>
+                {
+                    pending.push(out);
+                    continue;
+                }
+                Outbound::CatchUp(items) => {
+                    if !catch_up(&conn, &mut session, &mut last, items).await {
+                        break None;
+                    }
+                    continue;
+                }
+                Outbound::Chat { .. } | Outbound::Resync | Outbound::Ready => {
+                    let mut flush = held.take().unwrap_or_default();
+                    if !matches!(out, Outbound::Ready) {
+                        flush.push(out);
+                    }
+                    let mut ok = true;
+                    for item in flush {
+                        ok = ok && write(&conn, &mut session, &mut last, item).await;
+                    }
+                    if !ok {
+                        break None;
+                    }
+                    continue;
+                }
+                _ => {}
             }
-            Outbound::CatchUp(items) => catch_up(&conn, &mut session, &mut last, items).await,
-        };
-        if !ok {
-            break None;
+        }
+        match out {
+            Outbound::Close(code, reason) => break Some((code, reason)),
+            other => {
+                if !write(&conn, &mut session, &mut last, other).await {
+                    break None;
+                }
+            }
         }
     };
     conn.close(1000, "closed");
     conn.state.hub.disconnect(conn.user_id, conn.conn_id).await;
     close_session(session, close_frame).await;
+}
+
+/// Write one queue item; false when the socket is gone.
+async fn write(
+    conn: &Connection,
+    session: &mut Session,
+    last: &mut HashMap<Arc<str>, Delivered>,
+    out: Outbound,
+) -> bool {
+    match out {
+        Outbound::Frame(text) => session.text(text.to_string()).await.is_ok(),
+        Outbound::Ping => session.ping(b"").await.is_ok(),
+        Outbound::Ready => true,
+        Outbound::Close(..) => false,
+        Outbound::Chat { room_id, message_id, frame } => {
+            deliver_chat(conn, session, last, room_id, message_id, frame).await
+        }
+        Outbound::CatchUp(items) => catch_up(conn, session, last, items).await,
+        Outbound::Resync => resync(conn, session, last).await,
+    }
+}
+
+/// Re-read every room this connection follows from what it delivered last, then tell the
+/// client to refresh its conversation list (for rooms it has not heard of yet).
+async fn resync(
+    conn: &Connection,
+    session: &mut Session,
+    last: &mut HashMap<Arc<str>, Delivered>,
+) -> bool {
+    let window = conn.state.config.ws.catch_up_window;
+    let rooms: Vec<(Arc<str>, Delivered)> = last.iter().map(|(r, d)| (r.clone(), *d)).collect();
+    for (room_id, delivered) in rooms {
+        let Ok(page) = conn.state.messages.page(&room_id, Page::After(delivered.hi), window).await
+        else {
+            continue;
+        };
+        let mut hi = delivered.hi;
+        for m in page {
+            hi = m.message_id;
+            if session.text(frame("chat_message", tombstone(m)).to_string()).await.is_err() {
+                return false;
+            }
+        }
+        last.insert(room_id, Delivered { lo: delivered.lo, hi });
+    }
+    session.text(frame("resync", json!({"refresh": "conversations"})).to_string()).await.is_ok()
 }
 
 fn tombstone(mut m: StoredMessage) -> StoredMessage {
@@ -296,6 +377,7 @@ async fn reader(
     ping.tick().await;
     let mut last_heard = Instant::now();
     let mut last_typing: Option<Instant> = None;
+    let mut spoke = false;
     loop {
         tokio::select! {
             _ = close.changed() => break,
@@ -323,6 +405,10 @@ async fn reader(
                 match message {
                     AggregatedMessage::Text(text) => {
                         handle_frame(&conn, &text, &tx, &world, &mut last_typing).await;
+                        if !spoke {
+                            spoke = true;
+                            let _ = tx.send(Outbound::Ready).await;
+                        }
                     }
                     AggregatedMessage::Binary(_) => {
                         let error = frames::error("UNSUPPORTED_FRAME", "binary frames are not supported");

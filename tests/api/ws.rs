@@ -405,3 +405,35 @@ async fn nothing_is_lost_when_redis_restarts_mid_traffic() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_with_catch_up_never_reorders_and_resync_fills_lost_pushes() {
+    let Some(env) = start(Profile::Embedded, |_| {}).await else { return };
+    let app = &env.app;
+    let ((a, ta), (b, tb)) = friends(app, "roa", "rob").await;
+    // A live push lands between connecting and the client's catch_up frame.
+    let mut client = WsClient::connect(app, &tb).await.unwrap();
+    say(app, &ta, 1, b, "live").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client.send(json!({"type": "catch_up", "data": {"conversations": [{"session_type": 1, "target_id": a, "last_message_id": 0}]}})).await;
+    let got = client.drain("chat_message", Duration::from_millis(800)).await;
+    let ids: Vec<i64> = got.iter().map(|m| m["message_id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![1, 2], "history first, then the live message, each once");
+
+    // A push lost at the end of a room (nothing newer follows) comes back on resync.
+    let lost = jim::store::NewMessage {
+        room_id: jim::store::private_room_id(a, b),
+        session_type: 1,
+        message_type: 1,
+        sender_id: a,
+        receiver_id: b,
+        action_id: "lost-at-the-end".into(),
+        body: json!({"text": "lost"}).to_string(),
+        created_at: 0,
+    };
+    app.state.messages.append(lost).await.unwrap();
+    app.state.bus.publish(jim::bus::Event::Resync { reason: "test".into() }).await.unwrap();
+    let m = client.expect("chat_message", T).await.expect("refilled");
+    assert_eq!(m["message_id"], 3);
+    assert!(client.expect("resync", T).await.is_some(), "told to refresh conversations");
+}
