@@ -318,12 +318,15 @@ struct ChatData {
 
 type Ws = WebSocketStream<TcpStream>;
 
-async fn open_ws(addr: SocketAddr, src: Ipv4Addr, token: &str) -> Res<Ws> {
+async fn open_ws(addr: SocketAddr, src: Ipv4Addr, token: &str, catch_up: bool) -> Res<Ws> {
     let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
     socket.bind(SocketAddr::new(src.into(), 0)).map_err(|e| format!("bind {src}: {e}"))?;
     let tcp = socket.connect(addr).await.map_err(|e| format!("connect: {e}"))?;
     let _ = tcp.set_nodelay(true);
-    let url = format!("ws://{addr}/api/v1/ws?token={token}");
+    // `catch_up=1`: our first frame is catch_up, so the server holds live pushes until it
+    // has answered it (history before anything newer).
+    let hold = if catch_up { "&catch_up=1" } else { "" };
+    let url = format!("ws://{addr}/api/v1/ws?token={token}{hold}");
     let (ws, _) = tokio_tungstenite::client_async(url, tcp).await.map_err(|e| e.to_string())?;
     Ok(ws)
 }
@@ -416,7 +419,7 @@ async fn run_conn(
         if *stop.borrow() {
             break;
         }
-        let mut ws = match open_ws(addr, spec.src, &spec.token).await {
+        let mut ws = match open_ws(addr, spec.src, &spec.token, out.connects > 0).await {
             Ok(ws) => ws,
             Err(e) => {
                 if !spec.reconnect {

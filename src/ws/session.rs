@@ -31,7 +31,8 @@ const TYPING_EVERY: Duration = Duration::from_secs(1);
 /// Upgrade to a WebSocket. A missing, invalid, expired or revoked token is refused with 401
 /// (and a code) before the upgrade; too many connections with 429.
 #[utoipa::path(get, path = "/api/v1/ws", tag = "realtime", security(("bearer" = [])),
-    params(("token" = Option<String>, Query, description = "the token, for clients that cannot set headers")),
+    params(("token" = Option<String>, Query, description = "the token, for clients that cannot set headers"),
+        ("catch_up" = Option<bool>, Query, description = "1: my first frame is `catch_up`; hold live pushes until it is answered")),
     responses((status = 101, description = "switching protocols; then frames {type, data}"),
         (status = 401, description = "TOKEN_*, ACCOUNT_*", body = crate::http::envelope::ErrorEnvelope),
         (status = 429, description = "TOO_MANY_CONNECTIONS", body = crate::http::envelope::ErrorEnvelope)))]
@@ -63,11 +64,15 @@ pub async fn connect(
         conn_id: registration.conn_id,
         close_tx: registration.close_tx.clone(),
     };
+    // `?catch_up=1`: the client will send `catch_up` first; hold live pushes until then.
+    let hold = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, v)| k == "catch_up" && (v == "1" || v == "true"));
     actix_web::rt::spawn(writer(
         conn.clone(),
         session.clone(),
         registration.rx,
         registration.close.clone(),
+        hold,
     ));
     actix_web::rt::spawn(reader(
         conn,
@@ -110,19 +115,20 @@ async fn close_session(session: Session, frame: Option<CloseFrame>) {
     let _ = session.close(reason).await;
 }
 
-/// How long live pushes wait for the client's first frame after connecting. A client that
-/// starts with `catch_up` thus gets the history before anything newer (no reorder); a client
-/// that never speaks gets its pushes after this short delay.
-const HOLD_LIVE_PUSHES: Duration = Duration::from_millis(500);
+/// A client that connects with `?catch_up=1` promises a `catch_up` frame first: its live
+/// pushes are held until that frame is answered, so history always comes before anything
+/// newer. This bounds how long a client that broke the promise waits for its pushes.
+const HOLD_LIVE_PUSHES: Duration = Duration::from_secs(10);
 
 async fn writer(
     conn: Connection,
     mut session: Session,
     mut rx: mpsc::Receiver<Outbound>,
     mut close: watch::Receiver<Option<CloseFrame>>,
+    hold: bool,
 ) {
     let mut last: HashMap<Arc<str>, Delivered> = HashMap::new();
-    let mut held: Option<Vec<Outbound>> = Some(Vec::new());
+    let mut held: Option<Vec<Outbound>> = hold.then(Vec::new);
     let hold_until = tokio::time::Instant::now() + HOLD_LIVE_PUSHES;
     let close_frame = loop {
         let out = tokio::select! {

@@ -412,6 +412,13 @@ impl WsClient {
         Self::connect_request(url.as_str()).await
     }
 
+    /// Connect promising a `catch_up` first frame (`?catch_up=1`).
+    pub async fn connect_catching_up(app: &TestApp, token: &str) -> Result<WsClient, (u16, Value)> {
+        let url =
+            format!("{}/api/v1/ws?token={token}&catch_up=1", app.url.replace("http://", "ws://"));
+        Self::connect_request(url.as_str()).await
+    }
+
     /// Connect with a custom request (headers).
     pub async fn connect_request(
         request: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,

@@ -412,7 +412,7 @@ async fn a_reconnect_with_catch_up_never_reorders_and_resync_fills_lost_pushes()
     let app = &env.app;
     let ((a, ta), (b, tb)) = friends(app, "roa", "rob").await;
     // A live push lands between connecting and the client's catch_up frame.
-    let mut client = WsClient::connect(app, &tb).await.unwrap();
+    let mut client = WsClient::connect_catching_up(app, &tb).await.unwrap();
     say(app, &ta, 1, b, "live").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     client.send(json!({"type": "catch_up", "data": {"conversations": [{"session_type": 1, "target_id": a, "last_message_id": 0}]}})).await;
