@@ -20,6 +20,21 @@ async fn friends(app: &TestApp, a: &str, b: &str) -> ((i64, String), (i64, Strin
     ((ida, ta), (idb, tb))
 }
 
+/// Store a private message from `a` to `b` without publishing it: a push lost on its way.
+async fn store_without_push(app: &TestApp, a: i64, b: i64, action_id: &str) {
+    let lost = jim::store::NewMessage {
+        room_id: jim::store::private_room_id(a, b),
+        session_type: 1,
+        message_type: 1,
+        sender_id: a,
+        receiver_id: b,
+        action_id: action_id.into(),
+        body: json!({"text": "lost"}).to_string(),
+        created_at: 0,
+    };
+    app.state.messages.append(lost).await.unwrap();
+}
+
 async fn say(app: &TestApp, token: &str, st: i16, target: i64, text: &str) -> Value {
     let (s, body) = app
         .post_as(
@@ -142,17 +157,7 @@ async fn gaps_are_filled_and_catch_up_sends_exactly_what_was_missed() {
     let ids: Vec<i64> = got.iter().map(|m| m["message_id"].as_i64().unwrap()).collect();
     assert_eq!(ids, vec![3, 4]);
     // A push lost on its way (stored, never published) is filled in before the next one.
-    let lost = jim::store::NewMessage {
-        room_id: jim::store::private_room_id(a, b),
-        session_type: 1,
-        message_type: 1,
-        sender_id: a,
-        receiver_id: b,
-        action_id: "lost-push".into(),
-        body: json!({"text": "lost"}).to_string(),
-        created_at: 0,
-    };
-    app.state.messages.append(lost).await.unwrap();
+    store_without_push(app, a, b, "lost-push").await;
     say(app, &ta, 1, b, "after the gap").await;
     let got = client.drain("chat_message", Duration::from_millis(500)).await;
     let ids: Vec<i64> = got.iter().map(|m| m["message_id"].as_i64().unwrap()).collect();
@@ -421,17 +426,7 @@ async fn a_reconnect_with_catch_up_never_reorders_and_resync_fills_lost_pushes()
     assert_eq!(ids, vec![1, 2], "history first, then the live message, each once");
 
     // A push lost at the end of a room (nothing newer follows) comes back on resync.
-    let lost = jim::store::NewMessage {
-        room_id: jim::store::private_room_id(a, b),
-        session_type: 1,
-        message_type: 1,
-        sender_id: a,
-        receiver_id: b,
-        action_id: "lost-at-the-end".into(),
-        body: json!({"text": "lost"}).to_string(),
-        created_at: 0,
-    };
-    app.state.messages.append(lost).await.unwrap();
+    store_without_push(app, a, b, "lost-at-the-end").await;
     app.state.bus.publish(jim::bus::Event::Resync { reason: "test".into() }).await.unwrap();
     let m = client.expect("chat_message", T).await.expect("refilled");
     assert_eq!(m["message_id"], 3);
