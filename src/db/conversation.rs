@@ -31,6 +31,35 @@ pub struct ConversationKey {
     pub target_id: i64,
 }
 
+/// A fresh state row (nothing read, not pinned, not muted), inserted when missing.
+#[derive(Insertable)]
+#[diesel(table_name = conversation_state)]
+struct NewConversationState<'a> {
+    user_id: i64,
+    room_id: &'a str,
+    session_type: i16,
+    target_id: i64,
+    read_message_id: i64,
+    pinned: bool,
+    muted: bool,
+    updated_at: i64,
+}
+
+impl<'a> NewConversationState<'a> {
+    fn of(key: &'a ConversationKey, now: i64) -> Self {
+        NewConversationState {
+            user_id: key.user_id,
+            room_id: &key.room_id,
+            session_type: key.session_type,
+            target_id: key.target_id,
+            read_message_id: 0,
+            pinned: false,
+            muted: false,
+            updated_at: now,
+        }
+    }
+}
+
 /// A flag of a conversation.
 #[derive(Debug, Clone, Copy)]
 pub enum ConversationFlag {
@@ -51,16 +80,7 @@ impl Db {
             db_run!(&mut conn, |c| {
                 c.transaction(async |c| {
                     diesel::insert_or_ignore_into(conversation_state::table)
-                        .values((
-                            conversation_state::user_id.eq(key.user_id),
-                            conversation_state::room_id.eq(&key.room_id),
-                            conversation_state::session_type.eq(key.session_type),
-                            conversation_state::target_id.eq(key.target_id),
-                            conversation_state::read_message_id.eq(0),
-                            conversation_state::pinned.eq(false),
-                            conversation_state::muted.eq(false),
-                            conversation_state::updated_at.eq(now),
-                        ))
+                        .values(&NewConversationState::of(&key, now))
                         .execute(c)
                         .await?;
                     let row = conversation_state::table
@@ -94,16 +114,7 @@ impl Db {
             db_run!(&mut conn, |c| {
                 c.transaction(async |c| {
                     diesel::insert_or_ignore_into(conversation_state::table)
-                        .values((
-                            conversation_state::user_id.eq(key.user_id),
-                            conversation_state::room_id.eq(&key.room_id),
-                            conversation_state::session_type.eq(key.session_type),
-                            conversation_state::target_id.eq(key.target_id),
-                            conversation_state::read_message_id.eq(0),
-                            conversation_state::pinned.eq(false),
-                            conversation_state::muted.eq(false),
-                            conversation_state::updated_at.eq(now),
-                        ))
+                        .values(&NewConversationState::of(&key, now))
                         .execute(c)
                         .await?;
                     let row = conversation_state::table

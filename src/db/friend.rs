@@ -63,6 +63,31 @@ pub struct RelationChanges {
     pub updated_at: i64,
 }
 
+/// A pair's first row: nobody counts the other as a friend, nobody blocked.
+#[derive(Insertable)]
+#[diesel(table_name = user_relation)]
+struct NewRelation {
+    user_a_id: i64,
+    user_b_id: i64,
+    status: i16,
+    block_status: i16,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl NewRelation {
+    fn strangers(lo: i64, hi: i64, now: i64) -> Self {
+        NewRelation {
+            user_a_id: lo,
+            user_b_id: hi,
+            status: 0,
+            block_status: 3,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// How an invitation was settled by [`Db::invite_accept`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcceptOutcome {
@@ -104,14 +129,7 @@ impl Db {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
                         diesel::insert_or_ignore_into(user_relation::table)
-                            .values((
-                                user_relation::user_a_id.eq(lo),
-                                user_relation::user_b_id.eq(hi),
-                                user_relation::status.eq(0),
-                                user_relation::block_status.eq(3),
-                                user_relation::created_at.eq(now),
-                                user_relation::updated_at.eq(now),
-                            ))
+                            .values(&NewRelation::strangers(lo, hi, now))
                             .execute(c)
                             .await?;
                         let row_filter =
@@ -261,14 +279,7 @@ impl Db {
                             return Ok::<_, DbError>(AcceptOutcome::AlreadyHandled);
                         }
                         diesel::insert_or_ignore_into(user_relation::table)
-                            .values((
-                                user_relation::user_a_id.eq(lo),
-                                user_relation::user_b_id.eq(hi),
-                                user_relation::status.eq(0),
-                                user_relation::block_status.eq(3),
-                                user_relation::created_at.eq(now),
-                                user_relation::updated_at.eq(now),
-                            ))
+                            .values(&NewRelation::strangers(lo, hi, now))
                             .execute(c)
                             .await?;
                         diesel::update(

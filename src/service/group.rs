@@ -503,19 +503,7 @@ pub async fn join(
     }
     match g.join_policy {
         POLICY_OPEN => {
-            add_checked(state, &g, vec![user_id], user_id).await?;
-            emit(
-                state,
-                Via::Bus,
-                g.id,
-                GroupEventKind::MemberJoined,
-                user_id,
-                vec![user_id],
-                json!({"via": "join"}),
-                None,
-                &[],
-            )
-            .await;
+            admit(state, &g, user_id, user_id, user_id, "join").await?;
             Ok(JoinResult { group_id: g.id, status: "joined".into() })
         }
         POLICY_APPROVAL => {
@@ -564,6 +552,25 @@ async fn add_checked(state: &AppState, g: &GroupRow, ids: Vec<i64>, by: i64) -> 
         AddOutcome::NotFound => Err(AppError::code(ErrorCode::GroupNotFound)),
         AddOutcome::Dissolved => Err(AppError::code(ErrorCode::GroupDissolved)),
     }
+}
+
+/// Seat one `joiner` (limit and bans checked in the same transaction; recorded as added by
+/// `added_by`) and tell the members, whichever way they came in (`via`).
+async fn admit(
+    state: &AppState,
+    g: &GroupRow,
+    joiner: i64,
+    added_by: i64,
+    actor: i64,
+    via: &str,
+) -> Result<()> {
+    let added = add_checked(state, g, vec![joiner], added_by).await?;
+    if !added.is_empty() {
+        let values = json!({ "via": via });
+        emit(state, Via::Bus, g.id, GroupEventKind::MemberJoined, actor, added, values, None, &[])
+            .await;
+    }
+    Ok(())
 }
 
 /// Leave a group. The owner must transfer ownership or dissolve the group first.
@@ -1105,22 +1112,8 @@ pub async fn handle_request(
         return Ok(());
     }
     require_active_users(state, &[requester]).await?;
-    let added = add_checked(state, &g, vec![requester], user_id).await?;
+    admit(state, &g, requester, user_id, user_id, "request").await?;
     state.db.group_request_resolve(g.id, requester, ACCEPTED, user_id, now).await?;
-    if !added.is_empty() {
-        emit(
-            state,
-            Via::Bus,
-            g.id,
-            GroupEventKind::MemberJoined,
-            user_id,
-            added,
-            json!({"via": "request"}),
-            None,
-            &[],
-        )
-        .await;
-    }
     Ok(())
 }
 
@@ -1210,22 +1203,8 @@ pub async fn answer_invite(
         state.db.group_invite_resolve(g.id, user_id, ACCEPTED, now).await?;
         return Err(AppError::code(ErrorCode::AlreadyGroupMember));
     }
-    let added = add_checked(state, &g, vec![user_id], user_id).await?;
+    admit(state, &g, user_id, user_id, user_id, "invite").await?;
     state.db.group_invite_resolve(g.id, user_id, ACCEPTED, now).await?;
-    if !added.is_empty() {
-        emit(
-            state,
-            Via::Bus,
-            g.id,
-            GroupEventKind::MemberJoined,
-            user_id,
-            added,
-            json!({"via": "invite"}),
-            None,
-            &[],
-        )
-        .await;
-    }
     Ok(())
 }
 
@@ -1286,19 +1265,7 @@ pub async fn join_by_link(state: &AppState, user_id: i64, token: &str) -> Result
     if state.db.group_ban_exists(g.id, user_id).await? {
         return Err(AppError::code(ErrorCode::GroupBanned));
     }
-    add_checked(state, &g, vec![user_id], link.creator_id).await?;
-    emit(
-        state,
-        Via::Bus,
-        g.id,
-        GroupEventKind::MemberJoined,
-        user_id,
-        vec![user_id],
-        json!({"via": "link"}),
-        None,
-        &[],
-    )
-    .await;
+    admit(state, &g, user_id, link.creator_id, user_id, "link").await?;
     Ok(JoinResult { group_id: g.id, status: "joined".into() })
 }
 

@@ -1,43 +1,12 @@
 //! `jim user …` against a running server in both profiles: the same rules as the API, and
 //! disabling a user reaches the running server (sessions refused, revocation event) within 2 s.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use jim::bus::Event;
 use serde_json::json;
 
 use crate::helpers::*;
-
-/// Run `jim` against the same database as `env`'s server.
-fn jim_for(env: &Env, args: &[&str], stdin: &str) -> Output {
-    let mut cmd = Command::new(jim_bin());
-    cmd.current_dir(env.dir.path()).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("JIM_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("JIM_DATA_DIR", env.dir.path()).env("JIM_AUTH__BCRYPT_COST", "4");
-    if let Some(scale) = &env.scale {
-        cmd.env("JIM_DATABASE__URL", &scale.mysql_url)
-            .env("JIM_REDIS__URL", &scale.redis_url)
-            .env("JIM_SERVER_NAME", &scale.server_name);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run jim");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 crate::both_profiles!(admin_commands_share_the_api_rules_and_reach_running_servers);
 

@@ -2,8 +2,6 @@
 //! under concurrent joins, bans on every path, the life cycle (policies, requests,
 //! invitations, links, roles, transfer, mutes, dissolve), bad input, and `jim group …`.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use jim::bus::{Event, GroupEventKind};
@@ -848,35 +846,6 @@ async fn bad_input_gets_clear_errors(profile: Profile) {
     let stranger = app.user("stranger").await;
     let r = attempt(app, &stranger.1, "/api/v1/group/link/join", json!({"token": token})).await;
     assert_eq!(r, (404, "GROUP_LINK_INVALID".into()));
-}
-
-/// Run `jim` against the same database as `env`'s server.
-fn jim_for(env: &Env, args: &[&str], stdin: &str) -> Output {
-    let mut cmd = Command::new(jim_bin());
-    cmd.current_dir(env.dir.path()).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("JIM_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("JIM_DATA_DIR", env.dir.path());
-    if let Some(scale) = &env.scale {
-        cmd.env("JIM_DATABASE__URL", &scale.mysql_url)
-            .env("JIM_REDIS__URL", &scale.redis_url)
-            .env("JIM_SERVER_NAME", &scale.server_name);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run jim");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 async fn cli_group_commands_reach_running_servers(profile: Profile) {

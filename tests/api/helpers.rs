@@ -251,6 +251,38 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Run `jim ARGS` (feeding `stdin`) against the same database and Redis as `env`'s server,
+/// with none of this process's `JIM_*` variables.
+pub fn jim_for(env: &Env, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = Command::new(jim_bin());
+    cmd.current_dir(env.dir.path()).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("JIM_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("JIM_DATA_DIR", env.dir.path()).env("JIM_AUTH__BCRYPT_COST", "4");
+    if let Some(scale) = &env.scale {
+        cmd.env("JIM_DATABASE__URL", &scale.mysql_url)
+            .env("JIM_REDIS__URL", &scale.redis_url)
+            .env("JIM_SERVER_NAME", &scale.server_name);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run jim");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("jim output")
+}
+
+/// Process output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Path of the built `jim` binary.
 pub fn jim_bin() -> &'static str {
     env!("CARGO_BIN_EXE_jim")
