@@ -318,11 +318,14 @@ pub async fn send(state: &AppState, sender: i64, input: SendInput) -> Result<Sto
     if room.session_type == SESSION_WORLD {
         let slow = state.config.chat.world_slow_mode_secs;
         if slow > 0 {
-            // A retry of a message already stored is not a new message: answer it.
             let key = format!("world_slow:{}:{sender}", room.target_id);
             let n = state.cache.incr(&key, Duration::from_secs(slow)).await?;
             if n > 1 {
-                return Err(AppError::code(ErrorCode::SlowMode));
+                // A retry of a message already stored is not a new message: answer it.
+                return match state.messages.find_by_action(sender, &action_id).await? {
+                    Some(existing) => Ok(existing),
+                    None => Err(AppError::code(ErrorCode::SlowMode)),
+                };
             }
         }
     }

@@ -130,6 +130,18 @@ impl MessageStore {
         }
     }
 
+    /// The message `sender_id` stored under `action_id`, if any.
+    pub async fn find_by_action(
+        &self,
+        sender_id: i64,
+        action_id: &str,
+    ) -> Result<Option<StoredMessage>> {
+        match self {
+            MessageStore::Sql(s) => s.find_by_action(sender_id, action_id).await,
+            MessageStore::Mongo(s) => s.find_by_action(sender_id, action_id).await,
+        }
+    }
+
     /// One message by room and sequence number.
     pub async fn get(&self, room_id: &str, message_id: i64) -> Result<Option<StoredMessage>> {
         match self {

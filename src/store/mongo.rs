@@ -107,7 +107,7 @@ impl MongoStore {
         Ok(())
     }
 
-    async fn find_by_action(
+    pub async fn find_by_action(
         &self,
         sender_id: i64,
         action_id: &str,

@@ -57,11 +57,12 @@ impl SqlStore {
         Self { db }
     }
 
-    async fn find_by_action(
+    pub async fn find_by_action(
         &self,
         sender_id: i64,
-        action_id: String,
+        action_id: &str,
     ) -> Result<Option<StoredMessage>> {
+        let action_id = action_id.to_string();
         let row = self
             .db
             .run(move |mut conn| async move {
@@ -78,9 +79,8 @@ impl SqlStore {
     }
 
     pub async fn append(&self, m: NewMessage) -> Result<StoredMessage> {
-        if let Some(existing) = self.find_by_action(m.sender_id, m.action_id.clone()).await? {
-            return Ok(existing);
-        }
+        // No look-up first: the unique (sender_id, action_id) index turns a repeat into a
+        // rolled-back attempt, answered below with the original message.
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -89,9 +89,7 @@ impl SqlStore {
                 // A concurrent send with the same action id won: its message is the answer.
                 // (Otherwise two first messages raced to create the room: try again.)
                 Err(e) if e.is_unique_violation() => {
-                    if let Some(existing) =
-                        self.find_by_action(m.sender_id, m.action_id.clone()).await?
-                    {
+                    if let Some(existing) = self.find_by_action(m.sender_id, &m.action_id).await? {
                         return Ok(existing);
                     }
                     if attempt >= TRANSACTION_ATTEMPTS {
