@@ -32,7 +32,11 @@ pub async fn run_pending(kind: DatabaseKind, url: &str) -> DbResult<Vec<String>>
                 .map_err(|e| DbError::Connect(e.to_string()))?;
             // WAL lets readers proceed while a writer commits; it is a property of the file,
             // so setting it once here is enough.
-            conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;").await?;
+            // Wait for a running server's writers instead of failing at once with "locked".
+            conn.batch_execute(
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;",
+            )
+            .await?;
             let mut harness = AsyncMigrationHarness::new(conn);
             let done =
                 harness.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?;

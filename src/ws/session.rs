@@ -41,6 +41,7 @@ pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, AppError> {
+    let connected_at = crate::db::now_ms();
     let token = bearer_token(&req).unwrap_or_default();
     let principal = auth::authenticate(&state, &token).await?;
     req.extensions_mut().insert(RequestUser(principal.user_id));
@@ -63,6 +64,7 @@ pub async fn connect(
         user_id: principal.user_id,
         conn_id: registration.conn_id,
         close_tx: registration.close_tx.clone(),
+        connected_at,
     };
     // `?catch_up=1`: the client will send `catch_up` first; hold live pushes until then.
     let hold = url::form_urlencoded::parse(req.query_string().as_bytes())
@@ -91,6 +93,8 @@ struct Connection {
     user_id: i64,
     conn_id: u64,
     close_tx: watch::Sender<Option<CloseFrame>>,
+    /// When the connection opened (Unix ms): messages committed since then are its to get.
+    connected_at: i64,
 }
 
 impl Connection {
@@ -257,9 +261,29 @@ async fn deliver_chat(
     message_id: i64,
     frame_text: Arc<str>,
 ) -> bool {
-    let previous = last.get(&room_id).copied();
+    let mut previous = last.get(&room_id).copied();
     if previous.is_some_and(|d| message_id <= d.hi) {
         return true;
+    }
+    if previous.is_none() && message_id > 1 {
+        // The first push of this room on this connection. Pushes from different instances
+        // may arrive out of commit order, so first send what was committed in this room
+        // since the connection opened (instances' clocks are assumed in sync, e.g. NTP; a
+        // client still sees any gap by message id).
+        let since = conn.connected_at;
+        let window = conn.state.config.ws.catch_up_window;
+        if let Ok(before) =
+            conn.state.messages.page(&room_id, Page::Before(message_id), window).await
+        {
+            for m in before.into_iter().filter(|m| m.created_at >= since) {
+                let id = m.message_id;
+                if session.text(frame("chat_message", tombstone(m)).to_string()).await.is_err() {
+                    return false;
+                }
+                let lo = previous.map_or(id, |d| d.lo);
+                previous = Some(Delivered { lo, hi: id });
+            }
+        }
     }
     if let Some(Delivered { hi: p, .. }) = previous
         && message_id > p + 1

@@ -93,10 +93,12 @@ async fn the_subscriber_survives_a_redis_restart() {
     assert!(b.state.bus.wait_subscribed(Duration::from_secs(10)).await, "re-subscribed");
     let delivered = eventually(Duration::from_secs(10), || async {
         let nonce = "after";
+        // Listen before publishing, so the answer cannot slip past.
+        let mut listening = on_b.resubscribe();
         if a.state.bus.publish(Event::Probe { nonce: nonce.into() }).await.is_err() {
             return false;
         }
-        receive_probe(&mut on_b.resubscribe(), nonce).await.is_some()
+        receive_probe(&mut listening, nonce).await.is_some()
     })
     .await;
     assert!(delivered, "events flow again after Redis came back");
