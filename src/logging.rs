@@ -55,11 +55,13 @@ pub fn init(config: &LogConfig) -> (Logger, LogGuard) {
         let decorator = slog_term::TermDecorator::new().stderr().build();
         Box::new(slog_term::FullFormat::new(decorator).build().fuse())
     };
-    let (drain, async_guard) = slog_async::Async::new(drain.filter_level(level).fuse())
+    let (drain, async_guard) = slog_async::Async::new(drain)
         .chan_size(8192)
         .overflow_strategy(slog_async::OverflowStrategy::DropAndReport)
         .build_with_guard();
-    let logger = Logger::root(drain.fuse(), o!("service" => "jim"));
+    // Filter before the channel: a record below the level costs nothing, not a hand-off to
+    // the logging thread.
+    let logger = Logger::root(drain.filter_level(level).fuse(), o!("service" => "jim"));
     let scope_guard = slog_scope::set_global_logger(logger.clone());
     // Libraries log through `log`; cap them at our level so e.g. mio's trace never floods us.
     let _ = slog_stdlog::init_with_level(log_level(level));
