@@ -329,10 +329,19 @@ pub async fn send(state: &AppState, sender: i64, input: SendInput) -> Result<Sto
             }
         }
     }
-    let stored = state.messages.append(message).await?;
+    // Recipients are read before the commit so that the push can be queued in commit order
+    // (a member who joins in between gets this message with their next push, from the store).
     let recipient_ids = recipients(state, &room, sender).await?;
-    state.publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids });
-    Ok(stored)
+    let publisher = state.publisher.clone();
+    state
+        .messages
+        .append_then(
+            message,
+            Box::new(move |stored| {
+                publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids })
+            }),
+        )
+        .await
 }
 
 /// Replace what a user must not see with tombstones (never holes): recalled messages lose

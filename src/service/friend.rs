@@ -184,12 +184,13 @@ pub async fn send_greeting(
         body: json!({ "text": GREETING_TEXT }).to_string(),
         created_at: now_ms(),
     };
-    match state.messages.append(message).await {
-        Ok(stored) => {
-            let recipient_ids = vec![from.min(to), from.max(to)];
-            state.publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids });
-            Some(stored)
-        }
+    let recipient_ids = vec![from.min(to), from.max(to)];
+    let publisher = state.publisher.clone();
+    let publish = Box::new(move |stored: &crate::store::StoredMessage| {
+        publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids })
+    });
+    match state.messages.append_then(message, publish).await {
+        Ok(stored) => Some(stored),
         Err(e) => {
             slog::error!(state.log, "greeting not stored"; "error" => format!("{e:#}"));
             None

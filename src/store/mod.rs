@@ -51,6 +51,9 @@ pub struct NewMessage {
     pub created_at: i64,
 }
 
+/// Run by the store once a message is durable, in commit order, before the append answers.
+pub type OnCommit = Box<dyn FnOnce(&StoredMessage) + Send>;
+
 /// A stored message, as clients see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredMessage {
@@ -124,9 +127,24 @@ impl MessageStore {
     /// Append `message`: allocate the room's next `message_id` and insert, atomically. A
     /// repeated `(sender_id, action_id)` returns the message stored the first time.
     pub async fn append(&self, message: NewMessage) -> Result<StoredMessage> {
+        self.append_then(message, Box::new(|_| {})).await
+    }
+
+    /// [`MessageStore::append`], running `on_commit` once the message is durable (also for a
+    /// repeat, with the original). The SQL store commits concurrent appends together and runs
+    /// their `on_commit`s in commit order, so what they publish leaves in `message_id` order.
+    pub async fn append_then(
+        &self,
+        message: NewMessage,
+        on_commit: OnCommit,
+    ) -> Result<StoredMessage> {
         match self {
-            MessageStore::Sql(s) => s.append(message).await,
-            MessageStore::Mongo(s) => s.append(message).await,
+            MessageStore::Sql(s) => s.append_then(message, on_commit).await,
+            MessageStore::Mongo(s) => {
+                let stored = s.append(message).await?;
+                on_commit(&stored);
+                Ok(stored)
+            }
         }
     }
 

@@ -1,15 +1,66 @@
 //! The message store on the relational database: `rooms` holds each room's sequence, advanced
 //! in the same transaction as the `messages` insert; unique indexes on `(room_id, message_id)`
-//! and `(sender_id, action_id)` make gaps, duplicates and double sends impossible.
+//! and `(sender_id, action_id)` make gaps, duplicates and double sends impossible. Concurrent
+//! appends are committed together (group commit): one transaction, one sync to disk, a few
+//! statements for a whole batch.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use diesel::backend::Backend;
 use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, SmallInt, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{MESSAGE_NORMAL, MESSAGE_RECALLED, NewMessage, Page, RoomInfo, StoredMessage};
+use super::{
+    MESSAGE_NORMAL, MESSAGE_RECALLED, NewMessage, OnCommit, Page, RoomInfo, StoredMessage,
+};
+use crate::config::DatabaseKind;
 use crate::db::schema::{messages, rooms};
 use crate::db::{Db, DbError, TRANSACTION_ATTEMPTS, last_insert_id, now_ms, retry_pause};
 use crate::db_run;
-use crate::error::Result;
+use crate::error::{AppError, Result};
+
+/// Most messages committed in one transaction.
+const MAX_BATCH: usize = 256;
+/// Appends waiting for a writer; a full queue makes senders wait (back-pressure).
+const QUEUE: usize = 4096;
+/// Writers committing batches at once: SQLite has one writer anyway; MySQL overlaps the
+/// round trips and log syncs of a few transactions.
+const MYSQL_WRITERS: usize = 4;
+
+/// One append waiting for its batch.
+struct Pending {
+    message: NewMessage,
+    on_commit: OnCommit,
+    reply: oneshot::Sender<Result<StoredMessage>>,
+}
+
+/// A row for the batch insert into `messages`.
+struct MessageInsert {
+    room_id: String,
+    message_id: i64,
+    session_type: i16,
+    message_type: i16,
+    sender_id: i64,
+    receiver_id: i64,
+    action_id: String,
+    body: String,
+    status: i16,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// How far one batch advances one room.
+struct RoomBump {
+    room_id: String,
+    session_type: i16,
+    count: i64,
+    now: i64,
+}
 
 /// A row of `messages`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -50,11 +101,59 @@ impl From<MessageRow> for StoredMessage {
 #[derive(Clone)]
 pub struct SqlStore {
     db: Db,
+    appends: mpsc::Sender<Pending>,
 }
 
 impl SqlStore {
+    /// The store and its batch writers (on the current runtime; SQLite's on a thread of its
+    /// own, because its commits sync to disk on the calling thread).
     pub fn new(db: Db) -> Self {
-        Self { db }
+        let (appends, queue) = mpsc::channel(QUEUE);
+        let queue = Arc::new(Mutex::new(queue));
+        let store = Self { db: db.clone(), appends };
+        match db.kind() {
+            DatabaseKind::Sqlite => {
+                let writer = store.writer();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the SQLite writer");
+                std::thread::Builder::new()
+                    .name("jim-sqlite-writer".into())
+                    .spawn(move || runtime.block_on(writer.write_batches(queue)))
+                    .expect("the SQLite writer thread");
+            }
+            DatabaseKind::Mysql => {
+                for _ in 0..MYSQL_WRITERS {
+                    tokio::spawn(store.writer().write_batches(queue.clone()));
+                }
+            }
+        }
+        store
+    }
+
+    /// A writer's handle: the database without a queue sender, so the writers stop once every
+    /// store handle is gone.
+    fn writer(&self) -> BatchWriter {
+        BatchWriter { db: self.db.clone() }
+    }
+
+    /// Append, and run `on_commit` once the message is durable, before answering. Appends in
+    /// flight together are committed in one transaction, and their `on_commit`s run in
+    /// commit order (so pushes of one room leave in `message_id` order).
+    pub async fn append_then(
+        &self,
+        message: NewMessage,
+        on_commit: OnCommit,
+    ) -> Result<StoredMessage> {
+        let (reply, answer) = oneshot::channel();
+        self.appends
+            .send(Pending { message, on_commit, reply })
+            .await
+            .map_err(|_| AppError::Unavailable(anyhow::anyhow!("the message writer stopped")))?;
+        answer
+            .await
+            .map_err(|_| AppError::Unavailable(anyhow::anyhow!("the message writer stopped")))?
     }
 
     pub async fn find_by_action(
@@ -62,23 +161,173 @@ impl SqlStore {
         sender_id: i64,
         action_id: &str,
     ) -> Result<Option<StoredMessage>> {
-        let action_id = action_id.to_string();
-        let row = self
-            .db
-            .run(move |mut conn| async move {
-                Ok(db_run!(&mut conn, |c| messages::table
-                    .filter(messages::sender_id.eq(sender_id))
-                    .filter(messages::action_id.eq(&action_id))
-                    .select(MessageRow::as_select())
-                    .first(c)
-                    .await
-                    .optional())?)
-            })
-            .await?;
-        Ok(row.map(Into::into))
+        find_by_action(&self.db, sender_id, action_id).await
     }
 
     pub async fn append(&self, m: NewMessage) -> Result<StoredMessage> {
+        self.append_then(m, Box::new(|_| {})).await
+    }
+}
+
+/// Commits queued appends in batches.
+struct BatchWriter {
+    db: Db,
+}
+
+impl BatchWriter {
+    async fn write_batches(self, queue: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+        loop {
+            let mut batch = Vec::new();
+            {
+                let mut queue = queue.lock().await;
+                if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                    return;
+                }
+            }
+            self.commit(batch).await;
+        }
+    }
+
+    /// Commit a batch in one transaction; if that fails (a repeated action id, a lost race for
+    /// a new room, a deadlock), append its messages one by one, each with its own answer.
+    async fn commit(&self, batch: Vec<Pending>) {
+        let messages: Vec<NewMessage> = batch.iter().map(|p| p.message.clone()).collect();
+        let committed =
+            if batch.len() > 1 { self.try_append_batch(messages).await.ok() } else { None };
+        match committed {
+            Some(stored) => {
+                for (pending, message) in batch.into_iter().zip(stored) {
+                    (pending.on_commit)(&message);
+                    let _ = pending.reply.send(Ok(message));
+                }
+            }
+            None => {
+                for pending in batch {
+                    let result = self.append_one(pending.message).await;
+                    if let Ok(message) = &result {
+                        (pending.on_commit)(message);
+                    }
+                    let _ = pending.reply.send(result);
+                }
+            }
+        }
+    }
+
+    /// One transaction for the whole batch: advance every room once by its count (rooms in a
+    /// fixed order, so concurrent writers lock them in the same order), read the new ends,
+    /// insert all rows, read their ids back.
+    async fn try_append_batch(
+        &self,
+        batch: Vec<NewMessage>,
+    ) -> std::result::Result<Vec<StoredMessage>, DbError> {
+        let mut bumps: Vec<RoomBump> = Vec::new();
+        {
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            for m in &batch {
+                match index.get(m.room_id.as_str()) {
+                    Some(&i) => {
+                        bumps[i].count += 1;
+                        bumps[i].now = bumps[i].now.max(m.created_at);
+                    }
+                    None => {
+                        index.insert(&m.room_id, bumps.len());
+                        bumps.push(RoomBump {
+                            room_id: m.room_id.clone(),
+                            session_type: m.session_type,
+                            count: 1,
+                            now: m.created_at,
+                        });
+                    }
+                }
+            }
+        }
+        bumps.sort_by(|a, b| a.room_id.cmp(&b.room_id));
+        let mysql = self.db.kind() == DatabaseKind::Mysql;
+        self.db
+            .run(move |mut conn| async move {
+                db_run!(&mut conn, |c| {
+                    c.transaction(async |c| {
+                        rooms_advance(&bumps, mysql).execute(c).await?;
+                        let room_ids: Vec<&str> =
+                            bumps.iter().map(|b| b.room_id.as_str()).collect();
+                        let ends: HashMap<String, i64> = rooms::table
+                            .filter(rooms::room_id.eq_any(&room_ids))
+                            .select((rooms::room_id, rooms::last_message_id))
+                            .load::<(String, i64)>(c)
+                            .await?
+                            .into_iter()
+                            .collect();
+                        // Each room's block of ids ends at its new end; hand them out in
+                        // arrival order.
+                        let mut next: HashMap<&str, i64> = bumps
+                            .iter()
+                            .map(|b| {
+                                let end = ends.get(&b.room_id).copied().unwrap_or(b.count);
+                                (b.room_id.as_str(), end - b.count + 1)
+                            })
+                            .collect();
+                        let rows: Vec<MessageInsert> = batch
+                            .iter()
+                            .map(|m| {
+                                let id = next.get_mut(m.room_id.as_str()).expect("bumped room");
+                                *id += 1;
+                                MessageInsert {
+                                    room_id: m.room_id.clone(),
+                                    message_id: *id - 1,
+                                    session_type: m.session_type,
+                                    message_type: m.message_type,
+                                    sender_id: m.sender_id,
+                                    receiver_id: m.receiver_id,
+                                    action_id: m.action_id.clone(),
+                                    body: m.body.clone(),
+                                    status: MESSAGE_NORMAL,
+                                    created_at: m.created_at,
+                                    updated_at: m.created_at,
+                                }
+                            })
+                            .collect();
+                        messages_insert(&rows).execute(c).await?;
+                        let senders: Vec<i64> = rows.iter().map(|r| r.sender_id).collect();
+                        let actions: Vec<&str> =
+                            rows.iter().map(|r| r.action_id.as_str()).collect();
+                        let ids: HashMap<(i64, String), i64> = messages::table
+                            .filter(messages::sender_id.eq_any(&senders))
+                            .filter(messages::action_id.eq_any(&actions))
+                            .select((messages::sender_id, messages::action_id, messages::id))
+                            .load::<(i64, String, i64)>(c)
+                            .await?
+                            .into_iter()
+                            .map(|(sender, action, id)| ((sender, action), id))
+                            .collect();
+                        Ok::<_, DbError>(
+                            rows.into_iter()
+                                .map(|r| StoredMessage {
+                                    id: ids
+                                        .get(&(r.sender_id, r.action_id.clone()))
+                                        .map(i64::to_string)
+                                        .unwrap_or_default(),
+                                    body: serde_json::from_str(&r.body).unwrap_or_default(),
+                                    room_id: r.room_id,
+                                    message_id: r.message_id,
+                                    session_type: r.session_type,
+                                    message_type: r.message_type,
+                                    sender_id: r.sender_id,
+                                    receiver_id: r.receiver_id,
+                                    action_id: r.action_id,
+                                    status: MESSAGE_NORMAL,
+                                    created_at: r.created_at,
+                                })
+                                .collect(),
+                        )
+                    })
+                    .await
+                })
+            })
+            .await
+    }
+
+    /// Append one message in its own transaction (with the repeat and retry rules).
+    async fn append_one(&self, m: NewMessage) -> Result<StoredMessage> {
         // No look-up first: the unique (sender_id, action_id) index turns a repeat into a
         // rolled-back attempt, answered below with the original message.
         let mut attempt = 0;
@@ -89,7 +338,9 @@ impl SqlStore {
                 // A concurrent send with the same action id won: its message is the answer.
                 // (Otherwise two first messages raced to create the room: try again.)
                 Err(e) if e.is_unique_violation() => {
-                    if let Some(existing) = self.find_by_action(m.sender_id, &m.action_id).await? {
+                    if let Some(existing) =
+                        find_by_action(&self.db, m.sender_id, &m.action_id).await?
+                    {
                         return Ok(existing);
                     }
                     if attempt >= TRANSACTION_ATTEMPTS {
@@ -175,7 +426,9 @@ impl SqlStore {
             })
             .await
     }
+}
 
+impl SqlStore {
     pub async fn get(&self, room_id: &str, message_id: i64) -> Result<Option<StoredMessage>> {
         let room_id = room_id.to_string();
         let row = self
@@ -312,4 +565,86 @@ impl SqlStore {
             })
             .await?)
     }
+}
+
+/// The message `sender_id` stored under `action_id`, if any.
+async fn find_by_action(db: &Db, sender_id: i64, action_id: &str) -> Result<Option<StoredMessage>> {
+    let action_id = action_id.to_string();
+    let row = db
+        .run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| messages::table
+                .filter(messages::sender_id.eq(sender_id))
+                .filter(messages::action_id.eq(&action_id))
+                .select(MessageRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await?;
+    Ok(row.map(Into::into))
+}
+
+/// `INSERT … ON CONFLICT` advancing each room by its count (creating rooms seen first), one
+/// statement for the batch. The spelling of the upsert differs per backend; the binds don't.
+fn rooms_advance<'a, DB>(bumps: &[RoomBump], mysql: bool) -> BoxedSqlQuery<'a, DB, SqlQuery>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<SmallInt> + HasSqlType<BigInt>,
+    String: ToSql<Text, DB>,
+    i16: ToSql<SmallInt, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    let rows = vec!["(?, ?, ?, ?, ?)"; bumps.len()].join(", ");
+    let upsert = if mysql {
+        "ON DUPLICATE KEY UPDATE last_message_id = last_message_id + VALUES(last_message_id), \
+         updated_at = GREATEST(updated_at, VALUES(updated_at))"
+    } else {
+        "ON CONFLICT (room_id) DO UPDATE SET \
+         last_message_id = last_message_id + excluded.last_message_id, \
+         updated_at = MAX(updated_at, excluded.updated_at)"
+    };
+    let mut query = diesel::sql_query(format!(
+        "INSERT INTO rooms (room_id, session_type, last_message_id, created_at, updated_at) \
+         VALUES {rows} {upsert}"
+    ))
+    .into_boxed::<DB>();
+    for b in bumps {
+        query = query
+            .bind::<Text, _>(b.room_id.clone())
+            .bind::<SmallInt, _>(b.session_type)
+            .bind::<BigInt, _>(b.count)
+            .bind::<BigInt, _>(b.now)
+            .bind::<BigInt, _>(b.now);
+    }
+    query
+}
+
+/// One multi-row `INSERT` for the batch's messages.
+fn messages_insert<'a, DB>(rows: &[MessageInsert]) -> BoxedSqlQuery<'a, DB, SqlQuery>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<SmallInt> + HasSqlType<BigInt>,
+    String: ToSql<Text, DB>,
+    i16: ToSql<SmallInt, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+    let mut query = diesel::sql_query(format!(
+        "INSERT INTO messages (room_id, message_id, session_type, type, sender_id, receiver_id, \
+         action_id, body, status, created_at, updated_at) VALUES {values}"
+    ))
+    .into_boxed::<DB>();
+    for r in rows {
+        query = query
+            .bind::<Text, _>(r.room_id.clone())
+            .bind::<BigInt, _>(r.message_id)
+            .bind::<SmallInt, _>(r.session_type)
+            .bind::<SmallInt, _>(r.message_type)
+            .bind::<BigInt, _>(r.sender_id)
+            .bind::<BigInt, _>(r.receiver_id)
+            .bind::<Text, _>(r.action_id.clone())
+            .bind::<Text, _>(r.body.clone())
+            .bind::<SmallInt, _>(r.status)
+            .bind::<BigInt, _>(r.created_at)
+            .bind::<BigInt, _>(r.updated_at);
+    }
+    query
 }

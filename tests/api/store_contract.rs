@@ -321,6 +321,48 @@ async fn get_missing_is_none(store: &MessageStore, prefix: &str) {
     assert_eq!(store.get("no-such-room", 1).await.expect("get"), None);
 }
 
+/// (g) `append_then` runs its hook once the message is stored, before answering, and (SQL
+/// stores, which commit concurrent appends together) in commit order: what a hook publishes
+/// leaves each room in `message_id` order.
+async fn on_commit_runs_in_commit_order(store: &MessageStore, prefix: &str) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, i64)>::new()));
+    let rooms = [format!("{prefix}-order-a"), format!("{prefix}-order-b")];
+    let mut tasks = JoinSet::new();
+    for sender in 1..=40_i64 {
+        let (store, seen, rooms) = (store.clone(), seen.clone(), rooms.clone());
+        tasks.spawn(async move {
+            for i in 0..5 {
+                let room = &rooms[(sender as usize + i) % 2];
+                let m = text(room, sender, &format!("{room}-{sender}-{i}"), "o");
+                let hook_seen = seen.clone();
+                let stored = store
+                    .append_then(
+                        m,
+                        Box::new(move |s| {
+                            hook_seen.lock().unwrap().push((s.room_id.clone(), s.message_id))
+                        }),
+                    )
+                    .await
+                    .expect("append");
+                let recorded = seen.lock().unwrap().contains(&(room.clone(), stored.message_id));
+                assert!(recorded, "the hook ran before the append answered");
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("appender");
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 200, "one hook per append");
+    if store.backend_name() != "sql" {
+        return;
+    }
+    for room in &rooms {
+        let ids: Vec<i64> = seen.iter().filter(|(r, _)| r == room).map(|(_, id)| *id).collect();
+        assert_eq!(ids, (1..=100).collect::<Vec<i64>>(), "room {room}: hooks in commit order");
+    }
+}
+
 /// Run every case against `store`, printing how long each took.
 async fn run_contract(store: &MessageStore, label: &str) {
     let prefix = format!("{label}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -343,6 +385,7 @@ async fn run_contract(store: &MessageStore, label: &str) {
     case!(rooms_report_their_sequence);
     case!(count_after_excludes_the_reader);
     case!(get_missing_is_none);
+    case!(on_commit_runs_in_commit_order);
     case!(paging_visits_each_message_once);
     eprintln!("[{label}] message store contract passed in {:?}", started.elapsed());
 }
