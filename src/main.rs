@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc: the send path allocates many small short-lived buffers (requests, rows, frames),
-/// where glibc's allocator spent ~12% of the server's time under load.
+/// jemalloc: the send path allocates many small short-lived buffers (requests, rows, frames),
+/// often freed on another thread than the one that allocated them; glibc's allocator spent
+/// ~12% of the server's time under load, mimalloc kept faulting in fresh huge pages.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = jim::cli::Cli::parse();

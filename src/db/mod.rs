@@ -339,7 +339,7 @@ pub fn mysql_url(url: &str) -> String {
 fn sqlite_pragmas(config: &Config) -> String {
     format!(
         "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA synchronous = {}; \
-         PRAGMA mmap_size = 268435456; PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;",
+         PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;",
         config.database.sqlite_busy_timeout_ms,
         config.database.sqlite_synchronous.to_ascii_uppercase()
     )
