@@ -13,7 +13,15 @@ pub enum Outbound {
     Frame(Arc<str>),
     /// A chat message: the writer delivers each room's messages once and in `message_id`
     /// order, filling gaps from the store.
-    Chat { room_id: Arc<str>, message_id: i64, frame: Arc<str> },
+    Chat {
+        room_id: Arc<str>,
+        message_id: i64,
+        frame: Arc<str>,
+        /// This instance relayed the room's previous message (`message_id - 1`) just before:
+        /// a connection that did not get it was not a recipient or did not exist yet when it
+        /// was committed, so its first push of the room needs no look-back in the store.
+        follows: bool,
+    },
     /// Send what the client missed in these conversations.
     CatchUp(Vec<CatchUpItem>),
     /// A server ping.

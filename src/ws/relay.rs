@@ -1,6 +1,7 @@
 //! Turns bus events (from any instance) into frames for the connections this instance holds,
 //! keeps the presence table, and announces this instance's own presence changes.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -22,13 +23,19 @@ pub async fn run(
 ) {
     let mut events = state.bus.subscribe();
     let mut snapshot = tokio::time::interval(SNAPSHOT_EVERY);
+    let mut relayed = RelayedRooms::default();
+    // Presence announcements read the database; they run beside the relay so that chat
+    // pushes never queue behind a storm of (re)connections.
+    let (announce, announcements) = mpsc::unbounded_channel();
+    tokio::spawn(announcer(state.clone(), announcements, log.clone()));
     loop {
         tokio::select! {
             received = events.recv() => match received {
-                Ok(message) => handle(&state, &message, &log).await,
+                Ok(message) => handle(&state, &message, &mut relayed, &announce, &log).await,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     // Events were skipped: every connection re-reads its rooms from the store.
                     warn!(log, "relay lagged; connections resynchronised"; "skipped" => n);
+                    relayed.forget();
                     state.hub.resync_all().await;
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
@@ -44,7 +51,41 @@ pub async fn run(
     }
 }
 
-async fn handle(state: &AppState, message: &Arc<BusMessage>, log: &Logger) {
+/// The last message id this relay pushed per room, to tell connections when a message
+/// directly follows one already relayed here (see [`Outbound::Chat`]). Bounded: forgetting
+/// only costs connections a look-back query.
+#[derive(Default)]
+struct RelayedRooms {
+    last: HashMap<Arc<str>, i64>,
+}
+
+impl RelayedRooms {
+    const MAX_ROOMS: usize = 200_000;
+
+    /// Record `message_id` of `room_id`; whether it follows the last one relayed.
+    fn follows(&mut self, room_id: &Arc<str>, message_id: i64) -> bool {
+        if self.last.len() >= Self::MAX_ROOMS && !self.last.contains_key(room_id) {
+            self.forget();
+        }
+        let last = self.last.entry(room_id.clone()).or_insert(0);
+        let follows = *last == message_id - 1;
+        *last = (*last).max(message_id);
+        follows
+    }
+
+    /// After pushes may have been skipped.
+    fn forget(&mut self) {
+        self.last.clear();
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    message: &Arc<BusMessage>,
+    relayed: &mut RelayedRooms,
+    announce: &mpsc::UnboundedSender<i64>,
+    log: &Logger,
+) {
     let hub: &HubHandle = &state.hub;
     match &message.event {
         Event::ChatMessage { message, recipient_ids } => {
@@ -53,8 +94,10 @@ async fn handle(state: &AppState, message: &Arc<BusMessage>, log: &Logger) {
             } else {
                 Targets::Users(recipient_ids.clone())
             };
+            let room_id: Arc<str> = Arc::from(message.room_id.as_str());
             let out = Outbound::Chat {
-                room_id: Arc::from(message.room_id.as_str()),
+                follows: relayed.follows(&room_id, message.message_id),
+                room_id,
                 message_id: message.message_id,
                 frame: frame("chat_message", message),
             };
@@ -131,24 +174,43 @@ async fn handle(state: &AppState, message: &Arc<BusMessage>, log: &Logger) {
         }
         Event::Presence { instance, user_id, online } => {
             if state.presence.apply_change(instance, *user_id, *online) {
-                announce_presence(state, *user_id, log).await;
+                let _ = announce.send(*user_id);
             }
         }
         Event::PresenceSnapshot { instance, user_ids } => {
             for user_id in state.presence.apply_snapshot(instance, user_ids) {
-                announce_presence(state, user_id, log).await;
+                let _ = announce.send(user_id);
             }
         }
         Event::StatusChanged { user_id } => {
             if state.presence.is_online(*user_id) {
-                announce_presence(state, *user_id, log).await;
+                let _ = announce.send(*user_id);
             }
         }
         Event::Resync { reason } => {
             warn!(log, "resynchronising connections"; "reason" => reason.as_str());
+            relayed.forget();
             hub.resync_all().await;
         }
         Event::Probe { .. } => {}
+    }
+}
+
+/// Announce presence changes in arrival order, each user once per round however often it
+/// changed meanwhile (the announcement reads the current state).
+async fn announcer(
+    state: actix_web::web::Data<AppState>,
+    mut announcements: mpsc::UnboundedReceiver<i64>,
+    log: Logger,
+) {
+    let mut round = Vec::new();
+    while announcements.recv_many(&mut round, 1024).await > 0 {
+        let mut seen = HashSet::new();
+        for user_id in round.drain(..) {
+            if seen.insert(user_id) {
+                announce_presence(&state, user_id, &log).await;
+            }
+        }
     }
 }
 

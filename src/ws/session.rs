@@ -41,7 +41,6 @@ pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let connected_at = crate::db::now_ms();
     let token = bearer_token(&req).unwrap_or_default();
     let principal = auth::authenticate(&state, &token).await?;
     req.extensions_mut().insert(RequestUser(principal.user_id));
@@ -50,6 +49,9 @@ pub async fn connect(
             ConnectError::TooManyConnections => AppError::code(ErrorCode::TooManyConnections),
             ConnectError::ShuttingDown => AppError::Unavailable(anyhow::anyhow!("shutting down")),
         })?;
+    // From here on every relayed message reaches this connection, so what is committed from
+    // now on is its to get (see `deliver_chat`).
+    let connected_at = crate::db::now_ms();
     let (response, session, stream) = match actix_ws::handle(&req, body) {
         Ok(parts) => parts,
         Err(e) => {
@@ -93,7 +95,8 @@ struct Connection {
     user_id: i64,
     conn_id: u64,
     close_tx: watch::Sender<Option<CloseFrame>>,
-    /// When the connection opened (Unix ms): messages committed since then are its to get.
+    /// When the connection joined the hub (Unix ms): messages committed since then are its
+    /// to get.
     connected_at: i64,
 }
 
@@ -203,8 +206,8 @@ async fn write(
         Outbound::Ping => session.ping(b"").await.is_ok(),
         Outbound::Ready => true,
         Outbound::Close(..) => false,
-        Outbound::Chat { room_id, message_id, frame } => {
-            deliver_chat(conn, session, last, room_id, message_id, frame).await
+        Outbound::Chat { room_id, message_id, frame, follows } => {
+            deliver_chat(conn, session, last, room_id, message_id, frame, follows).await
         }
         Outbound::CatchUp(items) => catch_up(conn, session, last, items).await,
         Outbound::Resync => resync(conn, session, last).await,
@@ -260,13 +263,15 @@ async fn deliver_chat(
     room_id: Arc<str>,
     message_id: i64,
     frame_text: Arc<str>,
+    follows: bool,
 ) -> bool {
     let mut previous = last.get(&room_id).copied();
     if previous.is_some_and(|d| message_id <= d.hi) {
         return true;
     }
-    if previous.is_none() && message_id > 1 {
-        // The first push of this room on this connection. Pushes from different instances
+    if previous.is_none() && message_id > 1 && !follows {
+        // The first push of this room on this connection, and the previous message did not
+        // come through this instance's relay just before. Pushes from different instances
         // may arrive out of commit order, so first send what was committed in this room
         // since the connection opened (instances' clocks are assumed in sync, e.g. NTP; a
         // client still sees any gap by message id).
