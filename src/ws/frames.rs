@@ -12,16 +12,8 @@ pub enum Outbound {
     /// A ready-made frame.
     Frame(Arc<str>),
     /// A chat message: the writer delivers each room's messages once and in `message_id`
-    /// order, filling gaps from the store.
-    Chat {
-        room_id: Arc<str>,
-        message_id: i64,
-        frame: Arc<str>,
-        /// This instance relayed the room's previous message (`message_id - 1`) just before:
-        /// a connection that did not get it was not a recipient or did not exist yet when it
-        /// was committed, so its first push of the room needs no look-back in the store.
-        follows: bool,
-    },
+    /// order, filling gaps from the store. One allocation shared by every recipient.
+    Chat(Arc<ChatPush>),
     /// Send what the client missed in these conversations.
     CatchUp(Vec<CatchUpItem>),
     /// A server ping.
@@ -32,6 +24,18 @@ pub enum Outbound {
     Ready,
     /// Close with this code after everything queued before it.
     Close(u16, String),
+}
+
+/// A chat message as pushed to connections.
+#[derive(Debug)]
+pub struct ChatPush {
+    pub room_id: Arc<str>,
+    pub message_id: i64,
+    pub frame: Arc<str>,
+    /// This instance relayed the room's previous message (`message_id - 1`) just before:
+    /// a connection that did not get it was not a recipient or did not exist yet when it
+    /// was committed, so its first push of the room needs no look-back in the store.
+    pub follows: bool,
 }
 
 /// One conversation of a catch-up request.

@@ -8,7 +8,7 @@ use serde_json::json;
 use slog::{Logger, warn};
 use tokio::sync::{broadcast, mpsc};
 
-use super::frames::{Outbound, frame};
+use super::frames::{ChatPush, Outbound, frame};
 use super::hub::{HubHandle, PresenceChange, Targets};
 use super::presence::SNAPSHOT_EVERY;
 use crate::bus::{BusMessage, Event, FriendEventKind};
@@ -95,12 +95,12 @@ async fn handle(
                 Targets::Users(recipient_ids.clone())
             };
             let room_id: Arc<str> = Arc::from(message.room_id.as_str());
-            let out = Outbound::Chat {
+            let out = Outbound::Chat(Arc::new(ChatPush {
                 follows: relayed.follows(&room_id, message.message_id),
                 room_id,
                 message_id: message.message_id,
                 frame: frame("chat_message", message),
-            };
+            }));
             hub.deliver(targets, out, None).await;
         }
         Event::MessageRecalled { message, recipient_ids, actor_id } => {

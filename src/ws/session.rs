@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::frames::{self, CatchUpItem, Outbound, frame};
+use super::frames::{self, CatchUpItem, ChatPush, Outbound, frame};
 use super::hub::{CLOSE_IDLE, CLOSE_TOO_BIG, CloseFrame, ConnectError};
 use crate::bus::Event;
 use crate::error::{AppError, ErrorCode};
@@ -158,7 +158,7 @@ async fn writer(
                     continue;
                 }
                 Outbound::CatchUp(items) => {
-                    if !catch_up(&conn, &mut session, &mut last, items).await {
+                    if !Box::pin(catch_up(&conn, &mut session, &mut last, items)).await {
                         break None;
                     }
                     continue;
@@ -206,11 +206,11 @@ async fn write(
         Outbound::Ping => session.ping(b"").await.is_ok(),
         Outbound::Ready => true,
         Outbound::Close(..) => false,
-        Outbound::Chat { room_id, message_id, frame, follows } => {
-            deliver_chat(conn, session, last, room_id, message_id, frame, follows).await
-        }
-        Outbound::CatchUp(items) => catch_up(conn, session, last, items).await,
-        Outbound::Resync => resync(conn, session, last).await,
+        Outbound::Chat(push) => deliver_chat(conn, session, last, push).await,
+        // The rare, store-reading items are boxed so that every idle connection's task stays
+        // small (B4 memory per socket).
+        Outbound::CatchUp(items) => Box::pin(catch_up(conn, session, last, items)).await,
+        Outbound::Resync => Box::pin(resync(conn, session, last)).await,
     }
 }
 
@@ -260,30 +260,50 @@ async fn deliver_chat(
     conn: &Connection,
     session: &mut Session,
     last: &mut HashMap<Arc<str>, Delivered>,
-    room_id: Arc<str>,
-    message_id: i64,
-    frame_text: Arc<str>,
-    follows: bool,
+    push: Arc<ChatPush>,
 ) -> bool {
-    let mut previous = last.get(&room_id).copied();
+    let message_id = push.message_id;
+    let previous = last.get(&push.room_id).copied();
     if previous.is_some_and(|d| message_id <= d.hi) {
         return true;
     }
-    if previous.is_none() && message_id > 1 && !follows {
-        // The first push of this room on this connection, and the previous message did not
-        // come through this instance's relay just before. Pushes from different instances
-        // may arrive out of commit order, so first send what was committed in this room
-        // since the connection opened (instances' clocks are assumed in sync, e.g. NTP; a
-        // client still sees any gap by message id).
+    let look_back = previous.is_none() && message_id > 1 && !push.follows;
+    let gap = previous.is_some_and(|d| message_id > d.hi + 1);
+    let previous = if look_back || gap {
+        match Box::pin(fill_before(conn, session, &push.room_id, message_id, previous)).await {
+            Some(previous) => previous,
+            None => return false,
+        }
+    } else {
+        previous
+    };
+    let lo = previous.map(|d| d.lo).unwrap_or(message_id);
+    last.insert(push.room_id.clone(), Delivered { lo, hi: message_id });
+    session.text(push.frame.to_string()).await.is_ok()
+}
+
+/// Send what this connection is owed of a room before `message_id`: on its first push of
+/// the room, what was committed since it joined the hub (pushes from different instances may
+/// arrive out of commit order; instances' clocks are assumed in sync, e.g. NTP, and a client
+/// still sees any gap by message id); after a gap, the missing messages. Returns the new
+/// delivered range, or `None` when the socket is gone.
+async fn fill_before(
+    conn: &Connection,
+    session: &mut Session,
+    room_id: &str,
+    message_id: i64,
+    mut previous: Option<Delivered>,
+) -> Option<Option<Delivered>> {
+    let window = conn.state.config.ws.catch_up_window;
+    if previous.is_none() {
         let since = conn.connected_at;
-        let window = conn.state.config.ws.catch_up_window;
         if let Ok(before) =
-            conn.state.messages.page(&room_id, Page::Before(message_id), window).await
+            conn.state.messages.page(room_id, Page::Before(message_id), window).await
         {
             for m in before.into_iter().filter(|m| m.created_at >= since) {
                 let id = m.message_id;
                 if session.text(frame("chat_message", tombstone(m)).to_string()).await.is_err() {
-                    return false;
+                    return None;
                 }
                 let lo = previous.map_or(id, |d| d.lo);
                 previous = Some(Delivered { lo, hi: id });
@@ -293,18 +313,16 @@ async fn deliver_chat(
     if let Some(Delivered { hi: p, .. }) = previous
         && message_id > p + 1
     {
-        let missing = (message_id - p - 1).min(conn.state.config.ws.catch_up_window);
-        if let Ok(gap) = conn.state.messages.page(&room_id, Page::After(p), missing).await {
+        let missing = (message_id - p - 1).min(window);
+        if let Ok(gap) = conn.state.messages.page(room_id, Page::After(p), missing).await {
             for m in gap.into_iter().filter(|m| m.message_id < message_id) {
                 if session.text(frame("chat_message", tombstone(m)).to_string()).await.is_err() {
-                    return false;
+                    return None;
                 }
             }
         }
     }
-    let lo = previous.map(|d| d.lo).unwrap_or(message_id);
-    last.insert(room_id, Delivered { lo, hi: message_id });
-    session.text(frame_text.to_string()).await.is_ok()
+    Some(previous)
 }
 
 async fn catch_up(
@@ -439,7 +457,7 @@ async fn reader(
                 last_heard = Instant::now();
                 match message {
                     AggregatedMessage::Text(text) => {
-                        handle_frame(&conn, &text, &tx, &world, &mut last_typing).await;
+                        Box::pin(handle_frame(&conn, &text, &tx, &world, &mut last_typing)).await;
                         if !spoke {
                             spoke = true;
                             let _ = tx.send(Outbound::Ready).await;
