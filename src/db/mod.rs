@@ -2,6 +2,7 @@
 //! `SyncConnectionWrapper`) or MySQL/MariaDB (through `AsyncMysqlConnection`), chosen at runtime
 //! from the URL. Query bodies are written once and compiled per backend by [`db_run!`].
 
+mod checkpoint;
 pub mod control;
 pub mod conversation;
 pub mod friend;
@@ -13,6 +14,7 @@ pub mod session;
 pub mod user;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::sqlite::SqliteConnection;
@@ -169,6 +171,8 @@ pub struct Db {
     runtime: tokio::runtime::Handle,
     kind: DatabaseKind,
     url: String,
+    /// SQLite: keeps the background checkpointer running while any handle lives.
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl Db {
@@ -238,7 +242,13 @@ impl Db {
                 )
             }
         };
-        Ok(Db { pool, runtime: tokio::runtime::Handle::current(), kind, url })
+        let _checkpointer = match kind {
+            DatabaseKind::Sqlite => {
+                Some(Arc::new(checkpoint::Checkpointer::start(sqlite_path(&url), config)))
+            }
+            DatabaseKind::Mysql => None,
+        };
+        Ok(Db { pool, runtime: tokio::runtime::Handle::current(), kind, url, _checkpointer })
     }
 
     /// Which backend this is.
@@ -339,7 +349,7 @@ pub fn mysql_url(url: &str) -> String {
 fn sqlite_pragmas(config: &Config) -> String {
     format!(
         "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA synchronous = {}; \
-         PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;",
+         PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;",
         config.database.sqlite_busy_timeout_ms,
         config.database.sqlite_synchronous.to_ascii_uppercase()
     )

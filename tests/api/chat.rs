@@ -747,3 +747,48 @@ async fn jim_world_mute_takes_effect_on_the_running_server() {
     jim(&["world", "unmute"]);
     text(app, &token, 99, 1, "after").await;
 }
+
+/// Messages in a copy of the SQLite database file taken without its WAL (0 when the copy is
+/// torn or unreadable).
+fn messages_in_file_alone(db: &std::path::Path, scratch: &std::path::Path) -> i64 {
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let copy = scratch.join("copy.db");
+    let _ = std::fs::remove_file(&copy);
+    if std::fs::copy(db, &copy).is_err() {
+        return 0;
+    }
+    let Ok(mut conn) = SqliteConnection::establish(copy.to_str().unwrap()) else { return 0 };
+    diesel::sql_query("SELECT COUNT(*) AS n FROM messages")
+        .get_result::<Count>(&mut conn)
+        .map_or(0, |c| c.n)
+}
+
+/// Connections never checkpoint SQLite's WAL on the commit path; a background thread does.
+/// Within seconds of a burst of sends, the database file alone holds every message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_checkpointed_in_the_background() {
+    let env = start(Profile::Embedded, |_| {}).await.expect("app");
+    let app = &env.app;
+    let ((_, ta), (b, _)) = pair(app, "ckpa", "ckpb").await;
+    for i in 0..50 {
+        text(app, &ta, 1, b, &format!("m{i}")).await;
+    }
+    let db = env.dir.path().join("jim.db");
+    assert!(db.exists(), "the database is {}", db.display());
+    let scratch = tempfile::tempdir().unwrap();
+    let mut in_file = 0;
+    for _ in 0..100 {
+        in_file = messages_in_file_alone(&db, scratch.path());
+        if in_file >= 51 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(in_file, 51, "the greeting and 50 messages reach the database file");
+    env.app.stop().await;
+}

@@ -1,0 +1,60 @@
+//! SQLite's WAL checkpoints, moved off the commit path: connections never checkpoint
+//! (`wal_autocheckpoint = 0`); a thread of its own copies the WAL into the database in the
+//! background (PASSIVE: it never waits for, nor blocks, readers and the writer).
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+use crate::config::Config;
+
+/// How often the WAL is copied back into the database.
+const EVERY: Duration = Duration::from_millis(500);
+
+/// Runs until dropped; then checkpoints once more and stops.
+pub struct Checkpointer {
+    _stop: mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    pub fn start(path: &str, config: &Config) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let path = path.to_string();
+        let pragmas = format!(
+            "PRAGMA busy_timeout = {}; PRAGMA synchronous = {};",
+            config.database.sqlite_busy_timeout_ms,
+            config.database.sqlite_synchronous.to_ascii_uppercase()
+        );
+        let spawned =
+            std::thread::Builder::new().name("jim-sqlite-checkpoint".into()).spawn(move || {
+                let mut conn: Option<SqliteConnection> = None;
+                loop {
+                    let last = matches!(
+                        stopped.recv_timeout(EVERY),
+                        Err(mpsc::RecvTimeoutError::Disconnected)
+                    );
+                    if conn.is_none() {
+                        conn = SqliteConnection::establish(&path).ok().and_then(|mut c| {
+                            diesel::connection::SimpleConnection::batch_execute(&mut c, &pragmas)
+                                .ok()
+                                .map(|_| c)
+                        });
+                    }
+                    if let Some(c) = conn.as_mut()
+                        && diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").execute(c).is_err()
+                    {
+                        // Try again with a fresh connection next time.
+                        conn = None;
+                    }
+                    if last {
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            slog_scope::warn!("no SQLite checkpoint thread; the WAL grows until restart"; "error" => e.to_string());
+        }
+        Self { _stop: stop }
+    }
+}
