@@ -196,6 +196,17 @@ impl Bus {
         }
     }
 
+    /// Send `events` to every instance, in order, in one round trip (a Redis pipeline).
+    pub async fn publish_all(&self, events: Vec<Event>) -> Result<(), BusError> {
+        match self {
+            Bus::Local(b) => {
+                events.into_iter().for_each(|e| b.publish(e));
+                Ok(())
+            }
+            Bus::Redis(b) => b.publish_all(events).await,
+        }
+    }
+
     /// Hand `event` to this instance's subscribers only (events already known to every
     /// instance by other means, such as the control table).
     pub fn deliver_local(&self, event: Event) {

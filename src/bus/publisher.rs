@@ -1,5 +1,6 @@
 //! An ordered, bounded queue in front of the bus: request handlers hand over committed events
-//! without waiting for Redis, and one task publishes them in the order they were handed over.
+//! without waiting for Redis, and one task publishes them in the order they were handed over,
+//! pipelining whatever queued up meanwhile.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +9,9 @@ use slog::Logger;
 use tokio::sync::mpsc;
 
 use super::{Bus, Event};
+
+/// Most events published in one round trip.
+const PIPELINE: usize = 256;
 
 /// Hands events to the bus in the background.
 #[derive(Clone)]
@@ -26,8 +30,10 @@ impl Publisher {
         let seen_drops = dropped.clone();
         tokio::spawn(async move {
             let mut resynced = 0;
-            while let Some(event) = rx.recv().await {
-                let mut failed = bus.publish(event).await.err();
+            let mut batch = Vec::with_capacity(PIPELINE);
+            while rx.recv_many(&mut batch, PIPELINE).await > 0 {
+                // What queued up while the last round trip was in flight goes in one.
+                let mut failed = bus.publish_all(std::mem::take(&mut batch)).await.err();
                 // Pushes were dropped before they reached the queue: once the queue has
                 // drained, have every connection re-read its rooms.
                 let drops = seen_drops.load(Ordering::Relaxed);

@@ -87,6 +87,17 @@ impl RedisBus {
         Ok(())
     }
 
+    pub async fn publish_all(&self, events: Vec<Event>) -> Result<(), BusError> {
+        let mut pipe = redis::pipe();
+        for event in events {
+            let message = BusMessage { origin: self.instance_id.to_string(), event };
+            pipe.publish(&*self.channel, serde_json::to_string(&message)?).ignore();
+        }
+        let mut conn = connection(&self.pool).await?;
+        let () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
     pub fn deliver(&self, message: Arc<BusMessage>) {
         let _ = self.fanout.send(message);
     }

@@ -47,6 +47,24 @@ async fn an_event_published_on_one_instance_reaches_another() {
     assert_ne!(got.origin, b.state.instance_id);
     assert!(receive_probe(&mut on_a, "a-to-b").await.is_some(), "A hears its own event too");
 
+    // A pipelined batch arrives whole and in order.
+    let nonces: Vec<String> = (0..300).map(|i| format!("batch-{i}")).collect();
+    let batch = nonces.iter().map(|n| Event::Probe { nonce: n.clone() }).collect();
+    a.state.bus.publish_all(batch).await.unwrap();
+    let mut heard = Vec::new();
+    while heard.len() < nonces.len() {
+        let message = tokio::time::timeout(Duration::from_secs(5), on_b.recv())
+            .await
+            .expect("the batch arrives")
+            .expect("no lag");
+        if let Event::Probe { nonce } = &message.event
+            && nonce.starts_with("batch-")
+        {
+            heard.push(nonce.clone());
+        }
+    }
+    assert_eq!(heard, nonces, "in publishing order");
+
     // Another deployment on the same Redis (other server_name) hears nothing of ours.
     let other = ScaleOut::fresh().await.unwrap();
     let dir_c = tempfile::tempdir().unwrap();
