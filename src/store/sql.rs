@@ -32,6 +32,9 @@ const QUEUE: usize = 4096;
 /// round trips and log syncs of a few transactions.
 const MYSQL_WRITERS: usize = 4;
 
+/// A batch that takes longer than this to commit is logged (disk or lock trouble).
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// One append waiting for its batch.
 struct Pending {
     message: NewMessage,
@@ -191,6 +194,16 @@ impl BatchWriter {
     /// Commit a batch in one transaction; if that fails (a repeated action id, a lost race for
     /// a new room, a deadlock), append its messages one by one, each with its own answer.
     async fn commit(&self, batch: Vec<Pending>) {
+        let started = std::time::Instant::now();
+        let size = batch.len();
+        self.commit_batch(batch).await;
+        let took = started.elapsed();
+        if took > SLOW_COMMIT {
+            slog_scope::warn!("slow message commit"; "messages" => size, "ms" => took.as_millis() as u64);
+        }
+    }
+
+    async fn commit_batch(&self, batch: Vec<Pending>) {
         let messages: Vec<NewMessage> = batch.iter().map(|p| p.message.clone()).collect();
         let committed =
             if batch.len() > 1 { self.try_append_batch(messages).await.ok() } else { None };
