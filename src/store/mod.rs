@@ -51,6 +51,25 @@ pub struct NewMessage {
     pub created_at: i64,
 }
 
+impl NewMessage {
+    /// The message as stored under store-wide `id` with room sequence number `message_id`.
+    pub fn stored(&self, id: String, message_id: i64) -> StoredMessage {
+        StoredMessage {
+            id,
+            room_id: self.room_id.clone(),
+            message_id,
+            session_type: self.session_type,
+            message_type: self.message_type,
+            sender_id: self.sender_id,
+            receiver_id: self.receiver_id,
+            action_id: self.action_id.clone(),
+            body: serde_json::from_str(&self.body).unwrap_or_default(),
+            status: MESSAGE_NORMAL,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// Run by the store once a message is durable, in commit order, before the append answers.
 pub type OnCommit = Box<dyn FnOnce(&StoredMessage) + Send>;
 

@@ -42,21 +42,6 @@ struct Pending {
     reply: oneshot::Sender<Result<StoredMessage>>,
 }
 
-/// A row for the batch insert into `messages`.
-struct MessageInsert {
-    room_id: String,
-    message_id: i64,
-    session_type: i16,
-    message_type: i16,
-    sender_id: i64,
-    receiver_id: i64,
-    action_id: String,
-    body: String,
-    status: i16,
-    created_at: i64,
-    updated_at: i64,
-}
-
 /// How far one batch advances one room.
 struct RoomBump {
     room_id: String,
@@ -279,30 +264,19 @@ impl BatchWriter {
                                 (b.room_id.as_str(), end - b.count + 1)
                             })
                             .collect();
-                        let rows: Vec<MessageInsert> = batch
+                        // Each message with the id it gets.
+                        let rows: Vec<(&NewMessage, i64)> = batch
                             .iter()
                             .map(|m| {
                                 let id = next.get_mut(m.room_id.as_str()).expect("bumped room");
                                 *id += 1;
-                                MessageInsert {
-                                    room_id: m.room_id.clone(),
-                                    message_id: *id - 1,
-                                    session_type: m.session_type,
-                                    message_type: m.message_type,
-                                    sender_id: m.sender_id,
-                                    receiver_id: m.receiver_id,
-                                    action_id: m.action_id.clone(),
-                                    body: m.body.clone(),
-                                    status: MESSAGE_NORMAL,
-                                    created_at: m.created_at,
-                                    updated_at: m.created_at,
-                                }
+                                (m, *id - 1)
                             })
                             .collect();
                         messages_insert(&rows).execute(c).await?;
-                        let senders: Vec<i64> = rows.iter().map(|r| r.sender_id).collect();
+                        let senders: Vec<i64> = batch.iter().map(|m| m.sender_id).collect();
                         let actions: Vec<&str> =
-                            rows.iter().map(|r| r.action_id.as_str()).collect();
+                            batch.iter().map(|m| m.action_id.as_str()).collect();
                         let ids: HashMap<(i64, String), i64> = messages::table
                             .filter(messages::sender_id.eq_any(&senders))
                             .filter(messages::action_id.eq_any(&actions))
@@ -314,21 +288,9 @@ impl BatchWriter {
                             .collect();
                         Ok::<_, DbError>(
                             rows.into_iter()
-                                .map(|r| StoredMessage {
-                                    id: ids
-                                        .get(&(r.sender_id, r.action_id.clone()))
-                                        .map(i64::to_string)
-                                        .unwrap_or_default(),
-                                    body: serde_json::from_str(&r.body).unwrap_or_default(),
-                                    room_id: r.room_id,
-                                    message_id: r.message_id,
-                                    session_type: r.session_type,
-                                    message_type: r.message_type,
-                                    sender_id: r.sender_id,
-                                    receiver_id: r.receiver_id,
-                                    action_id: r.action_id,
-                                    status: MESSAGE_NORMAL,
-                                    created_at: r.created_at,
+                                .map(|(m, message_id)| {
+                                    let id = ids.get(&(m.sender_id, m.action_id.clone()));
+                                    m.stored(id.map(i64::to_string).unwrap_or_default(), message_id)
                                 })
                                 .collect(),
                         )
@@ -420,19 +382,7 @@ impl BatchWriter {
                             .execute(c)
                             .await?;
                         let id = last_insert_id(c).await?;
-                        Ok::<_, DbError>(StoredMessage {
-                            id: id.to_string(),
-                            room_id: m.room_id.clone(),
-                            message_id,
-                            session_type: m.session_type,
-                            message_type: m.message_type,
-                            sender_id: m.sender_id,
-                            receiver_id: m.receiver_id,
-                            action_id: m.action_id.clone(),
-                            body: serde_json::from_str(&m.body).unwrap_or_default(),
-                            status: MESSAGE_NORMAL,
-                            created_at: now,
-                        })
+                        Ok::<_, DbError>(m.stored(id.to_string(), message_id))
                     })
                     .await
                 })
@@ -606,7 +556,6 @@ where
     i16: ToSql<SmallInt, DB>,
     i64: ToSql<BigInt, DB>,
 {
-    let rows = vec!["(?, ?, ?, ?, ?)"; bumps.len()].join(", ");
     let upsert = if mysql {
         "ON DUPLICATE KEY UPDATE last_message_id = last_message_id + VALUES(last_message_id), \
          updated_at = GREATEST(updated_at, VALUES(updated_at))"
@@ -617,7 +566,8 @@ where
     };
     let mut query = diesel::sql_query(format!(
         "INSERT INTO rooms (room_id, session_type, last_message_id, created_at, updated_at) \
-         VALUES {rows} {upsert}"
+         VALUES {} {upsert}",
+        vec!["(?, ?, ?, ?, ?)"; bumps.len()].join(", ")
     ))
     .into_boxed::<DB>();
     for b in bumps {
@@ -631,33 +581,33 @@ where
     query
 }
 
-/// One multi-row `INSERT` for the batch's messages.
-fn messages_insert<'a, DB>(rows: &[MessageInsert]) -> BoxedSqlQuery<'a, DB, SqlQuery>
+/// One multi-row `INSERT` for the batch's messages, each with the id it gets.
+fn messages_insert<'a, DB>(rows: &[(&NewMessage, i64)]) -> BoxedSqlQuery<'a, DB, SqlQuery>
 where
     DB: Backend + HasSqlType<Text> + HasSqlType<SmallInt> + HasSqlType<BigInt>,
     String: ToSql<Text, DB>,
     i16: ToSql<SmallInt, DB>,
     i64: ToSql<BigInt, DB>,
 {
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
     let mut query = diesel::sql_query(format!(
         "INSERT INTO messages (room_id, message_id, session_type, type, sender_id, receiver_id, \
-         action_id, body, status, created_at, updated_at) VALUES {values}"
+         action_id, body, status, created_at, updated_at) VALUES {}",
+        vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
     ))
     .into_boxed::<DB>();
-    for r in rows {
+    for (m, message_id) in rows {
         query = query
-            .bind::<Text, _>(r.room_id.clone())
-            .bind::<BigInt, _>(r.message_id)
-            .bind::<SmallInt, _>(r.session_type)
-            .bind::<SmallInt, _>(r.message_type)
-            .bind::<BigInt, _>(r.sender_id)
-            .bind::<BigInt, _>(r.receiver_id)
-            .bind::<Text, _>(r.action_id.clone())
-            .bind::<Text, _>(r.body.clone())
-            .bind::<SmallInt, _>(r.status)
-            .bind::<BigInt, _>(r.created_at)
-            .bind::<BigInt, _>(r.updated_at);
+            .bind::<Text, _>(m.room_id.clone())
+            .bind::<BigInt, _>(*message_id)
+            .bind::<SmallInt, _>(m.session_type)
+            .bind::<SmallInt, _>(m.message_type)
+            .bind::<BigInt, _>(m.sender_id)
+            .bind::<BigInt, _>(m.receiver_id)
+            .bind::<Text, _>(m.action_id.clone())
+            .bind::<Text, _>(m.body.clone())
+            .bind::<SmallInt, _>(MESSAGE_NORMAL)
+            .bind::<BigInt, _>(m.created_at)
+            .bind::<BigInt, _>(m.created_at);
     }
     query
 }
