@@ -112,6 +112,29 @@ impl Db {
         .await
     }
 
+    /// What a private send needs in one round trip: `target`'s account status (`None`: no
+    /// such user) and the pair's relation row, if any.
+    pub async fn relation_with_status(
+        &self,
+        sender: i64,
+        target: i64,
+    ) -> DbResult<Option<(i16, Option<RelationRow>)>> {
+        let (lo, hi) = if sender < target { (sender, target) } else { (target, sender) };
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| users::table
+                .left_join(
+                    user_relation::table
+                        .on(user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi))),
+                )
+                .filter(users::id.eq(target))
+                .select((users::status, user_relation::all_columns.nullable()))
+                .first::<(i16, Option<RelationRow>)>(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
+
     /// Create the pair's row if missing (nobody friends, nobody blocked) and apply `change`
     /// to it, all in one transaction; returns the row before and after.
     pub async fn relation_modify(

@@ -592,14 +592,15 @@ pub async fn can_chat(state: &AppState, sender: i64, target: i64) -> Result<()> 
     if sender == target {
         return Err(AppError::code(ErrorCode::FriendSelf));
     }
-    let relation = state.db.relation_get(sender, target).await?;
-    let standing = Standing::of(relation.as_ref(), sender, target);
+    let found = state.db.relation_with_status(sender, target).await?;
+    let relation = found.as_ref().and_then(|(_, relation)| relation.as_ref());
+    let standing = Standing::of(relation, sender, target);
     standing.check_blocks()?;
     if !standing.mutual() {
         return Err(AppError::code(ErrorCode::NotFriends));
     }
-    match state.db.user_find_by_id(target).await? {
-        Some(u) if u.status == STATUS_ACTIVE => Ok(()),
+    match found {
+        Some((status, _)) if status == STATUS_ACTIVE => Ok(()),
         _ => Err(AppError::code(ErrorCode::TargetNotExists)),
     }
 }
