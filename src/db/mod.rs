@@ -159,12 +159,13 @@ impl From<DbError> for crate::error::AppError {
 /// Result of repository functions.
 pub type DbResult<T> = Result<T, DbError>;
 
-/// The repository facade: a pool plus the multi-thread runtime its queries run on.
+/// The repository facade: a pool plus the multi-thread runtime MySQL queries run on.
 ///
-/// actix workers are current-thread runtimes, where dropping an in-flight SQLite query (or
-/// running migrations) panics; every call is therefore spawned onto the main runtime and
-/// awaited through its `JoinHandle`, so a cancelled request detaches the query instead of
-/// cancelling it mid-flight.
+/// SQLite statements run inline on the caller's thread (see [`Inline`]): each completes in
+/// the poll that starts it, so a cancelled request cannot stop one half-way. A MySQL call is
+/// spawned onto the main runtime and awaited through its `JoinHandle`, so a cancelled request
+/// (actix drops the handler when the client goes) detaches the query instead of cancelling it
+/// mid-flight.
 #[derive(Clone)]
 pub struct Db {
     pool: DbPool,
