@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use diesel::{Connection, RunQueryDsl, SqliteConnection};
 
-use crate::config::Config;
-
 /// How often the WAL is copied back into the database.
 const EVERY: Duration = Duration::from_millis(500);
 
@@ -18,14 +16,10 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn start(path: &str, config: &Config) -> Self {
+    /// Checkpoint the database at `path`, on a connection set up with `pragmas` (the pool's).
+    pub fn start(path: &str, pragmas: String) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
         let path = path.to_string();
-        let pragmas = format!(
-            "PRAGMA busy_timeout = {}; PRAGMA synchronous = {};",
-            config.database.sqlite_busy_timeout_ms,
-            config.database.sqlite_synchronous.to_ascii_uppercase()
-        );
         let spawned =
             std::thread::Builder::new().name("jim-sqlite-checkpoint".into()).spawn(move || {
                 let mut conn: Option<SqliteConnection> = None;

@@ -244,9 +244,10 @@ impl Db {
             }
         };
         let _checkpointer = match kind {
-            DatabaseKind::Sqlite => {
-                Some(Arc::new(checkpoint::Checkpointer::start(sqlite_path(&url), config)))
-            }
+            DatabaseKind::Sqlite => Some(Arc::new(checkpoint::Checkpointer::start(
+                sqlite_path(&url),
+                sqlite_pragmas(config),
+            ))),
             DatabaseKind::Mysql => None,
         };
         Ok(Db { pool, runtime: tokio::runtime::Handle::current(), kind, url, _checkpointer })

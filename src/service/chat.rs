@@ -16,7 +16,7 @@ use crate::error::{AppError, ErrorCode, Result};
 use crate::service::{friend, group};
 use crate::state::AppState;
 use crate::store::{
-    MESSAGE_DELETED, MESSAGE_RECALLED, NewMessage, Page, SESSION_GROUP, SESSION_PRIVATE,
+    MESSAGE_DELETED, MESSAGE_RECALLED, NewMessage, OnCommit, Page, SESSION_GROUP, SESSION_PRIVATE,
     SESSION_WORLD, StoredMessage, group_room_id, private_room_id, world_room_id,
 };
 
@@ -283,6 +283,15 @@ fn action_id(raw: Option<&str>) -> Result<String> {
     }
 }
 
+/// The hook that queues a stored message's push to `recipient_ids` once it is committed, in
+/// commit order (see [`crate::store::MessageStore::append_then`]).
+pub fn push_on_commit(state: &AppState, recipient_ids: Vec<i64>) -> OnCommit {
+    let publisher = state.publisher.clone();
+    Box::new(move |stored| {
+        publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids })
+    })
+}
+
 /// Send a message. Answers only after the message is committed; the push is queued after
 /// commit and never delays the answer. A repeated `action_id` returns the original message.
 pub async fn send(state: &AppState, sender: i64, input: SendInput) -> Result<StoredMessage> {
@@ -332,16 +341,7 @@ pub async fn send(state: &AppState, sender: i64, input: SendInput) -> Result<Sto
     // Recipients are read before the commit so that the push can be queued in commit order
     // (a member who joins in between gets this message with their next push, from the store).
     let recipient_ids = recipients(state, &room, sender).await?;
-    let publisher = state.publisher.clone();
-    state
-        .messages
-        .append_then(
-            message,
-            Box::new(move |stored| {
-                publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids })
-            }),
-        )
-        .await
+    state.messages.append_then(message, push_on_commit(state, recipient_ids)).await
 }
 
 /// Replace what a user must not see with tombstones (never holes): recalled messages lose
@@ -424,13 +424,7 @@ pub async fn list(
         (None, None) => Page::Latest,
     };
     let messages = state.messages.page(&room.room_id, page, limit).await?;
-    let last_message_id = state
-        .messages
-        .rooms(vec![room.room_id.clone()])
-        .await?
-        .first()
-        .map(|r| r.last_message_id)
-        .unwrap_or(0);
+    let last_message_id = state.messages.last_message_id(&room.room_id).await?;
     let has_more = match page {
         Page::After(_) => {
             messages.last().map(|m| m.message_id).unwrap_or(after.unwrap_or(0)) < last_message_id
@@ -571,13 +565,7 @@ pub async fn mark_read(
     if message_id < 0 {
         return Err(AppError::invalid("message_id must not be negative"));
     }
-    let last = state
-        .messages
-        .rooms(vec![room.room_id.clone()])
-        .await?
-        .first()
-        .map(|r| r.last_message_id)
-        .unwrap_or(0);
+    let last = state.messages.last_message_id(&room.room_id).await?;
     let key =
         ConversationKey { user_id: user, room_id: room.room_id.clone(), session_type, target_id };
     let read = state.db.conversation_mark_read(key, message_id.min(last), now_ms()).await?;
@@ -690,13 +678,7 @@ pub async fn delete_for_me(
 
 /// Hide a whole room's history (up to its newest message) from `user` only.
 pub async fn clear_history(state: &AppState, user: i64, room_id: &str) -> Result<()> {
-    let last = state
-        .messages
-        .rooms(vec![room_id.to_string()])
-        .await?
-        .first()
-        .map(|r| r.last_message_id)
-        .unwrap_or(0);
+    let last = state.messages.last_message_id(room_id).await?;
     if last > 0 {
         state.db.conversation_clear(user, room_id.to_string(), last, now_ms()).await?;
     }

@@ -184,12 +184,8 @@ pub async fn send_greeting(
         body: json!({ "text": GREETING_TEXT }).to_string(),
         created_at: now_ms(),
     };
-    let recipient_ids = vec![from.min(to), from.max(to)];
-    let publisher = state.publisher.clone();
-    let publish = Box::new(move |stored: &crate::store::StoredMessage| {
-        publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids })
-    });
-    match state.messages.append_then(message, publish).await {
+    let push = crate::service::chat::push_on_commit(state, vec![from.min(to), from.max(to)]);
+    match state.messages.append_then(message, push).await {
         Ok(stored) => Some(stored),
         Err(e) => {
             slog::error!(state.log, "greeting not stored"; "error" => format!("{e:#}"));

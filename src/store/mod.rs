@@ -203,6 +203,12 @@ impl MessageStore {
         }
     }
 
+    /// The last `message_id` of one room (0: no message yet).
+    pub async fn last_message_id(&self, room_id: &str) -> Result<i64> {
+        let rooms = self.rooms(vec![room_id.to_string()]).await?;
+        Ok(rooms.first().map_or(0, |r| r.last_message_id))
+    }
+
     /// Mark a message recalled (status 3) if it is still normal, was sent by `sender` (when
     /// given) and not before `not_before_ms` (when given). Returns the updated message, or
     /// `None` when nothing matched.

@@ -189,23 +189,28 @@ impl BatchWriter {
     }
 
     async fn commit_batch(&self, batch: Vec<Pending>) {
-        let messages: Vec<NewMessage> = batch.iter().map(|p| p.message.clone()).collect();
-        let committed =
-            if batch.len() > 1 { self.try_append_batch(messages).await.ok() } else { None };
+        let (messages, waiters): (Vec<NewMessage>, Vec<_>) =
+            batch.into_iter().map(|p| (p.message, (p.on_commit, p.reply))).unzip();
+        let messages = Arc::new(messages);
+        let committed = if messages.len() > 1 {
+            self.try_append_batch(messages.clone()).await.ok()
+        } else {
+            None
+        };
         match committed {
             Some(stored) => {
-                for (pending, message) in batch.into_iter().zip(stored) {
-                    (pending.on_commit)(&message);
-                    let _ = pending.reply.send(Ok(message));
+                for ((on_commit, reply), message) in waiters.into_iter().zip(stored) {
+                    on_commit(&message);
+                    let _ = reply.send(Ok(message));
                 }
             }
             None => {
-                for pending in batch {
-                    let result = self.append_one(pending.message).await;
+                for (message, (on_commit, reply)) in messages.iter().zip(waiters) {
+                    let result = self.append_one(message.clone()).await;
                     if let Ok(message) = &result {
-                        (pending.on_commit)(message);
+                        on_commit(message);
                     }
-                    let _ = pending.reply.send(result);
+                    let _ = reply.send(result);
                 }
             }
         }
@@ -216,12 +221,12 @@ impl BatchWriter {
     /// insert all rows, read their ids back.
     async fn try_append_batch(
         &self,
-        batch: Vec<NewMessage>,
+        batch: Arc<Vec<NewMessage>>,
     ) -> std::result::Result<Vec<StoredMessage>, DbError> {
         let mut bumps: Vec<RoomBump> = Vec::new();
         {
             let mut index: HashMap<&str, usize> = HashMap::new();
-            for m in &batch {
+            for m in batch.iter() {
                 match index.get(m.room_id.as_str()) {
                     Some(&i) => {
                         bumps[i].count += 1;

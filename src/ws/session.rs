@@ -374,14 +374,7 @@ async fn catch_up(
                 return false;
             }
         }
-        let latest = conn
-            .state
-            .messages
-            .rooms(vec![room.room_id.clone()])
-            .await
-            .ok()
-            .and_then(|r| r.first().map(|r| r.last_message_id))
-            .unwrap_or(0);
+        let latest = conn.state.messages.last_message_id(&room.room_id).await.unwrap_or(0);
         // The client now has everything after `from` up to `sent_to`, plus what it had.
         let merged = match known {
             Some(d) if d.lo <= sent_to + 1 => {
