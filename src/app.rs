@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpServer, middleware::from_fn, web};
+use actix_http::{HttpService, KeepAlive};
+use actix_server::{Server, ServerHandle};
+use actix_service::{fn_service, map_config};
+use actix_web::dev::AppConfig;
+use actix_web::{App, middleware::from_fn, web};
 use anyhow::{Context, bail};
 use slog::{Logger, info};
 
@@ -133,23 +136,7 @@ impl Application {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
 
-        let server_state = state.clone();
-        let body_limit = config.http.body_limit_bytes;
-        let origins = config.http.cors_allowed_origins.clone();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(server_state.clone())
-                .configure(|cfg| http::configure(cfg, body_limit))
-                .wrap(cors(&origins))
-                .wrap(from_fn(http::middleware::request_log))
-        })
-        .disable_signals()
-        .shutdown_timeout(config.http.shutdown_timeout_secs)
-        .client_request_timeout(Duration::from_millis(config.http.request_timeout_ms));
-        if config.http.workers > 0 {
-            server = server.workers(config.http.workers);
-        }
-        let server = server.listen(listener)?.run();
+        let server = serve(&config, listener, addr, state.clone())?;
 
         Ok(Application { addr, server, state, background })
     }
@@ -177,6 +164,53 @@ impl Application {
         }
         result
     }
+}
+
+/// The HTTP server: actix-web's `App` for requests, and WebSocket upgrades handed with their
+/// connection to [`crate::ws::session::upgrade`], which runs the socket on its own small
+/// buffers instead of the HTTP layer's (B4 memory, B3 latency).
+fn serve(
+    config: &Config,
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: web::Data<AppState>,
+) -> anyhow::Result<Server> {
+    let body_limit = config.http.body_limit_bytes;
+    let origins = config.http.cors_allowed_origins.clone();
+    let request_timeout = Duration::from_millis(config.http.request_timeout_ms);
+    let mut builder = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(config.http.shutdown_timeout_secs);
+    if config.http.workers > 0 {
+        builder = builder.workers(config.http.workers);
+    }
+    let graceful = builder.graceful_shutdown_signal();
+    let builder = builder.listen("jim-http", listener, move || {
+        let app_state = state.clone();
+        let origins = origins.clone();
+        let app = App::new()
+            .app_data(app_state)
+            .configure(|cfg| http::configure(cfg, body_limit))
+            .wrap(cors(&origins))
+            .wrap(from_fn(http::middleware::request_log));
+        let upgrade_state = state.clone();
+        let graceful = graceful.clone();
+        HttpService::build()
+            .graceful_shutdown_signal(move || {
+                let graceful = graceful.clone();
+                async move { graceful.notified().await }
+            })
+            .keep_alive(KeepAlive::default())
+            .client_request_timeout(request_timeout)
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .local_addr(addr)
+            .upgrade(fn_service(move |(req, framed)| {
+                crate::ws::session::upgrade(upgrade_state.clone(), req, framed)
+            }))
+            .finish(map_config(app, |_| AppConfig::default()))
+            .tcp()
+    })?;
+    Ok(builder.run())
 }
 
 fn cors(origins: &[String]) -> Cors {

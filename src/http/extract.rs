@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
+use actix_web::http::header::HeaderMap;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::middleware::{ClientIp, RequestUser};
@@ -14,7 +15,13 @@ use crate::state::AppState;
 
 /// The token a request carries, if any.
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
-    if let Some(value) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+    token_from(req.headers(), req.query_string())
+}
+
+/// [`bearer_token`] from the parts of a request: the `Authorization` header (with or
+/// without `Bearer`), else the `token` query parameter.
+pub fn token_from(headers: &HeaderMap, query: &str) -> Option<String> {
+    if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
         let value = value.trim();
         let token = match value.split_once(' ') {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
@@ -24,7 +31,7 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
             return Some(token.to_string());
         }
     }
-    url::form_urlencoded::parse(req.query_string().as_bytes())
+    url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
         .filter(|v| !v.is_empty())

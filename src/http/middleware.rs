@@ -1,10 +1,11 @@
 //! Request-scoped plumbing: request id, the per-request log line, and the client address.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderMap;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use slog::{info, o};
@@ -22,10 +23,18 @@ pub struct ClientIp(pub Option<IpAddr>);
 
 /// Resolve the client address of `req`.
 pub fn client_ip(req: &ServiceRequest, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
-    let peer = req.peer_addr().map(|a| a.ip());
+    client_ip_from(req.peer_addr(), req.headers(), trusted_proxies)
+}
+
+/// [`client_ip`] from the parts of a request.
+pub fn client_ip_from(
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trusted_proxies: &[IpAddr],
+) -> Option<IpAddr> {
+    let peer = peer.map(|a| a.ip());
     match peer {
         Some(p) if trusted_proxies.contains(&p) => {
-            let headers = req.headers();
             let forwarded =
                 headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| {
                     // The right-most address not added by one of our proxies is the client.

@@ -14,14 +14,8 @@ pub enum Outbound {
     /// A chat message: the writer delivers each room's messages once and in `message_id`
     /// order, filling gaps from the store. One allocation shared by every recipient.
     Chat(Arc<ChatPush>),
-    /// Send what the client missed in these conversations.
-    CatchUp(Vec<CatchUpItem>),
-    /// A server ping.
-    Ping,
     /// Pushes may have been lost: re-read every room this connection follows.
     Resync,
-    /// The client has spoken (its first frame): live pushes held since connecting may go.
-    Ready,
     /// Close with this code after everything queued before it.
     Close(u16, String),
 }

@@ -1,35 +1,47 @@
-//! `GET /api/v1/ws`: authenticate before the upgrade, register with the hub, then run one
-//! writer (the only task that writes to the socket, fed by the bounded queue, keeping each
-//! room's messages exactly-once and in order) and one reader (client frames, heartbeat).
+//! `GET /api/v1/ws`: authenticate before the upgrade, register with the hub, then one task
+//! per connection owns the socket: it writes what the bounded queue brings (each room's
+//! messages exactly once and in order), answers the client's frames, and keeps the heartbeat.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use actix_codec::Framed;
+use actix_http::ws::OpCode;
+use actix_http::{Request, h1};
+use actix_web::body::{BoxBody, to_bytes};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use slog::info;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::frames::{self, CatchUpItem, ChatPush, Outbound, frame};
 use super::hub::{CLOSE_IDLE, CLOSE_TOO_BIG, CloseFrame, ConnectError};
+use super::transport::{Incoming, ReadError, Socket};
 use crate::bus::Event;
 use crate::error::{AppError, ErrorCode};
-use crate::http::extract::bearer_token;
-use crate::http::middleware::RequestUser;
+use crate::http::envelope::{self, RequestContext};
+use crate::http::extract::{bearer_token, token_from};
+use crate::http::middleware::client_ip_from;
 use crate::service::{auth, chat, friend};
 use crate::state::AppState;
 use crate::store::{MESSAGE_NORMAL, Page, SESSION_GROUP, SESSION_PRIVATE, StoredMessage};
 
+/// Where clients connect.
+pub const PATH: &str = "/api/v1/ws";
 /// Most conversations one catch-up frame may name.
 const MAX_CATCH_UP_ITEMS: usize = 500;
 /// Most typing notices relayed per connection per second.
 const TYPING_EVERY: Duration = Duration::from_secs(1);
+/// Most queue items or client messages handled before the other side gets a turn.
+const TURN: usize = 256;
 
 /// Upgrade to a WebSocket. A missing, invalid, expired or revoked token is refused with 401
-/// (and a code) before the upgrade; too many connections with 429.
+/// (and a code) before the upgrade; too many connections with 429. (Upgrade requests are
+/// handed to [`upgrade`] by the HTTP layer; this route answers plain GETs.)
 #[utoipa::path(get, path = "/api/v1/ws", tag = "realtime", security(("bearer" = [])),
     params(("token" = Option<String>, Query, description = "the token, for clients that cannot set headers"),
         ("catch_up" = Option<bool>, Query, description = "1: my first frame is `catch_up`; hold live pushes until it is answered")),
@@ -39,11 +51,93 @@ const TYPING_EVERY: Duration = Duration::from_secs(1);
 pub async fn connect(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let token = bearer_token(&req).unwrap_or_default();
-    let principal = auth::authenticate(&state, &token).await?;
-    req.extensions_mut().insert(RequestUser(principal.user_id));
+    auth::authenticate(&state, &token).await?;
+    Err(AppError::invalid("not a WebSocket upgrade"))
+}
+
+/// Every request with `Upgrade: websocket` comes here, with the connection, from the HTTP
+/// layer. Answers like a route (the same envelopes, one log line) and, once upgraded, runs
+/// the connection until it closes.
+pub async fn upgrade(
+    state: web::Data<AppState>,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Result<(), actix_web::Error> {
+    // Boxed and finished before the connection runs: nothing of the request is kept while
+    // it does (B4 memory per socket).
+    if let Some((accepted, socket)) = Box::pin(handshake(state, req, framed)).await {
+        let Accepted { conn, rx, close, world, hold } = accepted;
+        run(conn, socket, rx, close, world, hold).await;
+    }
+    Ok(())
+}
+
+/// Answer the upgrade request; the accepted connection and its socket when it was upgraded.
+async fn handshake(
+    state: web::Data<AppState>,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Option<(Accepted, Socket)> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let logger = state.log.new(slog::o!("request_id" => request_id.clone()));
+    let ctx = RequestContext { request_id, logger: logger.clone() };
+    let trusted: Vec<std::net::IpAddr> =
+        state.config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
+    let ip = client_ip_from(req.peer_addr(), req.headers(), &trusted);
+    let accepted = envelope::with_context(ctx, accept(&state, &req)).await;
+    let (response, accepted) = match accepted {
+        Ok((response, accepted)) => (response, Some(accepted)),
+        Err(e) => (e.error_response().into(), None),
+    };
+    info!(logger, "request";
+        "method" => req.method().as_str(), "path" => req.path(),
+        "status" => response.status().as_u16(),
+        "latency_ms" => (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
+        "client_ip" => ip.map(|i| i.to_string()).unwrap_or_default(),
+        "user_id" => accepted.as_ref().map(|a| a.conn.user_id));
+    // Bodies here are small envelopes; collected, they can be written by the h1 codec.
+    let (head, body) = response.into_parts();
+    let body = to_bytes(body).await.unwrap_or_default();
+    let sent = h1::SendResponse::new(framed, head.set_body(body)).await;
+    let accepted = accepted?;
+    let Ok(framed) = sent else {
+        state.hub.disconnect(accepted.conn.user_id, accepted.conn.conn_id).await;
+        return None;
+    };
+    // The HTTP layer's buffers (8 KiB each) go; the socket reads into its own.
+    let actix_codec::FramedParts { io, read_buf, .. } = framed.into_parts();
+    let socket = Socket::new(io, read_buf, state.config.ws.max_frame_bytes);
+    Some((accepted, socket))
+}
+
+/// A connection that passed the handshake and joined the hub.
+struct Accepted {
+    conn: Connection,
+    rx: mpsc::Receiver<Outbound>,
+    close: watch::Receiver<Option<CloseFrame>>,
+    world: Arc<AtomicBool>,
+    hold: bool,
+}
+
+async fn accept(
+    state: &web::Data<AppState>,
+    req: &Request,
+) -> Result<(actix_http::Response<BoxBody>, Accepted), AppError> {
+    if req.path() != PATH {
+        return Err(AppError::code(ErrorCode::NotFound));
+    }
+    let handshake = actix_http::ws::handshake(req.head()).map_err(|e| match e {
+        actix_http::ws::HandshakeError::GetMethodRequired => {
+            AppError::code(ErrorCode::MethodNotAllowed)
+        }
+        e => AppError::invalid(format!("not a WebSocket upgrade: {e}")),
+    });
+    let token = token_from(req.headers(), req.uri().query().unwrap_or_default());
+    let principal = auth::authenticate(state, &token.unwrap_or_default()).await?;
+    let mut response = handshake?;
     let registration =
         state.hub.connect(principal.user_id, principal.session_id).await.map_err(|e| match e {
             ConnectError::TooManyConnections => AppError::code(ErrorCode::TooManyConnections),
@@ -52,41 +146,25 @@ pub async fn connect(
     // From here on every relayed message reaches this connection, so what is committed from
     // now on is its to get (see `deliver_chat`).
     let connected_at = crate::db::now_ms();
-    let (response, session, stream) = match actix_ws::handle(&req, body) {
-        Ok(parts) => parts,
-        Err(e) => {
-            state.hub.disconnect(principal.user_id, registration.conn_id).await;
-            return Err(AppError::invalid(format!("not a WebSocket upgrade: {e}")));
-        }
-    };
-    let max = state.config.ws.max_frame_bytes;
-    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
     let conn = Connection {
         state: state.clone(),
         user_id: principal.user_id,
         conn_id: registration.conn_id,
-        close_tx: registration.close_tx.clone(),
+        close_tx: registration.close_tx,
         connected_at,
     };
     // `?catch_up=1`: the client will send `catch_up` first; hold live pushes until then.
-    let hold = url::form_urlencoded::parse(req.query_string().as_bytes())
+    let hold = url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
         .any(|(k, v)| k == "catch_up" && (v == "1" || v == "true"));
-    actix_web::rt::spawn(writer(
-        conn.clone(),
-        session.clone(),
-        registration.rx,
-        registration.close.clone(),
-        hold,
-    ));
-    actix_web::rt::spawn(reader(
+    let response = response.finish().map_into_boxed_body();
+    let accepted = Accepted {
         conn,
-        session,
-        stream,
-        registration.tx,
-        registration.close,
-        registration.world,
-    ));
-    Ok(response)
+        rx: registration.rx,
+        close: registration.close,
+        world: registration.world,
+        hold,
+    };
+    Ok((response, accepted))
 }
 
 #[derive(Clone)]
@@ -101,7 +179,7 @@ struct Connection {
 }
 
 impl Connection {
-    /// Ask both halves to stop (the first request's code wins).
+    /// Ask the connection to close (the first request's code wins).
     fn close(&self, code: u16, reason: &str) {
         self.close_tx.send_if_modified(|c| {
             if c.is_none() {
@@ -114,103 +192,187 @@ impl Connection {
     }
 }
 
-async fn close_session(session: Session, frame: Option<CloseFrame>) {
-    let reason = frame.map(|(code, description)| CloseReason {
-        code: CloseCode::from(code),
-        description: Some(description),
-    });
-    let _ = session.close(reason).await;
-}
-
 /// A client that connects with `?catch_up=1` promises a `catch_up` frame first: its live
 /// pushes are held until that frame is answered, so history always comes before anything
 /// newer. This bounds how long a client that broke the promise waits for its pushes.
 const HOLD_LIVE_PUSHES: Duration = Duration::from_secs(10);
 
-async fn writer(
+/// What one connection keeps besides its socket.
+struct Live {
     conn: Connection,
-    mut session: Session,
+    /// Per room, the message ids delivered so far.
+    last: HashMap<Arc<str>, Delivered>,
+    /// Live pushes held until the client's first frame (`?catch_up=1`).
+    held: Option<Vec<Outbound>>,
+    world: Arc<AtomicBool>,
+    last_typing: Option<Instant>,
+    last_heard: Instant,
+}
+
+/// The connection's one task: queue items and client frames in turn, the heartbeat, and
+/// the close.
+async fn run(
+    conn: Connection,
+    mut socket: Socket,
     mut rx: mpsc::Receiver<Outbound>,
     mut close: watch::Receiver<Option<CloseFrame>>,
+    world: Arc<AtomicBool>,
     hold: bool,
 ) {
-    let mut last: HashMap<Arc<str>, Delivered> = HashMap::new();
-    let mut held: Option<Vec<Outbound>> = hold.then(Vec::new);
+    let ws = &conn.state.config.ws;
+    let idle = Duration::from_secs(ws.idle_timeout_secs.max(1));
+    let every = Duration::from_secs(ws.ping_interval_secs.max(1));
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let hold_until = tokio::time::Instant::now() + HOLD_LIVE_PUSHES;
+    let mut live = Live {
+        conn: conn.clone(),
+        last: HashMap::new(),
+        held: hold.then(Vec::new),
+        world,
+        last_typing: None,
+        last_heard: Instant::now(),
+    };
+    // The client may have sent its first frames right behind the handshake.
+    let mut ok = Box::pin(read_client(&mut live, &mut socket)).await;
     let close_frame = loop {
-        let out = tokio::select! {
+        if !ok || tokio::time::timeout(idle, socket.flush()).await.map_or(true, |r| r.is_err()) {
+            break None;
+        }
+        ok = tokio::select! {
             biased;
             changed = close.changed() => {
                 break if changed.is_ok() { close.borrow().clone() } else { None };
             }
-            out = rx.recv() => match out {
-                Some(out) => out,
-                None => break None,
-            },
-            _ = tokio::time::sleep_until(hold_until), if held.is_some() => Outbound::Ready,
-        };
-        if let Some(pending) = held.as_mut() {
-            match out {
-                Outbound::Chat { .. } | Outbound::Resync
-                    if pending.len() < conn.state.config.ws.send_queue =>
-                {
-                    pending.push(out);
-                    continue;
-                }
-                Outbound::CatchUp(items) => {
-                    if !Box::pin(catch_up(&conn, &mut session, &mut last, items)).await {
-                        break None;
-                    }
-                    continue;
-                }
-                Outbound::Chat { .. } | Outbound::Resync | Outbound::Ready => {
-                    let mut flush = held.take().unwrap_or_default();
-                    if !matches!(out, Outbound::Ready) {
-                        flush.push(out);
-                    }
-                    let mut ok = true;
-                    for item in flush {
-                        ok = ok && write(&conn, &mut session, &mut last, item).await;
+            out = rx.recv() => {
+                let mut out = out;
+                let mut ok = true;
+                for _ in 0..TURN {
+                    match out {
+                        None => break,
+                        Some(Outbound::Close(code, reason)) => {
+                            live.conn.close(code, &reason);
+                            break;
+                        }
+                        Some(item) => ok = push(&mut live, &mut socket, item).await,
                     }
                     if !ok {
-                        break None;
+                        break;
                     }
-                    continue;
+                    // Whatever else is queued leaves in the same write.
+                    out = rx.try_recv().ok();
+                    if out.is_none() {
+                        break;
+                    }
                 }
-                _ => {}
+                ok
             }
-        }
-        match out {
-            Outbound::Close(code, reason) => break Some((code, reason)),
-            other => {
-                if !write(&conn, &mut session, &mut last, other).await {
-                    break None;
+            ready = socket.readable() => {
+                ready.is_ok() && Box::pin(read_client(&mut live, &mut socket)).await
+            }
+            _ = ping.tick() => {
+                if live.last_heard.elapsed() > idle {
+                    live.conn.close(CLOSE_IDLE, "no answer to pings");
+                } else {
+                    socket.control(OpCode::Ping, b"");
                 }
+                true
             }
-        }
+            _ = tokio::time::sleep_until(hold_until), if live.held.is_some() => {
+                Box::pin(release_held(&mut live, &mut socket)).await
+            }
+        };
     };
     conn.close(1000, "closed");
     conn.state.hub.disconnect(conn.user_id, conn.conn_id).await;
-    close_session(session, close_frame).await;
+    if let Some(frame) = close_frame {
+        Box::pin(socket.close(Some(frame))).await;
+    }
+}
+
+/// One item of the queue: write it, or hold it while the client has not spoken.
+async fn push(live: &mut Live, socket: &mut Socket, out: Outbound) -> bool {
+    if let Some(pending) = live.held.as_mut() {
+        if matches!(out, Outbound::Chat(_) | Outbound::Resync)
+            && pending.len() < live.conn.state.config.ws.send_queue
+        {
+            pending.push(out);
+            return true;
+        }
+        if !Box::pin(release_held(live, socket)).await {
+            return false;
+        }
+    }
+    write(&live.conn, socket, &mut live.last, out).await
+}
+
+/// Write what was held for the client's first frame.
+async fn release_held(live: &mut Live, socket: &mut Socket) -> bool {
+    for item in live.held.take().unwrap_or_default() {
+        if !write(&live.conn, socket, &mut live.last, item).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// Handle every complete message the client has sent; false when the socket is gone.
+async fn read_client(live: &mut Live, socket: &mut Socket) -> bool {
+    for _ in 0..TURN {
+        let message = match socket.try_next() {
+            Ok(Some(message)) => message,
+            Ok(None) => return true,
+            Err(ReadError::Gone) => return false,
+            Err(ReadError::TooBig) => {
+                live.conn.close(CLOSE_TOO_BIG, "frame too large");
+                return true;
+            }
+            Err(ReadError::Protocol) => {
+                live.conn.close(1002, "protocol error");
+                return true;
+            }
+        };
+        live.last_heard = Instant::now();
+        match message {
+            Incoming::Text(text) => {
+                if !handle_frame(live, socket, &text).await {
+                    return false;
+                }
+                // The client has spoken: what was held for its catch-up may go.
+                if live.held.is_some() && !release_held(live, socket).await {
+                    return false;
+                }
+            }
+            Incoming::Binary => {
+                let error = frames::error("UNSUPPORTED_FRAME", "binary frames are not supported");
+                if socket.text(&error).await.is_err() {
+                    return false;
+                }
+            }
+            Incoming::Ping(bytes) => socket.control(OpCode::Pong, &bytes),
+            Incoming::Pong => {}
+            Incoming::Close => {
+                live.conn.close(1000, "closed by client");
+                return true;
+            }
+        }
+    }
+    true
 }
 
 /// Write one queue item; false when the socket is gone.
 async fn write(
     conn: &Connection,
-    session: &mut Session,
+    socket: &mut Socket,
     last: &mut HashMap<Arc<str>, Delivered>,
     out: Outbound,
 ) -> bool {
     match out {
-        Outbound::Frame(text) => session.text(text.to_string()).await.is_ok(),
-        Outbound::Ping => session.ping(b"").await.is_ok(),
-        Outbound::Ready => true,
+        Outbound::Frame(text) => socket.text(&text).await.is_ok(),
         Outbound::Close(..) => false,
-        Outbound::Chat(push) => deliver_chat(conn, session, last, push).await,
-        // The rare, store-reading items are boxed so that every idle connection's task stays
+        Outbound::Chat(push) => deliver_chat(conn, socket, last, push).await,
+        // The rare, store-reading item is boxed so that every idle connection's task stays
         // small (B4 memory per socket).
-        Outbound::CatchUp(items) => Box::pin(catch_up(conn, session, last, items)).await,
-        Outbound::Resync => Box::pin(resync(conn, session, last)).await,
+        Outbound::Resync => Box::pin(resync(conn, socket, last)).await,
     }
 }
 
@@ -218,7 +380,7 @@ async fn write(
 /// client to refresh its conversation list (for rooms it has not heard of yet).
 async fn resync(
     conn: &Connection,
-    session: &mut Session,
+    socket: &mut Socket,
     last: &mut HashMap<Arc<str>, Delivered>,
 ) -> bool {
     let window = conn.state.config.ws.catch_up_window;
@@ -231,13 +393,13 @@ async fn resync(
         let mut hi = delivered.hi;
         for m in page {
             hi = m.message_id;
-            if session.text(frame("chat_message", tombstone(m)).to_string()).await.is_err() {
+            if socket.text(&frame("chat_message", tombstone(m))).await.is_err() {
                 return false;
             }
         }
         last.insert(room_id, Delivered { lo: delivered.lo, hi });
     }
-    session.text(frame("resync", json!({"refresh": "conversations"})).to_string()).await.is_ok()
+    socket.text(&frame("resync", json!({"refresh": "conversations"}))).await.is_ok()
 }
 
 fn tombstone(mut m: StoredMessage) -> StoredMessage {
@@ -258,7 +420,7 @@ struct Delivered {
 /// the store whatever a lost or late publish left out before it.
 async fn deliver_chat(
     conn: &Connection,
-    session: &mut Session,
+    socket: &mut Socket,
     last: &mut HashMap<Arc<str>, Delivered>,
     push: Arc<ChatPush>,
 ) -> bool {
@@ -270,7 +432,7 @@ async fn deliver_chat(
     let look_back = previous.is_none() && message_id > 1 && !push.follows;
     let gap = previous.is_some_and(|d| message_id > d.hi + 1);
     let previous = if look_back || gap {
-        match Box::pin(fill_before(conn, session, &push.room_id, message_id, previous)).await {
+        match Box::pin(fill_before(conn, socket, &push.room_id, message_id, previous)).await {
             Some(previous) => previous,
             None => return false,
         }
@@ -279,7 +441,7 @@ async fn deliver_chat(
     };
     let lo = previous.map(|d| d.lo).unwrap_or(message_id);
     last.insert(push.room_id.clone(), Delivered { lo, hi: message_id });
-    session.text(push.frame.to_string()).await.is_ok()
+    socket.text(&push.frame).await.is_ok()
 }
 
 /// Send what this connection is owed of a room before `message_id`: on its first push of
@@ -289,7 +451,7 @@ async fn deliver_chat(
 /// delivered range, or `None` when the socket is gone.
 async fn fill_before(
     conn: &Connection,
-    session: &mut Session,
+    socket: &mut Socket,
     room_id: &str,
     message_id: i64,
     mut previous: Option<Delivered>,
@@ -302,7 +464,7 @@ async fn fill_before(
         {
             for m in before.into_iter().filter(|m| m.created_at >= since) {
                 let id = m.message_id;
-                if session.text(frame("chat_message", tombstone(m)).to_string()).await.is_err() {
+                if socket.text(&frame("chat_message", tombstone(m))).await.is_err() {
                     return None;
                 }
                 let lo = previous.map_or(id, |d| d.lo);
@@ -316,7 +478,7 @@ async fn fill_before(
         let missing = (message_id - p - 1).min(window);
         if let Ok(gap) = conn.state.messages.page(room_id, Page::After(p), missing).await {
             for m in gap.into_iter().filter(|m| m.message_id < message_id) {
-                if session.text(frame("chat_message", tombstone(m)).to_string()).await.is_err() {
+                if socket.text(&frame("chat_message", tombstone(m))).await.is_err() {
                     return None;
                 }
             }
@@ -327,7 +489,7 @@ async fn fill_before(
 
 async fn catch_up(
     conn: &Connection,
-    session: &mut Session,
+    socket: &mut Socket,
     last: &mut HashMap<Arc<str>, Delivered>,
     items: Vec<CatchUpItem>,
 ) -> bool {
@@ -345,7 +507,7 @@ async fn catch_up(
             Err(e) => {
                 let data = json!({"session_type": item.session_type, "target_id": item.target_id,
                     "code": e.error_code().as_str()});
-                if session.text(frame("catch_up", data).to_string()).await.is_err() {
+                if socket.text(&frame("catch_up", data)).await.is_err() {
                     return false;
                 }
                 continue;
@@ -370,7 +532,7 @@ async fn catch_up(
             if known.is_some_and(|d| (d.lo..=d.hi).contains(&m.message_id)) {
                 continue;
             }
-            if session.text(frame("chat_message", &m).to_string()).await.is_err() {
+            if socket.text(&frame("chat_message", &m)).await.is_err() {
                 return false;
             }
         }
@@ -386,7 +548,7 @@ async fn catch_up(
         let data = json!({"session_type": item.session_type, "target_id": item.target_id,
             "room_id": room.room_id, "from_message_id": from, "to_message_id": sent_to,
             "last_message_id": latest, "truncated": truncated});
-        if session.text(frame("catch_up", data).to_string()).await.is_err() {
+        if socket.text(&frame("catch_up", data)).await.is_err() {
             return false;
         }
     }
@@ -409,82 +571,26 @@ struct ConversationRef {
     message_id: i64,
 }
 
-async fn reader(
-    conn: Connection,
-    mut session: Session,
-    mut stream: actix_ws::AggregatedMessageStream,
-    tx: mpsc::Sender<Outbound>,
-    mut close: watch::Receiver<Option<CloseFrame>>,
-    world: Arc<AtomicBool>,
-) {
-    let ws = &conn.state.config.ws;
-    let idle = Duration::from_secs(ws.idle_timeout_secs.max(1));
-    let mut ping = tokio::time::interval(Duration::from_secs(ws.ping_interval_secs.max(1)));
-    ping.tick().await;
-    let mut last_heard = Instant::now();
-    let mut last_typing: Option<Instant> = None;
-    let mut spoke = false;
-    loop {
-        tokio::select! {
-            _ = close.changed() => break,
-            _ = ping.tick() => {
-                if last_heard.elapsed() > idle {
-                    conn.close(CLOSE_IDLE, "no answer to pings");
-                    break;
-                }
-                let _ = tx.try_send(Outbound::Ping);
-            }
-            message = stream.recv() => {
-                let Some(message) = message else { break };
-                let message = match message {
-                    Ok(m) => m,
-                    Err(actix_ws::ProtocolError::Overflow) => {
-                        conn.close(CLOSE_TOO_BIG, "frame too large");
-                        break;
-                    }
-                    Err(_) => {
-                        conn.close(1002, "protocol error");
-                        break;
-                    }
-                };
-                last_heard = Instant::now();
-                match message {
-                    AggregatedMessage::Text(text) => {
-                        Box::pin(handle_frame(&conn, &text, &tx, &world, &mut last_typing)).await;
-                        if !spoke {
-                            spoke = true;
-                            let _ = tx.send(Outbound::Ready).await;
-                        }
-                    }
-                    AggregatedMessage::Binary(_) => {
-                        let error = frames::error("UNSUPPORTED_FRAME", "binary frames are not supported");
-                        let _ = tx.try_send(Outbound::Frame(error));
-                    }
-                    AggregatedMessage::Ping(bytes) => {
-                        let _ = session.pong(&bytes).await;
-                    }
-                    AggregatedMessage::Pong(_) => {}
-                    AggregatedMessage::Close(_) => {
-                        conn.close(1000, "closed by client");
-                        break;
-                    }
-                }
-            }
-        }
+/// Answer one client frame; false when the socket is gone.
+async fn handle_frame(live: &mut Live, socket: &mut Socket, text: &str) -> bool {
+    match answer(live, socket, text).await {
+        Answer::Nothing => true,
+        Answer::Reply(reply) => socket.text(&reply).await.is_ok(),
+        Answer::Gone => false,
     }
-    conn.close(1000, "closed");
 }
 
-async fn handle_frame(
-    conn: &Connection,
-    text: &str,
-    tx: &mpsc::Sender<Outbound>,
-    world: &AtomicBool,
-    last_typing: &mut Option<Instant>,
-) {
-    let reply = |f: Arc<str>| {
-        let _ = tx.try_send(Outbound::Frame(f));
-    };
+/// What a client frame gets back.
+enum Answer {
+    Nothing,
+    Reply(Arc<str>),
+    /// The socket broke while answering.
+    Gone,
+}
+
+async fn answer(live: &mut Live, socket: &mut Socket, text: &str) -> Answer {
+    let reply = Answer::Reply;
+    let conn = &live.conn;
     let parsed: ClientFrame = match serde_json::from_str(text) {
         Ok(f) => f,
         Err(_) => {
@@ -499,8 +605,8 @@ async fn handle_frame(
         "ping" => reply(frame("pong", json!({}))),
         "world" => {
             let enabled = parsed.data.get("enabled").and_then(Value::as_bool).unwrap_or(true);
-            world.store(enabled, Ordering::Relaxed);
-            reply(frame("world", json!({"enabled": enabled})));
+            live.world.store(enabled, Ordering::Relaxed);
+            reply(frame("world", json!({"enabled": enabled})))
         }
         "catch_up" => {
             let items = parsed.data.get("conversations").cloned().map(serde_json::from_value);
@@ -519,16 +625,18 @@ async fn handle_frame(
                     "too many conversations in one catch_up",
                 ));
             }
-            // Through the writer's queue, so it stays in order with live pushes.
-            let _ = tx.send(Outbound::CatchUp(items)).await;
+            // Written by this task, so it stays in order with live pushes.
+            let sent = Box::pin(catch_up(conn, socket, &mut live.last, items)).await;
+            if sent { Answer::Nothing } else { Answer::Gone }
         }
         "read" => match serde_json::from_value::<ConversationRef>(parsed.data) {
             Ok(r) => {
                 let marked =
                     chat::mark_read(state, conn.user_id, r.session_type, r.target_id, r.message_id)
                         .await;
-                if let Err(e) = marked {
-                    reply(frames::error(e.error_code().as_str(), &e.to_string()));
+                match marked {
+                    Ok(_) => Answer::Nothing,
+                    Err(e) => reply(frames::error(e.error_code().as_str(), &e.to_string())),
                 }
             }
             Err(_) => reply(frames::error(
@@ -537,10 +645,10 @@ async fn handle_frame(
             )),
         },
         "typing" => {
-            if last_typing.is_some_and(|t| t.elapsed() < TYPING_EVERY) {
-                return;
+            if live.last_typing.is_some_and(|t| t.elapsed() < TYPING_EVERY) {
+                return Answer::Nothing;
             }
-            *last_typing = Some(Instant::now());
+            live.last_typing = Some(Instant::now());
             let Ok(r) = serde_json::from_value::<ConversationRef>(parsed.data) else {
                 return reply(frames::error(
                     "INVALID_FRAME",
@@ -548,13 +656,16 @@ async fn handle_frame(
                 ));
             };
             match typing_recipients(state, conn.user_id, r.session_type, r.target_id).await {
-                Ok((room_id, recipient_ids)) => state.publisher.publish(Event::Typing {
-                    user_id: conn.user_id,
-                    session_type: r.session_type,
-                    target_id: r.target_id,
-                    room_id,
-                    recipient_ids,
-                }),
+                Ok((room_id, recipient_ids)) => {
+                    state.publisher.publish(Event::Typing {
+                        user_id: conn.user_id,
+                        session_type: r.session_type,
+                        target_id: r.target_id,
+                        room_id,
+                        recipient_ids,
+                    });
+                    Answer::Nothing
+                }
                 Err(e) => reply(frames::error(e.error_code().as_str(), &e.to_string())),
             }
         }

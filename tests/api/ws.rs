@@ -47,6 +47,127 @@ async fn say(app: &TestApp, token: &str, st: i16, target: i64, text: &str) -> Va
     body["data"].clone()
 }
 
+/// A client frame as browsers send it: masked, `fin` and `opcode` as given.
+fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// Read one server frame (unmasked): its opcode and payload.
+async fn server_frame(stream: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 2];
+    tokio::time::timeout(T, stream.read_exact(&mut head)).await.expect("a frame").unwrap();
+    assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+    let len = match head[1] & 0x7f {
+        126 => stream.read_u16().await.unwrap() as usize,
+        127 => stream.read_u64().await.unwrap() as usize,
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await.unwrap();
+    (head[0] & 0x0f, payload)
+}
+
+/// Send an HTTP request on a fresh connection, with `extra` bytes in the same write; the
+/// connection and the response head.
+async fn raw_request(
+    app: &TestApp,
+    request: &str,
+    extra: &[u8],
+) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream =
+        tokio::net::TcpStream::connect(app.url.trim_start_matches("http://")).await.unwrap();
+    let mut bytes = request.as_bytes().to_vec();
+    bytes.extend_from_slice(extra);
+    stream.write_all(&bytes).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tokio::time::timeout(T, stream.read_exact(&mut byte)).await.expect("a response").unwrap();
+        head.push(byte[0]);
+    }
+    (stream, String::from_utf8(head).unwrap())
+}
+
+fn upgrade_request(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+fn json_of(payload: &[u8]) -> Value {
+    serde_json::from_slice(payload).unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_speaks_rfc6455() {
+    use tokio::io::AsyncWriteExt;
+    let Some(env) = start(Profile::Embedded, |_| {}).await else {
+        return;
+    };
+    let app = &env.app;
+    let (_, token) = app.user("rfc").await;
+    let path = format!("/api/v1/ws?token={token}");
+
+    // A frame sent right behind the handshake, in the same packet, is answered.
+    let ping = client_frame(true, 0x1, br#"{"type":"ping"}"#);
+    let (mut ws, head) = raw_request(app, &upgrade_request(&path), &ping).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "the accept key: {head}");
+    let (op, payload) = server_frame(&mut ws).await;
+    assert_eq!((op, json_of(&payload)["type"].clone()), (0x1, json!("pong")));
+
+    // A message in fragments with a ping between them: the pong comes at once, then the
+    // answer to the whole message.
+    let mut bytes = client_frame(false, 0x1, br#"{"type":"#);
+    bytes.extend(client_frame(true, 0x9, b"hi"));
+    bytes.extend(client_frame(true, 0x0, br#""ping"}"#));
+    ws.write_all(&bytes).await.unwrap();
+    assert_eq!(server_frame(&mut ws).await, (0xA, b"hi".to_vec()));
+    let (op, payload) = server_frame(&mut ws).await;
+    assert_eq!((op, json_of(&payload)["type"].clone()), (0x1, json!("pong")));
+
+    // A binary frame gets an error frame; the connection stays.
+    ws.write_all(&client_frame(true, 0x2, b"\x00\x01")).await.unwrap();
+    let (_, payload) = server_frame(&mut ws).await;
+    assert_eq!(json_of(&payload)["data"]["code"], "UNSUPPORTED_FRAME");
+
+    // The client closes: the server answers with a close frame, then ends the stream.
+    ws.write_all(&client_frame(true, 0x8, &1000u16.to_be_bytes())).await.unwrap();
+    let (op, payload) = server_frame(&mut ws).await;
+    assert_eq!((op, &payload[..2]), (0x8, &1000u16.to_be_bytes()[..]));
+    let mut rest = Vec::new();
+    let eof = tokio::time::timeout(T, tokio::io::AsyncReadExt::read_to_end(&mut ws, &mut rest));
+    assert!(eof.await.is_ok(), "the server ends the stream");
+
+    // A continuation with nothing to continue is a protocol error: closed with 1002.
+    let (mut ws, _) = raw_request(app, &upgrade_request(&path), &[]).await;
+    ws.write_all(&client_frame(true, 0x0, b"x")).await.unwrap();
+    let (op, payload) = server_frame(&mut ws).await;
+    assert_eq!((op, &payload[..2]), (0x8, &1002u16.to_be_bytes()[..]));
+
+    // An upgrade anywhere else is an ordinary 404; a plain GET of the socket's path a 400.
+    let (_, head) = raw_request(app, &upgrade_request("/api/v1/elsewhere"), &[]).await;
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let plain = app.client.get(format!("{}{path}", app.url)).send().await.unwrap();
+    assert_eq!(plain.status().as_u16(), 400);
+    let body: Value = plain.json().await.unwrap();
+    assert_eq!(body["code"], "INVALID_PARAMS");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handshake_checks_the_token_before_upgrading() {
     let Some(env) = start(Profile::Embedded, |c| c.ws.max_connections_per_user = 2).await else {
