@@ -34,6 +34,8 @@ pub struct AppState {
     pub presence: Presence,
     /// Unique per process; stamped on bus messages.
     pub instance_id: String,
+    /// `http.trusted_proxies`, parsed once.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     shutting_down: AtomicBool,
 }
 
@@ -53,7 +55,10 @@ impl AppState {
         let Dependencies { db, bus, cache, secret, messages, hub, presence } = deps;
         let hasher = PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_concurrency);
         let publisher = Publisher::start(bus.clone(), config.chat.publish_queue, log.clone());
+        let trusted_proxies =
+            config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
         Self {
+            trusted_proxies,
             hub,
             presence,
             messages,

@@ -25,7 +25,7 @@ use crate::bus::Event;
 use crate::error::{AppError, ErrorCode};
 use crate::http::envelope::{self, RequestContext};
 use crate::http::extract::{bearer_token, token_from};
-use crate::http::middleware::client_ip_from;
+use crate::http::middleware::{client_ip_from, new_request_id};
 use crate::service::{auth, chat, friend};
 use crate::state::AppState;
 use crate::store::{MESSAGE_NORMAL, Page, SESSION_GROUP, SESSION_PRIVATE, StoredMessage};
@@ -81,12 +81,10 @@ async fn handshake(
     framed: Framed<TcpStream, h1::Codec>,
 ) -> Option<(Accepted, Socket)> {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = new_request_id();
     let logger = state.log.new(slog::o!("request_id" => request_id.clone()));
     let ctx = RequestContext { request_id, logger: logger.clone() };
-    let trusted: Vec<std::net::IpAddr> =
-        state.config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
-    let ip = client_ip_from(req.peer_addr(), req.headers(), &trusted);
+    let ip = client_ip_from(req.peer_addr(), req.headers(), &state.trusted_proxies);
     let accepted = envelope::with_context(ctx, accept(&state, &req)).await;
     let (response, accepted) = match accepted {
         Ok((response, accepted)) => (response, Some(accepted)),
