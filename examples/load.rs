@@ -319,6 +319,11 @@ struct ChatData {
 
 type Ws = WebSocketStream<TcpStream>;
 
+// The same allocator as the server: glibc malloc's free-list work was a visible share of
+// this tool's CPU, which the server it measures shares.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The client's WebSocket read buffer.
 const READ_BUFFER: usize = 8 * 1024;
 
@@ -604,10 +609,11 @@ async fn send_schedule(
     let sem = Arc::new(Semaphore::new(max_inflight));
     let mut handles = Vec::with_capacity(jobs.len());
     let mut last_due = Duration::ZERO;
+    let timer = PreciseTimer::new().expect("timerfd");
     for (i, job) in jobs.into_iter().enumerate() {
         let due = at(i);
         last_due = due;
-        tokio::time::sleep_until((t0 + due).into()).await;
+        timer.sleep_until(t0 + due).await.expect("timerfd");
         let permit = sem.clone().acquire_owned().await.expect("semaphore");
         let api = api.clone();
         let sched_us = (t0 + due).duration_since(start).as_micros() as u64;
@@ -649,6 +655,47 @@ async fn send_schedule(
         }
     }
     out
+}
+
+/// Sleeps on the kernel's high-resolution timer (a timerfd in the runtime's epoll). The
+/// runtime's own timer has 1 ms ticks: sends paced with it left up to 1 ms late (0.5 ms on
+/// average), and that lateness went into every latency sample.
+struct PreciseTimer {
+    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+}
+
+impl PreciseTimer {
+    fn new() -> std::io::Result<Self> {
+        use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
+        let fd = timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
+        // Deprecated for inner types whose descriptor could change under the registration;
+        // an `OwnedFd`'s cannot (the safe alternative, `register`, is `unsafe` to call).
+        #[allow(deprecated)]
+        let fd = tokio::io::unix::AsyncFd::new(fd)?;
+        Ok(Self { fd })
+    }
+
+    async fn sleep_until(&self, deadline: Instant) -> std::io::Result<()> {
+        use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return Ok(());
+        }
+        let value = Timespec { tv_sec: wait.as_secs() as i64, tv_nsec: wait.subsec_nanos() as i64 };
+        let spec = Itimerspec { it_interval: Timespec { tv_sec: 0, tv_nsec: 0 }, it_value: value };
+        timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::empty(), &spec)?;
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let mut expirations = [0u8; 8];
+            match guard.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut expirations)?)) {
+                Ok(result) => return result.map(|_| ()),
+                Err(_would_block) => continue,
+            }
+        }
+    }
 }
 
 /// Wait until `expected` deliveries have arrived, or none arrived for `quiet`.
