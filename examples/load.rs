@@ -48,6 +48,8 @@ enum Scenario {
     B3,
     B4,
     B5,
+    /// Internal (b4 with `--procs`): hold the sockets listed on stdin until stdin closes.
+    Hold,
 }
 
 /// Command line.
@@ -105,6 +107,10 @@ struct Args {
     /// ready; it may print the new pid on its last stdout line.
     #[arg(long)]
     restart_cmd: Option<String>,
+    /// b4: client processes holding the sockets (one process may hold ~20,000 descriptors
+    /// here, so ~19,000 sockets need two).
+    #[arg(long, default_value_t = 1)]
+    procs: usize,
     /// b4: seconds of idle measurement.
     #[arg(long, default_value_t = 10.0)]
     idle_secs: f64,
@@ -1193,6 +1199,82 @@ async fn b3(api: &Api, args: &Args, prefix: &str, start: Instant) -> Res<()> {
     Ok(())
 }
 
+/// A helper process holding a share of b4's sockets.
+struct Holder {
+    child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Holder {
+    /// Start it with `specs` (one line each: user id, source address, token) and wait until
+    /// all of its sockets are open.
+    async fn start(url: &str, specs: &[ConnSpec]) -> Res<Holder> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = tokio::process::Command::new(exe)
+            .args(["--url", url, "--scenario", "hold"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("helper process: {e}"))?;
+        let mut stdin = child.stdin.take().ok_or("helper stdin")?;
+        let mut list = String::new();
+        for spec in specs {
+            list.push_str(&format!("{} {} {}\n", spec.user_id, spec.src, spec.token));
+        }
+        list.push('\n');
+        stdin.write_all(list.as_bytes()).await.map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().ok_or("helper stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        match lines.next_line().await.map_err(|e| e.to_string())? {
+            Some(line) if line.starts_with("OPEN ") => {}
+            other => return Err(format!("helper process did not open its sockets: {other:?}")),
+        }
+        Ok(Holder { child, stdin: Some(stdin), lines })
+    }
+
+    /// Close its sockets; how many were still open until then.
+    async fn finish(mut self) -> Result<usize, String> {
+        drop(self.stdin.take());
+        let line = self.lines.next_line().await.map_err(|e| e.to_string())?.unwrap_or_default();
+        let _ = self.child.wait().await;
+        let open = line.strip_prefix("DONE ").and_then(|n| n.parse().ok());
+        open.ok_or_else(|| format!("helper process: {line}"))
+    }
+}
+
+/// `--scenario hold`: open the sockets listed on stdin, say `OPEN n`, hold them until stdin
+/// closes, then say `DONE <still open>` (or why not).
+async fn hold(api: &Api, start: Instant) -> Res<()> {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut specs = Vec::new();
+    while let Some(line) = lines.next_line().await.map_err(|e| e.to_string())? {
+        let mut f = line.split_whitespace();
+        let (Some(user), Some(src), Some(token)) = (f.next(), f.next(), f.next()) else { break };
+        specs.push(ConnSpec {
+            user_id: user.parse().map_err(|_| "bad user id")?,
+            token: token.to_string(),
+            conversations: vec![],
+            reconnect: false,
+            src: src.parse().map_err(|_| "bad source address")?,
+        });
+    }
+    let n = specs.len();
+    let fleet = Fleet::open(api, specs, start).await?;
+    println!("OPEN {n}");
+    while lines.next_line().await.map_err(|e| e.to_string())?.is_some() {}
+    let open = fleet.ctl.open.load(Ordering::Relaxed);
+    let outs = fleet.close().await;
+    match outs.iter().find_map(|o| o.error.clone()) {
+        Some(e) => println!("FAILED {e}"),
+        None => println!("DONE {open}"),
+    }
+    Ok(())
+}
+
 /// b4: K idle authenticated sockets: RSS per connection, idle CPU.
 async fn b4(api: &Api, args: &Args, prefix: &str, start: Instant) -> Res<()> {
     let cpu = args.conns_per_user.clamp(1, 10);
@@ -1200,7 +1282,7 @@ async fn b4(api: &Api, args: &Args, prefix: &str, start: Instant) -> Res<()> {
     let settle = Duration::from_secs_f64(args.idle_secs.clamp(0.2, 2.0));
     tokio::time::sleep(settle).await;
     let before = proc_sample(args.server_pid);
-    let specs = (0..args.conns)
+    let mut specs: Vec<ConnSpec> = (0..args.conns)
         .map(|i| {
             let u = &users[i / cpu];
             ConnSpec {
@@ -1212,14 +1294,27 @@ async fn b4(api: &Api, args: &Args, prefix: &str, start: Instant) -> Res<()> {
             }
         })
         .collect();
+    // This process holds the first share; helper processes (this binary, `--scenario hold`)
+    // the others.
+    let share = args.conns.div_ceil(args.procs.max(1));
+    let mut helpers = Vec::new();
+    for part in specs.split_off(share.min(specs.len())).chunks(share) {
+        helpers.push(Holder::start(&args.url, part).await?);
+    }
     let fleet = Fleet::open(api, specs, start).await?;
     tokio::time::sleep(settle).await;
     let window = ProcWindow::begin(args.server_pid);
     tokio::time::sleep(Duration::from_secs_f64(args.idle_secs)).await;
     let (idle_cpu, wall, rss_after) = window.end();
-    let still_open = fleet.ctl.open.load(Ordering::Relaxed);
+    let mut still_open = fleet.ctl.open.load(Ordering::Relaxed);
     let outs = fleet.close().await;
-    let errors: Vec<String> = outs.iter().filter_map(|o| o.error.clone()).collect();
+    let mut errors: Vec<String> = outs.iter().filter_map(|o| o.error.clone()).collect();
+    for helper in helpers {
+        match helper.finish().await {
+            Ok(open) => still_open += open,
+            Err(e) => errors.push(e),
+        }
+    }
     if still_open != args.conns || !errors.is_empty() {
         eprintln!(
             "REFUSED b4: {still_open} of {} sockets still open; {:?}",
@@ -1232,7 +1327,7 @@ async fn b4(api: &Api, args: &Args, prefix: &str, start: Instant) -> Res<()> {
     let delta_kib = rss_after as f64 - rss_before as f64;
     let core_pct = idle_cpu / wall * 100.0;
     let v = json!({
-        "sockets": args.conns, "users": users.len(),
+        "sockets": args.conns, "users": users.len(), "client_processes": args.procs.max(1),
         "server_rss_before_mib": rss_before as f64 / 1024.0, "server_rss_after_mib": rss_after as f64 / 1024.0,
         "rss_kib_per_socket": delta_kib / args.conns as f64,
         "idle_cpu_pct_of_core": core_pct,
@@ -1460,7 +1555,10 @@ async fn smoke(args: &Args, start: Instant) -> Res<()> {
     b3(&api, &a, "smk3u", start).await?;
     a.conns = 20;
     a.idle_secs = 0.5;
+    // Two processes, as the ~19k step runs.
+    a.procs = 2;
     b4(&api, &a, "smk4u", start).await?;
+    a.procs = 1;
     a.conns = 8;
     a.conns_per_user = 2;
     a.rate = 40.0;
@@ -1490,6 +1588,7 @@ async fn main() -> ExitCode {
                 Scenario::B2 => b2(&api, &args, &prefix, start).await,
                 Scenario::B3 => b3(&api, &args, &prefix, start).await,
                 Scenario::B4 => b4(&api, &args, &prefix, start).await,
+                Scenario::Hold => hold(&api, start).await,
                 Scenario::B5 => match &args.restart_cmd {
                     Some(cmd) => b5(&api, &args, &prefix, start, Restarter::Cmd(cmd.clone())).await,
                     None => Err("b5 needs --restart-cmd".into()),

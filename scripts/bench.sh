@@ -15,12 +15,14 @@ cd "$(dirname "$0")/.."
 
 RUNS="${RUNS:-3}"
 PROFILES="${PROFILES:-embedded scaleout}"
-SCENARIOS="${SCENARIOS:-b1 b2 b3 b4 b5}"
+SCENARIOS="${SCENARIOS:-b1 b2 b3 b4 b4x b5}"
 PORT="${PORT:-18080}"
 B1_PAIRS="${B1_PAIRS:-1000}" B1_RATE="${B1_RATE:-5000}" B1_SECS="${B1_SECS:-5}"
 B2_PAIRS="${B2_PAIRS:-200}" B2_RATES="${B2_RATES:-1000,2000,3000,4000,5000,6000,8000,10000,15000,20000}" B2_SECS="${B2_SECS:-3}"
 B3_MEMBERS="${B3_MEMBERS:-1000}" B3_TICKS="${B3_TICKS:-20}" B3_BURST="${B3_BURST:-200}"
 B4_CONNS="${B4_CONNS:-10000}" B4_IDLE="${B4_IDLE:-5}"
+# b4x: the ~19k step; the sockets are held by two client processes (20,000 descriptors each).
+B4X_CONNS="${B4X_CONNS:-19000}"
 B5_CONNS="${B5_CONNS:-10000}" B5_RATE="${B5_RATE:-200}" B5_SECS="${B5_SECS:-4}"
 MYSQL_URL="mysql://root@127.0.0.1:3306/jim_bench"
 REDIS_URL="redis://127.0.0.1:6379"
@@ -103,6 +105,7 @@ scenario_args() { # scenario -> load tool arguments
     b2) echo "--scenario b2 --pairs $B2_PAIRS --rates $B2_RATES --duration $B2_SECS" ;;
     b3) echo "--scenario b3 --members $B3_MEMBERS --ticks $B3_TICKS --burst $B3_BURST" ;;
     b4) echo "--scenario b4 --conns $B4_CONNS --conns-per-user 10 --idle-secs $B4_IDLE --source-ips 4" ;;
+    b4x) echo "--scenario b4 --conns $B4X_CONNS --conns-per-user 10 --idle-secs $B4_IDLE --source-ips 4 --procs 2" ;;
     b5) echo "--scenario b5 --conns $B5_CONNS --conns-per-user 10 --rate $B5_RATE --duration $B5_SECS --source-ips 4 --restart-cmd $PWD/$OUT/restart.sh" ;;
     esac
 }
@@ -126,7 +129,7 @@ for profile in $PROFILES; do
             # shellcheck disable=SC2086
             if "$LOAD" --url "$URL" --server-pid "$(cat "$OUT/server.pid")" $args >"$log" 2>&1; then
                 result="$(grep '^RESULT ' "$log" | tail -1 | cut -c8-)"
-                echo "{\"profile\":\"$profile\",\"run\":$run,\"ok\":true,\"data\":$result}" >>"$RESULTS"
+                echo "{\"profile\":\"$profile\",\"run\":$run,\"ok\":true,\"scenario\":\"$scenario\",\"data\":$result}" >>"$RESULTS"
             else
                 why="$(grep -E 'REFUSED|^load:' "$log" | head -2 | tr '\n' ' ' | sed 's/"/\\"/g')"
                 echo "{\"profile\":\"$profile\",\"run\":$run,\"ok\":false,\"scenario\":\"$scenario\",\"why\":\"$why\"}" >>"$RESULTS"
@@ -170,8 +173,10 @@ metrics = {
  "b2": [("max sustained msg/s","max_sustained_rate"),("p99 ms at that rate","best.latency.p99_ms"),("delivered/s at that rate","best.delivered_rate"),("server CPU µs/msg","best.server_cpu_us_per_msg")],
  "b3": [("last member p50 ms","last_member_latency.p50_ms"),("last member p99 ms","last_member_latency.p99_ms"),("last member max ms","last_member_latency.max_ms"),("burst deliveries/s","burst_deliveries_per_s"),("burst last member ms","burst_last_member_ms"),("server CPU µs/delivery (burst)","server_cpu_us_per_delivery_burst")],
  "b4": [("sockets","sockets"),("server RSS KiB/socket","rss_kib_per_socket"),("idle CPU % of a core per 10k","idle_cpu_pct_per_10k")],
+ "b4x": [("sockets","sockets"),("client processes","client_processes"),("server RSS KiB/socket","rss_kib_per_socket"),("idle CPU % of a core per 10k","idle_cpu_pct_per_10k")],
  "b5": [("sockets","sockets"),("% caught up ≤5 s after restart","pct_caught_up_5s_after_ready"),("% caught up ≤5 s after kill","pct_caught_up_5s_after_kill"),("catch-up p99 ms after ready","caught_up_after_ready_p99_ms"),("restart s","restart_s"),("lost","lost"),("duplicated","duplicates")],
 }
+titles = {"b4x": "B4 at ~19k sockets (two client processes)"}
 def fmt(x):
     if x is None: return "–"
     if abs(x) >= 100: return f"{x:,.0f}"
@@ -181,9 +186,9 @@ profiles = []
 for r in rows:
     if r["profile"] not in profiles: profiles.append(r["profile"])
 for sc, ms in metrics.items():
-    have = [r for r in rows if (r.get("data") or {}).get("scenario") == sc or r.get("scenario") == sc]
+    have = [r for r in rows if r.get("scenario", (r.get("data") or {}).get("scenario")) == sc]
     if not have: continue
-    print(f"### {sc.upper()}\n")
+    print(f"### {titles.get(sc, sc.upper())}\n")
     print("| metric | " + " | ".join(profiles) + " |")
     print("|---|" + "---|" * len(profiles))
     for label, path in ms:
