@@ -233,6 +233,9 @@ async fn run(
     // The client may have sent its first frames right behind the handshake.
     let mut ok = Box::pin(read_client(&mut live, &mut socket)).await;
     let close_frame = loop {
+        // A client that stopped reading blocks this write until it reads again (then it also
+        // gets the close frame of an overflow, which follows what it was sent) or until the
+        // idle timeout.
         if !ok || tokio::time::timeout(idle, socket.flush()).await.map_or(true, |r| r.is_err()) {
             break None;
         }
@@ -289,13 +292,16 @@ async fn run(
 
 /// One item of the queue: write it, or hold it while the client has not spoken.
 async fn push(live: &mut Live, socket: &mut Socket, out: Outbound) -> bool {
-    if let Some(pending) = live.held.as_mut() {
-        if matches!(out, Outbound::Chat(_) | Outbound::Resync)
-            && pending.len() < live.conn.state.config.ws.send_queue
-        {
+    // Only chat pushes and resyncs wait for the catch-up; other frames (presence, typing …)
+    // carry no history and go at once.
+    if let Some(pending) = live.held.as_mut()
+        && matches!(out, Outbound::Chat(_) | Outbound::Resync)
+    {
+        if pending.len() < live.conn.state.config.ws.send_queue {
             pending.push(out);
             return true;
         }
+        // Too much held: give up waiting rather than buffer without bound.
         if !Box::pin(release_held(live, socket)).await {
             return false;
         }

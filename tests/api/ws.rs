@@ -539,11 +539,22 @@ async fn a_reconnect_with_catch_up_never_reorders_and_resync_fills_lost_pushes()
     let ((a, ta), (b, tb)) = friends(app, "roa", "rob").await;
     // A live push lands between connecting and the client's catch_up frame.
     let mut client = WsClient::connect_catching_up(app, &tb).await.unwrap();
+    // A frame without history (the friend coming online) goes at once and does not end the
+    // wait for the catch-up.
+    let _a_online = WsClient::connect(app, &ta).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     say(app, &ta, 1, b, "live").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     client.send(json!({"type": "catch_up", "data": {"conversations": [{"session_type": 1, "target_id": a, "last_message_id": 0}]}})).await;
-    let got = client.drain("chat_message", Duration::from_millis(800)).await;
-    let ids: Vec<i64> = got.iter().map(|m| m["message_id"].as_i64().unwrap()).collect();
+    let mut kinds = Vec::new();
+    let mut ids = Vec::new();
+    while let WsEvent::Frame(f) = client.next(Duration::from_millis(800)).await {
+        kinds.push(f["type"].as_str().unwrap_or_default().to_string());
+        if f["type"] == "chat_message" {
+            ids.push(f["data"]["message_id"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(kinds.first().map(String::as_str), Some("presence"), "{kinds:?}");
     assert_eq!(ids, vec![1, 2], "history first, then the live message, each once");
 
     // A push lost at the end of a room (nothing newer follows) comes back on resync.
