@@ -90,6 +90,8 @@ impl From<MessageRow> for StoredMessage {
 pub struct SqlStore {
     db: Db,
     appends: mpsc::Sender<Pending>,
+    /// The writers' turn to commit and run hooks (see [`BatchWriter`]).
+    hooks: Arc<Mutex<()>>,
 }
 
 impl SqlStore {
@@ -98,7 +100,7 @@ impl SqlStore {
     pub fn new(db: Db) -> Self {
         let (appends, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
-        let store = Self { db: db.clone(), appends };
+        let store = Self { db: db.clone(), appends, hooks: Arc::new(Mutex::new(())) };
         match db.kind() {
             DatabaseKind::Sqlite => {
                 let writer = store.writer();
@@ -123,7 +125,7 @@ impl SqlStore {
     /// A writer's handle: the database without a queue sender, so the writers stop once every
     /// store handle is gone.
     fn writer(&self) -> BatchWriter {
-        BatchWriter { db: self.db.clone() }
+        BatchWriter { db: self.db.clone(), hooks: self.hooks.clone() }
     }
 
     /// Append, and run `on_commit` once the message is durable, before answering. Appends in
@@ -160,7 +162,14 @@ impl SqlStore {
 /// Commits queued appends in batches.
 struct BatchWriter {
     db: Db,
+    /// Taken by a writer after its transaction's last statement and held through its COMMIT
+    /// and its hooks: with several writers (MySQL), hooks then run in commit order. The
+    /// holder has all its row locks already, so it never waits for another writer.
+    hooks: Arc<Mutex<()>>,
 }
+
+/// A writer's turn to commit and run its hooks.
+type HookTurn = tokio::sync::OwnedMutexGuard<()>;
 
 impl BatchWriter {
     async fn write_batches(self, queue: Arc<Mutex<mpsc::Receiver<Pending>>>) {
@@ -198,18 +207,24 @@ impl BatchWriter {
             None
         };
         match committed {
-            Some(stored) => {
+            Some((stored, turn)) => {
                 for ((on_commit, reply), message) in waiters.into_iter().zip(stored) {
                     on_commit(&message);
                     let _ = reply.send(Ok(message));
                 }
+                drop(turn);
             }
             None => {
                 for (message, (on_commit, reply)) in messages.iter().zip(waiters) {
                     let result = self.append_one(message.clone()).await;
-                    if let Ok(message) = &result {
-                        on_commit(message);
-                    }
+                    let result = match result {
+                        Ok((message, turn)) => {
+                            on_commit(&message);
+                            drop(turn);
+                            Ok(message)
+                        }
+                        Err(e) => Err(e),
+                    };
                     let _ = reply.send(result);
                 }
             }
@@ -222,7 +237,8 @@ impl BatchWriter {
     async fn try_append_batch(
         &self,
         batch: Arc<Vec<NewMessage>>,
-    ) -> std::result::Result<Vec<StoredMessage>, DbError> {
+    ) -> std::result::Result<(Vec<StoredMessage>, HookTurn), DbError> {
+        let hooks = self.hooks.clone();
         let mut bumps: Vec<RoomBump> = Vec::new();
         {
             let mut index: HashMap<&str, usize> = HashMap::new();
@@ -291,14 +307,14 @@ impl BatchWriter {
                             .into_iter()
                             .map(|(sender, action, id)| ((sender, action), id))
                             .collect();
-                        Ok::<_, DbError>(
-                            rows.into_iter()
-                                .map(|(m, message_id)| {
-                                    let id = ids.get(&(m.sender_id, m.action_id.clone()));
-                                    m.stored(id.map(i64::to_string).unwrap_or_default(), message_id)
-                                })
-                                .collect(),
-                        )
+                        let stored = rows
+                            .into_iter()
+                            .map(|(m, message_id)| {
+                                let id = ids.get(&(m.sender_id, m.action_id.clone()));
+                                m.stored(id.map(i64::to_string).unwrap_or_default(), message_id)
+                            })
+                            .collect();
+                        Ok::<_, DbError>((stored, hooks.lock_owned().await))
                     })
                     .await
                 })
@@ -306,22 +322,23 @@ impl BatchWriter {
             .await
     }
 
-    /// Append one message in its own transaction (with the repeat and retry rules).
-    async fn append_one(&self, m: NewMessage) -> Result<StoredMessage> {
+    /// Append one message in its own transaction (with the repeat and retry rules); a repeat
+    /// is answered with the original, which committed (and ran its hook) before.
+    async fn append_one(&self, m: NewMessage) -> Result<(StoredMessage, Option<HookTurn>)> {
         // No look-up first: the unique (sender_id, action_id) index turns a repeat into a
         // rolled-back attempt, answered below with the original message.
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.try_append(m.clone()).await {
-                Ok(message) => return Ok(message),
+                Ok((message, turn)) => return Ok((message, Some(turn))),
                 // A concurrent send with the same action id won: its message is the answer.
                 // (Otherwise two first messages raced to create the room: try again.)
                 Err(e) if e.is_unique_violation() => {
                     if let Some(existing) =
                         find_by_action(&self.db, m.sender_id, &m.action_id).await?
                     {
-                        return Ok(existing);
+                        return Ok((existing, None));
                     }
                     if attempt >= TRANSACTION_ATTEMPTS {
                         return Err(e.into());
@@ -338,7 +355,11 @@ impl BatchWriter {
     /// One attempt: advance the room's sequence and insert, in one transaction. The first
     /// statement is a write, so SQLite takes its write lock at once (no read-then-upgrade
     /// deadlock) and MySQL takes the room row's exclusive lock directly.
-    async fn try_append(&self, m: NewMessage) -> std::result::Result<StoredMessage, DbError> {
+    async fn try_append(
+        &self,
+        m: NewMessage,
+    ) -> std::result::Result<(StoredMessage, HookTurn), DbError> {
+        let hooks = self.hooks.clone();
         self.db
             .run(move |mut conn| async move {
                 db_run!(&mut conn, |c| {
@@ -387,7 +408,10 @@ impl BatchWriter {
                             .execute(c)
                             .await?;
                         let id = last_insert_id(c).await?;
-                        Ok::<_, DbError>(m.stored(id.to_string(), message_id))
+                        Ok::<_, DbError>((
+                            m.stored(id.to_string(), message_id),
+                            hooks.lock_owned().await,
+                        ))
                     })
                     .await
                 })
