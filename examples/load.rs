@@ -173,6 +173,9 @@ impl Api {
             .map_err(|e| format!("--url must be http://IP:PORT: {e}"))?;
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(4096)
+            // Under the server's keep-alive (5 s): a connection the server is closing at the
+            // moment it is reused fails the request before it is sent (seen once in B2).
+            .pool_idle_timeout(Duration::from_secs(3))
             .tcp_nodelay(true)
             .timeout(Duration::from_secs(30))
             .build()
@@ -1299,7 +1302,7 @@ async fn b4(api: &Api, args: &Args, prefix: &str, start: Instant) -> Res<()> {
     let share = args.conns.div_ceil(args.procs.max(1));
     let mut helpers = Vec::new();
     for part in specs.split_off(share.min(specs.len())).chunks(share) {
-        helpers.push(Holder::start(&args.url, part).await?);
+        helpers.push(Holder::start(&api.base, part).await?);
     }
     let fleet = Fleet::open(api, specs, start).await?;
     tokio::time::sleep(settle).await;
