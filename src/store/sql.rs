@@ -153,10 +153,6 @@ impl SqlStore {
     ) -> Result<Option<StoredMessage>> {
         find_by_action(&self.db, sender_id, action_id).await
     }
-
-    pub async fn append(&self, m: NewMessage) -> Result<StoredMessage> {
-        self.append_then(m, Box::new(|_| {})).await
-    }
 }
 
 /// Commits queued appends in batches.
@@ -216,15 +212,11 @@ impl BatchWriter {
             }
             None => {
                 for (message, (on_commit, reply)) in messages.iter().zip(waiters) {
-                    let result = self.append_one(message.clone()).await;
-                    let result = match result {
-                        Ok((message, turn)) => {
-                            on_commit(&message);
-                            drop(turn);
-                            Ok(message)
-                        }
-                        Err(e) => Err(e),
-                    };
+                    let result = self.append_one(message.clone()).await.map(|(message, turn)| {
+                        on_commit(&message);
+                        drop(turn);
+                        message
+                    });
                     let _ = reply.send(result);
                 }
             }

@@ -65,7 +65,6 @@ pub struct Registration {
     pub close: watch::Receiver<Option<CloseFrame>>,
     /// Closing from inside the connection (idle, protocol errors) goes through this too.
     pub close_tx: watch::Sender<Option<CloseFrame>>,
-    pub tx: mpsc::Sender<Outbound>,
     pub world: Arc<AtomicBool>,
 }
 
@@ -99,20 +98,15 @@ impl HubHandle {
         let (close_tx, close) = watch::channel(None);
         let world = Arc::new(AtomicBool::new(true));
         let conn_id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Conn {
-            id: conn_id,
-            session_id,
-            tx: tx.clone(),
-            close: close_tx.clone(),
-            world: world.clone(),
-        };
+        let conn =
+            Conn { id: conn_id, session_id, tx, close: close_tx.clone(), world: world.clone() };
         let (reply, answer) = oneshot::channel();
         self.cmd
             .send(Command::Connect { user_id, conn, reply })
             .await
             .map_err(|_| ConnectError::ShuttingDown)?;
         answer.await.map_err(|_| ConnectError::ShuttingDown)??;
-        Ok(Registration { conn_id, rx, close, close_tx, tx, world })
+        Ok(Registration { conn_id, rx, close, close_tx, world })
     }
 
     pub async fn disconnect(&self, user_id: i64, conn_id: u64) {

@@ -223,7 +223,7 @@ async fn run(
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let hold_until = tokio::time::Instant::now() + HOLD_LIVE_PUSHES;
     let mut live = Live {
-        conn: conn.clone(),
+        conn,
         last: HashMap::new(),
         held: hold.then(Vec::new),
         world,
@@ -236,7 +236,12 @@ async fn run(
         // A client that stopped reading blocks this write until it reads again (then it also
         // gets the close frame of an overflow, which follows what it was sent) or until the
         // idle timeout.
-        if !ok || tokio::time::timeout(idle, socket.flush()).await.map_or(true, |r| r.is_err()) {
+        if !ok {
+            break None;
+        }
+        if socket.has_queued()
+            && tokio::time::timeout(idle, socket.flush()).await.map_or(true, |r| r.is_err())
+        {
             break None;
         }
         ok = tokio::select! {
@@ -283,10 +288,11 @@ async fn run(
             }
         };
     };
+    let conn = live.conn;
     conn.close(1000, "closed");
     conn.state.hub.disconnect(conn.user_id, conn.conn_id).await;
     if let Some(frame) = close_frame {
-        Box::pin(socket.close(Some(frame))).await;
+        Box::pin(socket.close(frame)).await;
     }
 }
 

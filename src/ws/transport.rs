@@ -147,6 +147,11 @@ impl Socket {
         Parser::write_message(&mut self.write, payload, op, true, false);
     }
 
+    /// Whether frames are queued but not yet written.
+    pub fn has_queued(&self) -> bool {
+        !self.write.is_empty()
+    }
+
     /// Write everything queued. Not cancel-safe in the sense that a cancelled flush may have
     /// written part of the queue, but what is left stays queued in order.
     pub async fn flush(&mut self) -> io::Result<()> {
@@ -166,12 +171,9 @@ impl Socket {
     }
 
     /// Send a close frame after what is queued, then wait (briefly) for the client to close.
-    pub async fn close(mut self, frame: Option<(u16, String)>) {
-        let reason = frame.map(|(code, description)| CloseReason {
-            code: CloseCode::from(code),
-            description: Some(description),
-        });
-        Parser::write_close(&mut self.write, reason, false);
+    pub async fn close(mut self, (code, description): (u16, String)) {
+        let reason = CloseReason { code: CloseCode::from(code), description: Some(description) };
+        Parser::write_close(&mut self.write, Some(reason), false);
         let linger = async {
             self.flush().await?;
             // Half-close, then drain until the client closes too: closing with unread input
