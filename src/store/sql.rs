@@ -287,22 +287,30 @@ impl BatchWriter {
                             })
                             .collect();
                         messages_insert(&rows).execute(c).await?;
-                        let senders: Vec<i64> = batch.iter().map(|m| m.sender_id).collect();
-                        let actions: Vec<&str> =
-                            batch.iter().map(|m| m.action_id.as_str()).collect();
-                        let ids: HashMap<(i64, String), i64> = messages::table
-                            .filter(messages::sender_id.eq_any(&senders))
-                            .filter(messages::action_id.eq_any(&actions))
-                            .select((messages::sender_id, messages::action_id, messages::id))
-                            .load::<(i64, String, i64)>(c)
+                        // Read the row ids back by each room's new block of sequence numbers
+                        // (one index range per room). Not by (sender, action): `IN` lists on
+                        // both columns probe every combination, quadratic in the batch size.
+                        let mut inserted = messages::table
+                            .select((messages::room_id, messages::message_id, messages::id))
+                            .into_boxed();
+                        for b in &bumps {
+                            let end = ends.get(&b.room_id).copied().unwrap_or(b.count);
+                            inserted = inserted.or_filter(
+                                messages::room_id
+                                    .eq(b.room_id.as_str())
+                                    .and(messages::message_id.between(end - b.count + 1, end)),
+                            );
+                        }
+                        let ids: HashMap<(String, i64), i64> = inserted
+                            .load::<(String, i64, i64)>(c)
                             .await?
                             .into_iter()
-                            .map(|(sender, action, id)| ((sender, action), id))
+                            .map(|(room, message_id, id)| ((room, message_id), id))
                             .collect();
                         let stored = rows
                             .into_iter()
                             .map(|(m, message_id)| {
-                                let id = ids.get(&(m.sender_id, m.action_id.clone()));
+                                let id = ids.get(&(m.room_id.clone(), message_id));
                                 m.stored(id.map(i64::to_string).unwrap_or_default(), message_id)
                             })
                             .collect();
