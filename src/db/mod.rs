@@ -18,8 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::sqlite::SqliteConnection;
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::deadpool::{Hook, HookError, Object, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::FutureExt;
@@ -140,6 +142,17 @@ impl DbError {
         }
     }
 
+    /// Whether the failure may have come from a connection the database closed: anything but
+    /// an answer about the data (a duplicate, a missing row, a lost race).
+    fn may_have_lost_connection(&self) -> bool {
+        !matches!(
+            self,
+            DbError::Query(diesel::result::Error::NotFound)
+                | DbError::Query(diesel::result::Error::RollbackTransaction)
+        ) && !self.is_unique_violation()
+            && !self.is_retryable()
+    }
+
     /// Whether the failure means "the database is not reachable right now".
     pub fn is_unavailable(&self) -> bool {
         matches!(self, DbError::Pool(_) | DbError::Connect(_))
@@ -174,6 +187,8 @@ pub struct Db {
     url: String,
     /// SQLite: keeps the background checkpointer running while any handle lives.
     _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
+    /// MySQL: when pooled connections must be verified at every checkout.
+    verify: Arc<VerifyWindow>,
 }
 
 impl Db {
@@ -182,6 +197,7 @@ impl Db {
         let url = config.database_url();
         let kind = config.database_kind().map_err(DbError::Connect)?;
         let size = config.database.pool_size;
+        let verify = Arc::new(VerifyWindow::default());
         let timeout = Duration::from_secs(config.database.connect_timeout_secs.max(1));
         let pool = match kind {
             DatabaseKind::Sqlite => {
@@ -194,6 +210,8 @@ impl Db {
                 }
                 let pragmas = sqlite_pragmas(config);
                 let mut manager_config = ManagerConfig::<SqliteConn>::default();
+                // A connection to a local file cannot go away: no `SELECT 1` per checkout.
+                manager_config.recycling_method = RecyclingMethod::Fast;
                 manager_config.custom_setup = Box::new(move |url| {
                     let pragmas = pragmas.clone();
                     let path = sqlite_path(url).to_string();
@@ -219,6 +237,9 @@ impl Db {
             }
             DatabaseKind::Mysql => {
                 let mut manager_config = ManagerConfig::<MysqlConn>::default();
+                // The liveness check runs in the `pre_recycle` hook below, only for
+                // connections that sat idle (see [`MYSQL_VERIFY_IDLE`]).
+                manager_config.recycling_method = RecyclingMethod::Fast;
                 manager_config.custom_setup = Box::new(|url| {
                     let url = url.to_string();
                     async move {
@@ -232,8 +253,23 @@ impl Db {
                 });
                 let manager =
                     AsyncDieselConnectionManager::new_with_config(mysql_url(&url), manager_config);
+                let hook_verify = verify.clone();
                 DbPool::Mysql(
                     Pool::builder(manager)
+                        .pre_recycle(Hook::async_fn(move |conn: &mut MysqlConn, metrics| {
+                            let needed =
+                                metrics.last_used() >= MYSQL_VERIFY_IDLE || hook_verify.is_open();
+                            Box::pin(async move {
+                                if !needed {
+                                    return Ok(());
+                                }
+                                diesel::sql_query("SELECT 1")
+                                    .execute(conn)
+                                    .await
+                                    .map(drop)
+                                    .map_err(|e| HookError::message(e.to_string()))
+                            })
+                        }))
                         .max_size(size)
                         .wait_timeout(Some(timeout))
                         .create_timeout(Some(timeout))
@@ -250,7 +286,14 @@ impl Db {
             ))),
             DatabaseKind::Mysql => None,
         };
-        Ok(Db { pool, runtime: tokio::runtime::Handle::current(), kind, url, _checkpointer })
+        Ok(Db {
+            pool,
+            runtime: tokio::runtime::Handle::current(),
+            kind,
+            url,
+            _checkpointer,
+            verify,
+        })
     }
 
     /// Which backend this is.
@@ -286,10 +329,17 @@ impl Db {
             let conn = Db::get(pool).await?;
             return f(conn).await;
         }
+        let verify = self.verify.clone();
         self.runtime
             .spawn(async move {
                 let conn = Db::get(pool).await?;
-                f(conn).await
+                let result = f(conn).await;
+                if let Err(e) = &result
+                    && e.may_have_lost_connection()
+                {
+                    verify.open();
+                }
+                result
             })
             .await
             .map_err(|e| DbError::Task(e.to_string()))?
@@ -355,6 +405,50 @@ fn sqlite_pragmas(config: &Config) -> String {
         config.database.sqlite_busy_timeout_ms,
         config.database.sqlite_synchronous.to_ascii_uppercase()
     )
+}
+
+/// A pooled MySQL connection checked out again within this time of its last checkout is
+/// handed out without a `SELECT 1` first: under load that check was a third of all round
+/// trips. One idle longer (the server may have restarted or timed it out) is verified, and
+/// dropped for a new one if the check fails; so is every connection for a while after a
+/// query failed in a way a lost connection would (see [`VerifyWindow`]).
+const MYSQL_VERIFY_IDLE: Duration = Duration::from_secs(1);
+
+/// How long every checkout is verified after a failure that may mean lost connections.
+const MYSQL_VERIFY_AFTER_ERROR: Duration = Duration::from_secs(5);
+
+/// Until when every pooled MySQL connection is verified at checkout: opened by a failed
+/// query, so that connections the database closed (a restart) are weeded out instead of
+/// failing one request each.
+#[derive(Debug)]
+struct VerifyWindow {
+    origin: std::time::Instant,
+    until_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Default for VerifyWindow {
+    fn default() -> Self {
+        VerifyWindow { origin: std::time::Instant::now(), until_ms: Default::default() }
+    }
+}
+
+impl VerifyWindow {
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    fn open(&self) {
+        let until = self.now_ms() + MYSQL_VERIFY_AFTER_ERROR.as_millis() as u64;
+        self.until_ms.fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_open(&self) -> bool {
+        self.now_ms()
+            < std::sync::atomic::AtomicU64::load(
+                &self.until_ms,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+    }
 }
 
 /// UTC everywhere, and strict mode so an over-long value is an error, never a silent truncation.

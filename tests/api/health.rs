@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -39,6 +40,49 @@ async fn scaleout_profile_starts_migrates_and_is_ready() {
     assert!(status.pending.is_empty());
     assert!(!status.applied.is_empty());
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_mariadb_connections_closed_by_the_server_are_replaced() {
+    let Some(scale) = ScaleOut::fresh().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(test_config(dir.path(), Some(&scale))).await;
+    let (_, token) = app.user("connie").await;
+    assert_eq!(app.get_as(&token, "/api/v1/profile/info").await.0, 200);
+
+    // What a MariaDB restart or its wait_timeout does to idle pooled connections.
+    let database = scale.mysql_url.rsplit('/').next().unwrap().to_string();
+    let mut admin =
+        AsyncMysqlConnection::establish(&format!("{}/mysql", mysql_base_url())).await.unwrap();
+    let ids: Vec<i64> = diesel::sql_query(format!(
+        "SELECT CAST(id AS SIGNED) AS id FROM information_schema.processlist WHERE db = '{database}'"
+    ))
+    .load::<ConnectionId>(&mut admin)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|row| row.id)
+    .collect();
+    assert!(!ids.is_empty(), "the server holds pooled connections");
+    for id in ids {
+        diesel::sql_query(format!("KILL CONNECTION {id}")).execute(&mut admin).await.unwrap();
+    }
+    // Idle past the pool's verify-after time: every killed connection is checked and replaced.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..8 {
+        let (status, body) = app.get_as(&token, "/api/v1/profile/info").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(app.get("/readyz").await.0, 200);
+    app.stop().await;
+}
+
+#[derive(diesel::QueryableByName)]
+struct ConnectionId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
