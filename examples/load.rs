@@ -217,9 +217,10 @@ impl Api {
         for attempt in 0..2 {
             let pooled = {
                 let mut idle = self.idle.lock().unwrap();
-                // Under the server's 5 s keep-alive.
-                idle.retain(|(_, at)| at.elapsed() < Duration::from_secs(3));
-                idle.pop()
+                // The most recently used first; one idle near the server's 5 s keep-alive may
+                // be closing, so it is dropped.
+                std::iter::from_fn(|| idle.pop())
+                    .find(|(_, at)| at.elapsed() < Duration::from_secs(3))
             };
             let (mut stream, reused) = match pooled {
                 Some((stream, _)) => (stream, true),

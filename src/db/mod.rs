@@ -15,7 +15,8 @@ pub mod user;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::{Hook, HookError, Object, Pool};
@@ -422,13 +423,13 @@ const MYSQL_VERIFY_AFTER_ERROR: Duration = Duration::from_secs(5);
 /// failing one request each.
 #[derive(Debug)]
 struct VerifyWindow {
-    origin: std::time::Instant,
-    until_ms: std::sync::atomic::AtomicU64,
+    origin: Instant,
+    until_ms: AtomicU64,
 }
 
 impl Default for VerifyWindow {
     fn default() -> Self {
-        VerifyWindow { origin: std::time::Instant::now(), until_ms: Default::default() }
+        VerifyWindow { origin: Instant::now(), until_ms: AtomicU64::new(0) }
     }
 }
 
@@ -439,15 +440,12 @@ impl VerifyWindow {
 
     fn open(&self) {
         let until = self.now_ms() + MYSQL_VERIFY_AFTER_ERROR.as_millis() as u64;
-        self.until_ms.fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+        self.until_ms.fetch_max(until, Ordering::Relaxed);
     }
 
     fn is_open(&self) -> bool {
-        self.now_ms()
-            < std::sync::atomic::AtomicU64::load(
-                &self.until_ms,
-                std::sync::atomic::Ordering::Relaxed,
-            )
+        // Spelled out: diesel's `RunQueryDsl::load` (in scope) would shadow the method.
+        self.now_ms() < AtomicU64::load(&self.until_ms, Ordering::Relaxed)
     }
 }
 

@@ -268,16 +268,17 @@ impl BatchWriter {
                             .await?
                             .into_iter()
                             .collect();
-                        // Each room's block of ids ends at its new end; hand them out in
-                        // arrival order.
-                        let mut next: HashMap<&str, i64> = bumps
+                        // Each room's new block of ids: first..=end.
+                        let blocks: Vec<(&str, i64, i64)> = bumps
                             .iter()
                             .map(|b| {
                                 let end = ends.get(&b.room_id).copied().unwrap_or(b.count);
-                                (b.room_id.as_str(), end - b.count + 1)
+                                (b.room_id.as_str(), end - b.count + 1, end)
                             })
                             .collect();
-                        // Each message with the id it gets.
+                        // Each message with the id it gets, in arrival order.
+                        let mut next: HashMap<&str, i64> =
+                            blocks.iter().map(|&(room, first, _)| (room, first)).collect();
                         let rows: Vec<(&NewMessage, i64)> = batch
                             .iter()
                             .map(|m| {
@@ -287,30 +288,28 @@ impl BatchWriter {
                             })
                             .collect();
                         messages_insert(&rows).execute(c).await?;
-                        // Read the row ids back by each room's new block of sequence numbers
-                        // (one index range per room). Not by (sender, action): `IN` lists on
-                        // both columns probe every combination, quadratic in the batch size.
+                        // Read the row ids back by each room's block (one index range per
+                        // room). Not by (sender, action): `IN` lists on both columns probe
+                        // every combination, quadratic in the batch size.
                         let mut inserted = messages::table
                             .select((messages::room_id, messages::message_id, messages::id))
                             .into_boxed();
-                        for b in &bumps {
-                            let end = ends.get(&b.room_id).copied().unwrap_or(b.count);
+                        for &(room, first, end) in &blocks {
                             inserted = inserted.or_filter(
                                 messages::room_id
-                                    .eq(b.room_id.as_str())
-                                    .and(messages::message_id.between(end - b.count + 1, end)),
+                                    .eq(room)
+                                    .and(messages::message_id.between(first, end)),
                             );
                         }
-                        let ids: HashMap<(String, i64), i64> = inserted
-                            .load::<(String, i64, i64)>(c)
-                            .await?
-                            .into_iter()
-                            .map(|(room, message_id, id)| ((room, message_id), id))
+                        let loaded = inserted.load::<(String, i64, i64)>(c).await?;
+                        let ids: HashMap<(&str, i64), i64> = loaded
+                            .iter()
+                            .map(|(room, message_id, id)| ((room.as_str(), *message_id), *id))
                             .collect();
                         let stored = rows
                             .into_iter()
                             .map(|(m, message_id)| {
-                                let id = ids.get(&(m.room_id.clone(), message_id));
+                                let id = ids.get(&(m.room_id.as_str(), message_id));
                                 m.stored(id.map(i64::to_string).unwrap_or_default(), message_id)
                             })
                             .collect();
