@@ -131,9 +131,8 @@ impl Application {
             log.new(slog::o!("component" => "relay")),
         )));
 
-        let listener = TcpListener::bind(&config.http.listen)
+        let listener = listen(&config.http.listen)
             .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
 
         let server = serve(&config, listener, addr, state.clone())?;
@@ -164,6 +163,34 @@ impl Application {
         }
         result
     }
+}
+
+/// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`). The standard
+/// library's 128 overflowed when thousands of clients reconnect at once, or a load run opened
+/// new connections during a pause, and each dropped SYN costs its client a 1 s retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A non-blocking listener on the first address of `addr` that binds.
+fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(addr)? {
+        let bound = (|| {
+            let socket = match addr {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(LISTEN_BACKLOG)?.into_std()
+        })();
+        match bound {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    }))
 }
 
 /// The HTTP server: actix-web's `App` for requests, and WebSocket upgrades handed with their
