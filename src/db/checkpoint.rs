@@ -52,3 +52,25 @@ impl Checkpointer {
         Self { _stop: stop }
     }
 }
+
+impl super::Db {
+    /// SQLite: checkpoint from this handle's connection (PASSIVE). Run by the message writer
+    /// between its batches: with no write in between, it copies the WAL up to its end, so the
+    /// next commit starts the WAL over instead of growing it. Under a steady stream of commits
+    /// the background checkpointer never reaches the end, and the WAL would grow for as long
+    /// as the stream lasts. A no-op on MySQL.
+    pub async fn wal_checkpoint(&self) -> super::DbResult<()> {
+        if self.kind() != crate::config::DatabaseKind::Sqlite {
+            return Ok(());
+        }
+        self.run(|mut conn| async move {
+            crate::db_run!(&mut conn, |c| diesel_async::RunQueryDsl::execute(
+                diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)"),
+                c
+            )
+            .await)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -190,6 +190,48 @@ pub struct Db {
     _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
     /// MySQL: when pooled connections must be verified at every checkout.
     verify: Arc<VerifyWindow>,
+    /// SQLite: how its connections are opened (for [`Db::own_connection`]).
+    sqlite: Option<Arc<SqliteSetup>>,
+}
+
+/// The page cache of the SQLite message writer's own connection (filled as it is used).
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+
+/// How SQLite connections are opened.
+struct SqliteSetup {
+    path: String,
+    pragmas: String,
+    timeout: Duration,
+}
+
+impl SqliteSetup {
+    /// A pool of up to `size` connections, each set up with the pragmas and then `extra`.
+    fn pool(&self, size: usize, extra: &str) -> DbResult<Pool<SqliteConn>> {
+        let pragmas = format!("{} {extra}", self.pragmas);
+        let mut manager_config = ManagerConfig::<SqliteConn>::default();
+        // A connection to a local file cannot go away: no `SELECT 1` per checkout.
+        manager_config.recycling_method = RecyclingMethod::Fast;
+        manager_config.custom_setup = Box::new(move |url| {
+            let pragmas = pragmas.clone();
+            let path = sqlite_path(url).to_string();
+            async move {
+                let mut conn = SqliteConn::establish(&path).await?;
+                conn.batch_execute(&pragmas)
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            }
+            .boxed()
+        });
+        let manager = AsyncDieselConnectionManager::new_with_config(&self.path, manager_config);
+        Pool::builder(manager)
+            .max_size(size)
+            .wait_timeout(Some(self.timeout))
+            .create_timeout(Some(self.timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| DbError::Connect(e.to_string()))
+    }
 }
 
 impl Db {
@@ -200,6 +242,7 @@ impl Db {
         let size = config.database.pool_size;
         let verify = Arc::new(VerifyWindow::default());
         let timeout = Duration::from_secs(config.database.connect_timeout_secs.max(1));
+        let mut sqlite = None;
         let pool = match kind {
             DatabaseKind::Sqlite => {
                 let path = sqlite_path(&url).to_string();
@@ -209,32 +252,10 @@ impl Db {
                     std::fs::create_dir_all(parent)
                         .map_err(|e| DbError::Connect(format!("{}: {e}", parent.display())))?;
                 }
-                let pragmas = sqlite_pragmas(config);
-                let mut manager_config = ManagerConfig::<SqliteConn>::default();
-                // A connection to a local file cannot go away: no `SELECT 1` per checkout.
-                manager_config.recycling_method = RecyclingMethod::Fast;
-                manager_config.custom_setup = Box::new(move |url| {
-                    let pragmas = pragmas.clone();
-                    let path = sqlite_path(url).to_string();
-                    async move {
-                        let mut conn = SqliteConn::establish(&path).await?;
-                        conn.batch_execute(&pragmas)
-                            .await
-                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        Ok(conn)
-                    }
-                    .boxed()
-                });
-                let manager = AsyncDieselConnectionManager::new_with_config(&path, manager_config);
-                DbPool::Sqlite(
-                    Pool::builder(manager)
-                        .max_size(size)
-                        .wait_timeout(Some(timeout))
-                        .create_timeout(Some(timeout))
-                        .runtime(deadpool::Runtime::Tokio1)
-                        .build()
-                        .map_err(|e| DbError::Connect(e.to_string()))?,
-                )
+                let setup = SqliteSetup { path, pragmas: sqlite_pragmas(config), timeout };
+                let pool = setup.pool(size, "")?;
+                sqlite = Some(Arc::new(setup));
+                DbPool::Sqlite(pool)
             }
             DatabaseKind::Mysql => {
                 let mut manager_config = ManagerConfig::<MysqlConn>::default();
@@ -294,7 +315,19 @@ impl Db {
             url,
             _checkpointer,
             verify,
+            sqlite,
         })
+    }
+
+    /// A handle whose pool is one connection of its own (SQLite; MySQL shares the pool): for
+    /// the message writer. A SQLite connection drops its page cache whenever another
+    /// connection committed since its last transaction, so a writer borrowing pooled
+    /// connections read its index pages from disk again at every batch; its own connection
+    /// keeps them (in a larger cache), because no one else writes messages.
+    pub fn own_connection(&self) -> DbResult<Db> {
+        let Some(setup) = &self.sqlite else { return Ok(self.clone()) };
+        let pool = setup.pool(1, &format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};"))?;
+        Ok(Db { pool: DbPool::Sqlite(pool), ..self.clone() })
     }
 
     /// Which backend this is.
@@ -402,7 +435,8 @@ pub fn mysql_url(url: &str) -> String {
 fn sqlite_pragmas(config: &Config) -> String {
     format!(
         "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA synchronous = {}; \
-         PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;",
+         PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA journal_size_limit = 67108864;",
         config.database.sqlite_busy_timeout_ms,
         config.database.sqlite_synchronous.to_ascii_uppercase()
     )

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use diesel::backend::Backend;
 use diesel::prelude::*;
@@ -34,6 +35,10 @@ const MYSQL_WRITERS: usize = 4;
 
 /// A batch that takes longer than this to commit is logged (disk or lock trouble).
 const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How often the SQLite writer checkpoints between its batches (see [`Db::wal_checkpoint`]);
+/// this bounds the WAL to about this much writing.
+const WRITER_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One append waiting for its batch.
 struct Pending {
@@ -103,7 +108,10 @@ impl SqlStore {
         let store = Self { db: db.clone(), appends, hooks: Arc::new(Mutex::new(())) };
         match db.kind() {
             DatabaseKind::Sqlite => {
-                let writer = store.writer();
+                let writer = BatchWriter {
+                    db: db.own_connection().expect("a pool for the SQLite writer"),
+                    hooks: store.hooks.clone(),
+                };
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -169,6 +177,7 @@ type HookTurn = tokio::sync::OwnedMutexGuard<()>;
 
 impl BatchWriter {
     async fn write_batches(self, queue: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+        let mut checkpointed = Instant::now();
         loop {
             let mut batch = Vec::new();
             {
@@ -178,6 +187,12 @@ impl BatchWriter {
                 }
             }
             self.commit(batch).await;
+            if checkpointed.elapsed() >= WRITER_CHECKPOINT_EVERY {
+                if let Err(e) = self.db.wal_checkpoint().await {
+                    slog_scope::warn!("message writer checkpoint failed"; "error" => e.to_string());
+                }
+                checkpointed = Instant::now();
+            }
         }
     }
 

@@ -792,3 +792,39 @@ async fn sqlite_wal_is_checkpointed_in_the_background() {
     assert_eq!(in_file, 51, "the greeting and 50 messages reach the database file");
     env.app.stop().await;
 }
+
+/// The WAL header's checkpoint sequence number: SQLite adds one each time the WAL starts over.
+fn wal_restarts(db: &std::path::Path) -> u32 {
+    let wal = std::fs::read(db.with_extension("db-wal")).unwrap_or_default();
+    wal.get(12..16).map_or(0, |b| u32::from_be_bytes(b.try_into().unwrap()))
+}
+
+/// Under a stream of sends with no pause, the background checkpointer never reaches the end
+/// of the WAL (each pass is overtaken by new commits), so the WAL never starts over and grows
+/// as long as the stream lasts (161 MB after 30 s at 500 msg/s). The message writer
+/// checkpoints between its batches, once a second, and the WAL starts over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_starts_over_under_a_steady_stream_of_sends() {
+    let env = start(Profile::Embedded, |_| {}).await.expect("app");
+    let app = &env.app;
+    let ((_, ta), (b, _)) = pair(app, "streama", "streamb").await;
+    let db = env.dir.path().join("jim.db");
+    let before = wal_restarts(&db);
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+    let senders = (0..4).map(|s| {
+        let token = ta.clone();
+        async move {
+            let mut sent = 0;
+            while std::time::Instant::now() < until {
+                let (status, body) = send(app, &token, 1, b, json!({"text": format!("{s}")})).await;
+                assert_eq!(status, 200, "{body}");
+                sent += 1;
+            }
+            sent
+        }
+    });
+    let sent: i32 = futures_util::future::join_all(senders).await.into_iter().sum();
+    let restarts = wal_restarts(&db).wrapping_sub(before);
+    assert!(restarts >= 2, "the WAL started over {restarts} times during {sent} sends in 4 s");
+    env.app.stop().await;
+}
