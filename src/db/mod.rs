@@ -515,18 +515,37 @@ pub trait LastInsertId {
 
 impl LastInsertId for SqliteConn {
     async fn last_insert_id(&mut self) -> DbResult<i64> {
-        Ok(diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("last_insert_rowid()"))
-            .get_result(self)
-            .await?)
+        Ok(LastInsertIdQuery("SELECT last_insert_rowid()").get_result(self).await?)
     }
 }
 
 impl LastInsertId for MysqlConn {
     async fn last_insert_id(&mut self) -> DbResult<i64> {
-        Ok(diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-            "CAST(LAST_INSERT_ID() AS SIGNED)",
-        ))
-        .get_result(self)
-        .await?)
+        Ok(LastInsertIdQuery("SELECT CAST(LAST_INSERT_ID() AS SIGNED)").get_result(self).await?)
+    }
+}
+
+/// The backend's "last generated id" query, as a query diesel keeps prepared: it refuses to
+/// cache any `sql()` literal, so on MySQL each insert paid a prepare and a close besides.
+#[derive(Debug, Clone, Copy)]
+struct LastInsertIdQuery(&'static str);
+
+impl diesel::query_builder::QueryId for LastInsertIdQuery {
+    type QueryId = LastInsertIdQuery;
+    // Not static: the cache key is the SQL, which differs per backend.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for LastInsertIdQuery {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for LastInsertIdQuery {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql(self.0);
+        Ok(())
     }
 }
