@@ -17,6 +17,7 @@ use slog::{Logger, info};
 use crate::bus::{Bus, Cache, local, redis};
 use crate::config::Config;
 use crate::db::Db;
+use crate::service::session_cache::SessionCache;
 use crate::state::{AppState, Dependencies};
 use crate::ws::hub::HubHandle;
 use crate::ws::presence::Presence;
@@ -122,8 +123,21 @@ impl Application {
         let (presence_tx, presence_rx) = tokio::sync::mpsc::unbounded_channel();
         let hub =
             HubHandle::start(config.ws.max_connections_per_user, config.ws.send_queue, presence_tx);
-        let deps =
-            Dependencies { db, bus, cache, secret, messages, hub, presence: Presence::default() };
+        let redis_cache = match &cache {
+            Cache::Redis(redis) => Some(redis.clone()),
+            Cache::Local(_) => None,
+        };
+        let sessions = SessionCache::new(&config, redis_cache);
+        let deps = Dependencies {
+            db,
+            bus,
+            cache,
+            secret,
+            messages,
+            hub,
+            presence: Presence::default(),
+            sessions,
+        };
         let state = web::Data::new(AppState::new(config.clone(), log.clone(), deps, instance_id));
         background.push(tokio::spawn(crate::ws::relay::run(
             state.clone(),
@@ -307,7 +321,16 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> 
     let instance_id = uuid::Uuid::new_v4().simple().to_string();
     let messages = crate::store::connect(&config, &db).await.context("messages")?;
     let (presence_tx, _) = tokio::sync::mpsc::unbounded_channel();
+    // The CLI's bus and cache are in-process, but a revocation must still reach the
+    // servers' session caches at once: the scale-out epoch lives in Redis.
+    let redis_cache = if config.uses_redis() {
+        let pool = redis::pool(config.redis.url.trim(), 1).context("redis.url")?;
+        Some(redis::RedisCache::new(pool, &config.server_name))
+    } else {
+        None
+    };
     let deps = Dependencies {
+        sessions: SessionCache::new(&config, redis_cache),
         hub: HubHandle::start(
             config.ws.max_connections_per_user,
             config.ws.send_queue,

@@ -14,6 +14,7 @@ use crate::db::now_ms;
 use crate::db::session::NewSession;
 use crate::db::user::{NewUser, STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
 use crate::error::{AppError, ErrorCode, Result};
+use crate::service::session_cache::Verified;
 use crate::service::{captcha, validate};
 use crate::state::AppState;
 
@@ -274,8 +275,11 @@ fn new_token() -> String {
 /// How often `last_seen_at` is written for an active session.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
-/// Resolve a bearer token to its live session and enabled account. Reads the database every
-/// time, so a logout or a disable on any instance is honoured at once.
+/// Resolve a bearer token to its live session and enabled account: from memory when this
+/// process verified it since the last revocation anywhere (see [`SessionCache`]), else from
+/// the database; so a logout or a disable on any instance is honoured at once.
+///
+/// [`SessionCache`]: crate::service::session_cache::SessionCache
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
     let token = token.trim();
     if token.is_empty() {
@@ -285,10 +289,24 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
         return Err(AppError::code(ErrorCode::TokenInvalid));
     }
     let hash = state.secret.keyed_hash(token.as_bytes());
-    let Some((session, user)) = state.db.session_find_by_token_hash(hash).await? else {
+    let now = now_ms();
+    // Read before the database, so that what the database says is filed under an epoch no
+    // later than the one it was true at.
+    let epoch = state.sessions.epoch().await;
+    if let Some(epoch) = epoch
+        && let Some(known) = state.sessions.get(&hash, epoch)
+        && known.expires_at > now
+    {
+        touch_when_due(state, &hash, known.session_id, known.last_seen_at, now);
+        return Ok(Principal {
+            user_id: known.user_id,
+            session_id: known.session_id,
+            username: known.username,
+        });
+    }
+    let Some((session, user)) = state.db.session_find_by_token_hash(hash.clone()).await? else {
         return Err(AppError::code(ErrorCode::TokenInvalid));
     };
-    let now = now_ms();
     if session.revoked_at.is_some() {
         return Err(AppError::code(ErrorCode::TokenRevoked));
     }
@@ -296,15 +314,40 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
         return Err(AppError::code(ErrorCode::TokenExpired));
     }
     check_status(&user).map_err(|e| e.with_status(actix_web::http::StatusCode::UNAUTHORIZED))?;
-    if now - session.last_seen_at > TOUCH_EVERY_MS {
-        // Best effort and off the request path: a lost touch only makes "last seen" older.
+    if let Some(epoch) = epoch {
+        let known = Verified {
+            user_id: user.id,
+            session_id: session.id,
+            username: user.username.clone(),
+            expires_at: session.expires_at,
+            last_seen_at: session.last_seen_at,
+        };
+        state.sessions.put(hash.clone(), epoch, known);
+    }
+    touch_when_due(state, &hash, session.id, session.last_seen_at, now);
+    Ok(Principal { user_id: user.id, session_id: session.id, username: user.username })
+}
+
+/// Record activity on a session at most once a minute. Best effort and off the request
+/// path: a lost touch only makes "last seen" older.
+fn touch_when_due(state: &AppState, hash: &str, session_id: i64, last_seen_at: i64, now: i64) {
+    if now - last_seen_at > TOUCH_EVERY_MS {
+        state.sessions.seen(hash, now);
         let db = state.db.clone();
-        let id = session.id;
         tokio::spawn(async move {
-            let _ = db.session_touch(id, now).await;
+            let _ = db.session_touch(session_id, now).await;
         });
     }
-    Ok(Principal { user_id: user.id, session_id: session.id, username: user.username })
+}
+
+/// Stop every process using sessions it verified before now (see [`SessionCache`]). Call
+/// after a revocation committed, before answering.
+pub async fn invalidate_sessions(state: &AppState) {
+    if let Err(e) = state.sessions.invalidate().await {
+        // Servers still drop their entries when they hear the revocation (bus or control
+        // table); until then they may accept the revoked session.
+        slog::error!(state.log, "cannot move the session epoch"; "error" => e.to_string());
+    }
 }
 
 /// Tell every instance that sessions ended, so their sockets close.
@@ -314,6 +357,7 @@ pub async fn announce_revocation(
     session_ids: Vec<i64>,
     reason: RevokeReason,
 ) {
+    invalidate_sessions(state).await;
     let event = Event::SessionsRevoked { user_id, session_ids, reason };
     if let Err(e) = state.bus.publish(event.clone()).await {
         // The database already refuses these sessions; only the socket close is late. Fall

@@ -8,5 +8,6 @@ pub mod friend;
 pub mod group;
 pub mod health;
 pub mod password;
+pub mod session_cache;
 pub mod user;
 pub mod validate;

@@ -1,0 +1,156 @@
+//! Sessions already verified, kept in memory so that authenticating a request needs no
+//! database read. Every revocation, by any process (a server of either profile, the CLI),
+//! moves a shared epoch first thing after its commit; an entry verified under another epoch
+//! is never used, so a logout or a disable is still honoured at once everywhere.
+//!
+//! The epoch is a file beside the SQLite database (one byte appended per revocation; its
+//! inode and length are the epoch) in the embedded profile, and a random value under a Redis
+//! key in the scale-out profile. When it cannot be read, nothing is served from memory.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::bus::redis::RedisCache;
+use crate::config::{Config, DatabaseKind};
+
+/// Entries kept at most; past that the map is emptied (it refills from the database).
+const MAX_ENTRIES: usize = 100_000;
+
+/// The Redis key holding the scale-out epoch (under the cluster's `server_name` prefix).
+const EPOCH_KEY: &str = "sessions:epoch";
+
+/// How long the Redis epoch lives without a revocation: each revocation writes a new one,
+/// and a missing key only means "read the database" until a server writes it again.
+const EPOCH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Where the epoch is read from and moved.
+enum EpochSource {
+    File(PathBuf),
+    Redis(RedisCache),
+    Off,
+}
+
+/// A shared revocation epoch as read at one moment.
+pub type Epoch = (u64, u64);
+
+/// What a successful check of a token established.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub user_id: i64,
+    pub session_id: i64,
+    pub username: String,
+    pub expires_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// The cache (see the module docs).
+pub struct SessionCache {
+    entries: Mutex<HashMap<String, (Epoch, Verified)>>,
+    epoch: EpochSource,
+}
+
+impl SessionCache {
+    /// The cache for `config`'s profile: the Redis epoch when `redis` is given, else the file
+    /// beside a SQLite database; off for MySQL without Redis.
+    pub fn new(config: &Config, redis: Option<RedisCache>) -> Self {
+        let epoch = match (redis, config.database_kind()) {
+            (Some(redis), _) => EpochSource::Redis(redis),
+            (None, Ok(DatabaseKind::Sqlite)) => {
+                let url = config.database_url();
+                EpochSource::File(PathBuf::from(format!(
+                    "{}-sessions-epoch",
+                    crate::db::sqlite_path(&url)
+                )))
+            }
+            _ => EpochSource::Off,
+        };
+        Self { entries: Mutex::new(HashMap::new()), epoch }
+    }
+
+    /// The epoch now, or `None` when it cannot be known (then nothing may be served from
+    /// memory). Read it before the database, and store what the database says under it.
+    pub async fn epoch(&self) -> Option<Epoch> {
+        match &self.epoch {
+            EpochSource::File(path) => {
+                let meta = match std::fs::metadata(path) {
+                    Ok(meta) => meta,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        // First use: create it empty (a fresh inode, so no old epoch returns).
+                        std::fs::OpenOptions::new().create(true).append(true).open(path).ok()?;
+                        std::fs::metadata(path).ok()?
+                    }
+                    Err(_) => return None,
+                };
+                Some((meta.ino(), meta.len()))
+            }
+            EpochSource::Redis(redis) => match redis.get(EPOCH_KEY).await {
+                Ok(Some(value)) => value.parse().ok().map(|v| (v, 0)),
+                Ok(None) => {
+                    // Expired or lost with a Redis restart: start a new one. Random, so no
+                    // value seen before comes back.
+                    let _ = redis.set(EPOCH_KEY, &new_epoch_value(), EPOCH_TTL).await;
+                    None
+                }
+                Err(_) => None,
+            },
+            EpochSource::Off => None,
+        }
+    }
+
+    /// The entry for `token_hash` if it was verified under `epoch`.
+    pub fn get(&self, token_hash: &str, epoch: Epoch) -> Option<Verified> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get(token_hash) {
+            Some((at, verified)) if *at == epoch => Some(verified.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remember what the database said about `token_hash` at `epoch`.
+    pub fn put(&self, token_hash: String, epoch: Epoch, verified: Verified) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(token_hash, (epoch, verified));
+    }
+
+    /// Record a new "last seen" for an entry (after a touch).
+    pub fn seen(&self, token_hash: &str, at: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, verified)) = entries.get_mut(token_hash) {
+            verified.last_seen_at = at;
+        }
+    }
+
+    /// Move the epoch: every entry, in every process, stops being used. Call after the
+    /// revocation committed and before answering. Fails when the epoch could not be moved
+    /// (Redis unreachable): servers may then accept the revoked session from memory until
+    /// they hear the revocation on the bus or the control table.
+    pub async fn invalidate(&self) -> std::io::Result<()> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        match &self.epoch {
+            EpochSource::File(path) => {
+                std::fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(b".")
+            }
+            EpochSource::Redis(redis) => redis
+                .set(EPOCH_KEY, &new_epoch_value(), EPOCH_TTL)
+                .await
+                .map_err(std::io::Error::other),
+            EpochSource::Off => Ok(()),
+        }
+    }
+
+    /// Forget every entry of this process (a revocation heard from elsewhere).
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+fn new_epoch_value() -> String {
+    rand::random::<u64>().to_string()
+}
