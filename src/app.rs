@@ -17,7 +17,7 @@ use slog::{Logger, info};
 use crate::bus::{Bus, Cache, local, redis};
 use crate::config::Config;
 use crate::db::Db;
-use crate::service::session_cache::SessionCache;
+use crate::service::auth_cache::AuthCache;
 use crate::state::{AppState, Dependencies};
 use crate::ws::hub::HubHandle;
 use crate::ws::presence::Presence;
@@ -127,7 +127,7 @@ impl Application {
             Cache::Redis(redis) => Some(redis.clone()),
             Cache::Local(_) => None,
         };
-        let sessions = SessionCache::new(&config, redis_cache);
+        let auth_cache = AuthCache::new(&config, redis_cache);
         let deps = Dependencies {
             db,
             bus,
@@ -136,7 +136,7 @@ impl Application {
             messages,
             hub,
             presence: Presence::default(),
-            sessions,
+            auth_cache,
         };
         let state = web::Data::new(AppState::new(config.clone(), log.clone(), deps, instance_id));
         background.push(tokio::spawn(crate::ws::relay::run(
@@ -330,7 +330,7 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> 
         None
     };
     let deps = Dependencies {
-        sessions: SessionCache::new(&config, redis_cache),
+        auth_cache: AuthCache::new(&config, redis_cache),
         hub: HubHandle::start(
             config.ws.max_connections_per_user,
             config.ws.send_queue,

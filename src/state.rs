@@ -10,8 +10,8 @@ use crate::bus::{Bus, Cache};
 use crate::config::Config;
 use crate::db::Db;
 use crate::secret::Secret;
+use crate::service::auth_cache::AuthCache;
 use crate::service::password::PasswordHasher;
-use crate::service::session_cache::SessionCache;
 use crate::store::MessageStore;
 use crate::ws::hub::HubHandle;
 use crate::ws::presence::Presence;
@@ -33,8 +33,8 @@ pub struct AppState {
     pub hub: HubHandle,
     /// Who is online on any instance.
     pub presence: Presence,
-    /// Sessions already verified (see [`SessionCache`]).
-    pub sessions: SessionCache,
+    /// Sessions already verified (see [`AuthCache`]).
+    pub auth_cache: AuthCache,
     /// Unique per process; stamped on bus messages.
     pub instance_id: String,
     /// `http.trusted_proxies`, parsed once.
@@ -51,18 +51,18 @@ pub struct Dependencies {
     pub messages: MessageStore,
     pub hub: HubHandle,
     pub presence: Presence,
-    pub sessions: SessionCache,
+    pub auth_cache: AuthCache,
 }
 
 impl AppState {
     pub fn new(config: Arc<Config>, log: Logger, deps: Dependencies, instance_id: String) -> Self {
-        let Dependencies { db, bus, cache, secret, messages, hub, presence, sessions } = deps;
+        let Dependencies { db, bus, cache, secret, messages, hub, presence, auth_cache } = deps;
         let hasher = PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_concurrency);
         let publisher = Publisher::start(bus.clone(), config.chat.publish_queue, log.clone());
         let trusted_proxies =
             config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
         Self {
-            sessions,
+            auth_cache,
             trusted_proxies,
             hub,
             presence,

@@ -64,7 +64,7 @@ pub async fn send(
         target_id: b.target_id,
         body: b.body,
     };
-    Ok(envelope::ok(chat::send(&state, user.0.user_id, input).await?))
+    Ok(envelope::ok(chat::send(&state, &user.0, input).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

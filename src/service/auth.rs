@@ -14,7 +14,7 @@ use crate::db::now_ms;
 use crate::db::session::NewSession;
 use crate::db::user::{NewUser, STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
 use crate::error::{AppError, ErrorCode, Result};
-use crate::service::session_cache::Verified;
+use crate::service::auth_cache::{Epoch, Verified};
 use crate::service::{captcha, validate};
 use crate::state::AppState;
 
@@ -31,6 +31,11 @@ pub struct Principal {
     pub user_id: i64,
     pub session_id: i64,
     pub username: String,
+    /// The revocation epoch read when this request was authenticated (see [`AuthCache`]);
+    /// later checks of the same request file what they find under it.
+    ///
+    /// [`AuthCache`]: crate::service::auth_cache::AuthCache
+    pub epoch: Option<Epoch>,
 }
 
 /// A new account, as returned by registration.
@@ -276,10 +281,10 @@ fn new_token() -> String {
 const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// Resolve a bearer token to its live session and enabled account: from memory when this
-/// process verified it since the last revocation anywhere (see [`SessionCache`]), else from
+/// process verified it since the last revocation anywhere (see [`AuthCache`]), else from
 /// the database; so a logout or a disable on any instance is honoured at once.
 ///
-/// [`SessionCache`]: crate::service::session_cache::SessionCache
+/// [`AuthCache`]: crate::service::auth_cache::AuthCache
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
     let token = token.trim();
     if token.is_empty() {
@@ -292,9 +297,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
     let now = now_ms();
     // Read before the database, so that what the database says is filed under an epoch no
     // later than the one it was true at.
-    let epoch = state.sessions.epoch().await;
+    let epoch = state.auth_cache.epoch().await;
     if let Some(epoch) = epoch
-        && let Some(known) = state.sessions.get(&hash, epoch)
+        && let Some(known) = state.auth_cache.get(&hash, epoch)
         && known.expires_at > now
     {
         touch_when_due(state, &hash, known.session_id, known.last_seen_at, now);
@@ -302,6 +307,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
             user_id: known.user_id,
             session_id: known.session_id,
             username: known.username,
+            epoch: Some(epoch),
         });
     }
     let Some((session, user)) = state.db.session_find_by_token_hash(hash.clone()).await? else {
@@ -322,17 +328,17 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
             expires_at: session.expires_at,
             last_seen_at: session.last_seen_at,
         };
-        state.sessions.put(hash.clone(), epoch, known);
+        state.auth_cache.put(hash.clone(), epoch, known);
     }
     touch_when_due(state, &hash, session.id, session.last_seen_at, now);
-    Ok(Principal { user_id: user.id, session_id: session.id, username: user.username })
+    Ok(Principal { user_id: user.id, session_id: session.id, username: user.username, epoch })
 }
 
 /// Record activity on a session at most once a minute. Best effort and off the request
 /// path: a lost touch only makes "last seen" older.
 fn touch_when_due(state: &AppState, hash: &str, session_id: i64, last_seen_at: i64, now: i64) {
     if now - last_seen_at > TOUCH_EVERY_MS {
-        state.sessions.seen(hash, now);
+        state.auth_cache.seen(hash, now);
         let db = state.db.clone();
         tokio::spawn(async move {
             let _ = db.session_touch(session_id, now).await;
@@ -340,10 +346,10 @@ fn touch_when_due(state: &AppState, hash: &str, session_id: i64, last_seen_at: i
     }
 }
 
-/// Stop every process using sessions it verified before now (see [`SessionCache`]). Call
+/// Stop every process using sessions it verified before now (see [`AuthCache`]). Call
 /// after a revocation committed, before answering.
-pub async fn invalidate_sessions(state: &AppState) {
-    if let Err(e) = state.sessions.invalidate().await {
+pub async fn invalidate_auth_cache(state: &AppState) {
+    if let Err(e) = state.auth_cache.invalidate().await {
         // Servers still drop their entries when they hear the revocation (bus or control
         // table); until then they may accept the revoked session.
         slog::error!(state.log, "cannot move the session epoch"; "error" => e.to_string());
@@ -357,7 +363,7 @@ pub async fn announce_revocation(
     session_ids: Vec<i64>,
     reason: RevokeReason,
 ) {
-    invalidate_sessions(state).await;
+    invalidate_auth_cache(state).await;
     let event = Event::SessionsRevoked { user_id, session_ids, reason };
     if let Err(e) = state.bus.publish(event.clone()).await {
         // The database already refuses these sessions; only the socket close is late. Fall

@@ -13,6 +13,7 @@ use crate::db::conversation::{ConversationFlag, ConversationKey};
 use crate::db::group::{ROLE_ADMIN, ROLE_OWNER};
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorCode, Result};
+use crate::service::auth::Principal;
 use crate::service::{friend, group};
 use crate::state::AppState;
 use crate::store::{
@@ -294,7 +295,12 @@ pub fn push_on_commit(state: &AppState, recipient_ids: Vec<i64>) -> OnCommit {
 
 /// Send a message. Answers only after the message is committed; the push is queued after
 /// commit and never delays the answer. A repeated `action_id` returns the original message.
-pub async fn send(state: &AppState, sender: i64, input: SendInput) -> Result<StoredMessage> {
+pub async fn send(
+    state: &AppState,
+    principal: &Principal,
+    input: SendInput,
+) -> Result<StoredMessage> {
+    let sender = principal.user_id;
     if !matches!(input.session_type, SESSION_PRIVATE | SESSION_GROUP | SESSION_WORLD) {
         return Err(AppError::code(ErrorCode::InvalidSessionType));
     }
@@ -305,7 +311,9 @@ pub async fn send(state: &AppState, sender: i64, input: SendInput) -> Result<Sto
     let body = validate_body(state, input.message_type, &input.body)?;
     let action_id = action_id(input.action_id.as_deref())?;
     match room.session_type {
-        SESSION_PRIVATE => friend::can_chat(state, sender, room.target_id).await?,
+        SESSION_PRIVATE => {
+            friend::can_chat_at(state, sender, room.target_id, principal.epoch).await?
+        }
         SESSION_GROUP => group::can_send(state, room.target_id, sender).await?,
         _ => {
             world_exists(state, room.target_id)?;

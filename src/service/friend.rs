@@ -10,6 +10,7 @@ use crate::db::friend::{AcceptOutcome, InviteRow, RelationChanges, RelationRow};
 use crate::db::now_ms;
 use crate::db::user::{STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
 use crate::error::{AppError, ErrorCode, Result};
+use crate::service::auth_cache::Epoch;
 use crate::state::AppState;
 use crate::store::{NewMessage, SESSION_PRIVATE, private_room_id};
 
@@ -551,6 +552,11 @@ pub async fn update(
         crate::service::chat::clear_history(state, caller, &private_room_id(caller, target))
             .await?;
     }
+    // A bit cleared is a friendship ended (status) or a block begun (block_status).
+    if before.status & !after.status != 0 || before.block_status & !after.block_status != 0 {
+        // A friendship ended or a block began: no process may go on trusting "allowed".
+        crate::service::auth::invalidate_auth_cache(state).await;
+    }
     let mut changed = false;
     let mut announce = |kind| {
         changed = true;
@@ -585,8 +591,27 @@ pub async fn update(
 
 /// Whether `sender` may send a private message to `target`: mutual friends, nobody blocked.
 pub async fn can_chat(state: &AppState, sender: i64, target: i64) -> Result<()> {
+    let epoch = state.auth_cache.epoch().await;
+    can_chat_at(state, sender, target, epoch).await
+}
+
+/// [`can_chat`] with the revocation epoch the caller read already (at authentication): an
+/// answer found allowed at that epoch is taken from memory (see [`AuthCache`]).
+///
+/// [`AuthCache`]: crate::service::auth_cache::AuthCache
+pub async fn can_chat_at(
+    state: &AppState,
+    sender: i64,
+    target: i64,
+    epoch: Option<Epoch>,
+) -> Result<()> {
     if sender == target {
         return Err(AppError::code(ErrorCode::FriendSelf));
+    }
+    if let Some(epoch) = epoch
+        && state.auth_cache.chat_allowed(sender, target, epoch)
+    {
+        return Ok(());
     }
     let found = state.db.relation_with_status(sender, target).await?;
     let relation = found.as_ref().and_then(|(_, relation)| relation.as_ref());
@@ -596,7 +621,12 @@ pub async fn can_chat(state: &AppState, sender: i64, target: i64) -> Result<()> 
         return Err(AppError::code(ErrorCode::NotFriends));
     }
     match found {
-        Some((status, _)) if status == STATUS_ACTIVE => Ok(()),
+        Some((status, _)) if status == STATUS_ACTIVE => {
+            if let Some(epoch) = epoch {
+                state.auth_cache.allow_chat(sender, target, epoch);
+            }
+            Ok(())
+        }
         _ => Err(AppError::code(ErrorCode::TargetNotExists)),
     }
 }

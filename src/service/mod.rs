@@ -2,12 +2,12 @@
 //! disagree; no actix or diesel types appear in these signatures.
 
 pub mod auth;
+pub mod auth_cache;
 pub mod captcha;
 pub mod chat;
 pub mod friend;
 pub mod group;
 pub mod health;
 pub mod password;
-pub mod session_cache;
 pub mod user;
 pub mod validate;

@@ -146,7 +146,7 @@ async fn revoke_all(
     match actor {
         Actor::Api => auth::announce_revocation(state, user_id, Vec::new(), reason).await,
         Actor::Cli => {
-            auth::invalidate_sessions(state).await;
+            auth::invalidate_auth_cache(state).await;
             let event =
                 crate::bus::Event::SessionsRevoked { user_id, session_ids: Vec::new(), reason };
             auth::notify_servers(state, event).await

@@ -166,7 +166,7 @@ async fn handle(
         Event::SessionsRevoked { user_id, session_ids, reason } => {
             // Normally the revoker moved the shared epoch already; this covers a revoker
             // that could not reach Redis.
-            state.sessions.clear();
+            state.auth_cache.clear();
             let kicked = Outbound::Frame(frame("kicked", json!({"reason": reason})));
             hub.kick(*user_id, session_ids.clone(), kicked).await;
         }

@@ -828,3 +828,25 @@ async fn sqlite_wal_starts_over_under_a_steady_stream_of_sends() {
     assert!(restarts >= 2, "the WAL started over {restarts} times during {sent} sends in 4 s");
     env.app.stop().await;
 }
+
+/// A block made on one instance stops the blocked user's sends through another instance at
+/// once, even after that instance found the pair allowed (and may remember it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_on_one_instance_stops_sends_through_another_at_once() {
+    let Some(scale) = ScaleOut::fresh().await else { return };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = spawn_app(test_config(dir_a.path(), Some(&scale))).await;
+    let b = spawn_app(test_config(dir_b.path(), Some(&scale))).await;
+    let ((ida, ta), (idb, tb)) = pair(&a, "blocka", "blockb").await;
+    for i in 0..3 {
+        let r = send(&b, &tb, 1, ida, json!({"text": format!("before {i}")})).await;
+        assert_eq!(r.0, 200, "{}", r.1);
+    }
+    let r =
+        a.post_as(&ta, "/api/v1/friend/update", &json!({"user_id": idb, "block_status": 0})).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let r = send(&b, &tb, 1, ida, json!({"text": "after"})).await;
+    assert_eq!(code(&r), (403, Some("BLOCKED_BY_TARGET")));
+    a.stop().await;
+    b.stop().await;
+}

@@ -183,6 +183,9 @@ async fn delete_restore_and_chat_permission(profile: Profile) {
     let (a, ta) = app.user("fay").await;
     let (b, tb) = app.user("gus").await;
     befriend(app, (a, &ta), (b, &tb)).await;
+    // Found allowed (and possibly remembered) before the delete.
+    friend::can_chat(&app.state, a, b).await.unwrap();
+    friend::can_chat(&app.state, b, a).await.unwrap();
 
     // A deletes B (one-sided): neither can chat; B still lists A, as not mutual.
     let r = update(app, &ta, json!({"user_id": b, "status": 0})).await;
@@ -245,6 +248,8 @@ async fn blocking(profile: Profile) {
     let (a, ta) = app.user("hana").await;
     let (b, tb) = app.user("ivo").await;
     befriend(app, (a, &ta), (b, &tb)).await;
+    friend::can_chat(&app.state, a, b).await.unwrap();
+    friend::can_chat(&app.state, b, a).await.unwrap();
 
     assert_eq!(update(app, &ta, json!({"user_id": b, "block_status": 0})).await.0, 200);
     let e = friend::can_chat(&app.state, b, a).await.unwrap_err();

@@ -1,7 +1,9 @@
-//! Sessions already verified, kept in memory so that authenticating a request needs no
-//! database read. Every revocation, by any process (a server of either profile, the CLI),
-//! moves a shared epoch first thing after its commit; an entry verified under another epoch
-//! is never used, so a logout or a disable is still honoured at once everywhere.
+//! What was verified once and may be trusted again, kept in memory so that a request needs no
+//! database read for it: sessions (authenticating a request) and who may send a private
+//! message to whom. Every revocation, by any process (a server of either profile, the CLI),
+//! moves a shared epoch after its commit and before answering: a session ended, an account
+//! disabled or deleted, a friendship deleted, a block. An entry verified under another
+//! epoch is never used, so all of these are still honoured at once everywhere.
 //!
 //! The epoch is a file beside the SQLite database (one byte appended per revocation; its
 //! inode and length are the epoch) in the embedded profile, and a random value under a Redis
@@ -21,7 +23,7 @@ use crate::config::{Config, DatabaseKind};
 const MAX_ENTRIES: usize = 100_000;
 
 /// The Redis key holding the scale-out epoch (under the cluster's `server_name` prefix).
-const EPOCH_KEY: &str = "sessions:epoch";
+const EPOCH_KEY: &str = "auth:epoch";
 
 /// How long the Redis epoch lives without a revocation: each revocation writes a new one,
 /// and a missing key only means "read the database" until a server writes it again.
@@ -48,12 +50,16 @@ pub struct Verified {
 }
 
 /// The cache (see the module docs).
-pub struct SessionCache {
+pub struct AuthCache {
     entries: Mutex<HashMap<String, (Epoch, Verified)>>,
+    /// (sender, target) pairs found allowed to chat privately, with the epoch they were
+    /// found at. Only "allowed" is kept: what makes a pair allowed (accepting an invitation,
+    /// an unblock) needs no invalidation.
+    chats: Mutex<HashMap<(i64, i64), Epoch>>,
     epoch: EpochSource,
 }
 
-impl SessionCache {
+impl AuthCache {
     /// The cache for `config`'s profile: the Redis epoch when `redis` is given, else the file
     /// beside a SQLite database; off for MySQL without Redis.
     pub fn new(config: &Config, redis: Option<RedisCache>) -> Self {
@@ -62,13 +68,13 @@ impl SessionCache {
             (None, Ok(DatabaseKind::Sqlite)) => {
                 let url = config.database_url();
                 EpochSource::File(PathBuf::from(format!(
-                    "{}-sessions-epoch",
+                    "{}-auth-epoch",
                     crate::db::sqlite_path(&url)
                 )))
             }
             _ => EpochSource::Off,
         };
-        Self { entries: Mutex::new(HashMap::new()), epoch }
+        Self { entries: Mutex::new(HashMap::new()), chats: Mutex::new(HashMap::new()), epoch }
     }
 
     /// The epoch now, or `None` when it cannot be known (then nothing may be served from
@@ -119,6 +125,21 @@ impl SessionCache {
         entries.insert(token_hash, (epoch, verified));
     }
 
+    /// Whether `sender` was found allowed to message `target` at `epoch`.
+    pub fn chat_allowed(&self, sender: i64, target: i64, epoch: Epoch) -> bool {
+        let chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
+        chats.get(&(sender, target)) == Some(&epoch)
+    }
+
+    /// Remember that `sender` may message `target`, as found at `epoch`.
+    pub fn allow_chat(&self, sender: i64, target: i64, epoch: Epoch) {
+        let mut chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
+        if chats.len() >= MAX_ENTRIES {
+            chats.clear();
+        }
+        chats.insert((sender, target), epoch);
+    }
+
     /// Record a new "last seen" for an entry (after a touch).
     pub fn seen(&self, token_hash: &str, at: i64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -132,7 +153,7 @@ impl SessionCache {
     /// (Redis unreachable): servers may then accept the revoked session from memory until
     /// they hear the revocation on the bus or the control table.
     pub async fn invalidate(&self) -> std::io::Result<()> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.clear();
         match &self.epoch {
             EpochSource::File(path) => {
                 std::fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(b".")
@@ -148,6 +169,7 @@ impl SessionCache {
     /// Forget every entry of this process (a revocation heard from elsewhere).
     pub fn clear(&self) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.chats.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
