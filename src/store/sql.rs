@@ -29,9 +29,11 @@ use crate::error::{AppError, Result};
 const MAX_BATCH: usize = 256;
 /// Appends waiting for a writer; a full queue makes senders wait (back-pressure).
 const QUEUE: usize = 4096;
-/// Writers committing batches at once: SQLite has one writer anyway; MySQL overlaps the
-/// round trips and log syncs of a few transactions.
-const MYSQL_WRITERS: usize = 4;
+/// Writers committing batches at once on MySQL (SQLite has one writer anyway). One: several
+/// writers overlap their round trips, but split the queue into more, smaller batches, and
+/// every batch costs MariaDB the same handful of statements; with the per-message reads
+/// gone (see `service::auth_cache`) that cost is what limits the rate.
+const MYSQL_WRITERS: usize = 1;
 
 /// A batch that takes longer than this to commit is logged (disk or lock trouble).
 const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(200);
