@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use diesel::backend::Backend;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, BoxedSqlQuery, QueryFragment, QueryId, SqlQuery};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, SmallInt, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -278,9 +278,7 @@ impl BatchWriter {
                         rooms_advance(&bumps, mysql).execute(c).await?;
                         let room_ids: Vec<&str> =
                             bumps.iter().map(|b| b.room_id.as_str()).collect();
-                        let ends: HashMap<String, i64> = rooms::table
-                            .filter(rooms::room_id.eq_any(&room_ids))
-                            .select((rooms::room_id, rooms::last_message_id))
+                        let ends: HashMap<String, i64> = room_ends(&room_ids)
                             .load::<(String, i64)>(c)
                             .await?
                             .into_iter()
@@ -305,20 +303,7 @@ impl BatchWriter {
                             })
                             .collect();
                         messages_insert(&rows).execute(c).await?;
-                        // Read the row ids back by each room's block (one index range per
-                        // room). Not by (sender, action): `IN` lists on both columns probe
-                        // every combination, quadratic in the batch size.
-                        let mut inserted = messages::table
-                            .select((messages::room_id, messages::message_id, messages::id))
-                            .into_boxed();
-                        for &(room, first, end) in &blocks {
-                            inserted = inserted.or_filter(
-                                messages::room_id
-                                    .eq(room)
-                                    .and(messages::message_id.between(first, end)),
-                            );
-                        }
-                        let loaded = inserted.load::<(String, i64, i64)>(c).await?;
+                        let loaded = inserted_ids(&blocks).load::<(String, i64, i64)>(c).await?;
                         let ids: HashMap<(&str, i64), i64> = loaded
                             .iter()
                             .map(|(room, message_id, id)| ((room.as_str(), *message_id), *id))
@@ -613,15 +598,77 @@ where
     }
 }
 
-/// `INSERT … ON CONFLICT` advancing each room by its count (creating rooms seen first), one
-/// statement for the batch. The spelling of the upsert differs per backend; the binds don't.
-fn rooms_advance<'a, DB>(bumps: &[RoomBump], mysql: bool) -> BoxedSqlQuery<'a, DB, SqlQuery>
+/// A bound value of a [`Shaped`] statement.
+enum Bound<'a> {
+    Text(&'a str),
+    Small(i16),
+    Big(i64),
+}
+
+/// Batches of at most this many messages (and rooms) keep their statements prepared.
+const SHAPES_KEPT: usize = 16;
+
+/// A batch statement, its SQL written for the batch's shape (`?` marks each bind). diesel
+/// prepares every `sql_query` anew, on MySQL a prepare, an execute and a close each; small
+/// shapes recur all the time, so those stay prepared (at most [`SHAPES_KEPT`] shapes per
+/// statement and connection, well under MySQL's `max_prepared_stmt_count`).
+struct Shaped<'a, ST> {
+    sql: String,
+    binds: Vec<Bound<'a>>,
+    keep: bool,
+    row: std::marker::PhantomData<ST>,
+}
+
+impl<'a, ST> Shaped<'a, ST> {
+    fn new(sql: String, binds: Vec<Bound<'a>>, shape: usize) -> Self {
+        Shaped { sql, binds, keep: shape <= SHAPES_KEPT, row: std::marker::PhantomData }
+    }
+}
+
+impl<ST: 'static> QueryId for Shaped<'_, ST> {
+    type QueryId = ();
+    // Not static: the cache key is the SQL, one per shape.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST> diesel::query_builder::Query for Shaped<'_, ST> {
+    type SqlType = ST;
+}
+
+impl<DB, ST> QueryFragment<DB> for Shaped<'_, ST>
 where
     DB: Backend + HasSqlType<Text> + HasSqlType<SmallInt> + HasSqlType<BigInt>,
-    String: ToSql<Text, DB>,
+    str: ToSql<Text, DB>,
     i16: ToSql<SmallInt, DB>,
     i64: ToSql<BigInt, DB>,
 {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if !self.keep {
+            out.unsafe_to_cache_prepared();
+        }
+        let mut binds = self.binds.iter();
+        for (i, piece) in self.sql.split('?').enumerate() {
+            if i > 0 {
+                match binds.next() {
+                    Some(Bound::Text(v)) => out.push_bind_param::<Text, _>(*v)?,
+                    Some(Bound::Small(v)) => out.push_bind_param::<SmallInt, _>(v)?,
+                    Some(Bound::Big(v)) => out.push_bind_param::<BigInt, _>(v)?,
+                    None => {
+                        return Err(diesel::result::Error::QueryBuilderError(
+                            "a ? without a bind".into(),
+                        ));
+                    }
+                }
+            }
+            out.push_sql(piece);
+        }
+        Ok(())
+    }
+}
+
+/// `INSERT … ON CONFLICT` advancing each room by its count (creating rooms seen first), one
+/// statement for the batch. The spelling of the upsert differs per backend; the binds don't.
+fn rooms_advance(bumps: &[RoomBump], mysql: bool) -> Shaped<'_, ()> {
     let upsert = if mysql {
         "ON DUPLICATE KEY UPDATE last_message_id = last_message_id + VALUES(last_message_id), \
          updated_at = GREATEST(updated_at, VALUES(updated_at))"
@@ -630,50 +677,74 @@ where
          last_message_id = last_message_id + excluded.last_message_id, \
          updated_at = MAX(updated_at, excluded.updated_at)"
     };
-    let mut query = diesel::sql_query(format!(
+    let sql = format!(
         "INSERT INTO rooms (room_id, session_type, last_message_id, created_at, updated_at) \
          VALUES {} {upsert}",
         vec!["(?, ?, ?, ?, ?)"; bumps.len()].join(", ")
-    ))
-    .into_boxed::<DB>();
-    for b in bumps {
-        query = query
-            .bind::<Text, _>(b.room_id.clone())
-            .bind::<SmallInt, _>(b.session_type)
-            .bind::<BigInt, _>(b.count)
-            .bind::<BigInt, _>(b.now)
-            .bind::<BigInt, _>(b.now);
-    }
-    query
+    );
+    let binds = bumps
+        .iter()
+        .flat_map(|b| {
+            [
+                Bound::Text(&b.room_id),
+                Bound::Small(b.session_type),
+                Bound::Big(b.count),
+                Bound::Big(b.now),
+                Bound::Big(b.now),
+            ]
+        })
+        .collect();
+    Shaped::new(sql, binds, bumps.len())
+}
+
+/// Each room's last sequence number.
+fn room_ends<'a>(room_ids: &[&'a str]) -> Shaped<'a, (Text, BigInt)> {
+    let sql = format!(
+        "SELECT room_id, last_message_id FROM rooms WHERE room_id IN ({})",
+        vec!["?"; room_ids.len()].join(", ")
+    );
+    Shaped::new(sql, room_ids.iter().map(|r| Bound::Text(r)).collect(), room_ids.len())
 }
 
 /// One multi-row `INSERT` for the batch's messages, each with the id it gets.
-fn messages_insert<'a, DB>(rows: &[(&NewMessage, i64)]) -> BoxedSqlQuery<'a, DB, SqlQuery>
-where
-    DB: Backend + HasSqlType<Text> + HasSqlType<SmallInt> + HasSqlType<BigInt>,
-    String: ToSql<Text, DB>,
-    i16: ToSql<SmallInt, DB>,
-    i64: ToSql<BigInt, DB>,
-{
-    let mut query = diesel::sql_query(format!(
+fn messages_insert<'a>(rows: &[(&'a NewMessage, i64)]) -> Shaped<'a, ()> {
+    let sql = format!(
         "INSERT INTO messages (room_id, message_id, session_type, type, sender_id, receiver_id, \
          action_id, body, status, created_at, updated_at) VALUES {}",
         vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
-    ))
-    .into_boxed::<DB>();
-    for (m, message_id) in rows {
-        query = query
-            .bind::<Text, _>(m.room_id.clone())
-            .bind::<BigInt, _>(*message_id)
-            .bind::<SmallInt, _>(m.session_type)
-            .bind::<SmallInt, _>(m.message_type)
-            .bind::<BigInt, _>(m.sender_id)
-            .bind::<BigInt, _>(m.receiver_id)
-            .bind::<Text, _>(m.action_id.clone())
-            .bind::<Text, _>(m.body.clone())
-            .bind::<SmallInt, _>(MESSAGE_NORMAL)
-            .bind::<BigInt, _>(m.created_at)
-            .bind::<BigInt, _>(m.created_at);
-    }
-    query
+    );
+    let binds = rows
+        .iter()
+        .flat_map(|&(m, message_id)| {
+            [
+                Bound::Text(&m.room_id),
+                Bound::Big(message_id),
+                Bound::Small(m.session_type),
+                Bound::Small(m.message_type),
+                Bound::Big(m.sender_id),
+                Bound::Big(m.receiver_id),
+                Bound::Text(&m.action_id),
+                Bound::Text(&m.body),
+                Bound::Small(MESSAGE_NORMAL),
+                Bound::Big(m.created_at),
+                Bound::Big(m.created_at),
+            ]
+        })
+        .collect();
+    Shaped::new(sql, binds, rows.len())
+}
+
+/// The row ids of each room's new block of sequence numbers (one index range per room). Not
+/// by (sender, action): `IN` lists on both columns probe every combination, quadratic in the
+/// batch size.
+fn inserted_ids<'a>(blocks: &[(&'a str, i64, i64)]) -> Shaped<'a, (Text, BigInt, BigInt)> {
+    let sql = format!(
+        "SELECT room_id, message_id, id FROM messages WHERE {}",
+        vec!["(room_id = ? AND message_id BETWEEN ? AND ?)"; blocks.len()].join(" OR ")
+    );
+    let binds = blocks
+        .iter()
+        .flat_map(|&(room, first, end)| [Bound::Text(room), Bound::Big(first), Bound::Big(end)])
+        .collect();
+    Shaped::new(sql, binds, blocks.len())
 }
