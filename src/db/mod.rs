@@ -11,6 +11,7 @@ pub mod meta;
 pub mod migrate;
 pub mod schema;
 pub mod session;
+pub mod shaped;
 pub mod user;
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::{Hook, HookError, Object, Pool};
 use diesel_async::pooled_connection::{
@@ -515,37 +517,14 @@ pub trait LastInsertId {
 
 impl LastInsertId for SqliteConn {
     async fn last_insert_id(&mut self) -> DbResult<i64> {
-        Ok(LastInsertIdQuery("SELECT last_insert_rowid()").get_result(self).await?)
+        let query = shaped::Shaped::<BigInt>::new("SELECT last_insert_rowid()", Vec::new(), 0);
+        Ok(query.get_result(self).await?)
     }
 }
 
 impl LastInsertId for MysqlConn {
     async fn last_insert_id(&mut self) -> DbResult<i64> {
-        Ok(LastInsertIdQuery("SELECT CAST(LAST_INSERT_ID() AS SIGNED)").get_result(self).await?)
-    }
-}
-
-/// The backend's "last generated id" query, as a query diesel keeps prepared: it refuses to
-/// cache any `sql()` literal, so on MySQL each insert paid a prepare and a close besides.
-#[derive(Debug, Clone, Copy)]
-struct LastInsertIdQuery(&'static str);
-
-impl diesel::query_builder::QueryId for LastInsertIdQuery {
-    type QueryId = LastInsertIdQuery;
-    // Not static: the cache key is the SQL, which differs per backend.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl diesel::query_builder::Query for LastInsertIdQuery {
-    type SqlType = diesel::sql_types::BigInt;
-}
-
-impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for LastInsertIdQuery {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
-    ) -> diesel::QueryResult<()> {
-        out.push_sql(self.0);
-        Ok(())
+        let sql = "SELECT CAST(LAST_INSERT_ID() AS SIGNED)";
+        Ok(shaped::Shaped::<BigInt>::new(sql, Vec::new(), 0).get_result(self).await?)
     }
 }

@@ -548,14 +548,14 @@ pub async fn update(
             next
         })
         .await?;
+    // A bit cleared is a friendship ended (status) or a block begun (block_status): no
+    // process may go on trusting "allowed". Before anything else that could fail.
+    if before.status & !after.status != 0 || before.block_status & !after.block_status != 0 {
+        crate::service::auth::invalidate_auth_cache(state).await;
+    }
     if update.status == Some(0) && update.delete_history {
         crate::service::chat::clear_history(state, caller, &private_room_id(caller, target))
             .await?;
-    }
-    // A bit cleared is a friendship ended (status) or a block begun (block_status).
-    if before.status & !after.status != 0 || before.block_status & !after.block_status != 0 {
-        // A friendship ended or a block began: no process may go on trusting "allowed".
-        crate::service::auth::invalidate_auth_cache(state).await;
     }
     let mut changed = false;
     let mut announce = |kind| {

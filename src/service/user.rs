@@ -142,7 +142,9 @@ async fn revoke_all(
     reason: RevokeReason,
     actor: Actor,
 ) -> Result<()> {
-    state.db.session_revoke(user_id, None, None, now_ms()).await?;
+    // The caller already committed a change that ends the sessions (a status, a password):
+    // remembered sessions are dropped and sockets closed even if marking the rows failed.
+    let revoked = state.db.session_revoke(user_id, None, None, now_ms()).await;
     match actor {
         Actor::Api => auth::announce_revocation(state, user_id, Vec::new(), reason).await,
         Actor::Cli => {
@@ -152,6 +154,7 @@ async fn revoke_all(
             auth::notify_servers(state, event).await
         }
     }
+    revoked?;
     Ok(())
 }
 

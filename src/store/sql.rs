@@ -8,11 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use diesel::backend::Backend;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, SmallInt, Text};
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -21,6 +18,7 @@ use super::{
 };
 use crate::config::DatabaseKind;
 use crate::db::schema::{messages, rooms};
+use crate::db::shaped::{Bound, Shaped};
 use crate::db::{Db, DbError, TRANSACTION_ATTEMPTS, last_insert_id, now_ms, retry_pause};
 use crate::db_run;
 use crate::error::{AppError, Result};
@@ -366,7 +364,7 @@ impl BatchWriter {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
                         let now = m.created_at;
-                        let bumped = RoomStep { room_id: &m.room_id, now }.execute(c).await?;
+                        let bumped = room_step(&m.room_id, now).execute(c).await?;
                         let message_id: i64 = if bumped == 0 {
                             diesel::insert_into(rooms::table)
                                 .values((
@@ -571,99 +569,12 @@ async fn find_by_action(db: &Db, sender_id: i64, action_id: &str) -> Result<Opti
     Ok(row.map(Into::into))
 }
 
-/// `UPDATE rooms` advancing one room by one message. Written out because diesel prepares
-/// every `UPDATE` anew (on MySQL a prepare and a close per message, beside the execute);
-/// this one keeps a prepared statement per connection.
-struct RoomStep<'a> {
-    room_id: &'a str,
-    now: i64,
-}
-
-impl QueryId for RoomStep<'_> {
-    type QueryId = RoomStep<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<DB> QueryFragment<DB> for RoomStep<'_>
-where
-    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt>,
-    str: ToSql<Text, DB>,
-    i64: ToSql<BigInt, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("UPDATE rooms SET last_message_id = last_message_id + 1, updated_at = ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(" WHERE room_id = ");
-        out.push_bind_param::<Text, _>(self.room_id)
-    }
-}
-
-/// A bound value of a [`Shaped`] statement.
-enum Bound<'a> {
-    Text(&'a str),
-    Small(i16),
-    Big(i64),
-}
-
-/// Batches of at most this many messages (and rooms) keep their statements prepared.
-const SHAPES_KEPT: usize = 16;
-
-/// A batch statement, its SQL written for the batch's shape (`?` marks each bind). diesel
-/// prepares every `sql_query` anew, on MySQL a prepare, an execute and a close each; small
-/// shapes recur all the time, so those stay prepared (at most [`SHAPES_KEPT`] shapes per
-/// statement and connection, well under MySQL's `max_prepared_stmt_count`).
-struct Shaped<'a, ST> {
-    sql: String,
-    binds: Vec<Bound<'a>>,
-    keep: bool,
-    row: std::marker::PhantomData<ST>,
-}
-
-impl<'a, ST> Shaped<'a, ST> {
-    fn new(sql: String, binds: Vec<Bound<'a>>, shape: usize) -> Self {
-        Shaped { sql, binds, keep: shape <= SHAPES_KEPT, row: std::marker::PhantomData }
-    }
-}
-
-impl<ST: 'static> QueryId for Shaped<'_, ST> {
-    type QueryId = ();
-    // Not static: the cache key is the SQL, one per shape.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<ST> diesel::query_builder::Query for Shaped<'_, ST> {
-    type SqlType = ST;
-}
-
-impl<DB, ST> QueryFragment<DB> for Shaped<'_, ST>
-where
-    DB: Backend + HasSqlType<Text> + HasSqlType<SmallInt> + HasSqlType<BigInt>,
-    str: ToSql<Text, DB>,
-    i16: ToSql<SmallInt, DB>,
-    i64: ToSql<BigInt, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        if !self.keep {
-            out.unsafe_to_cache_prepared();
-        }
-        let mut binds = self.binds.iter();
-        for (i, piece) in self.sql.split('?').enumerate() {
-            if i > 0 {
-                match binds.next() {
-                    Some(Bound::Text(v)) => out.push_bind_param::<Text, _>(*v)?,
-                    Some(Bound::Small(v)) => out.push_bind_param::<SmallInt, _>(v)?,
-                    Some(Bound::Big(v)) => out.push_bind_param::<BigInt, _>(v)?,
-                    None => {
-                        return Err(diesel::result::Error::QueryBuilderError(
-                            "a ? without a bind".into(),
-                        ));
-                    }
-                }
-            }
-            out.push_sql(piece);
-        }
-        Ok(())
-    }
+/// `UPDATE rooms` advancing one room by one message (kept prepared: diesel prepares every
+/// `UPDATE` anew).
+fn room_step(room_id: &str, now: i64) -> Shaped<'_, ()> {
+    let sql = "UPDATE rooms SET last_message_id = last_message_id + 1, updated_at = ? \
+               WHERE room_id = ?";
+    Shaped::new(sql, vec![Bound::Big(now), Bound::Text(room_id)], 1)
 }
 
 /// `INSERT … ON CONFLICT` advancing each room by its count (creating rooms seen first), one
