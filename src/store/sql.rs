@@ -273,14 +273,16 @@ impl BatchWriter {
             .run(move |mut conn| async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
-                        rooms_advance(&bumps, mysql).execute(c).await?;
-                        let room_ids: Vec<&str> =
-                            bumps.iter().map(|b| b.room_id.as_str()).collect();
-                        let ends: HashMap<String, i64> = room_ends(&room_ids)
-                            .load::<(String, i64)>(c)
-                            .await?
-                            .into_iter()
-                            .collect();
+                        let ends: HashMap<String, i64> = if mysql {
+                            rooms_advance(&bumps, true).execute(c).await?;
+                            let room_ids: Vec<&str> =
+                                bumps.iter().map(|b| b.room_id.as_str()).collect();
+                            room_ends(&room_ids).load::<(String, i64)>(c).await?
+                        } else {
+                            rooms_advance(&bumps, false).load::<(String, i64)>(c).await?
+                        }
+                        .into_iter()
+                        .collect();
                         // Each room's new block of ids: first..=end.
                         let blocks: Vec<(&str, i64, i64)> = bumps
                             .iter()
@@ -301,16 +303,34 @@ impl BatchWriter {
                             })
                             .collect();
                         messages_insert(&rows).execute(c).await?;
-                        let loaded = inserted_ids(&blocks).load::<(String, i64, i64)>(c).await?;
-                        let ids: HashMap<(&str, i64), i64> = loaded
-                            .iter()
-                            .map(|(room, message_id, id)| ((room.as_str(), *message_id), *id))
-                            .collect();
+                        let row_ids: Vec<Option<i64>> = if mysql {
+                            let loaded =
+                                inserted_ids(&blocks).load::<(String, i64, i64)>(c).await?;
+                            let ids: HashMap<(&str, i64), i64> = loaded
+                                .iter()
+                                .map(|(room, message_id, id)| ((room.as_str(), *message_id), *id))
+                                .collect();
+                            rows.iter()
+                                .map(|&(m, message_id)| {
+                                    ids.get(&(m.room_id.as_str(), message_id)).copied()
+                                })
+                                .collect()
+                        } else {
+                            // SQLite numbers the rows of one INSERT consecutively, in order:
+                            // AUTOINCREMENT gives each the largest id so far plus one, and no
+                            // one else inserts while the writer holds the write lock.
+                            let last = last_insert_id(c).await?;
+                            let first = last - rows.len() as i64 + 1;
+                            (first..=last).map(Some).collect()
+                        };
                         let stored = rows
                             .into_iter()
-                            .map(|(m, message_id)| {
-                                let id = ids.get(&(m.room_id.as_str(), message_id));
-                                m.stored(id.map(i64::to_string).unwrap_or_default(), message_id)
+                            .zip(row_ids)
+                            .map(|((m, message_id), id)| {
+                                m.stored(
+                                    id.map(|id| id.to_string()).unwrap_or_default(),
+                                    message_id,
+                                )
                             })
                             .collect();
                         Ok::<_, DbError>((stored, hooks.lock_owned().await))
@@ -579,14 +599,17 @@ fn room_step(room_id: &str, now: i64) -> Shaped<'_, ()> {
 
 /// `INSERT … ON CONFLICT` advancing each room by its count (creating rooms seen first), one
 /// statement for the batch. The spelling of the upsert differs per backend; the binds don't.
-fn rooms_advance(bumps: &[RoomBump], mysql: bool) -> Shaped<'_, ()> {
+/// SQLite's returns each room's new last sequence number (MySQL's upsert cannot: see
+/// [`room_ends`]).
+fn rooms_advance(bumps: &[RoomBump], mysql: bool) -> Shaped<'_, (Text, BigInt)> {
     let upsert = if mysql {
         "ON DUPLICATE KEY UPDATE last_message_id = last_message_id + VALUES(last_message_id), \
          updated_at = GREATEST(updated_at, VALUES(updated_at))"
     } else {
         "ON CONFLICT (room_id) DO UPDATE SET \
          last_message_id = last_message_id + excluded.last_message_id, \
-         updated_at = MAX(updated_at, excluded.updated_at)"
+         updated_at = MAX(updated_at, excluded.updated_at) \
+         RETURNING room_id, last_message_id"
     };
     let sql = format!(
         "INSERT INTO rooms (room_id, session_type, last_message_id, created_at, updated_at) \
@@ -608,7 +631,7 @@ fn rooms_advance(bumps: &[RoomBump], mysql: bool) -> Shaped<'_, ()> {
     Shaped::new(sql, binds, bumps.len())
 }
 
-/// Each room's last sequence number.
+/// Each room's last sequence number (MySQL, after [`rooms_advance`]).
 fn room_ends<'a>(room_ids: &[&'a str]) -> Shaped<'a, (Text, BigInt)> {
     let sql = format!(
         "SELECT room_id, last_message_id FROM rooms WHERE room_id IN ({})",
@@ -645,7 +668,8 @@ fn messages_insert<'a>(rows: &[(&'a NewMessage, i64)]) -> Shaped<'a, ()> {
     Shaped::new(sql, binds, rows.len())
 }
 
-/// The row ids of each room's new block of sequence numbers (one index range per room). Not
+/// The row ids of each room's new block of sequence numbers (one index range per room; MySQL,
+/// whose concurrent inserts from several instances may interleave their ids). Not
 /// by (sender, action): `IN` lists on both columns probe every combination, quadratic in the
 /// batch size.
 fn inserted_ids<'a>(blocks: &[(&'a str, i64, i64)]) -> Shaped<'a, (Text, BigInt, BigInt)> {

@@ -64,29 +64,42 @@ fn is_filler(m: &StoredMessage) -> bool {
     m.sender_id == 0 && m.status == MESSAGE_DELETED
 }
 
-/// (a) 20 concurrent appenders × 10 messages into one room → ids exactly 1..=200.
+/// (a) 20 concurrent appenders × 10 messages into one room each and 10 into a shared room →
+/// ids exactly 1..=200 in the shared room, 1..=10 in each own room; every answer carries the
+/// store-wide id its message was stored under (appends in flight together are committed in
+/// one batch, whose ids the store works out rather than reads one by one).
 async fn concurrent_appends_are_contiguous(store: &MessageStore, prefix: &str) {
     let room = format!("{prefix}-conc");
     let mut tasks = JoinSet::new();
     for sender in 1..=20_i64 {
         let (store, room) = (store.clone(), room.clone());
         tasks.spawn(async move {
+            let own = format!("{room}-own-{sender}");
             let mut ids = Vec::new();
+            let mut answers = Vec::new();
             for i in 0..10 {
                 let m = text(&room, sender, &format!("{room}-{sender}-{i}"), &format!("m{i}"));
                 let stored = store.append(m).await.expect("append");
                 assert_eq!(stored.sender_id, sender);
                 assert_eq!(stored.status, MESSAGE_NORMAL);
                 ids.push(stored.message_id);
+                answers.push(stored);
+                let m = text(&own, sender, &format!("{own}-{i}"), &format!("o{i}"));
+                let stored = store.append(m).await.expect("append to own room");
+                assert_eq!(stored.message_id, i + 1, "{own}");
+                answers.push(stored);
             }
             // One sender's messages are numbered in the order it sent them.
             assert!(ids.windows(2).all(|w| w[0] < w[1]), "sender {sender}: {ids:?}");
-            ids
+            (ids, answers)
         });
     }
     let mut ids: Vec<i64> = Vec::new();
+    let mut answers = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        ids.extend(r.expect("appender"));
+        let (some, answered) = r.expect("appender");
+        ids.extend(some);
+        answers.extend(answered);
     }
     ids.sort_unstable();
     assert_eq!(ids, (1..=200).collect::<Vec<i64>>(), "allocated ids");
@@ -95,6 +108,16 @@ async fn concurrent_appends_are_contiguous(store: &MessageStore, prefix: &str) {
     assert!(all.iter().all(|m| m.status == MESSAGE_NORMAL && m.sender_id > 0));
     let distinct: HashSet<&str> = all.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(distinct.len(), 200, "store-wide ids are distinct");
+    for answer in &answers {
+        let stored = store.get(&answer.room_id, answer.message_id).await.expect("get");
+        let stored = stored.expect("the answered message is stored");
+        assert_eq!(
+            stored.id, answer.id,
+            "answered id of {} #{}",
+            answer.room_id, answer.message_id
+        );
+        assert_eq!(stored.action_id, answer.action_id);
+    }
 }
 
 /// (b) The same (sender, action_id) appended concurrently 10 times → one stored message, all
