@@ -192,12 +192,69 @@ pub struct Db {
     _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
     /// MySQL: when pooled connections must be verified at every checkout.
     verify: Arc<VerifyWindow>,
-    /// SQLite: how its connections are opened (for [`Db::own_connection`]).
-    sqlite: Option<Arc<SqliteSetup>>,
+    /// How connections are opened (for [`Db::own_connection`]).
+    setup: Arc<Setup>,
 }
 
 /// The page cache of the SQLite message writer's own connection (filled as it is used).
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
+
+/// How a backend's connections are opened.
+enum Setup {
+    Sqlite(SqliteSetup),
+    Mysql(MysqlSetup),
+}
+
+/// How MySQL connections are opened.
+struct MysqlSetup {
+    url: String,
+    timeout: Duration,
+    verify: Arc<VerifyWindow>,
+}
+
+impl MysqlSetup {
+    /// A pool of up to `size` connections, each set up for our session settings.
+    fn pool(&self, size: usize) -> DbResult<Pool<MysqlConn>> {
+        let timeout = self.timeout;
+        let mut manager_config = ManagerConfig::<MysqlConn>::default();
+        // The liveness check runs in the `pre_recycle` hook below, only for
+        // connections that sat idle (see [`MYSQL_VERIFY_IDLE`]).
+        manager_config.recycling_method = RecyclingMethod::Fast;
+        manager_config.custom_setup = Box::new(|url| {
+            let url = url.to_string();
+            async move {
+                let mut conn = MysqlConn::establish(&url).await?;
+                conn.batch_execute(MYSQL_SESSION_SETUP)
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            }
+            .boxed()
+        });
+        let manager = AsyncDieselConnectionManager::new_with_config(&self.url, manager_config);
+        let hook_verify = self.verify.clone();
+        Pool::builder(manager)
+            .pre_recycle(Hook::async_fn(move |conn: &mut MysqlConn, metrics| {
+                let needed = metrics.last_used() >= MYSQL_VERIFY_IDLE || hook_verify.is_open();
+                Box::pin(async move {
+                    if !needed {
+                        return Ok(());
+                    }
+                    diesel::sql_query("SELECT 1")
+                        .execute(conn)
+                        .await
+                        .map(drop)
+                        .map_err(|e| HookError::message(e.to_string()))
+                })
+            }))
+            .max_size(size)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| DbError::Connect(e.to_string()))
+    }
+}
 
 /// How SQLite connections are opened.
 struct SqliteSetup {
@@ -244,7 +301,7 @@ impl Db {
         let size = config.database.pool_size;
         let verify = Arc::new(VerifyWindow::default());
         let timeout = Duration::from_secs(config.database.connect_timeout_secs.max(1));
-        let mut sqlite = None;
+        let own;
         let pool = match kind {
             DatabaseKind::Sqlite => {
                 let path = sqlite_path(&url).to_string();
@@ -256,51 +313,14 @@ impl Db {
                 }
                 let setup = SqliteSetup { path, pragmas: sqlite_pragmas(config), timeout };
                 let pool = setup.pool(size, "")?;
-                sqlite = Some(Arc::new(setup));
+                own = Some(Arc::new(Setup::Sqlite(setup)));
                 DbPool::Sqlite(pool)
             }
             DatabaseKind::Mysql => {
-                let mut manager_config = ManagerConfig::<MysqlConn>::default();
-                // The liveness check runs in the `pre_recycle` hook below, only for
-                // connections that sat idle (see [`MYSQL_VERIFY_IDLE`]).
-                manager_config.recycling_method = RecyclingMethod::Fast;
-                manager_config.custom_setup = Box::new(|url| {
-                    let url = url.to_string();
-                    async move {
-                        let mut conn = MysqlConn::establish(&url).await?;
-                        conn.batch_execute(MYSQL_SESSION_SETUP)
-                            .await
-                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        Ok(conn)
-                    }
-                    .boxed()
-                });
-                let manager =
-                    AsyncDieselConnectionManager::new_with_config(mysql_url(&url), manager_config);
-                let hook_verify = verify.clone();
-                DbPool::Mysql(
-                    Pool::builder(manager)
-                        .pre_recycle(Hook::async_fn(move |conn: &mut MysqlConn, metrics| {
-                            let needed =
-                                metrics.last_used() >= MYSQL_VERIFY_IDLE || hook_verify.is_open();
-                            Box::pin(async move {
-                                if !needed {
-                                    return Ok(());
-                                }
-                                diesel::sql_query("SELECT 1")
-                                    .execute(conn)
-                                    .await
-                                    .map(drop)
-                                    .map_err(|e| HookError::message(e.to_string()))
-                            })
-                        }))
-                        .max_size(size)
-                        .wait_timeout(Some(timeout))
-                        .create_timeout(Some(timeout))
-                        .runtime(deadpool::Runtime::Tokio1)
-                        .build()
-                        .map_err(|e| DbError::Connect(e.to_string()))?,
-                )
+                let setup = MysqlSetup { url: mysql_url(&url), timeout, verify: verify.clone() };
+                let pool = setup.pool(size)?;
+                own = Some(Arc::new(Setup::Mysql(setup)));
+                DbPool::Mysql(pool)
             }
         };
         let _checkpointer = match kind {
@@ -317,19 +337,25 @@ impl Db {
             url,
             _checkpointer,
             verify,
-            sqlite,
+            setup: own.expect("a setup for every backend"),
         })
     }
 
-    /// A handle whose pool is one connection of its own (SQLite; MySQL shares the pool): for
-    /// the message writer. A SQLite connection drops its page cache whenever another
-    /// connection committed since its last transaction, so a writer borrowing pooled
-    /// connections read its index pages from disk again at every batch; its own connection
-    /// keeps them (in a larger cache), because no one else writes messages.
+    /// A handle whose pool is one connection of its own: for the message writer. It never
+    /// waits behind readers for a pooled connection (a burst of cold-cache reads starved it
+    /// on MySQL), and its statement cache stays with it. On SQLite a connection also drops
+    /// its page cache whenever another connection committed since its last transaction, so
+    /// a writer borrowing pooled connections read its index pages from disk again at every
+    /// batch; its own connection keeps them (in a larger cache), because no one else writes
+    /// messages.
     pub fn own_connection(&self) -> DbResult<Db> {
-        let Some(setup) = &self.sqlite else { return Ok(self.clone()) };
-        let pool = setup.pool(1, &format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};"))?;
-        Ok(Db { pool: DbPool::Sqlite(pool), ..self.clone() })
+        let pool = match &*self.setup {
+            Setup::Sqlite(setup) => {
+                DbPool::Sqlite(setup.pool(1, &format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};"))?)
+            }
+            Setup::Mysql(setup) => DbPool::Mysql(setup.pool(1)?),
+        };
+        Ok(Db { pool, ..self.clone() })
     }
 
     /// Which backend this is.
