@@ -6,7 +6,8 @@
 //! (or a stalled client) shows up in the figures instead of slowing the offered load down.
 //!
 //! Scenarios (`--scenario`):
-//! - `b1`: N friend pairs, a fixed offered rate, latency percentiles.
+//! - `b1`: N friend pairs, a fixed offered rate, latency percentiles (after `--warmup` seconds
+//!   at that rate, whose figures are reported apart).
 //! - `b2`: the same, stepping the rate up (`--rates`) until loss or p99 > `--p99-max-ms`.
 //! - `b3`: group fan-out: M online members, one message per 100 ms, then a burst.
 //! - `b4`: K idle authenticated sockets: server RSS per connection and idle CPU.
@@ -79,6 +80,12 @@ struct Args {
     /// Seconds of sending (b1, each b2 step, b5).
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// b1: seconds of sending at the same rate before the measured phase, so that the
+    /// figures are the steady state's (each sender's first message reads its friendship
+    /// from the database). Its deliveries are checked like the rest; its latencies are
+    /// reported apart, as `warmup`.
+    #[arg(long, default_value_t = 0.0)]
+    warmup: f64,
     /// b2: offered rates to step through.
     #[arg(long, value_delimiter = ',', default_value = "1000,2000,4000,8000,16000,20000")]
     rates: Vec<f64>,
@@ -1069,9 +1076,18 @@ fn phase_figures(
     (c, v)
 }
 
-/// b1: fixed rate over N pairs.
+/// b1: fixed rate over N pairs (after the warm-up, if any).
 async fn b1(api: &Api, args: &Args, prefix: &str, start: Instant) -> Res<()> {
     let setup = setup_pairs(api, args, prefix, args.pairs, 1, false, start).await?;
+    let warmup = if args.warmup > 0.0 {
+        let tag = format!("{prefix}b1w");
+        let (send, _, window, t0) =
+            pairs_phase(api, args, &setup.users, &setup.fleet, args.rate, args.warmup, &tag, start)
+                .await;
+        Some((send, window, t0))
+    } else {
+        None
+    };
     let (send, _, window, t0) = pairs_phase(
         api,
         args,
@@ -1088,6 +1104,14 @@ async fn b1(api: &Api, args: &Args, prefix: &str, start: Instant) -> Res<()> {
     if !c.ok() {
         c.print_failure("b1");
         return Err("b1 refused".into());
+    }
+    if let Some((send, window, t0)) = warmup {
+        let (c, w) = phase_figures(&outs, &send, &window, t0, args.rate);
+        if !c.ok() {
+            c.print_failure("b1 warm-up");
+            return Err("b1 refused".into());
+        }
+        v["warmup"] = json!({"duration_s": args.warmup, "latency": w["latency"]});
     }
     v["pairs"] = json!(args.pairs);
     v["duration_s"] = json!(args.duration);
