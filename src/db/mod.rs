@@ -301,8 +301,7 @@ impl Db {
         let size = config.database.pool_size;
         let verify = Arc::new(VerifyWindow::default());
         let timeout = Duration::from_secs(config.database.connect_timeout_secs.max(1));
-        let own;
-        let pool = match kind {
+        let (pool, setup) = match kind {
             DatabaseKind::Sqlite => {
                 let path = sqlite_path(&url).to_string();
                 if let Some(parent) = std::path::Path::new(&path).parent()
@@ -312,15 +311,11 @@ impl Db {
                         .map_err(|e| DbError::Connect(format!("{}: {e}", parent.display())))?;
                 }
                 let setup = SqliteSetup { path, pragmas: sqlite_pragmas(config), timeout };
-                let pool = setup.pool(size, "")?;
-                own = Some(Arc::new(Setup::Sqlite(setup)));
-                DbPool::Sqlite(pool)
+                (DbPool::Sqlite(setup.pool(size, "")?), Setup::Sqlite(setup))
             }
             DatabaseKind::Mysql => {
                 let setup = MysqlSetup { url: mysql_url(&url), timeout, verify: verify.clone() };
-                let pool = setup.pool(size)?;
-                own = Some(Arc::new(Setup::Mysql(setup)));
-                DbPool::Mysql(pool)
+                (DbPool::Mysql(setup.pool(size)?), Setup::Mysql(setup))
             }
         };
         let _checkpointer = match kind {
@@ -337,13 +332,13 @@ impl Db {
             url,
             _checkpointer,
             verify,
-            setup: own.expect("a setup for every backend"),
+            setup: Arc::new(setup),
         })
     }
 
     /// A handle whose pool is one connection of its own: for the message writer. It never
-    /// waits behind readers for a pooled connection (a burst of cold-cache reads starved it
-    /// on MySQL), and its statement cache stays with it. On SQLite a connection also drops
+    /// waits behind readers for a pooled connection, and its prepared statements stay with
+    /// it. On SQLite a connection also drops
     /// its page cache whenever another connection committed since its last transaction, so
     /// a writer borrowing pooled connections read its index pages from disk again at every
     /// batch; its own connection keeps them (in a larger cache), because no one else writes
