@@ -8,6 +8,8 @@
 //! The epoch is a file beside the SQLite database (one byte appended per revocation; its
 //! inode and length are the epoch) in the embedded profile, and a random value under a Redis
 //! key in the scale-out profile. When it cannot be read, nothing is served from memory.
+//! Requests that ask for the Redis epoch at the same time share one read (see
+//! [`SharedEpochReads`]).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,6 +17,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::redis::RedisCache;
 use crate::config::{Config, DatabaseKind};
@@ -29,11 +33,64 @@ const EPOCH_KEY: &str = "auth:epoch";
 /// and a missing key only means "read the database" until a server writes it again.
 const EPOCH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Most requests answered by one shared read of the Redis epoch.
+const SHARED_READ_MAX: usize = 4096;
+
 /// Where the epoch is read from and moved.
 enum EpochSource {
     File(PathBuf),
-    Redis(RedisCache),
+    Redis(SharedEpochReads),
     Off,
+}
+
+/// Reads of the Redis epoch shared by the requests waiting for one: a task takes every ask
+/// queued so far, then reads once and answers them all. Each ask is answered by a read that
+/// began after it was made, so a request still sees every revocation that was answered
+/// before it arrived; under load one GET serves many requests instead of one each (a round
+/// trip, four socket calls and two thread wake-ups per request).
+struct SharedEpochReads {
+    redis: RedisCache,
+    asks: mpsc::UnboundedSender<oneshot::Sender<Option<Epoch>>>,
+}
+
+impl SharedEpochReads {
+    /// Start the reading task on the current runtime; it ends with the last handle.
+    fn start(redis: RedisCache) -> Self {
+        let (asks, mut queued) = mpsc::unbounded_channel::<oneshot::Sender<Option<Epoch>>>();
+        let reader = redis.clone();
+        tokio::spawn(async move {
+            let mut waiting = Vec::new();
+            while queued.recv_many(&mut waiting, SHARED_READ_MAX).await > 0 {
+                let epoch = read_redis_epoch(&reader).await;
+                for ask in waiting.drain(..) {
+                    let _ = ask.send(epoch);
+                }
+            }
+        });
+        Self { redis, asks }
+    }
+
+    /// The epoch, as read after this call began.
+    async fn read(&self) -> Option<Epoch> {
+        let (answer, answered) = oneshot::channel();
+        self.asks.send(answer).ok()?;
+        answered.await.ok().flatten()
+    }
+}
+
+/// One read of the Redis epoch; a missing key is replaced by a new epoch, and reads as
+/// unknown this time.
+async fn read_redis_epoch(redis: &RedisCache) -> Option<Epoch> {
+    match redis.get(EPOCH_KEY).await {
+        Ok(Some(value)) => value.parse().ok().map(|v| (v, 0)),
+        Ok(None) => {
+            // Expired or lost with a Redis restart: start a new one. Random, so no value
+            // seen before comes back.
+            let _ = redis.set(EPOCH_KEY, &new_epoch_value(), EPOCH_TTL).await;
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// A shared revocation epoch as read at one moment.
@@ -61,10 +118,11 @@ pub struct AuthCache {
 
 impl AuthCache {
     /// The cache for `config`'s profile: the Redis epoch when `redis` is given, else the file
-    /// beside a SQLite database; off for MySQL without Redis.
+    /// beside a SQLite database; off for MySQL without Redis. With Redis, must be called on
+    /// the runtime that serves requests (it starts the shared reads' task).
     pub fn new(config: &Config, redis: Option<RedisCache>) -> Self {
         let epoch = match (redis, config.database_kind()) {
-            (Some(redis), _) => EpochSource::Redis(redis),
+            (Some(redis), _) => EpochSource::Redis(SharedEpochReads::start(redis)),
             (None, Ok(DatabaseKind::Sqlite)) => {
                 let url = config.database_url();
                 EpochSource::File(PathBuf::from(format!(
@@ -93,16 +151,7 @@ impl AuthCache {
                 };
                 Some((meta.ino(), meta.len()))
             }
-            EpochSource::Redis(redis) => match redis.get(EPOCH_KEY).await {
-                Ok(Some(value)) => value.parse().ok().map(|v| (v, 0)),
-                Ok(None) => {
-                    // Expired or lost with a Redis restart: start a new one. Random, so no
-                    // value seen before comes back.
-                    let _ = redis.set(EPOCH_KEY, &new_epoch_value(), EPOCH_TTL).await;
-                    None
-                }
-                Err(_) => None,
-            },
+            EpochSource::Redis(reads) => reads.read().await,
             EpochSource::Off => None,
         }
     }
@@ -158,7 +207,8 @@ impl AuthCache {
             EpochSource::File(path) => {
                 std::fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(b".")
             }
-            EpochSource::Redis(redis) => redis
+            EpochSource::Redis(reads) => reads
+                .redis
                 .set(EPOCH_KEY, &new_epoch_value(), EPOCH_TTL)
                 .await
                 .map_err(std::io::Error::other),
