@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use diesel::prelude::*;
@@ -47,6 +48,16 @@ const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(200);
 /// How often the SQLite writer checkpoints between its batches (see [`Db::wal_checkpoint`]);
 /// this bounds the WAL to about this much writing.
 const WRITER_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How a MySQL writer learns the row ids of a batch's multi-row insert.
+const IDS_UNKNOWN: u8 = 0;
+/// Consecutive from `LAST_INSERT_ID()`, in row order: what `innodb_autoinc_lock_mode` 0 or 1
+/// (MariaDB's default) promises a multi-row `INSERT … VALUES`, with an
+/// `auto_increment_increment` of 1.
+const IDS_CONSECUTIVE: u8 = 1;
+/// Read back by each room's block of sequence numbers (interleaved mode 2, MySQL 8's
+/// default and Galera's, promises nothing about a statement's ids).
+const IDS_READ_BACK: u8 = 2;
 
 /// One append waiting for its batch.
 struct Pending {
@@ -111,6 +122,17 @@ impl SqlStore {
     /// The store and its batch writers (on the current runtime; SQLite's on a thread of its
     /// own, because its commits sync to disk on the calling thread).
     pub fn new(db: Db) -> Self {
+        Self::start(db, IDS_UNKNOWN)
+    }
+
+    /// The store, its MySQL writers reading every batch's row ids back whatever the server's
+    /// auto-increment mode: the path servers in interleaved mode take, for its tests.
+    #[doc(hidden)]
+    pub fn reading_ids_back(db: Db) -> Self {
+        Self::start(db, IDS_READ_BACK)
+    }
+
+    fn start(db: Db, ids: u8) -> Self {
         let (appends, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
         let store = Self { db: db.clone(), appends, hooks: Arc::new(Mutex::new(())) };
@@ -120,6 +142,7 @@ impl SqlStore {
                     db: db.own_connection().expect("a pool for the SQLite writer"),
                     hooks: store.hooks.clone(),
                     max_batch: SQLITE_MAX_BATCH,
+                    ids: Arc::new(AtomicU8::new(IDS_CONSECUTIVE)),
                 };
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -136,6 +159,7 @@ impl SqlStore {
                         db: db.own_connection().expect("a pool for a MySQL writer"),
                         hooks: store.hooks.clone(),
                         max_batch: MYSQL_MAX_BATCH,
+                        ids: Arc::new(AtomicU8::new(ids)),
                     };
                     tokio::spawn(writer.write_batches(queue.clone()));
                 }
@@ -180,6 +204,11 @@ struct BatchWriter {
     hooks: Arc<Mutex<()>>,
     /// Most messages in one transaction.
     max_batch: usize,
+    /// How the row ids of a batch are learnt (`IDS_*`; SQLite's are always consecutive:
+    /// AUTOINCREMENT gives each row the largest id so far plus one, and no one else inserts
+    /// while the writer holds the write lock). MySQL's is asked of the server at the first
+    /// batch.
+    ids: Arc<AtomicU8>,
 }
 
 /// A writer's turn to commit and run its hooks.
@@ -279,10 +308,21 @@ impl BatchWriter {
         }
         bumps.sort_by(|a, b| a.room_id.cmp(&b.room_id));
         let mysql = self.db.kind() == DatabaseKind::Mysql;
+        let ids = self.ids.clone();
         self.db
             .run(move |mut conn| async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
+                        if AtomicU8::load(&ids, Ordering::Relaxed) == IDS_UNKNOWN {
+                            let (mode, increment) =
+                                autoinc_settings().get_result::<(i64, i64)>(c).await?;
+                            let known = if mode <= 1 && increment == 1 {
+                                IDS_CONSECUTIVE
+                            } else {
+                                IDS_READ_BACK
+                            };
+                            ids.store(known, Ordering::Relaxed);
+                        }
                         let ends: HashMap<String, i64> = if mysql {
                             rooms_advance(&bumps, true).execute(c).await?;
                             let room_ids: Vec<&str> =
@@ -313,7 +353,15 @@ impl BatchWriter {
                             })
                             .collect();
                         messages_insert(&rows).execute(c).await?;
-                        let row_ids: Vec<Option<i64>> = if mysql {
+                        let row_ids: Vec<Option<i64>> = if AtomicU8::load(&ids, Ordering::Relaxed)
+                            == IDS_CONSECUTIVE
+                        {
+                            // SQLite reports the last row's id, MySQL the first's.
+                            let reported = last_insert_id(c).await?;
+                            let first =
+                                if mysql { reported } else { reported - rows.len() as i64 + 1 };
+                            (first..first + rows.len() as i64).map(Some).collect()
+                        } else {
                             let loaded =
                                 inserted_ids(&blocks).load::<(String, i64, i64)>(c).await?;
                             let ids: HashMap<(&str, i64), i64> = loaded
@@ -325,13 +373,6 @@ impl BatchWriter {
                                     ids.get(&(m.room_id.as_str(), message_id)).copied()
                                 })
                                 .collect()
-                        } else {
-                            // SQLite numbers the rows of one INSERT consecutively, in order:
-                            // AUTOINCREMENT gives each the largest id so far plus one, and no
-                            // one else inserts while the writer holds the write lock.
-                            let last = last_insert_id(c).await?;
-                            let first = last - rows.len() as i64 + 1;
-                            (first..=last).map(Some).collect()
                         };
                         let stored = rows
                             .into_iter()
@@ -641,6 +682,13 @@ fn rooms_advance(bumps: &[RoomBump], mysql: bool) -> Shaped<'_, (Text, BigInt)> 
     Shaped::new(sql, binds, bumps.len())
 }
 
+/// MySQL's `innodb_autoinc_lock_mode` and this session's `auto_increment_increment`.
+fn autoinc_settings() -> Shaped<'static, (BigInt, BigInt)> {
+    let sql = "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED), \
+               CAST(@@auto_increment_increment AS SIGNED)";
+    Shaped::new(sql, Vec::new(), 0)
+}
+
 /// Each room's last sequence number (MySQL, after [`rooms_advance`]).
 fn room_ends<'a>(room_ids: &[&'a str]) -> Shaped<'a, (Text, BigInt)> {
     let sql = format!(
@@ -678,8 +726,8 @@ fn messages_insert<'a>(rows: &[(&'a NewMessage, i64)]) -> Shaped<'a, ()> {
     Shaped::new(sql, binds, rows.len())
 }
 
-/// The row ids of each room's new block of sequence numbers (one index range per room; MySQL,
-/// whose concurrent inserts from several instances may interleave their ids). Not
+/// The row ids of each room's new block of sequence numbers (one index range per room; MySQL
+/// in interleaved auto-increment mode, whose concurrent inserts may interleave their ids). Not
 /// by (sender, action): `IN` lists on both columns probe every combination, quadratic in the
 /// batch size.
 fn inserted_ids<'a>(blocks: &[(&'a str, i64, i64)]) -> Shaped<'a, (Text, BigInt, BigInt)> {
