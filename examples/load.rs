@@ -211,7 +211,7 @@ impl Api {
     /// and b5. Plain HTTP/1.1 written and read by hand, because reqwest/hyper cost ~65 µs of
     /// CPU per send on the cores the server shares. A reused connection the server closed
     /// meanwhile is retried once on a new one (safe: the action id makes the send idempotent).
-    async fn send_message(&self, token: &str, body: &Value) -> Res<Value> {
+    async fn send_message(&self, token: &str, body: &Value) -> Res<SentData> {
         let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
         let mut request = format!(
             "POST /api/v1/chat/message/send HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
@@ -242,11 +242,15 @@ impl Api {
                     if keep_alive {
                         self.idle.lock().unwrap().push((stream, Instant::now()));
                     }
-                    let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
-                    if status != 200 {
-                        return Err(format!("message/send: HTTP {status} {answer}"));
-                    }
-                    return Ok(answer["data"].clone());
+                    // Typed, only what is used: the answer is parsed at every send.
+                    let parsed = serde_json::from_slice::<SendAnswer>(&answer).ok();
+                    return match (status, parsed) {
+                        (200, Some(SendAnswer { data: Some(data) })) => Ok(data),
+                        _ => Err(format!(
+                            "message/send: HTTP {status} {}",
+                            String::from_utf8_lossy(&answer)
+                        )),
+                    };
                 }
                 Err(_) if reused && attempt == 0 => continue,
                 Err(e) => return Err(format!("message/send: {e}")),
@@ -418,6 +422,18 @@ struct ConnOut {
     caught_up_at: Option<Instant>,
 }
 
+/// What a send answers with, as far as it is used.
+#[derive(Deserialize)]
+struct SendAnswer {
+    data: Option<SentData>,
+}
+
+#[derive(Deserialize)]
+struct SentData {
+    room_id: String,
+    message_id: i64,
+}
+
 #[derive(Deserialize)]
 struct ChatFrame {
     data: ChatData,
@@ -429,7 +445,14 @@ struct ChatData {
     message_id: i64,
     sender_id: i64,
     #[serde(default)]
-    body: Value,
+    body: ChatBody,
+}
+
+/// A pushed message's body, as far as it is used (the load's texts carry the send time).
+#[derive(Deserialize, Default)]
+struct ChatBody {
+    #[serde(default)]
+    text: Option<String>,
 }
 
 type Ws = WebSocketStream<TcpStream>;
@@ -491,7 +514,7 @@ impl ConnOut {
             room.last = m.message_id;
         }
         room.ids.insert(m.message_id);
-        let scheduled = m.body["text"].as_str().and_then(|t| t.strip_prefix('L'));
+        let scheduled = m.body.text.as_deref().and_then(|t| t.strip_prefix('L'));
         if let (true, Some(us)) =
             (m.sender_id != self.user_id, scheduled.and_then(|s| s.parse::<u64>().ok()))
         {
@@ -749,14 +772,11 @@ async fn send_schedule(
             };
             drop(permit);
             match result {
-                Ok(data) => match (data["room_id"].as_str(), data["message_id"].as_i64()) {
-                    (Some(room), Some(id)) => Ok(Sent {
-                        room: room.to_string(),
-                        message_id: id,
-                        recipients: job.recipients,
-                    }),
-                    _ => Err(format!("send answer without room_id/message_id: {data}")),
-                },
+                Ok(data) => Ok(Sent {
+                    room: data.room_id,
+                    message_id: data.message_id,
+                    recipients: job.recipients,
+                }),
                 Err(e) => Err(e),
             }
         }));
@@ -1064,7 +1084,26 @@ fn phase_figures(
     let span = last.saturating_duration_since(t0).as_secs_f64().max(1e-3);
     let lat = latency(samples.iter().map(|s| s.latency_us).collect());
     let msgs = send.sent.len().max(1) as f64;
+    // The p99 of each half second by send time: shows whether a high p99 is a stall or
+    // spread over the run.
+    let mut slices: Vec<Vec<u64>> = Vec::new();
+    for s in &samples {
+        let sent_at = s.at.checked_sub(Duration::from_micros(s.latency_us)).unwrap_or(t0);
+        let slice = (sent_at.saturating_duration_since(t0).as_millis() / 500) as usize;
+        if slices.len() <= slice {
+            slices.resize_with(slice + 1, Vec::new);
+        }
+        slices[slice].push(s.latency_us);
+    }
+    let p99_by_half_second: Vec<f64> = slices
+        .into_iter()
+        .map(|mut us| {
+            us.sort_unstable();
+            pct(&us, 99.0)
+        })
+        .collect();
     let v = json!({
+        "p99_ms_by_half_second": p99_by_half_second,
         "offered_rate": rate,
         "messages": send.sent.len(),
         "delivered_rate": (c.delivered as f64 / span).round(),
