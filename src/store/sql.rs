@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use diesel::prelude::*;
@@ -49,15 +49,39 @@ const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(200);
 /// this bounds the WAL to about this much writing.
 const WRITER_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// How a MySQL writer learns the row ids of a batch's multi-row insert.
-const IDS_UNKNOWN: u8 = 0;
-/// Consecutive from `LAST_INSERT_ID()`, in row order: what `innodb_autoinc_lock_mode` 0 or 1
-/// (MariaDB's default) promises a multi-row `INSERT … VALUES`, with an
-/// `auto_increment_increment` of 1.
-const IDS_CONSECUTIVE: u8 = 1;
-/// Read back by each room's block of sequence numbers (interleaved mode 2, MySQL 8's
-/// default and Galera's, promises nothing about a statement's ids).
-const IDS_READ_BACK: u8 = 2;
+/// What the database server lets a batch skip: the statements that only read back what the
+/// server could have said.
+#[derive(Debug, Clone, Copy)]
+struct Features {
+    /// A multi-row `INSERT … VALUES` gets consecutive ids in row order, learnt from the last
+    /// insert id. SQLite: always (AUTOINCREMENT gives each row the largest id so far plus
+    /// one, and no one else inserts while the writer holds the write lock). MySQL: with
+    /// `innodb_autoinc_lock_mode` 0 or 1 (MariaDB's default) and an
+    /// `auto_increment_increment` of 1; interleaved mode (2, MySQL 8's default, Galera)
+    /// promises nothing about a statement's ids, so they are read back by each room's block
+    /// of sequence numbers.
+    consecutive_ids: bool,
+    /// The room upsert answers each room's new last sequence number (`RETURNING`: SQLite, and
+    /// MariaDB since 10.5, whose upsert returns the row as updated); else the rooms are read
+    /// after it.
+    upsert_returning: bool,
+}
+
+impl Features {
+    const SQLITE: Features = Features { consecutive_ids: true, upsert_returning: true };
+    /// What every MySQL-compatible server offers.
+    const PORTABLE: Features = Features { consecutive_ids: false, upsert_returning: false };
+
+    /// A MySQL server's, from its auto-increment settings and `VERSION()`.
+    fn mysql(lock_mode: i64, increment: i64, version: &str) -> Features {
+        let mut numbers = version.split(['.', '-']).map(|n| n.parse::<u32>().unwrap_or(0));
+        let release = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+        Features {
+            consecutive_ids: lock_mode <= 1 && increment == 1,
+            upsert_returning: version.contains("MariaDB") && release >= (10, 5),
+        }
+    }
+}
 
 /// One append waiting for its batch.
 struct Pending {
@@ -122,17 +146,19 @@ impl SqlStore {
     /// The store and its batch writers (on the current runtime; SQLite's on a thread of its
     /// own, because its commits sync to disk on the calling thread).
     pub fn new(db: Db) -> Self {
-        Self::start(db, IDS_UNKNOWN)
+        Self::start(db, None)
     }
 
-    /// The store, its MySQL writers reading every batch's row ids back whatever the server's
-    /// auto-increment mode: the path servers in interleaved mode take, for its tests.
+    /// The store, its MySQL writers using only what every MySQL-compatible server offers
+    /// (rooms and row ids read back after the writes), whatever this server could do: the
+    /// path MySQL 8 and servers in interleaved auto-increment mode take, for its tests.
     #[doc(hidden)]
-    pub fn reading_ids_back(db: Db) -> Self {
-        Self::start(db, IDS_READ_BACK)
+    pub fn portable(db: Db) -> Self {
+        Self::start(db, Some(Features::PORTABLE))
     }
 
-    fn start(db: Db, ids: u8) -> Self {
+    /// `features`: what MySQL writers may rely on (`None`: ask the server at the first batch).
+    fn start(db: Db, features: Option<Features>) -> Self {
         let (appends, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
         let store = Self { db: db.clone(), appends, hooks: Arc::new(Mutex::new(())) };
@@ -142,7 +168,7 @@ impl SqlStore {
                     db: db.own_connection().expect("a pool for the SQLite writer"),
                     hooks: store.hooks.clone(),
                     max_batch: SQLITE_MAX_BATCH,
-                    ids: Arc::new(AtomicU8::new(IDS_CONSECUTIVE)),
+                    features: Arc::new(OnceLock::from(Features::SQLITE)),
                 };
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -159,7 +185,7 @@ impl SqlStore {
                         db: db.own_connection().expect("a pool for a MySQL writer"),
                         hooks: store.hooks.clone(),
                         max_batch: MYSQL_MAX_BATCH,
-                        ids: Arc::new(AtomicU8::new(ids)),
+                        features: Arc::new(features.map(OnceLock::from).unwrap_or_default()),
                     };
                     tokio::spawn(writer.write_batches(queue.clone()));
                 }
@@ -204,11 +230,8 @@ struct BatchWriter {
     hooks: Arc<Mutex<()>>,
     /// Most messages in one transaction.
     max_batch: usize,
-    /// How the row ids of a batch are learnt (`IDS_*`; SQLite's are always consecutive:
-    /// AUTOINCREMENT gives each row the largest id so far plus one, and no one else inserts
-    /// while the writer holds the write lock). MySQL's is asked of the server at the first
-    /// batch.
-    ids: Arc<AtomicU8>,
+    /// What the server lets a batch skip (MySQL's asked of the server at the first batch).
+    features: Arc<OnceLock<Features>>,
 }
 
 /// A writer's turn to commit and run its hooks.
@@ -308,28 +331,26 @@ impl BatchWriter {
         }
         bumps.sort_by(|a, b| a.room_id.cmp(&b.room_id));
         let mysql = self.db.kind() == DatabaseKind::Mysql;
-        let ids = self.ids.clone();
+        let features = self.features.clone();
         self.db
             .run(move |mut conn| async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
-                        if AtomicU8::load(&ids, Ordering::Relaxed) == IDS_UNKNOWN {
-                            let (mode, increment) =
-                                autoinc_settings().get_result::<(i64, i64)>(c).await?;
-                            let known = if mode <= 1 && increment == 1 {
-                                IDS_CONSECUTIVE
-                            } else {
-                                IDS_READ_BACK
-                            };
-                            ids.store(known, Ordering::Relaxed);
-                        }
-                        let ends: HashMap<String, i64> = if mysql {
-                            rooms_advance(&bumps, true).execute(c).await?;
+                        let features = match features.get() {
+                            Some(known) => *known,
+                            None => {
+                                let (mode, increment, version) =
+                                    mysql_settings().get_result::<(i64, i64, String)>(c).await?;
+                                *features.get_or_init(|| Features::mysql(mode, increment, &version))
+                            }
+                        };
+                        let ends: HashMap<String, i64> = if features.upsert_returning {
+                            rooms_advance(&bumps, mysql, true).load::<(String, i64)>(c).await?
+                        } else {
+                            rooms_advance(&bumps, mysql, false).execute(c).await?;
                             let room_ids: Vec<&str> =
                                 bumps.iter().map(|b| b.room_id.as_str()).collect();
                             room_ends(&room_ids).load::<(String, i64)>(c).await?
-                        } else {
-                            rooms_advance(&bumps, false).load::<(String, i64)>(c).await?
                         }
                         .into_iter()
                         .collect();
@@ -353,9 +374,7 @@ impl BatchWriter {
                             })
                             .collect();
                         messages_insert(&rows).execute(c).await?;
-                        let row_ids: Vec<Option<i64>> = if AtomicU8::load(&ids, Ordering::Relaxed)
-                            == IDS_CONSECUTIVE
-                        {
+                        let row_ids: Vec<Option<i64>> = if features.consecutive_ids {
                             // SQLite reports the last row's id, MySQL the first's.
                             let reported = last_insert_id(c).await?;
                             let first =
@@ -650,21 +669,21 @@ fn room_step(room_id: &str, now: i64) -> Shaped<'_, ()> {
 
 /// `INSERT … ON CONFLICT` advancing each room by its count (creating rooms seen first), one
 /// statement for the batch. The spelling of the upsert differs per backend; the binds don't.
-/// SQLite's returns each room's new last sequence number (MySQL's upsert cannot: see
+/// With `returning`, it answers each room's new last sequence number (else see
 /// [`room_ends`]).
-fn rooms_advance(bumps: &[RoomBump], mysql: bool) -> Shaped<'_, (Text, BigInt)> {
+fn rooms_advance(bumps: &[RoomBump], mysql: bool, returning: bool) -> Shaped<'_, (Text, BigInt)> {
     let upsert = if mysql {
         "ON DUPLICATE KEY UPDATE last_message_id = last_message_id + VALUES(last_message_id), \
          updated_at = GREATEST(updated_at, VALUES(updated_at))"
     } else {
         "ON CONFLICT (room_id) DO UPDATE SET \
          last_message_id = last_message_id + excluded.last_message_id, \
-         updated_at = MAX(updated_at, excluded.updated_at) \
-         RETURNING room_id, last_message_id"
+         updated_at = MAX(updated_at, excluded.updated_at)"
     };
+    let returning = if returning { " RETURNING room_id, last_message_id" } else { "" };
     let sql = format!(
         "INSERT INTO rooms (room_id, session_type, last_message_id, created_at, updated_at) \
-         VALUES {} {upsert}",
+         VALUES {} {upsert}{returning}",
         vec!["(?, ?, ?, ?, ?)"; bumps.len()].join(", ")
     );
     let binds = bumps
@@ -682,10 +701,11 @@ fn rooms_advance(bumps: &[RoomBump], mysql: bool) -> Shaped<'_, (Text, BigInt)> 
     Shaped::new(sql, binds, bumps.len())
 }
 
-/// MySQL's `innodb_autoinc_lock_mode` and this session's `auto_increment_increment`.
-fn autoinc_settings() -> Shaped<'static, (BigInt, BigInt)> {
+/// MySQL's `innodb_autoinc_lock_mode`, this session's `auto_increment_increment` and the
+/// server's version (see [`Features::mysql`]).
+fn mysql_settings() -> Shaped<'static, (BigInt, BigInt, Text)> {
     let sql = "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED), \
-               CAST(@@auto_increment_increment AS SIGNED)";
+               CAST(@@auto_increment_increment AS SIGNED), VERSION()";
     Shaped::new(sql, Vec::new(), 0)
 }
 
@@ -740,4 +760,21 @@ fn inserted_ids<'a>(blocks: &[(&'a str, i64, i64)]) -> Shaped<'a, (Text, BigInt,
         .flat_map(|&(room, first, end)| [Bound::Text(room), Bound::Big(first), Bound::Big(end)])
         .collect();
     Shaped::new(sql, binds, blocks.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Features;
+
+    #[test]
+    fn what_a_mysql_server_lets_a_batch_skip() {
+        let mariadb = Features::mysql(1, 1, "10.11.19-MariaDB-0+deb12u1");
+        assert!(mariadb.consecutive_ids && mariadb.upsert_returning);
+        let old_mariadb = Features::mysql(1, 1, "10.4.34-MariaDB");
+        assert!(old_mariadb.consecutive_ids && !old_mariadb.upsert_returning);
+        let mysql = Features::mysql(2, 1, "8.0.36");
+        assert!(!mysql.consecutive_ids && !mysql.upsert_returning);
+        assert!(!Features::mysql(1, 2, "11.4.2-MariaDB").consecutive_ids, "increment 2");
+        assert!(Features::mysql(0, 1, "11.4.2-MariaDB").upsert_returning);
+    }
 }
