@@ -21,7 +21,7 @@ B1_PAIRS="${B1_PAIRS:-1000}" B1_RATE="${B1_RATE:-5000}" B1_SECS="${B1_SECS:-5}"
 # b1's warm-up: seconds at the same rate before the measured ones (every sender's first
 # message reads its friendship from the database); its figures are reported apart.
 B1_WARMUP="${B1_WARMUP:-2}"
-B2_PAIRS="${B2_PAIRS:-200}" B2_RATES="${B2_RATES:-1000,2000,3000,4000,5000,6000,8000,10000,12000,15000,20000}" B2_SECS="${B2_SECS:-3}"
+B2_PAIRS="${B2_PAIRS:-200}" B2_RATES="${B2_RATES:-1000,2000,3000,4000,5000,6000,8000,10000,12000,15000,17500,20000}" B2_SECS="${B2_SECS:-3}"
 B3_MEMBERS="${B3_MEMBERS:-1000}" B3_TICKS="${B3_TICKS:-20}" B3_BURST="${B3_BURST:-200}"
 B4_CONNS="${B4_CONNS:-10000}" B4_IDLE="${B4_IDLE:-5}"
 # b4x: the ~19k step; the sockets are held by two client processes (20,000 descriptors each).
