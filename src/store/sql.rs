@@ -302,8 +302,9 @@ impl BatchWriter {
     }
 
     /// One transaction for the whole batch: advance every room once by its count (rooms in a
-    /// fixed order, so concurrent writers lock them in the same order), read the new ends,
-    /// insert all rows, read their ids back.
+    /// fixed order, so concurrent writers lock them in the same order) and learn the new ends,
+    /// insert all rows, learn their ids (read back only where [`Features`] say the server
+    /// could not tell).
     async fn try_append_batch(
         &self,
         batch: Arc<Vec<NewMessage>>,
