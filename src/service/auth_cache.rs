@@ -8,15 +8,18 @@
 //! The epoch is a file beside the SQLite database (one byte appended per revocation; its
 //! inode and length are the epoch) in the embedded profile, and a random value under a Redis
 //! key in the scale-out profile. When it cannot be read, nothing is served from memory.
-//! Requests that ask for the Redis epoch at the same time share one read (see
-//! [`SharedEpochReads`]).
+//! A read of the Redis epoch answers for the requests checked within [`EPOCH_FRESH_FOR`] of
+//! when it began, and a revoker waits that long after moving the epoch before it answers, so
+//! every request that arrives after the answer is checked against a read begun after the
+//! move. Requests that need a new read at the same time share it (see [`SharedEpochReads`]).
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,6 +39,16 @@ const EPOCH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Most requests answered by one shared read of the Redis epoch.
 const SHARED_READ_MAX: usize = 4096;
 
+/// How long after it began a read of the Redis epoch may still be used. Under steady traffic
+/// a request then costs no Redis round trip (one read every ~10 ms serves them all); the
+/// price is that a revocation is answered this much later (see [`REVOCATION_SETTLES`]).
+const EPOCH_FRESH_FOR: Duration = Duration::from_millis(20);
+
+/// How long a revoker waits after moving the Redis epoch before answering: longer than
+/// [`EPOCH_FRESH_FOR`] (the margin covers clocks of two machines running at slightly
+/// different rates), so no read begun before the move is used after the answer.
+const REVOCATION_SETTLES: Duration = Duration::from_millis(25);
+
 /// Where the epoch is read from and moved.
 enum EpochSource {
     File(PathBuf),
@@ -47,34 +60,68 @@ enum EpochSource {
 /// queued so far, then reads once and answers them all. Each ask is answered by a read that
 /// began after it was made, so a request still sees every revocation that was answered
 /// before it arrived; under load one GET serves many requests instead of one each (a round
-/// trip, four socket calls and two thread wake-ups per request).
+/// trip, four socket calls and two thread wake-ups per request). The newest read is kept and
+/// used while it is fresh (see [`EPOCH_FRESH_FOR`]); past half that age, the first request
+/// to notice asks for a new one without waiting for it.
 struct SharedEpochReads {
     redis: RedisCache,
-    asks: mpsc::UnboundedSender<oneshot::Sender<Option<Epoch>>>,
+    asks: mpsc::UnboundedSender<Ask>,
+    /// The newest successful read: when it began, and what it found.
+    newest: Arc<Mutex<Option<(Instant, Epoch)>>>,
+    /// A refresh was asked for and has not finished yet.
+    refreshing: Arc<AtomicBool>,
 }
+
+/// A request waiting for a read, or (`None`) a refresh nobody waits for.
+type Ask = Option<oneshot::Sender<Option<Epoch>>>;
 
 impl SharedEpochReads {
     /// Start the reading task on the current runtime; it ends with the last handle.
     fn start(redis: RedisCache) -> Self {
-        let (asks, mut queued) = mpsc::unbounded_channel::<oneshot::Sender<Option<Epoch>>>();
-        let reader = redis.clone();
+        let (asks, mut queued) = mpsc::unbounded_channel::<Ask>();
+        let newest = Arc::new(Mutex::new(None));
+        let refreshing = Arc::new(AtomicBool::new(false));
+        let (reader, kept, refresh) = (redis.clone(), newest.clone(), refreshing.clone());
         tokio::spawn(async move {
             let mut waiting = Vec::new();
             while queued.recv_many(&mut waiting, SHARED_READ_MAX).await > 0 {
+                let began = Instant::now();
                 let epoch = read_redis_epoch(&reader).await;
-                for ask in waiting.drain(..) {
+                *kept.lock().unwrap_or_else(|e| e.into_inner()) = epoch.map(|e| (began, e));
+                refresh.store(false, Ordering::Release);
+                for ask in waiting.drain(..).flatten() {
                     let _ = ask.send(epoch);
                 }
             }
         });
-        Self { redis, asks }
+        Self { redis, asks, newest, refreshing }
     }
 
-    /// The epoch, as read after this call began.
+    /// The epoch, as read less than [`EPOCH_FRESH_FOR`] ago or after this call began.
     async fn read(&self) -> Option<Epoch> {
+        let newest = *self.newest.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((began, epoch)) = newest {
+            let age = began.elapsed();
+            if age < EPOCH_FRESH_FOR {
+                if age >= EPOCH_FRESH_FOR / 2 && !self.refreshing.swap(true, Ordering::AcqRel) {
+                    let _ = self.asks.send(None);
+                }
+                return Some(epoch);
+            }
+        }
         let (answer, answered) = oneshot::channel();
-        self.asks.send(answer).ok()?;
+        self.asks.send(Some(answer)).ok()?;
         answered.await.ok().flatten()
+    }
+
+    /// Move the epoch, then wait until no read begun before the move is used any more.
+    async fn move_epoch(&self) -> std::io::Result<()> {
+        self.redis
+            .set(EPOCH_KEY, &new_epoch_value(), EPOCH_TTL)
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::time::sleep(REVOCATION_SETTLES).await;
+        Ok(())
     }
 }
 
@@ -197,8 +244,9 @@ impl AuthCache {
         }
     }
 
-    /// Move the epoch: every entry, in every process, stops being used. Call after the
-    /// revocation committed and before answering. Fails when the epoch could not be moved
+    /// Move the epoch: every entry, in every process, stops being used (with Redis, this
+    /// waits [`REVOCATION_SETTLES`]). Call after the revocation committed and before
+    /// answering. Fails when the epoch could not be moved
     /// (Redis unreachable): servers may then accept the revoked session from memory until
     /// they hear the revocation on the bus or the control table.
     pub async fn invalidate(&self) -> std::io::Result<()> {
@@ -207,11 +255,7 @@ impl AuthCache {
             EpochSource::File(path) => {
                 std::fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(b".")
             }
-            EpochSource::Redis(reads) => reads
-                .redis
-                .set(EPOCH_KEY, &new_epoch_value(), EPOCH_TTL)
-                .await
-                .map_err(std::io::Error::other),
+            EpochSource::Redis(reads) => reads.move_epoch().await,
             EpochSource::Off => Ok(()),
         }
     }

@@ -830,7 +830,9 @@ async fn sqlite_wal_starts_over_under_a_steady_stream_of_sends() {
 }
 
 /// A block made on one instance stops the blocked user's sends through another instance at
-/// once, even after that instance found the pair allowed (and may remember it).
+/// once, even after that instance found the pair allowed (and may remember it), and while
+/// other traffic keeps it reading the shared revocation epoch (a read it may reuse for a
+/// while: the block is answered only when no read older than it is used any more).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_on_one_instance_stops_sends_through_another_at_once() {
     let Some(scale) = ScaleOut::fresh().await else { return };
@@ -838,15 +840,40 @@ async fn a_block_on_one_instance_stops_sends_through_another_at_once() {
     let a = spawn_app(test_config(dir_a.path(), Some(&scale))).await;
     let b = spawn_app(test_config(dir_b.path(), Some(&scale))).await;
     let ((ida, ta), (idb, tb)) = pair(&a, "blocka", "blockb").await;
-    for i in 0..3 {
-        let r = send(&b, &tb, 1, ida, json!({"text": format!("before {i}")})).await;
+    let (_, busy_token) = b.user("busy").await;
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let background = {
+        let (client, url, busy) = (b.client.clone(), b.url.clone(), busy.clone());
+        tokio::spawn(async move {
+            let mut requests = 0;
+            while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                let answer = client
+                    .get(format!("{url}/api/v1/profile/info"))
+                    .bearer_auth(&busy_token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), 200);
+                requests += 1;
+            }
+            requests
+        })
+    };
+    for round in 0..5 {
+        for i in 0..3 {
+            let r = send(&b, &tb, 1, ida, json!({"text": format!("before {round}.{i}")})).await;
+            assert_eq!(r.0, 200, "{}", r.1);
+        }
+        let block = json!({"user_id": idb, "block_status": 0});
+        let r = a.post_as(&ta, "/api/v1/friend/update", &block).await;
         assert_eq!(r.0, 200, "{}", r.1);
+        let r = send(&b, &tb, 1, ida, json!({"text": format!("after {round}")})).await;
+        assert_eq!(code(&r), (403, Some("BLOCKED_BY_TARGET")), "round {round}");
+        let unblock = json!({"user_id": idb, "block_status": 1});
+        assert_eq!(a.post_as(&ta, "/api/v1/friend/update", &unblock).await.0, 200);
     }
-    let r =
-        a.post_as(&ta, "/api/v1/friend/update", &json!({"user_id": idb, "block_status": 0})).await;
-    assert_eq!(r.0, 200, "{}", r.1);
-    let r = send(&b, &tb, 1, ida, json!({"text": "after"})).await;
-    assert_eq!(code(&r), (403, Some("BLOCKED_BY_TARGET")));
+    busy.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(background.await.unwrap() > 10, "B was busy all along");
     a.stop().await;
     b.stop().await;
 }
