@@ -62,16 +62,17 @@ struct Features {
     /// promises nothing about a statement's ids, so they are read back by each room's block
     /// of sequence numbers.
     consecutive_ids: bool,
-    /// The room upsert answers each room's new last sequence number (`RETURNING`: SQLite, and
-    /// MariaDB since 10.5, whose upsert returns the row as updated); else the rooms are read
-    /// after it.
-    upsert_returning: bool,
+    /// Both statements answer with the rows they wrote (`RETURNING`: SQLite, and MariaDB
+    /// since 10.5, whose upsert returns the row as updated): the room upsert each room's new
+    /// last sequence number, the insert each message's id. Else the rooms are read after the
+    /// upsert, and the ids are learnt as [`Features::consecutive_ids`] says.
+    returning: bool,
 }
 
 impl Features {
-    const SQLITE: Features = Features { consecutive_ids: true, upsert_returning: true };
+    const SQLITE: Features = Features { consecutive_ids: true, returning: true };
     /// What every MySQL-compatible server offers.
-    const PORTABLE: Features = Features { consecutive_ids: false, upsert_returning: false };
+    const PORTABLE: Features = Features { consecutive_ids: false, returning: false };
 
     /// A MySQL server's, from its auto-increment settings and `VERSION()`.
     fn mysql(lock_mode: i64, increment: i64, version: &str) -> Features {
@@ -79,7 +80,7 @@ impl Features {
         let release = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
         Features {
             consecutive_ids: lock_mode <= 1 && increment == 1,
-            upsert_returning: version.contains("MariaDB") && release >= (10, 5),
+            returning: version.contains("MariaDB") && release >= (10, 5),
         }
     }
 }
@@ -346,7 +347,7 @@ impl BatchWriter {
                                 *features.get_or_init(|| Features::mysql(mode, increment, &version))
                             }
                         };
-                        let ends: HashMap<String, i64> = if features.upsert_returning {
+                        let ends: HashMap<String, i64> = if features.returning {
                             rooms_advance(&bumps, mysql, true).load::<(String, i64)>(c).await?
                         } else {
                             rooms_advance(&bumps, mysql, false).execute(c).await?;
@@ -375,25 +376,23 @@ impl BatchWriter {
                                 (m, *id - 1)
                             })
                             .collect();
-                        messages_insert(&rows).execute(c).await?;
-                        let row_ids: Vec<Option<i64>> = if features.consecutive_ids {
+                        let row_ids: Vec<Option<i64>> = if features.returning {
+                            let returned = messages_insert::<(Text, BigInt, BigInt)>(&rows, true)
+                                .load::<(String, i64, i64)>(c)
+                                .await?;
+                            ids_by_sequence(&rows, &returned)
+                        } else if features.consecutive_ids {
+                            messages_insert::<()>(&rows, false).execute(c).await?;
                             // SQLite reports the last row's id, MySQL the first's.
                             let reported = last_insert_id(c).await?;
                             let first =
                                 if mysql { reported } else { reported - rows.len() as i64 + 1 };
                             (first..first + rows.len() as i64).map(Some).collect()
                         } else {
+                            messages_insert::<()>(&rows, false).execute(c).await?;
                             let loaded =
                                 inserted_ids(&blocks).load::<(String, i64, i64)>(c).await?;
-                            let ids: HashMap<(&str, i64), i64> = loaded
-                                .iter()
-                                .map(|(room, message_id, id)| ((room.as_str(), *message_id), *id))
-                                .collect();
-                            rows.iter()
-                                .map(|&(m, message_id)| {
-                                    ids.get(&(m.room_id.as_str(), message_id)).copied()
-                                })
-                                .collect()
+                            ids_by_sequence(&rows, &loaded)
                         };
                         let stored = rows
                             .into_iter()
@@ -720,12 +719,17 @@ fn room_ends<'a>(room_ids: &[&'a str]) -> Shaped<'a, (Text, BigInt)> {
     Shaped::new(sql, room_ids.iter().map(|r| Bound::Text(r)).collect(), room_ids.len())
 }
 
-/// One multi-row `INSERT` for the batch's messages, each with the id it gets.
-fn messages_insert<'a>(rows: &[(&'a NewMessage, i64)]) -> Shaped<'a, ()> {
+/// One multi-row `INSERT` for the batch's messages, each with the id it gets; `returning`:
+/// answering each row's room, sequence number and id.
+fn messages_insert<'a, ST: 'static>(
+    rows: &[(&'a NewMessage, i64)],
+    returning: bool,
+) -> Shaped<'a, ST> {
     let sql = format!(
         "INSERT INTO messages (room_id, message_id, session_type, type, sender_id, receiver_id, \
-         action_id, body, status, created_at, updated_at) VALUES {}",
-        vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
+         action_id, body, status, created_at, updated_at) VALUES {}{}",
+        vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", "),
+        if returning { " RETURNING room_id, message_id, id" } else { "" }
     );
     let binds = rows
         .iter()
@@ -764,6 +768,15 @@ fn inserted_ids<'a>(blocks: &[(&'a str, i64, i64)]) -> Shaped<'a, (Text, BigInt,
     Shaped::new(sql, binds, blocks.len())
 }
 
+/// Each row's id, from (room, sequence number, id) triples in any order.
+fn ids_by_sequence(rows: &[(&NewMessage, i64)], found: &[(String, i64, i64)]) -> Vec<Option<i64>> {
+    let ids: HashMap<(&str, i64), i64> =
+        found.iter().map(|(room, message_id, id)| ((room.as_str(), *message_id), *id)).collect();
+    rows.iter()
+        .map(|&(m, message_id)| ids.get(&(m.room_id.as_str(), message_id)).copied())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::Features;
@@ -771,12 +784,12 @@ mod tests {
     #[test]
     fn what_a_mysql_server_lets_a_batch_skip() {
         let mariadb = Features::mysql(1, 1, "10.11.19-MariaDB-0+deb12u1");
-        assert!(mariadb.consecutive_ids && mariadb.upsert_returning);
+        assert!(mariadb.consecutive_ids && mariadb.returning);
         let old_mariadb = Features::mysql(1, 1, "10.4.34-MariaDB");
-        assert!(old_mariadb.consecutive_ids && !old_mariadb.upsert_returning);
+        assert!(old_mariadb.consecutive_ids && !old_mariadb.returning);
         let mysql = Features::mysql(2, 1, "8.0.36");
-        assert!(!mysql.consecutive_ids && !mysql.upsert_returning);
+        assert!(!mysql.consecutive_ids && !mysql.returning);
         assert!(!Features::mysql(1, 2, "11.4.2-MariaDB").consecutive_ids, "increment 2");
-        assert!(Features::mysql(0, 1, "11.4.2-MariaDB").upsert_returning);
+        assert!(Features::mysql(0, 1, "11.4.2-MariaDB").returning);
     }
 }
