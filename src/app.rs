@@ -294,7 +294,9 @@ async fn poll_control_events(db: Db, bus: Bus, log: Logger) {
                 for row in rows {
                     last = row.id;
                     match serde_json::from_str::<crate::bus::Event>(&row.payload) {
-                        Ok(event) => bus.deliver_local(event),
+                        Ok(event) => {
+                            bus.deliver_local(event);
+                        }
                         Err(e) => slog::warn!(log, "control event not understood";
                             "id" => row.id, "error" => e.to_string()),
                     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use super::{BusMessage, Event, FANOUT_CAPACITY};
+use super::{BusMessage, FANOUT_CAPACITY};
 
 /// In-process publish/subscribe.
 #[derive(Clone)]
@@ -22,13 +22,8 @@ impl LocalBus {
         Self { sender, instance_id: instance_id.into() }
     }
 
-    pub fn publish(&self, event: Event) {
-        // No receiver yet is not an error: nobody is listening for this event.
-        let _ =
-            self.sender.send(Arc::new(BusMessage { origin: self.instance_id.to_string(), event }));
-    }
-
     pub fn deliver(&self, message: Arc<BusMessage>) {
+        // No receiver yet is not an error: nobody is listening for this event.
         let _ = self.sender.send(message);
     }
 

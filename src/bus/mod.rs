@@ -185,36 +185,58 @@ pub enum Bus {
 }
 
 impl Bus {
-    /// Send `event` to every instance, this one included.
+    /// Send `event` to every instance, this one included (see [`Bus::publish_all`]).
     pub async fn publish(&self, event: Event) -> Result<(), BusError> {
-        match self {
-            Bus::Local(b) => {
-                b.publish(event);
-                Ok(())
-            }
-            Bus::Redis(b) => b.publish(event).await,
-        }
+        self.publish_all(vec![event]).await
     }
 
-    /// Send `events` to every instance, in order, in one round trip (a Redis pipeline).
+    /// Send `events` to every instance, in order: the others in one round trip (a Redis
+    /// pipeline), then this one's subscribers. When that fails nobody has them, so a caller
+    /// may fall back to the control table without anyone hearing them twice. (What cannot
+    /// wait for Redis goes through [`crate::bus::publisher::Publisher`] instead.)
     pub async fn publish_all(&self, events: Vec<Event>) -> Result<(), BusError> {
-        match self {
-            Bus::Local(b) => {
-                events.into_iter().for_each(|e| b.publish(e));
-                Ok(())
-            }
-            Bus::Redis(b) => b.publish_all(events).await,
+        let messages: Vec<_> = events.into_iter().map(|e| self.stamp(e)).collect();
+        self.forward(&messages).await?;
+        for message in messages {
+            self.deliver(message);
         }
+        Ok(())
     }
 
-    /// Hand `event` to this instance's subscribers only (events already known to every
-    /// instance by other means, such as the control table).
-    pub fn deliver_local(&self, event: Event) {
-        let message = Arc::new(BusMessage { origin: self.instance_id().to_string(), event });
+    /// Hand `event` to this instance's subscribers only, at once; the stamped message is
+    /// returned for [`Bus::forward`]. Alone, for events already known to every instance by
+    /// other means (such as the control table).
+    pub fn deliver_local(&self, event: Event) -> Arc<BusMessage> {
+        let message = self.stamp(event);
+        self.deliver(message.clone());
+        message
+    }
+
+    fn deliver(&self, message: Arc<BusMessage>) {
         match self {
             Bus::Local(b) => b.deliver(message),
             Bus::Redis(b) => b.deliver(message),
         }
+    }
+
+    /// `event` as this instance publishes it.
+    pub fn stamp(&self, event: Event) -> Arc<BusMessage> {
+        Arc::new(BusMessage { origin: self.instance_id().to_string(), event })
+    }
+
+    /// Send messages stamped here to the other instances, in order, in one round trip (a
+    /// Redis pipeline). This instance does not hear them back: its own subscribers get what
+    /// it publishes from [`Bus::deliver_local`], without the round trip through Redis.
+    pub async fn forward(&self, messages: &[Arc<BusMessage>]) -> Result<(), BusError> {
+        match self {
+            Bus::Local(_) => Ok(()),
+            Bus::Redis(b) => b.forward(messages).await,
+        }
+    }
+
+    /// Whether other instances may be listening ([`Bus::forward`] has something to do).
+    pub fn forwards(&self) -> bool {
+        matches!(self, Bus::Redis(_))
     }
 
     /// Receive every event published from now on, from any instance.

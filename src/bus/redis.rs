@@ -65,6 +65,7 @@ impl RedisBus {
         let task = tokio::spawn(subscriber_loop(
             client,
             channel.clone(),
+            instance_id.into(),
             fanout.clone(),
             subscribed_tx,
             log,
@@ -79,19 +80,10 @@ impl RedisBus {
         })
     }
 
-    pub async fn publish(&self, event: Event) -> Result<(), BusError> {
-        let message = BusMessage { origin: self.instance_id.to_string(), event };
-        let payload = serde_json::to_string(&message)?;
-        let mut conn = connection(&self.pool).await?;
-        let _: i64 = conn.publish(&*self.channel, payload).await?;
-        Ok(())
-    }
-
-    pub async fn publish_all(&self, events: Vec<Event>) -> Result<(), BusError> {
+    pub async fn forward(&self, messages: &[Arc<BusMessage>]) -> Result<(), BusError> {
         let mut pipe = redis::pipe();
-        for event in events {
-            let message = BusMessage { origin: self.instance_id.to_string(), event };
-            pipe.publish(&*self.channel, serde_json::to_string(&message)?).ignore();
+        for message in messages {
+            pipe.publish(&*self.channel, serde_json::to_string(&**message)?).ignore();
         }
         let mut conn = connection(&self.pool).await?;
         let () = pipe.query_async(&mut conn).await?;
@@ -124,14 +116,19 @@ impl RedisBus {
 
 /// Hold a SUBSCRIBE open; when the connection drops, reconnect with capped backoff and
 /// subscribe again. Events published while disconnected are lost to this instance, which is
-/// why clients resynchronise from the database by message id.
+/// why clients resynchronise from the database by message id. What this instance published
+/// itself comes back too and is skipped: its subscribers had it at once (see
+/// [`super::Bus::deliver_local`]).
 async fn subscriber_loop(
     client: redis::Client,
     channel: Arc<str>,
+    instance_id: Arc<str>,
     fanout: broadcast::Sender<Arc<BusMessage>>,
     subscribed: watch::Sender<bool>,
     log: Logger,
 ) {
+    // A message is serialised origin first: our own are known before they are parsed.
+    let own_prefix = format!("{{\"origin\":{}", serde_json::Value::from(&*instance_id));
     let mut backoff = Duration::from_millis(100);
     loop {
         let attempt = async {
@@ -151,11 +148,12 @@ async fn subscriber_loop(
                 let _ = fanout.send(Arc::new(BusMessage { origin, event }));
                 let mut messages = pubsub.into_on_message();
                 while let Some(msg) = messages.next().await {
-                    let payload: Vec<u8> = match msg.get_payload() {
-                        Ok(p) => p,
-                        Err(_) => continue,
-                    };
-                    match serde_json::from_slice::<BusMessage>(&payload) {
+                    let payload: &[u8] = msg.get_payload_bytes();
+                    if payload.starts_with(own_prefix.as_bytes()) {
+                        continue;
+                    }
+                    match serde_json::from_slice::<BusMessage>(payload) {
+                        Ok(message) if *message.origin == *instance_id => {}
                         Ok(message) => {
                             let _ = fanout.send(Arc::new(message));
                         }

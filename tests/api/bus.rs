@@ -46,6 +46,23 @@ async fn an_event_published_on_one_instance_reaches_another() {
     assert_eq!(got.origin, a.state.instance_id);
     assert_ne!(got.origin, b.state.instance_id);
     assert!(receive_probe(&mut on_a, "a-to-b").await.is_some(), "A hears its own event too");
+    // Exactly once: A's subscribers had it at once, and the copy Redis sends back to A is
+    // skipped. B answers after hearing it, and Redis delivers to A in order, so an echo of
+    // A's event would reach A before B's answer.
+    b.state.bus.publish(Event::Probe { nonce: "b-answers".into() }).await.unwrap();
+    let mut again = 0;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match on_a.recv().await.expect("no lag").event {
+                Event::Probe { ref nonce } if nonce == "a-to-b" => again += 1,
+                Event::Probe { ref nonce } if nonce == "b-answers" => break,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("A hears B's answer");
+    assert_eq!(again, 0, "A hears its own event once");
 
     // A pipelined batch arrives whole and in order.
     let nonces: Vec<String> = (0..300).map(|i| format!("batch-{i}")).collect();
@@ -64,6 +81,13 @@ async fn an_event_published_on_one_instance_reaches_another() {
         }
     }
     assert_eq!(heard, nonces, "in publishing order");
+    let mut heard_here = Vec::new();
+    while let Ok(message) = on_a.try_recv() {
+        if let Event::Probe { nonce } = &message.event {
+            heard_here.push(nonce.clone());
+        }
+    }
+    assert_eq!(heard_here, nonces, "A's own subscribers, once each, in order");
 
     // Another deployment on the same Redis (other server_name) hears nothing of ours.
     let other = ScaleOut::fresh().await.unwrap();
