@@ -19,7 +19,7 @@ use super::{
 };
 use crate::config::DatabaseKind;
 use crate::db::schema::{messages, rooms};
-use crate::db::shaped::{Bound, Shaped};
+use crate::db::shaped::{Bound, Shaped, kept_chunks};
 use crate::db::{Db, DbError, TRANSACTION_ATTEMPTS, last_insert_id, now_ms, retry_pause};
 use crate::db_run;
 use crate::error::{AppError, Result};
@@ -347,16 +347,22 @@ impl BatchWriter {
                                 *features.get_or_init(|| Features::mysql(mode, increment, &version))
                             }
                         };
-                        let ends: HashMap<String, i64> = if features.returning {
-                            rooms_advance(&bumps, mysql, true).load::<(String, i64)>(c).await?
+                        let mut ends: HashMap<String, i64> = HashMap::new();
+                        if features.returning {
+                            for chunk in kept_chunks(&bumps) {
+                                let advanced = rooms_advance(chunk, mysql, true);
+                                ends.extend(advanced.load::<(String, i64)>(c).await?);
+                            }
                         } else {
-                            rooms_advance(&bumps, mysql, false).execute(c).await?;
+                            for chunk in kept_chunks(&bumps) {
+                                rooms_advance(chunk, mysql, false).execute(c).await?;
+                            }
                             let room_ids: Vec<&str> =
                                 bumps.iter().map(|b| b.room_id.as_str()).collect();
-                            room_ends(&room_ids).load::<(String, i64)>(c).await?
+                            for chunk in kept_chunks(&room_ids) {
+                                ends.extend(room_ends(chunk).load::<(String, i64)>(c).await?);
+                            }
                         }
-                        .into_iter()
-                        .collect();
                         // Each room's new block of ids: first..=end.
                         let blocks: Vec<(&str, i64, i64)> = bumps
                             .iter()
@@ -377,21 +383,33 @@ impl BatchWriter {
                             })
                             .collect();
                         let row_ids: Vec<Option<i64>> = if features.returning {
-                            let returned = messages_insert::<(Text, BigInt, BigInt)>(&rows, true)
-                                .load::<(String, i64, i64)>(c)
-                                .await?;
+                            let mut returned = Vec::with_capacity(rows.len());
+                            for chunk in kept_chunks(&rows) {
+                                let insert = messages_insert::<(Text, BigInt, BigInt)>(chunk, true);
+                                returned.extend(insert.load::<(String, i64, i64)>(c).await?);
+                            }
                             ids_by_sequence(&rows, &returned)
                         } else if features.consecutive_ids {
-                            messages_insert::<()>(&rows, false).execute(c).await?;
-                            // SQLite reports the last row's id, MySQL the first's.
-                            let reported = last_insert_id(c).await?;
-                            let first =
-                                if mysql { reported } else { reported - rows.len() as i64 + 1 };
-                            (first..first + rows.len() as i64).map(Some).collect()
+                            let mut ids = Vec::with_capacity(rows.len());
+                            for chunk in kept_chunks(&rows) {
+                                messages_insert::<()>(chunk, false).execute(c).await?;
+                                // SQLite reports the last row's id, MySQL the first's.
+                                let reported = last_insert_id(c).await?;
+                                let n = chunk.len() as i64;
+                                let first = if mysql { reported } else { reported - n + 1 };
+                                ids.extend((first..first + n).map(Some));
+                            }
+                            ids
                         } else {
-                            messages_insert::<()>(&rows, false).execute(c).await?;
-                            let loaded =
-                                inserted_ids(&blocks).load::<(String, i64, i64)>(c).await?;
+                            for chunk in kept_chunks(&rows) {
+                                messages_insert::<()>(chunk, false).execute(c).await?;
+                            }
+                            let mut loaded = Vec::new();
+                            for chunk in kept_chunks(&blocks) {
+                                loaded.extend(
+                                    inserted_ids(chunk).load::<(String, i64, i64)>(c).await?,
+                                );
+                            }
                             ids_by_sequence(&rows, &loaded)
                         };
                         let stored = rows

@@ -65,14 +65,15 @@ fn is_filler(m: &StoredMessage) -> bool {
     m.sender_id == 0 && m.status == MESSAGE_DELETED
 }
 
-/// (a) 20 concurrent appenders × 10 messages into one room each and 10 into a shared room →
-/// ids exactly 1..=200 in the shared room, 1..=10 in each own room; every answer carries the
+/// (a) 40 concurrent appenders × 10 messages into one room each and 10 into a shared room →
+/// ids exactly 1..=400 in the shared room, 1..=10 in each own room; every answer carries the
 /// store-wide id its message was stored under (appends in flight together are committed in
-/// one batch, whose ids the store works out rather than reads one by one).
+/// one batch, whose ids the store works out rather than reads one by one; batches of more
+/// than 16 are written in several statements).
 async fn concurrent_appends_are_contiguous(store: &MessageStore, prefix: &str) {
     let room = format!("{prefix}-conc");
     let mut tasks = JoinSet::new();
-    for sender in 1..=20_i64 {
+    for sender in 1..=40_i64 {
         let (store, room) = (store.clone(), room.clone());
         tasks.spawn(async move {
             let own = format!("{room}-own-{sender}");
@@ -103,12 +104,12 @@ async fn concurrent_appends_are_contiguous(store: &MessageStore, prefix: &str) {
         answers.extend(answered);
     }
     ids.sort_unstable();
-    assert_eq!(ids, (1..=200).collect::<Vec<i64>>(), "allocated ids");
+    assert_eq!(ids, (1..=400).collect::<Vec<i64>>(), "allocated ids");
     let all = assert_contiguous(store, &room).await;
-    assert_eq!(all.len(), 200);
+    assert_eq!(all.len(), 400);
     assert!(all.iter().all(|m| m.status == MESSAGE_NORMAL && m.sender_id > 0));
     let distinct: HashSet<&str> = all.iter().map(|m| m.id.as_str()).collect();
-    assert_eq!(distinct.len(), 200, "store-wide ids are distinct");
+    assert_eq!(distinct.len(), 400, "store-wide ids are distinct");
     for answer in &answers {
         let stored = store.get(&answer.room_id, answer.message_id).await.expect("get");
         let stored = stored.expect("the answered message is stored");
