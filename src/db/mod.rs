@@ -194,6 +194,8 @@ pub struct Db {
     verify: Arc<VerifyWindow>,
     /// How connections are opened (for [`Db::own_connection`]).
     setup: Arc<Setup>,
+    /// See [`Db::opens_transactions`].
+    implicit_transactions: bool,
 }
 
 /// The page cache of the SQLite message writer's own connection (filled as it is used).
@@ -213,18 +215,21 @@ struct MysqlSetup {
 }
 
 impl MysqlSetup {
-    /// A pool of up to `size` connections, each set up for our session settings.
-    fn pool(&self, size: usize) -> DbResult<Pool<MysqlConn>> {
+    /// A pool of up to `size` connections, each set up for our session settings, and with
+    /// `autocommit` as asked.
+    fn pool(&self, size: usize, autocommit: bool) -> DbResult<Pool<MysqlConn>> {
         let timeout = self.timeout;
+        let setup: &'static str =
+            if autocommit { MYSQL_SESSION_SETUP } else { MYSQL_WRITER_SESSION_SETUP };
         let mut manager_config = ManagerConfig::<MysqlConn>::default();
         // The liveness check runs in the `pre_recycle` hook below, only for
         // connections that sat idle (see [`MYSQL_VERIFY_IDLE`]).
         manager_config.recycling_method = RecyclingMethod::Fast;
-        manager_config.custom_setup = Box::new(|url| {
+        manager_config.custom_setup = Box::new(move |url| {
             let url = url.to_string();
             async move {
                 let mut conn = MysqlConn::establish(&url).await?;
-                conn.batch_execute(MYSQL_SESSION_SETUP)
+                conn.batch_execute(setup)
                     .await
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(conn)
@@ -315,7 +320,7 @@ impl Db {
             }
             DatabaseKind::Mysql => {
                 let setup = MysqlSetup { url: mysql_url(&url), timeout, verify: verify.clone() };
-                (DbPool::Mysql(setup.pool(size)?), Setup::Mysql(setup))
+                (DbPool::Mysql(setup.pool(size, true)?), Setup::Mysql(setup))
             }
         };
         let _checkpointer = match kind {
@@ -333,6 +338,7 @@ impl Db {
             _checkpointer,
             verify,
             setup: Arc::new(setup),
+            implicit_transactions: false,
         })
     }
 
@@ -342,15 +348,24 @@ impl Db {
     /// its page cache whenever another connection committed since its last transaction, so
     /// a writer borrowing pooled connections read its index pages from disk again at every
     /// batch; its own connection keeps them (in a larger cache), because no one else writes
-    /// messages.
+    /// messages. On MySQL the connection does not autocommit: every statement is in a
+    /// transaction until a COMMIT or ROLLBACK, so a writer needs no BEGIN round trip (see
+    /// [`Db::opens_transactions`]).
     pub fn own_connection(&self) -> DbResult<Db> {
         let pool = match &*self.setup {
             Setup::Sqlite(setup) => {
                 DbPool::Sqlite(setup.pool(1, &format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};"))?)
             }
-            Setup::Mysql(setup) => DbPool::Mysql(setup.pool(1)?),
+            Setup::Mysql(setup) => DbPool::Mysql(setup.pool(1, false)?),
         };
-        Ok(Db { pool, ..self.clone() })
+        Ok(Db { pool, implicit_transactions: true, ..self.clone() })
+    }
+
+    /// Whether every statement on this handle's connections opens a transaction by itself
+    /// when none is open (MySQL's `autocommit = 0`, on [`Db::own_connection`]): a transaction
+    /// is then just its statements and a COMMIT, or a ROLLBACK that undoes them all.
+    pub fn opens_transactions(&self) -> bool {
+        matches!(self.pool, DbPool::Mysql(_)) && self.implicit_transactions
     }
 
     /// Which backend this is.
@@ -510,6 +525,11 @@ impl VerifyWindow {
 const MYSQL_SESSION_SETUP: &str = "SET time_zone = '+00:00', \
      sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
      NAMES utf8mb4 COLLATE utf8mb4_bin";
+
+/// [`MYSQL_SESSION_SETUP`], without autocommit (see [`Db::opens_transactions`]).
+const MYSQL_WRITER_SESSION_SETUP: &str = "SET time_zone = '+00:00', \
+     sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
+     NAMES utf8mb4 COLLATE utf8mb4_bin, autocommit = 0";
 
 /// How many times a transaction that hit a deadlock or a busy database is tried in all.
 pub const TRANSACTION_ATTEMPTS: u32 = 6;

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
@@ -333,97 +333,113 @@ impl BatchWriter {
         bumps.sort_by(|a, b| a.room_id.cmp(&b.room_id));
         let mysql = self.db.kind() == DatabaseKind::Mysql;
         let features = self.features.clone();
+        let implicit = self.db.opens_transactions();
+        // The batch's statements, up to taking the hooks' turn (then COMMIT).
+        macro_rules! statements {
+            ($c:ident) => {{
+                let features = match features.get() {
+                    Some(known) => *known,
+                    None => {
+                        let (mode, increment, version) =
+                            mysql_settings().get_result::<(i64, i64, String)>($c).await?;
+                        *features.get_or_init(|| Features::mysql(mode, increment, &version))
+                    }
+                };
+                let mut ends: HashMap<String, i64> = HashMap::new();
+                if features.returning {
+                    for chunk in kept_chunks(&bumps) {
+                        let advanced = rooms_advance(chunk, mysql, true);
+                        ends.extend(advanced.load::<(String, i64)>($c).await?);
+                    }
+                } else {
+                    for chunk in kept_chunks(&bumps) {
+                        rooms_advance(chunk, mysql, false).execute($c).await?;
+                    }
+                    let room_ids: Vec<&str> = bumps.iter().map(|b| b.room_id.as_str()).collect();
+                    for chunk in kept_chunks(&room_ids) {
+                        ends.extend(room_ends(chunk).load::<(String, i64)>($c).await?);
+                    }
+                }
+                // Each room's new block of ids: first..=end.
+                let blocks: Vec<(&str, i64, i64)> = bumps
+                    .iter()
+                    .map(|b| {
+                        let end = ends.get(&b.room_id).copied().unwrap_or(b.count);
+                        (b.room_id.as_str(), end - b.count + 1, end)
+                    })
+                    .collect();
+                // Each message with the id it gets, in arrival order.
+                let mut next: HashMap<&str, i64> =
+                    blocks.iter().map(|&(room, first, _)| (room, first)).collect();
+                let rows: Vec<(&NewMessage, i64)> = batch
+                    .iter()
+                    .map(|m| {
+                        let id = next.get_mut(m.room_id.as_str()).expect("bumped room");
+                        *id += 1;
+                        (m, *id - 1)
+                    })
+                    .collect();
+                let row_ids: Vec<Option<i64>> = if features.returning {
+                    let mut returned = Vec::with_capacity(rows.len());
+                    for chunk in kept_chunks(&rows) {
+                        let insert = messages_insert::<(Text, BigInt, BigInt)>(chunk, true);
+                        returned.extend(insert.load::<(String, i64, i64)>($c).await?);
+                    }
+                    ids_by_sequence(&rows, &returned)
+                } else if features.consecutive_ids {
+                    let mut ids = Vec::with_capacity(rows.len());
+                    for chunk in kept_chunks(&rows) {
+                        messages_insert::<()>(chunk, false).execute($c).await?;
+                        // SQLite reports the last row's id, MySQL the first's.
+                        let reported = last_insert_id($c).await?;
+                        let n = chunk.len() as i64;
+                        let first = if mysql { reported } else { reported - n + 1 };
+                        ids.extend((first..first + n).map(Some));
+                    }
+                    ids
+                } else {
+                    for chunk in kept_chunks(&rows) {
+                        messages_insert::<()>(chunk, false).execute($c).await?;
+                    }
+                    let mut loaded = Vec::new();
+                    for chunk in kept_chunks(&blocks) {
+                        loaded.extend(inserted_ids(chunk).load::<(String, i64, i64)>($c).await?);
+                    }
+                    ids_by_sequence(&rows, &loaded)
+                };
+                let stored = rows
+                    .into_iter()
+                    .zip(row_ids)
+                    .map(|((m, message_id), id)| {
+                        m.stored(id.map(|id| id.to_string()).unwrap_or_default(), message_id)
+                    })
+                    .collect();
+                Ok::<_, DbError>((stored, hooks.lock_owned().await))
+            }};
+        }
         self.db
             .run(move |mut conn| async move {
-                db_run!(&mut conn, |c| {
-                    c.transaction(async |c| {
-                        let features = match features.get() {
-                            Some(known) => *known,
-                            None => {
-                                let (mode, increment, version) =
-                                    mysql_settings().get_result::<(i64, i64, String)>(c).await?;
-                                *features.get_or_init(|| Features::mysql(mode, increment, &version))
-                            }
-                        };
-                        let mut ends: HashMap<String, i64> = HashMap::new();
-                        if features.returning {
-                            for chunk in kept_chunks(&bumps) {
-                                let advanced = rooms_advance(chunk, mysql, true);
-                                ends.extend(advanced.load::<(String, i64)>(c).await?);
+                db_run!(
+                    &mut conn,
+                    sqlite | c | c.transaction(async |c| statements!(c)).await,
+                    mysql | c | {
+                        if implicit {
+                            // The first statement opened the transaction (no BEGIN round trip).
+                            match async { statements!(c) }.await {
+                                Ok(done) => {
+                                    c.batch_execute("COMMIT").await?;
+                                    Ok(done)
+                                }
+                                Err(e) => {
+                                    let _ = c.batch_execute("ROLLBACK").await;
+                                    Err(e)
+                                }
                             }
                         } else {
-                            for chunk in kept_chunks(&bumps) {
-                                rooms_advance(chunk, mysql, false).execute(c).await?;
-                            }
-                            let room_ids: Vec<&str> =
-                                bumps.iter().map(|b| b.room_id.as_str()).collect();
-                            for chunk in kept_chunks(&room_ids) {
-                                ends.extend(room_ends(chunk).load::<(String, i64)>(c).await?);
-                            }
+                            c.transaction(async |c| statements!(c)).await
                         }
-                        // Each room's new block of ids: first..=end.
-                        let blocks: Vec<(&str, i64, i64)> = bumps
-                            .iter()
-                            .map(|b| {
-                                let end = ends.get(&b.room_id).copied().unwrap_or(b.count);
-                                (b.room_id.as_str(), end - b.count + 1, end)
-                            })
-                            .collect();
-                        // Each message with the id it gets, in arrival order.
-                        let mut next: HashMap<&str, i64> =
-                            blocks.iter().map(|&(room, first, _)| (room, first)).collect();
-                        let rows: Vec<(&NewMessage, i64)> = batch
-                            .iter()
-                            .map(|m| {
-                                let id = next.get_mut(m.room_id.as_str()).expect("bumped room");
-                                *id += 1;
-                                (m, *id - 1)
-                            })
-                            .collect();
-                        let row_ids: Vec<Option<i64>> = if features.returning {
-                            let mut returned = Vec::with_capacity(rows.len());
-                            for chunk in kept_chunks(&rows) {
-                                let insert = messages_insert::<(Text, BigInt, BigInt)>(chunk, true);
-                                returned.extend(insert.load::<(String, i64, i64)>(c).await?);
-                            }
-                            ids_by_sequence(&rows, &returned)
-                        } else if features.consecutive_ids {
-                            let mut ids = Vec::with_capacity(rows.len());
-                            for chunk in kept_chunks(&rows) {
-                                messages_insert::<()>(chunk, false).execute(c).await?;
-                                // SQLite reports the last row's id, MySQL the first's.
-                                let reported = last_insert_id(c).await?;
-                                let n = chunk.len() as i64;
-                                let first = if mysql { reported } else { reported - n + 1 };
-                                ids.extend((first..first + n).map(Some));
-                            }
-                            ids
-                        } else {
-                            for chunk in kept_chunks(&rows) {
-                                messages_insert::<()>(chunk, false).execute(c).await?;
-                            }
-                            let mut loaded = Vec::new();
-                            for chunk in kept_chunks(&blocks) {
-                                loaded.extend(
-                                    inserted_ids(chunk).load::<(String, i64, i64)>(c).await?,
-                                );
-                            }
-                            ids_by_sequence(&rows, &loaded)
-                        };
-                        let stored = rows
-                            .into_iter()
-                            .zip(row_ids)
-                            .map(|((m, message_id), id)| {
-                                m.stored(
-                                    id.map(|id| id.to_string()).unwrap_or_default(),
-                                    message_id,
-                                )
-                            })
-                            .collect();
-                        Ok::<_, DbError>((stored, hooks.lock_owned().await))
-                    })
-                    .await
-                })
+                    }
+                )
             })
             .await
     }
