@@ -90,9 +90,10 @@ impl Application {
         let (bus, cache) = if config.uses_redis() {
             let url = config.redis.url.trim();
             let pool = redis::pool(url, config.redis.pool_size).context("redis.url")?;
+            let commands = redis::Commands::new(pool);
             let bus = redis::RedisBus::start(
                 url,
-                pool.clone(),
+                commands.clone(),
                 &config.server_name,
                 &instance_id,
                 log.new(slog::o!("component" => "bus")),
@@ -105,7 +106,7 @@ impl Application {
                 .with_context(|| {
                     format!("redis at {} does not answer", crate::config::redact_url(url))
                 })?;
-            (Bus::Redis(bus), Cache::Redis(redis::RedisCache::new(pool, &config.server_name)))
+            (Bus::Redis(bus), Cache::Redis(redis::RedisCache::new(commands, &config.server_name)))
         } else {
             let cache = Arc::new(local::LocalCache::default());
             background.push(tokio::spawn(purge_local_cache(cache.clone())));
@@ -327,7 +328,7 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> 
     // servers' session caches at once: the scale-out epoch lives in Redis.
     let redis_cache = if config.uses_redis() {
         let pool = redis::pool(config.redis.url.trim(), 1).context("redis.url")?;
-        Some(redis::RedisCache::new(pool, &config.server_name))
+        Some(redis::RedisCache::new(redis::Commands::new(pool), &config.server_name))
     } else {
         None
     };

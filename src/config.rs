@@ -214,7 +214,8 @@ pub struct DatabaseConfig {
 pub struct RedisConfig {
     /// `redis://[:PASSWORD@]HOST:PORT[/DB]`. Empty: single-instance, in-process bus and cache.
     pub url: String,
-    /// Connections kept in the command pool (the subscriber has its own connection).
+    /// Most connections the command pool opens at once. Commands share one multiplexed
+    /// connection from it, replaced after a failure; the subscriber has its own.
     pub pool_size: usize,
 }
 

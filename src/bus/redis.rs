@@ -1,9 +1,11 @@
-//! The scale-out profile's bus and cache on Redis: a deadpool-redis pool for commands and a
-//! dedicated pub/sub connection that re-subscribes whenever Redis comes back.
+//! The scale-out profile's bus and cache on Redis: commands share one multiplexed connection
+//! (made by a deadpool-redis pool, made again after a failure), and a dedicated pub/sub
+//! connection re-subscribes whenever Redis comes back.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, AsyncCommands};
 use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
 use futures_util::StreamExt;
@@ -25,14 +27,73 @@ pub fn pool(url: &str, size: usize) -> Result<Pool, BusError> {
     config.create_pool(Some(Runtime::Tokio1)).map_err(|e| BusError::Pool(e.to_string()))
 }
 
-async fn connection(pool: &Pool) -> Result<deadpool_redis::Connection, BusError> {
-    pool.get().await.map_err(|e| BusError::Pool(e.to_string()))
+/// The connection every command of this process goes through. A multiplexed connection
+/// pipelines concurrent commands by itself, and keeping it spares each command the round
+/// trip (`UNWATCH`, `PING`) with which the pool checks every connection it hands out. Like
+/// the database's pooled connections, it is checked only after sitting idle (Redis may have
+/// restarted meanwhile), and a command that fails retires it: the next one gets a new
+/// connection from the pool.
+#[derive(Clone)]
+pub struct Commands {
+    pool: Pool,
+    current: Arc<Mutex<Option<Kept>>>,
+}
+
+/// The shared connection and when a command last succeeded on it.
+#[derive(Clone)]
+struct Kept {
+    conn: MultiplexedConnection,
+    used: Instant,
+}
+
+/// A kept connection idle this long is checked with a `PING` before it is used again.
+const VERIFY_IDLE: Duration = Duration::from_secs(1);
+
+impl Commands {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool, current: Arc::new(Mutex::new(None)) }
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {
+        self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, BusError> {
+        let kept = self.kept().clone();
+        if let Some(Kept { mut conn, used }) = kept
+            && (used.elapsed() < VERIFY_IDLE
+                || redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok())
+        {
+            return Ok(conn);
+        }
+        let pooled = self.pool.get().await.map_err(|e| BusError::Pool(e.to_string()))?;
+        let conn = deadpool_redis::Connection::take(pooled);
+        *self.kept() = Some(Kept { conn: conn.clone(), used: Instant::now() });
+        Ok(conn)
+    }
+
+    /// Run `command` on the shared connection; a failure retires that connection.
+    async fn run<T>(
+        &self,
+        command: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
+    ) -> Result<T, BusError> {
+        let mut conn = self.connection().await?;
+        let result = command(&mut conn).await;
+        let mut kept = self.kept();
+        match (&result, kept.as_mut()) {
+            (Ok(_), Some(current)) => current.used = Instant::now(),
+            (Err(_), _) => *kept = None,
+            (Ok(_), None) => {}
+        }
+        drop(kept);
+        Ok(result?)
+    }
 }
 
 /// Redis pub/sub bus.
 #[derive(Clone)]
 pub struct RedisBus {
-    pool: Pool,
+    commands: Commands,
     channel: Arc<str>,
     instance_id: Arc<str>,
     fanout: broadcast::Sender<Arc<BusMessage>>,
@@ -53,7 +114,7 @@ impl RedisBus {
     /// Connect to Redis and start the subscriber loop on the current runtime.
     pub fn start(
         url: &str,
-        pool: Pool,
+        commands: Commands,
         server_name: &str,
         instance_id: &str,
         log: Logger,
@@ -71,7 +132,7 @@ impl RedisBus {
             log,
         ));
         Ok(Self {
-            pool,
+            commands,
             channel,
             instance_id: instance_id.into(),
             fanout,
@@ -85,9 +146,7 @@ impl RedisBus {
         for message in messages {
             pipe.publish(&*self.channel, serde_json::to_string(&**message)?).ignore();
         }
-        let mut conn = connection(&self.pool).await?;
-        let () = pipe.query_async(&mut conn).await?;
-        Ok(())
+        self.commands.run(async |conn| pipe.query_async::<()>(conn).await).await
     }
 
     pub fn deliver(&self, message: Arc<BusMessage>) {
@@ -99,8 +158,8 @@ impl RedisBus {
     }
 
     pub async fn ping(&self) -> Result<(), BusError> {
-        let mut conn = connection(&self.pool).await?;
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let ping = redis::cmd("PING");
+        self.commands.run(async |conn| ping.query_async::<String>(conn).await).await?;
         Ok(())
     }
 
@@ -179,7 +238,7 @@ async fn subscriber_loop(
 /// Redis-backed cache; every key is prefixed with the deployment's `server_name`.
 #[derive(Clone)]
 pub struct RedisCache {
-    pool: Pool,
+    commands: Commands,
     prefix: Arc<str>,
 }
 
@@ -191,8 +250,8 @@ return v
 ";
 
 impl RedisCache {
-    pub fn new(pool: Pool, server_name: &str) -> Self {
-        Self { pool, prefix: format!("{server_name}:").into() }
+    pub fn new(commands: Commands, server_name: &str) -> Self {
+        Self { commands, prefix: format!("{server_name}:").into() }
     }
 
     fn key(&self, key: &str) -> String {
@@ -200,40 +259,34 @@ impl RedisCache {
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, BusError> {
-        let mut conn = connection(&self.pool).await?;
-        Ok(conn.get(self.key(key)).await?)
+        let key = self.key(key);
+        self.commands.run(async |conn| conn.get(key).await).await
     }
 
     pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), BusError> {
-        let mut conn = connection(&self.pool).await?;
-        let millis = ttl.as_millis().max(1) as u64;
-        let _: () = conn.pset_ex(self.key(key), value, millis).await?;
-        Ok(())
+        let (key, millis) = (self.key(key), ttl.as_millis().max(1) as u64);
+        self.commands.run(async |conn| conn.pset_ex::<_, _, ()>(key, value, millis).await).await
     }
 
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, BusError> {
-        let mut conn = connection(&self.pool).await?;
         let millis = ttl.as_millis().max(1) as u64;
-        Ok(redis::cmd("EVAL")
-            .arg(INCR_WITH_TTL)
-            .arg(1)
-            .arg(self.key(key))
-            .arg(millis)
-            .query_async(&mut conn)
-            .await?)
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(INCR_WITH_TTL).arg(1).arg(self.key(key)).arg(millis);
+        self.commands.run(async |conn| eval.query_async(conn).await).await
     }
 
     pub async fn del(&self, key: &str) -> Result<bool, BusError> {
-        let mut conn = connection(&self.pool).await?;
-        let n: i64 = conn.del(self.key(key)).await?;
+        let key = self.key(key);
+        let n: i64 = self.commands.run(async |conn| conn.del(key).await).await?;
         Ok(n > 0)
     }
 
     pub async fn take(&self, key: &str) -> Result<Option<String>, BusError> {
-        let mut conn = connection(&self.pool).await?;
         let key = self.key(key);
+        let mut pipe = redis::pipe();
+        pipe.atomic().get(&key).del(&key);
         let (value, _): (Option<String>, i64) =
-            redis::pipe().atomic().get(&key).del(&key).query_async(&mut conn).await?;
+            self.commands.run(async |conn| pipe.query_async(conn).await).await?;
         Ok(value)
     }
 }

@@ -1,5 +1,5 @@
-//! The bus: events cross instances through Redis, the subscriber survives a Redis restart, and
-//! the in-process bus and both caches behave alike.
+//! The bus: events cross instances through Redis, the subscriber and the command connection
+//! survive a Redis restart, and the in-process bus and both caches behave alike.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,4 +197,27 @@ async fn local_and_redis_caches_behave_alike() {
     assert!(matches!(app.state.cache, Cache::Redis(_)));
     exercise_cache(&app.state.cache).await;
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_command_after_a_redis_restart_succeeds() {
+    let Some(mut redis) = PrivateRedis::start().await else {
+        return;
+    };
+    let pool = jim::bus::redis::pool(&redis.url(), 2).unwrap();
+    let cache = jim::bus::redis::RedisCache::new(jim::bus::redis::Commands::new(pool), "restart");
+    cache.set("k", "before", Duration::from_secs(60)).await.unwrap();
+
+    // The connection the commands share dies with this server, unused meanwhile; once it
+    // has sat idle it is checked before use, so no command fails on it.
+    redis.restart().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(cache.get("k").await.unwrap(), None, "the new server is empty");
+    cache.set("k", "after", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("after"));
+
+    // A command that fails on a dead connection retires it: the next one works.
+    redis.restart().await.unwrap();
+    let _ = cache.get("k").await;
+    assert_eq!(cache.get("k").await.unwrap(), None, "a new connection to the new server");
 }
