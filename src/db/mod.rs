@@ -219,17 +219,21 @@ impl MysqlSetup {
     /// `autocommit` as asked.
     fn pool(&self, size: usize, autocommit: bool) -> DbResult<Pool<MysqlConn>> {
         let timeout = self.timeout;
-        let setup: &'static str =
-            if autocommit { MYSQL_SESSION_SETUP } else { MYSQL_WRITER_SESSION_SETUP };
+        // The message writer's connection runs without autocommit (see [`Db::opens_transactions`]).
+        let setup = if autocommit {
+            MYSQL_SESSION_SETUP.to_string()
+        } else {
+            format!("{MYSQL_SESSION_SETUP}, autocommit = 0")
+        };
         let mut manager_config = ManagerConfig::<MysqlConn>::default();
         // The liveness check runs in the `pre_recycle` hook below, only for
         // connections that sat idle (see [`MYSQL_VERIFY_IDLE`]).
         manager_config.recycling_method = RecyclingMethod::Fast;
         manager_config.custom_setup = Box::new(move |url| {
-            let url = url.to_string();
+            let (url, setup) = (url.to_string(), setup.clone());
             async move {
                 let mut conn = MysqlConn::establish(&url).await?;
-                conn.batch_execute(setup)
+                conn.batch_execute(&setup)
                     .await
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(conn)
@@ -525,11 +529,6 @@ impl VerifyWindow {
 const MYSQL_SESSION_SETUP: &str = "SET time_zone = '+00:00', \
      sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
      NAMES utf8mb4 COLLATE utf8mb4_bin";
-
-/// [`MYSQL_SESSION_SETUP`], without autocommit (see [`Db::opens_transactions`]).
-const MYSQL_WRITER_SESSION_SETUP: &str = "SET time_zone = '+00:00', \
-     sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
-     NAMES utf8mb4 COLLATE utf8mb4_bin, autocommit = 0";
 
 /// How many times a transaction that hit a deadlock or a busy database is tried in all.
 pub const TRANSACTION_ATTEMPTS: u32 = 6;
