@@ -42,13 +42,46 @@ pub struct CatchUpItem {
     pub last_message_id: i64,
 }
 
-/// Serialize `{"type": kind, "data": data}`.
+/// A frame as written: `type` first, as the original did.
+#[derive(Serialize)]
+struct Frame<'a, T> {
+    r#type: &'a str,
+    data: T,
+}
+
+/// Serialize `{"type": kind, "data": data}`, straight from `data` (no JSON tree in between:
+/// every chat message becomes one of these).
 pub fn frame(kind: &str, data: impl Serialize) -> Arc<str> {
-    let data = serde_json::to_value(data).unwrap_or(Value::Null);
-    Arc::from(json!({ "type": kind, "data": data }).to_string())
+    match serde_json::to_string(&Frame { r#type: kind, data }) {
+        Ok(text) => Arc::from(text),
+        Err(_) => Arc::from(json!({ "type": kind, "data": Value::Null }).to_string()),
+    }
 }
 
 /// An error frame for something the client sent.
 pub fn error(code: &str, message: &str) -> Arc<str> {
     frame("error", json!({ "code": code, "message": message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_its_type_then_its_data() {
+        #[derive(Serialize)]
+        struct Typing {
+            user_id: i64,
+            room_id: &'static str,
+        }
+        let typing = Typing { user_id: 7, room_id: "p_1_7" };
+        assert_eq!(
+            &*frame("typing", typing),
+            r#"{"type":"typing","data":{"user_id":7,"room_id":"p_1_7"}}"#
+        );
+        assert_eq!(
+            &*error("BAD", "no"),
+            r#"{"type":"error","data":{"code":"BAD","message":"no"}}"#
+        );
+    }
 }
