@@ -21,8 +21,9 @@ const SHAPES_KEPT: usize = 16;
 
 /// Larger shapes also kept prepared, that [`kept_chunks`] cuts longer batches into. Few, so
 /// that what the database holds per connection stays small (every shape up to 256 cost
-/// MariaDB ~200 MB).
-const LARGE_SHAPES_KEPT: [usize; 2] = [64, 32];
+/// MariaDB ~200 MB; these, for the message writer, ~5 MB). Up to the longest batch a writer
+/// commits (MySQL's 256), so that a batch of a saturated writer is one statement.
+const LARGE_SHAPES_KEPT: [usize; 4] = [256, 128, 64, 32];
 
 /// Whether a statement written for `shape` rows stays prepared.
 fn kept(shape: usize) -> bool {
@@ -129,5 +130,8 @@ mod tests {
         assert_eq!(sizes(16), [16]);
         assert_eq!(sizes(40), [32, 8]);
         assert_eq!(sizes(100), [64, 32, 4]);
+        assert_eq!(sizes(200), [128, 64, 8]);
+        assert_eq!(sizes(256), [256]);
+        assert_eq!(sizes(300), [256, 32, 12]);
     }
 }

@@ -3,7 +3,7 @@
 //! `JIM_TEST_MONGODB_URL` is set). Each case talks to the store through `jim::store` only and
 //! uses its own room ids, so the cases are independent of each other.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use jim::store::sql::SqlStore;
@@ -346,7 +346,7 @@ async fn get_missing_is_none(store: &MessageStore, prefix: &str) {
     assert_eq!(store.get("no-such-room", 1).await.expect("get"), None);
 }
 
-/// (g) `append_then` runs its hook once the message is stored, before answering, and (SQL
+/// (h) `append_then` runs its hook once the message is stored, before answering, and (SQL
 /// stores, which commit concurrent appends together) in commit order: what a hook publishes
 /// leaves each room in `message_id` order.
 async fn on_commit_runs_in_commit_order(store: &MessageStore, prefix: &str) {
@@ -388,6 +388,46 @@ async fn on_commit_runs_in_commit_order(store: &MessageStore, prefix: &str) {
     }
 }
 
+/// (i) A burst: 600 appends started together, 300 into one room and 2 into each of 150
+/// others. The SQL stores commit what queued meanwhile in batches of their largest size (the
+/// MySQL store 256), written as statements of 256, 128, 64 … rows: every room is still
+/// numbered 1..=N and every answer names the row its message was stored under.
+async fn a_burst_is_stored_whole(store: &MessageStore, prefix: &str) {
+    let shared = format!("{prefix}-burst");
+    let side = |i: i64| format!("{shared}-{}", i % 300 / 2);
+    let mut tasks = JoinSet::new();
+    for i in 0..600_i64 {
+        let room = if i % 2 == 0 { shared.clone() } else { side(i) };
+        let store = store.clone();
+        tasks.spawn(async move {
+            let m = text(&room, 1000 + i, &format!("{room}-b{i}"), "burst");
+            store.append(m).await.expect("append")
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        answers.push(r.expect("appender"));
+    }
+    let mut stored: HashMap<(String, i64), StoredMessage> = HashMap::new();
+    let rooms: HashSet<String> = (0..600).filter(|i| i % 2 == 1).map(side).collect();
+    assert_eq!(rooms.len(), 150);
+    assert_eq!(assert_contiguous(store, &shared).await.len(), 300);
+    for room in rooms.iter().chain([&shared]) {
+        let all = assert_contiguous(store, room).await;
+        if room != &shared {
+            assert_eq!(all.len(), 2, "room {room}");
+        }
+        stored.extend(all.into_iter().map(|m| ((m.room_id.clone(), m.message_id), m)));
+    }
+    assert_eq!(stored.len(), 600);
+    for answer in &answers {
+        let row = &stored[&(answer.room_id.clone(), answer.message_id)];
+        assert_eq!(row.id, answer.id, "answered id of {} #{}", answer.room_id, answer.message_id);
+        assert_eq!(row.action_id, answer.action_id);
+        assert_eq!(row.sender_id, answer.sender_id);
+    }
+}
+
 /// Run every case against `store`, printing how long each took.
 async fn run_contract(store: &MessageStore, label: &str) {
     let prefix = format!("{label}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -412,6 +452,7 @@ async fn run_contract(store: &MessageStore, label: &str) {
     case!(get_missing_is_none);
     case!(on_commit_runs_in_commit_order);
     case!(paging_visits_each_message_once);
+    case!(a_burst_is_stored_whole);
     eprintln!("[{label}] message store contract passed in {:?}", started.elapsed());
 }
 
