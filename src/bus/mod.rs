@@ -272,7 +272,10 @@ impl Bus {
     }
 }
 
-/// Short-lived shared values with a TTL: captcha answers, counters, rate limits.
+/// Short-lived shared values with a TTL: captcha answers, counters, rate limits. Its Redis
+/// commands are awaited boxed: their futures are large (`incr`'s ~7 KB), and inline they
+/// made every future that may call them as large, even where they are never called, such
+/// as every chat send, which its layers then copy as it is boxed and moved.
 #[derive(Clone)]
 pub enum Cache {
     Local(Arc<local::LocalCache>),
@@ -284,7 +287,7 @@ impl Cache {
     pub async fn get(&self, key: &str) -> Result<Option<String>, BusError> {
         match self {
             Cache::Local(c) => Ok(c.get(key)),
-            Cache::Redis(c) => c.get(key).await,
+            Cache::Redis(c) => Box::pin(c.get(key)).await,
         }
     }
 
@@ -295,7 +298,7 @@ impl Cache {
                 c.set(key, value, ttl);
                 Ok(())
             }
-            Cache::Redis(c) => c.set(key, value, ttl).await,
+            Cache::Redis(c) => Box::pin(c.set(key, value, ttl)).await,
         }
     }
 
@@ -304,7 +307,7 @@ impl Cache {
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, BusError> {
         match self {
             Cache::Local(c) => Ok(c.incr(key, ttl)),
-            Cache::Redis(c) => c.incr(key, ttl).await,
+            Cache::Redis(c) => Box::pin(c.incr(key, ttl)).await,
         }
     }
 
@@ -312,7 +315,7 @@ impl Cache {
     pub async fn del(&self, key: &str) -> Result<bool, BusError> {
         match self {
             Cache::Local(c) => Ok(c.del(key)),
-            Cache::Redis(c) => c.del(key).await,
+            Cache::Redis(c) => Box::pin(c.del(key)).await,
         }
     }
 
@@ -320,7 +323,7 @@ impl Cache {
     pub async fn take(&self, key: &str) -> Result<Option<String>, BusError> {
         match self {
             Cache::Local(c) => Ok(c.take(key)),
-            Cache::Redis(c) => c.take(key).await,
+            Cache::Redis(c) => Box::pin(c.take(key)).await,
         }
     }
 }
