@@ -140,6 +140,8 @@ for profile in $PROFILES; do
             fi
             tail -3 "$log" >&2
             stop_server
+            # Kept per run: a stall the load tool reports may have left a warning there.
+            cp "$OUT/server.log" "$OUT/$profile-$scenario-$run.server.log"
         done
     done
 done

@@ -42,7 +42,8 @@ const QUEUE: usize = 4096;
 /// gone (see `service::auth_cache`) that cost is what limits the rate.
 const MYSQL_WRITERS: usize = 1;
 
-/// A batch that takes longer than this to commit is logged (disk or lock trouble).
+/// A batch that takes longer than this to commit, or a checkpoint to run, is logged (disk or
+/// lock trouble).
 const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How often the SQLite writer checkpoints between its batches (see [`Db::wal_checkpoint`]);
@@ -252,8 +253,14 @@ impl BatchWriter {
             }
             self.commit(batch).await;
             if checkpointed.elapsed() >= WRITER_CHECKPOINT_EVERY {
+                let started = Instant::now();
                 if let Err(e) = self.db.wal_checkpoint().await {
                     slog_scope::warn!("message writer checkpoint failed"; "error" => e.to_string());
+                }
+                // Sends wait behind it as behind a commit.
+                let took = started.elapsed();
+                if took > SLOW_COMMIT {
+                    slog_scope::warn!("slow message checkpoint"; "ms" => took.as_millis() as u64);
                 }
                 checkpointed = Instant::now();
             }
