@@ -431,17 +431,18 @@ impl BatchWriter {
                     sqlite | c | c.transaction(async |c| statements!(c)).await,
                     mysql | c | {
                         if implicit {
-                            // The first statement opened the transaction (no BEGIN round trip).
-                            match async { statements!(c) }.await {
-                                Ok(done) => {
-                                    c.batch_execute("COMMIT").await?;
-                                    Ok(done)
-                                }
-                                Err(e) => {
-                                    let _ = c.batch_execute("ROLLBACK").await;
-                                    Err(e)
-                                }
+                            // The first statement opened the transaction (no BEGIN round trip);
+                            // whatever fails, a COMMIT included, leaves none open behind it.
+                            let committed = async {
+                                let done = statements!(c)?;
+                                c.batch_execute("COMMIT").await?;
+                                Ok(done)
                             }
+                            .await;
+                            if committed.is_err() {
+                                let _ = c.batch_execute("ROLLBACK").await;
+                            }
+                            committed
                         } else {
                             c.transaction(async |c| statements!(c)).await
                         }
