@@ -84,6 +84,18 @@ impl LocalCache {
         })
     }
 
+    pub fn decr(&self, key: &str) -> i64 {
+        let now = Instant::now();
+        self.with(|m| match m.get_mut(key).filter(|e| e.expires_at > now) {
+            Some(entry) => {
+                let next = (entry.value.parse::<i64>().unwrap_or(0) - 1).max(0);
+                entry.value = next.to_string();
+                next
+            }
+            None => 0,
+        })
+    }
+
     pub fn del(&self, key: &str) -> bool {
         let now = Instant::now();
         self.with(|m| m.remove(key).is_some_and(|e| e.expires_at > now))

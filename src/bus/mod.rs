@@ -311,6 +311,15 @@ impl Cache {
         }
     }
 
+    /// Take one back from the counter under `key` and return the new value: a counter that
+    /// does not exist (or expired) is left alone, and none goes below zero. The expiry stays.
+    pub async fn decr(&self, key: &str) -> Result<i64, BusError> {
+        match self {
+            Cache::Local(c) => Ok(c.decr(key)),
+            Cache::Redis(c) => Box::pin(c.decr(key)).await,
+        }
+    }
+
     /// Remove `key`; returns whether it existed.
     pub async fn del(&self, key: &str) -> Result<bool, BusError> {
         match self {

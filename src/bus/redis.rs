@@ -249,6 +249,14 @@ if v == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return v
 ";
 
+/// Take one back from a counter that exists (keeping its expiry); never creates one, never
+/// goes below zero.
+const DECR_EXISTING: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v or tonumber(v) <= 0 then return 0 end
+return redis.call('DECR', KEYS[1])
+";
+
 impl RedisCache {
     pub fn new(commands: Commands, server_name: &str) -> Self {
         Self { commands, prefix: format!("{server_name}:").into() }
@@ -272,6 +280,12 @@ impl RedisCache {
         let millis = ttl.as_millis().max(1) as u64;
         let mut eval = redis::cmd("EVAL");
         eval.arg(INCR_WITH_TTL).arg(1).arg(self.key(key)).arg(millis);
+        self.commands.run(async |conn| eval.query_async(conn).await).await
+    }
+
+    pub async fn decr(&self, key: &str) -> Result<i64, BusError> {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(DECR_EXISTING).arg(1).arg(self.key(key));
         self.commands.run(async |conn| eval.query_async(conn).await).await
     }
 

@@ -178,6 +178,13 @@ fn failure_data(fail_times: i64, need_captcha: bool) -> serde_json::Value {
 
 /// Log in. Every refusal that could reveal whether the account exists looks the same;
 /// throttles (per IP, per account) apply before any bcrypt work.
+///
+/// Each attempt is counted (reserved) against the IP's and the account's failure counters
+/// before its password is checked, so a burst of parallel attempts runs no more checks than
+/// the same attempts one at a time would: attempt n of a burst sees the n - 1 before it as
+/// failures. A reservation becomes the failure when the password is wrong, and is given
+/// back when the password is right or the attempt is refused before its check (locked, no
+/// or a wrong captcha).
 pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> Result<LoginOutput> {
     let auth = &state.config.auth;
     let window = Duration::from_secs(auth.login_lock_secs);
@@ -187,10 +194,12 @@ pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> R
         return Err(AppError::invalid("username and password are required"));
     }
 
-    let ip_key = client.ip.map(|ip| format!("login_fail_ip:{ip}"));
-    if let Some(key) = &ip_key {
-        let failures = state.cache.get(key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-        if failures >= i64::from(auth.login_ip_max_failures) {
+    let mut reserved = Reservations::default();
+    if let Some(ip) = client.ip {
+        let key = format!("login_fail_ip:{ip}");
+        let before = reserved.take(state, key, window).await?;
+        if before >= i64::from(auth.login_ip_max_failures) {
+            reserved.give_back(state).await;
             return Err(AppError::with_message(
                 ErrorCode::RateLimited,
                 "too many failed logins from this address, try again later",
@@ -199,39 +208,49 @@ pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> R
     }
 
     let norm = validate::username_key(&input.username);
-    let user = state.db.user_find_by_username(norm.clone()).await?;
+    let user = match state.db.user_find_by_username(norm.clone()).await {
+        Ok(user) => user,
+        Err(e) => {
+            reserved.give_back(state).await;
+            return Err(e.into());
+        }
+    };
     // Counting by user id means "Alice", "alice " and "ALICE" share one counter. Unknown names
     // get a counter of their own so that their answers look exactly like a real account's.
     let account_key = match &user {
         Some(u) => format!("login_fail:user:{}", u.id),
         None => format!("login_fail:name:{norm}"),
     };
-    let failures =
-        state.cache.get(&account_key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let failures = reserved.take(state, account_key.clone(), window).await?;
     if failures >= lock_after {
+        reserved.give_back(state).await;
         return Err(AppError::code(ErrorCode::TooManyLoginFailures)
             .with_data(failure_data(failures.min(lock_after), true)));
     }
-    if failures >= captcha_after {
-        captcha::verify(state, input.captcha_id.as_deref(), input.captcha.as_deref())
-            .await
-            .map_err(|e| e.with_data(failure_data(failures, true)))?;
+    if failures >= captcha_after
+        && let Err(e) =
+            captcha::verify(state, input.captcha_id.as_deref(), input.captcha.as_deref()).await
+    {
+        reserved.give_back(state).await;
+        return Err(e.with_data(failure_data(failures, true)));
     }
 
-    let matched = match &user {
-        Some(u) => state.hasher.verify(&input.password, &u.password_hash).await?,
-        None => {
-            state.hasher.verify_dummy(&input.password).await?;
-            false
+    let checked = match &user {
+        Some(u) => state.hasher.verify(&input.password, &u.password_hash).await,
+        None => state.hasher.verify_dummy(&input.password).await.map(|()| false),
+    };
+    let matched = match checked {
+        Ok(matched) => matched,
+        Err(e) => {
+            reserved.give_back(state).await;
+            return Err(e);
         }
     };
     let user = match (matched, user) {
         (true, Some(user)) => user,
         _ => {
-            let n = state.cache.incr(&account_key, window).await?;
-            if let Some(key) = &ip_key {
-                state.cache.incr(key, window).await?;
-            }
+            // The reservations stand as this failure.
+            let n = failures + 1;
             if n >= lock_after {
                 return Err(AppError::code(ErrorCode::TooManyLoginFailures)
                     .with_data(failure_data(lock_after, true)));
@@ -240,6 +259,7 @@ pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> R
                 .with_data(failure_data(n, n >= captcha_after)));
         }
     };
+    reserved.give_back(state).await;
     state.cache.del(&account_key).await?;
     check_status(&user)?;
 
@@ -259,6 +279,40 @@ pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> R
         })
         .await?;
     Ok(LoginOutput { token, expires_at: expires_at / 1000, session_id })
+}
+
+/// Login attempts counted against failure counters before their password check (see
+/// [`login`]), to be given back unless they turn out to be failures.
+#[derive(Default)]
+struct Reservations {
+    keys: Vec<String>,
+}
+
+impl Reservations {
+    /// Count one attempt under `key` (a new counter lives for `window`); returns how many
+    /// attempts were counted there before this one.
+    async fn take(&mut self, state: &AppState, key: String, window: Duration) -> Result<i64> {
+        match state.cache.incr(&key, window).await {
+            Ok(n) => {
+                self.keys.push(key);
+                Ok(n - 1)
+            }
+            Err(e) => {
+                self.give_back(state).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Return every attempt counted so far. Best effort: a counter that cannot be reached
+    /// keeps the attempt until it expires, which only errs on the side of caution.
+    async fn give_back(&mut self, state: &AppState) {
+        for key in self.keys.drain(..) {
+            if let Err(e) = state.cache.decr(&key).await {
+                slog::warn!(state.log, "cannot give back a login reservation"; "error" => e.to_string());
+            }
+        }
+    }
 }
 
 fn check_status(user: &UserRow) -> Result<()> {

@@ -27,6 +27,7 @@ both_profiles!(
     concurrent_registrations_of_one_name,
     captcha_rules,
     login_failures_need_captcha_then_lock,
+    parallel_logins_run_no_more_checks_than_sequential_ones,
     sessions_can_be_listed_and_revoked,
     password_change_ends_other_sessions,
     profile_edits,
@@ -280,6 +281,60 @@ async fn login_failures_need_captcha_then_lock(profile: Profile) {
         known["request_id"] = json!(null);
         unknown["request_id"] = json!(null);
         assert_eq!((s1, known), (s2, unknown));
+    }
+}
+
+/// 100 logins at once for one account, from one address and from 100: no more password
+/// checks run than one-at-a-time attempts allow (3 before the captcha is required), and once
+/// the captcha rule applies the right password without a captcha gets no token.
+async fn parallel_logins_run_no_more_checks_than_sequential_ones(profile: Profile) {
+    let Some(env) = start(profile, |c| c.http.trusted_proxies = vec!["127.0.0.1".into()]).await
+    else {
+        return;
+    };
+    let app = &env.app;
+    let burst = |name: &'static str, right_at: usize, many_ips: bool| {
+        futures_util::future::join_all((0..100).map(move |i| {
+            let password = if i == right_at { "passw0rd-ok" } else { "wrong-pass1" };
+            let ip = if many_ips {
+                format!("10.1.{}.{}", i / 250, i % 250 + 1)
+            } else {
+                "10.0.0.7".into()
+            };
+            async move {
+                let res = app
+                    .client
+                    .post(format!("{}/api/v1/auth/login", app.url))
+                    .header("x-forwarded-for", ip)
+                    .json(&json!({"username": name, "password": password}))
+                    .send()
+                    .await
+                    .expect("request");
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap())
+            }
+        }))
+    };
+    let captcha_after = u64::from(app.state.config.auth.login_captcha_after);
+    for (name, many_ips) in [("oscar", false), ("peggy", true)] {
+        app.register(name, "passw0rd-ok").await;
+        // All wrong: at most 3 checks, then the captcha is required even for the right password.
+        let before = app.state.hasher.operations();
+        let answers = burst(name, usize::MAX, many_ips).await;
+        let checks = app.state.hasher.operations() - before;
+        assert!(checks <= captcha_after, "{name}: {checks} password checks ran");
+        assert!(answers.iter().all(|(s, _)| *s != 200 && *s < 500), "{answers:?}");
+        let (status, body) = app
+            .post("/api/v1/auth/login", &json!({"username": name, "password": "passw0rd-ok"}))
+            .await;
+        assert_eq!((status, body["data"]["need_captcha"].as_bool()), (400, Some(true)), "{body}");
+
+        // The right password inside a burst, once the captcha applies: refused like the rest,
+        // and no password is checked at all.
+        let before = app.state.hasher.operations();
+        let answers = burst(name, 50, many_ips).await;
+        assert_eq!(app.state.hasher.operations(), before, "{name}: no checks without a captcha");
+        assert!(answers.iter().all(|(s, _)| *s != 200), "{name}: a token leaked: {answers:?}");
     }
 }
 

@@ -175,8 +175,15 @@ async fn exercise_cache(cache: &Cache) {
         1,
         "expired, restarted"
     );
+    assert_eq!(cache.incr(&counter, Duration::from_secs(5)).await.unwrap(), 2);
+    assert_eq!(cache.decr(&counter).await.unwrap(), 1, "decr takes one back");
+    assert_eq!(cache.get(&counter).await.unwrap().as_deref(), Some("1"));
+    assert_eq!(cache.decr(&counter).await.unwrap(), 0);
+    assert_eq!(cache.decr(&counter).await.unwrap(), 0, "never below zero");
     assert!(cache.del(&counter).await.unwrap());
     assert!(!cache.del(&counter).await.unwrap());
+    assert_eq!(cache.decr(&counter).await.unwrap(), 0, "a missing counter stays missing");
+    assert_eq!(cache.get(&counter).await.unwrap(), None);
 
     cache.set(&key, "short", Duration::from_millis(100)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
