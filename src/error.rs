@@ -77,6 +77,7 @@ error_codes! {
     ChatWithSelf => "CHAT_WITH_SELF", BAD_REQUEST, "you cannot chat with yourself";
     InvalidBody => "INVALID_BODY", BAD_REQUEST, "message body invalid for its type";
     InvalidActionId => "INVALID_ACTION_ID", BAD_REQUEST, "action_id must be 1-64 printable ASCII characters";
+    ActionIdReused => "ACTION_ID_REUSED", CONFLICT, "this action_id was already used for a different message; use a new one";
     WorldDisabled => "WORLD_DISABLED", FORBIDDEN, "the world channel is switched off";
     WorldMuted => "WORLD_MUTED", FORBIDDEN, "the world channel is muted";
     SlowMode => "SLOW_MODE", TOO_MANY_REQUESTS, "slow mode: wait before sending to the world channel again";

@@ -45,11 +45,14 @@ pub struct SendRequest {
     pub body: Value,
 }
 
-/// Send a message. Answered only after it is stored; the same `action_id` never stores twice.
+/// Send a message. Answered only after it is stored; the same `action_id` never stores twice:
+/// a retry of the same message gets the first answer, another message under a used
+/// `action_id` is refused (409 `ACTION_ID_REUSED`).
 #[utoipa::path(post, path = "/api/v1/chat/message/send", tag = "chat", security(("bearer" = [])), request_body = SendRequest,
     responses((status = 200, body = inline(Envelope<StoredMessage>)),
         (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TYPE, INVALID_TARGET_ID, INVALID_BODY, INVALID_ACTION_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
         (status = 403, description = "NOT_FRIENDS, BLOCKED_BY_TARGET, TARGET_BLOCKED, NOT_GROUP_MEMBER, GROUP_ALL_MUTED, MEMBER_MUTED, GROUP_DISSOLVED, WORLD_DISABLED, WORLD_MUTED", body = ErrorEnvelope),
+        (status = 409, description = "ACTION_ID_REUSED: the action_id names another message", body = ErrorEnvelope),
         (status = 429, description = "SLOW_MODE", body = ErrorEnvelope)))]
 pub async fn send(
     state: web::Data<AppState>,

@@ -340,7 +340,9 @@ pub async fn send(
             if n > 1 {
                 // A retry of a message already stored is not a new message: answer it.
                 return match state.messages.find_by_action(sender, &action_id).await? {
-                    Some(existing) => Ok(existing),
+                    Some(existing) => {
+                        retry_answer(existing, &room.room_id, input.message_type, &body)
+                    }
                     None => Err(AppError::code(ErrorCode::SlowMode)),
                 };
             }
@@ -349,7 +351,26 @@ pub async fn send(
     // Recipients are read before the commit so that the push can be queued in commit order
     // (a member who joins in between gets this message with their next push, from the store).
     let recipient_ids = recipients(state, &room, sender).await?;
-    state.messages.append_then(message, push_on_commit(state, recipient_ids)).await
+    let stored = state.messages.append_then(message, push_on_commit(state, recipient_ids)).await?;
+    // The store answers a used key with the message stored under it the first time.
+    retry_answer(stored, &room.room_id, input.message_type, &body)
+}
+
+/// The answer to a send whose `(sender, action_id)` may already name a stored message: that
+/// message when the send repeats it (same conversation, type and body), so a retry gets the
+/// first answer; `ACTION_ID_REUSED` when it is a different message, which is then not stored
+/// and must never be answered as if it were.
+fn retry_answer(
+    stored: StoredMessage,
+    room_id: &str,
+    message_type: i16,
+    body: &Value,
+) -> Result<StoredMessage> {
+    if stored.room_id == room_id && stored.message_type == message_type && stored.body == *body {
+        Ok(stored)
+    } else {
+        Err(AppError::code(ErrorCode::ActionIdReused))
+    }
 }
 
 /// Replace what a user must not see with tombstones (never holes): recalled messages lose
