@@ -479,7 +479,8 @@ pub struct ConversationView {
     pub read_message_id: i64,
     /// Messages after my read position not sent by me.
     pub unread: i64,
-    /// Private chats: how far the other party has read.
+    /// Private chats, while the two may write to each other (friends, no block): how far
+    /// the other party has read.
     pub peer_read_message_id: Option<i64>,
     pub pinned: bool,
     pub muted: bool,
@@ -488,8 +489,13 @@ pub struct ConversationView {
 /// Every conversation I am part of that has messages: pinned first, then by last activity.
 pub async fn conversations(state: &AppState, user: i64) -> Result<Vec<ConversationView>> {
     let mut rooms: HashMap<String, Conversation> = HashMap::new();
+    // Private rooms whose other party shares their read position with me (see `mark_read`).
+    let mut peers_sharing_reads = HashSet::new();
     for r in state.db.relation_list(user, 5000).await? {
         let other = if r.user_a_id == user { r.user_b_id } else { r.user_a_id };
+        if friend::Standing::of(Some(&r), user, other).may_chat() {
+            peers_sharing_reads.insert(other);
+        }
         rooms.insert(
             private_room_id(user, other),
             Conversation { session_type: SESSION_PRIVATE, target_id: other },
@@ -535,7 +541,9 @@ pub async fn conversations(state: &AppState, user: i64) -> Result<Vec<Conversati
         } else {
             state.messages.count_after(&info.room_id, read, user).await?
         };
-        let peer_read_message_id = if conv.session_type == SESSION_PRIVATE {
+        let peer_read_message_id = if conv.session_type == SESSION_PRIVATE
+            && peers_sharing_reads.contains(&conv.target_id)
+        {
             let peer =
                 state.db.conversation_states(conv.target_id, vec![info.room_id.clone()]).await?;
             Some(peer.first().map(|s| s.read_message_id).unwrap_or(0))
@@ -582,7 +590,11 @@ pub struct ReadMark {
 }
 
 /// Mark a conversation read up to `message_id` (clamped to the newest message; never
-/// moves backwards). My devices and, in private chats, the other party are told.
+/// moves backwards). It takes the right to read the conversation (see [`readable_room`]).
+/// My devices are told; in a private chat the other party is told only while we may write
+/// to each other: a stranger, an unfriended or a blocked user keeps their own read position,
+/// and the other party hears nothing of it. A conversation with nothing in it has nothing to
+/// mark: nothing is stored and nobody is told.
 pub async fn mark_read(
     state: &AppState,
     user: i64,
@@ -595,11 +607,21 @@ pub async fn mark_read(
         return Err(AppError::invalid("message_id must not be negative"));
     }
     let last = state.messages.last_message_id(&room.room_id).await?;
+    if last == 0 {
+        return Ok(ReadMark { room_id: room.room_id, read_message_id: 0 });
+    }
+    let mut recipient_ids = vec![user];
+    if session_type == SESSION_PRIVATE {
+        match friend::can_chat_at(state, user, target_id, None).await {
+            Ok(()) => recipient_ids.push(target_id),
+            // A refusal (not friends, a block either way) only keeps the peer out of it.
+            Err(AppError::Api { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let key =
         ConversationKey { user_id: user, room_id: room.room_id.clone(), session_type, target_id };
     let read = state.db.conversation_mark_read(key, message_id.min(last), now_ms()).await?;
-    let recipient_ids =
-        if session_type == SESSION_PRIVATE { vec![user, target_id] } else { vec![user] };
     state.publisher.publish(Event::ReadPosition {
         user_id: user,
         room_id: room.room_id.clone(),

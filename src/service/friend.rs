@@ -2,7 +2,7 @@
 //! private-chat permission that follows from them. The relation of a pair is one row with two
 //! 2-bit fields: bit `0b10` belongs to the smaller id ("A"), bit `0b01` to the larger ("B").
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::bus::{Event, FriendEventKind};
@@ -59,6 +59,12 @@ impl Standing {
         self.i_befriend && self.they_befriend
     }
 
+    /// Friends both ways with no block either way: the two may write to each other, and
+    /// see each other's read positions.
+    pub fn may_chat(&self) -> bool {
+        self.mutual() && !self.i_blocked && !self.they_blocked
+    }
+
     fn check_blocks(&self) -> Result<()> {
         if self.they_blocked {
             return Err(AppError::code(ErrorCode::BlockedByTarget));
@@ -71,7 +77,7 @@ impl Standing {
 }
 
 /// An invitation as clients see it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InviteView {
     pub id: i64,
     /// The inviter.
@@ -131,6 +137,72 @@ pub struct InviteOutcome {
     /// `invited` (waiting for an answer) or `friends` (mutual consent or a restore).
     pub result: &'static str,
     pub invite: Option<InviteView>,
+    /// The invitation again in the original JIM's shape, for its front ends.
+    #[serde(flatten)]
+    pub original: Option<OriginalInvite>,
+}
+
+impl InviteOutcome {
+    fn new(result: &'static str, invite: Option<InviteView>) -> Self {
+        let original = invite.as_ref().map(OriginalInvite::from);
+        InviteOutcome { result, invite, original }
+    }
+}
+
+/// An invitation in the original JIM's shape, which its front ends read at the top of a
+/// `friend_invite` push's `data`: the status is under `type`, and `created_at` is an RFC 3339
+/// time. Sent beside this server's own fields, never instead of them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OriginalInvite {
+    /// The invitation id.
+    pub id: i64,
+    /// The inviter.
+    pub user_id: i64,
+    /// The invitee.
+    pub target_id: i64,
+    /// The invitation's status (0 pending, 1 accepted, 2 rejected), under the original's name.
+    #[serde(rename = "type")]
+    pub status: i16,
+    pub note: String,
+    pub reply: String,
+    /// RFC 3339, e.g. `2026-12-07T14:04:33.123Z`.
+    pub created_at: String,
+}
+
+impl From<&InviteView> for OriginalInvite {
+    fn from(v: &InviteView) -> Self {
+        let created_at = chrono::DateTime::from_timestamp_millis(v.created_at)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        OriginalInvite {
+            id: v.id,
+            user_id: v.user_id,
+            target_id: v.target_id,
+            status: v.status,
+            note: v.note.clone(),
+            reply: v.reply.clone(),
+            created_at,
+        }
+    }
+}
+
+/// The `data` of a `friend_invite` / `friend_event` push: this server's fields (`kind`,
+/// `actor_id`, `friend_id`, `invite`) and, for an invitation, the original's fields beside them.
+pub fn push_data(
+    kind: FriendEventKind,
+    actor_id: i64,
+    friend_id: i64,
+    invite: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let mut data =
+        json!({"kind": kind, "actor_id": actor_id, "friend_id": friend_id, "invite": invite});
+    let original = invite
+        .and_then(|v| serde_json::from_value::<InviteView>(v.clone()).ok())
+        .map(|view| json!(OriginalInvite::from(&view)));
+    if let (Some(serde_json::Value::Object(fields)), Some(out)) = (original, data.as_object_mut()) {
+        out.extend(fields);
+    }
+    data
 }
 
 fn ensure_target_id(target: i64, caller: i64) -> Result<()> {
@@ -249,7 +321,7 @@ pub async fn invite(
                 })
                 .await?;
             became_friends(state, caller, target, None).await;
-            return Ok(InviteOutcome { result: "friends", invite: None });
+            return Ok(InviteOutcome::new("friends", None));
         }
         match state.db.invite_insert(caller, target, note.clone(), now).await {
             Ok(row) => {
@@ -265,7 +337,7 @@ pub async fn invite(
                     },
                 )
                 .await;
-                return Ok(InviteOutcome { result: "invited", invite: Some(view) });
+                return Ok(InviteOutcome::new("invited", Some(view)));
             }
             // Someone created the pair's pending invitation in the meantime: look again.
             Err(e) if e.is_unique_violation() => continue,
@@ -299,7 +371,7 @@ async fn accept_pending(
             )
             .await;
             became_friends(state, caller, inviter, view.clone()).await;
-            Ok(InviteOutcome { result: "friends", invite: view })
+            Ok(InviteOutcome::new("friends", view))
         }
     }
 }
@@ -353,7 +425,7 @@ pub async fn answer(
         },
     )
     .await;
-    Ok(InviteOutcome { result: "rejected", invite: view })
+    Ok(InviteOutcome::new("rejected", view))
 }
 
 /// Invitations I received (`incoming`) or sent, newest first.

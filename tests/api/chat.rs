@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
+const T: Duration = Duration::from_secs(5);
+
 fn code(r: &(u16, Value)) -> (u16, Option<&str>) {
     (r.0, r.1["code"].as_str())
 }
@@ -72,7 +74,101 @@ crate::both_profiles!(
     group_and_world_rules,
     conversations_read_marks_pin_mute,
     recall_rules,
+    action_id_reused_for_another_message_is_refused,
+    read_marks_reach_only_those_who_may_see_them,
 );
+
+/// A read mark takes the right to read the conversation, and reaches the other party of a
+/// private chat only while the two may write to each other.
+async fn read_marks_reach_only_those_who_may_see_them(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let ((q, tq), (f, tf)) = pair(app, "quinn", "fay").await;
+    let (s, ts) = app.user("sam").await;
+    text(app, &tq, 1, f, "hello fay").await;
+    let mut q_socket = WsClient::connect(app, &tq).await.unwrap();
+    let mut s_socket = WsClient::connect(app, &ts).await.unwrap();
+    let mut f_socket = WsClient::connect(app, &tf).await.unwrap();
+    let quiet = Duration::from_millis(600);
+    let read = |target: i64| json!({"session_type": 1, "target_id": target, "message_id": 1});
+
+    // A stranger's read frame (and read call) for Q: nothing to read, nothing stored, nobody told.
+    s_socket.send(json!({"type": "read", "data": read(q)})).await;
+    let r = app.post_as(&ts, "/api/v1/chat/message/read", &read(q)).await;
+    assert_eq!((r.0, r.1["data"]["read_message_id"].as_i64()), (200, Some(0)), "{}", r.1);
+    assert!(q_socket.drain("read_position", quiet).await.is_empty(), "the stranger reached Q");
+    let (_, convs) = app.get_as(&ts, "/api/v1/chat/conversations").await;
+    assert_eq!(convs["data"].as_array().map(Vec::len), Some(0), "{convs}");
+    let _ = s;
+
+    // A friend's read mark reaches the peer...
+    let r = app.post_as(&tf, "/api/v1/chat/message/read", &read(q)).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(q_socket.expect("read_position", T).await.expect("peer told")["user_id"], f);
+    assert!(f_socket.expect("read_position", T).await.is_some(), "own devices told");
+    let peer_read = |convs: Value| {
+        convs["data"].as_array().unwrap().iter().find(|c| c["target_id"] == f).unwrap()
+            ["peer_read_message_id"]
+            .clone()
+    };
+    assert_eq!(peer_read(app.get_as(&tq, "/api/v1/chat/conversations").await.1), json!(1));
+    // ...until Q blocks F: F keeps their own read position; Q hears nothing of it.
+    let r =
+        app.post_as(&tq, "/api/v1/friend/update", &json!({"user_id": f, "block_status": 0})).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let r = app.post_as(&tf, "/api/v1/chat/message/read", &read(q)).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    f_socket.send(json!({"type": "read", "data": read(q)})).await;
+    assert!(q_socket.drain("read_position", quiet).await.is_empty(), "the blocked user reached Q");
+    assert!(f_socket.expect("read_position", T).await.is_some(), "own devices still told");
+    assert_eq!(
+        peer_read(app.get_as(&tq, "/api/v1/chat/conversations").await.1),
+        Value::Null,
+        "nor does Q's conversation list show it"
+    );
+}
+
+/// A used `action_id` answers a retry of the same message with that message, and refuses a
+/// different message (other conversation, type or body) with 409, storing nothing.
+async fn action_id_reused_for_another_message_is_refused(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let ((_, ta), (b, _)) = pair(app, "kim", "lee").await;
+    let (c, tc) = app.user("moe").await;
+    let send_with = |target: i64, kind: i16, body: Value| json!({"session_type": 1, "type": kind, "target_id": target, "action_id": "same-key", "body": body});
+    let first = app
+        .post_as(&ta, "/api/v1/chat/message/send", &send_with(b, 1, json!({"text": "one"})))
+        .await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    let retry = app
+        .post_as(&ta, "/api/v1/chat/message/send", &send_with(b, 1, json!({"text": "one"})))
+        .await;
+    assert_eq!(retry.1["data"], first.1["data"], "a retry gets the first answer");
+
+    // A friend of both, so that the other conversation is one the sender may write to.
+    let (_, inv) = app.post_as(&ta, "/api/v1/friend/invite/add", &json!({"user_id": c})).await;
+    let iid = inv["data"]["invite"]["id"].as_i64().unwrap();
+    app.post_as(&tc, "/api/v1/friend/invite/update", &json!({"id": iid, "status": 1})).await;
+    let (with_b, with_c) = (all_ids(app, &ta, 1, b).await, all_ids(app, &ta, 1, c).await);
+    let other_room = app
+        .post_as(&ta, "/api/v1/chat/message/send", &send_with(c, 1, json!({"text": "one"})))
+        .await;
+    assert_eq!(code(&other_room), (409, Some("ACTION_ID_REUSED")), "{}", other_room.1);
+    let other_body = app
+        .post_as(&ta, "/api/v1/chat/message/send", &send_with(b, 1, json!({"text": "two"})))
+        .await;
+    assert_eq!(code(&other_body), (409, Some("ACTION_ID_REUSED")), "{}", other_body.1);
+    let other_type = app
+        .post_as(
+            &ta,
+            "/api/v1/chat/message/send",
+            &send_with(b, 5, json!({"latitude": 1.5, "longitude": 2.5})),
+        )
+        .await;
+    assert_eq!(code(&other_type), (409, Some("ACTION_ID_REUSED")), "{}", other_type.1);
+    assert_eq!(all_ids(app, &ta, 1, b).await, with_b, "nothing else stored with b");
+    assert_eq!(all_ids(app, &ta, 1, c).await, with_c, "nothing stored with c");
+}
 
 async fn send_validates_every_type(profile: Profile) {
     let Some(env) = start(profile, |_| {}).await else { return };
