@@ -132,6 +132,22 @@ impl Default for GroupsConfig {
     }
 }
 
+/// A time setting as text, written either as a string or bare: TOML reads an unquoted
+/// `2030-01-01T00:00:00Z` (in `jim.toml` or `-O key=value`) as a datetime, not a string, and
+/// both must mean the same. Checked as RFC 3339 by [`Config::validate`].
+fn time_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TimeText {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+    Ok(match TimeText::deserialize(deserializer)? {
+        TimeText::Text(text) => text,
+        TimeText::Toml(datetime) => datetime.to_string(),
+    })
+}
+
 /// Accounts, passwords, captcha, login throttling and sessions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -139,8 +155,10 @@ pub struct AuthConfig {
     /// `open` or `closed`: whether new accounts can be registered through the API.
     pub registration: String,
     /// RFC 3339 time before which registration is refused; empty for no limit.
+    #[serde(deserialize_with = "time_text")]
     pub registration_opens_at: String,
     /// RFC 3339 time from which registration is refused; empty for no limit.
+    #[serde(deserialize_with = "time_text")]
     pub registration_closes_at: String,
     /// Require a captcha to register.
     pub captcha_on_register: bool,
@@ -769,6 +787,34 @@ mod tests {
         assert!(!loaded.config.database.migrate_on_start);
         assert_eq!(loaded.source_of("http.listen"), "-O override");
         assert_eq!(loaded.source_of("log.level"), "defaults");
+    }
+
+    #[test]
+    fn times_may_be_written_bare_or_quoted() {
+        for value in ["2030-01-01T00:00:00Z", "\"2030-01-01T00:00:00Z\""] {
+            let loaded = load_with(&[
+                &format!("auth.registration_opens_at={value}"),
+                "auth.registration_closes_at=2031-06-30T12:00:00+08:00",
+            ])
+            .unwrap();
+            assert_eq!(loaded.config.auth.registration_opens_at, "2030-01-01T00:00:00Z");
+            assert_eq!(loaded.config.auth.registration_closes_at, "2031-06-30T12:00:00+08:00");
+            assert!(loaded.validate().is_empty(), "{:?}", loaded.validate());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jim.toml");
+        std::fs::write(&path, "[auth]\nregistration_opens_at = 2030-01-01T00:00:00Z\n").unwrap();
+        let loaded =
+            load(&ConfigSources { file: Some(path), overrides: Vec::new(), use_env: false })
+                .unwrap();
+        assert_eq!(loaded.config.auth.registration_opens_at, "2030-01-01T00:00:00Z");
+        // A bare date without a time is a TOML datetime too, but not an instant: refused by name.
+        let loaded = load_with(&["auth.registration_opens_at=2030-01-01"]).unwrap();
+        let issues = loaded.validate();
+        assert_eq!(
+            issues.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(),
+            ["auth.registration_opens_at"]
+        );
     }
 
     #[test]
