@@ -12,6 +12,7 @@ use super::frames::{ChatPush, Outbound, frame};
 use super::hub::{HubHandle, PresenceChange, Targets};
 use super::presence::SNAPSHOT_EVERY;
 use crate::bus::{BusMessage, Event, FriendEventKind};
+use crate::service::friend;
 use crate::state::AppState;
 use crate::store::SESSION_WORLD;
 
@@ -147,7 +148,7 @@ async fn handle(
                 | FriendEventKind::InviteAccepted => "friend_invite",
                 _ => "friend_event",
             };
-            let data = json!({"kind": kind, "actor_id": actor_id, "friend_id": friend_id, "invite": invite});
+            let data = friend::push_data(*kind, *actor_id, *friend_id, invite.as_ref());
             hub.deliver(
                 Targets::Users(recipient_ids.clone()),
                 Outbound::Frame(frame(name, data)),

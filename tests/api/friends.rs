@@ -46,7 +46,46 @@ crate::both_profiles!(
     remarks_and_update_rules,
     search,
     races_leave_consistent_rows,
+    invite_push_keeps_the_original_shape,
 );
+
+/// An existing JIM front end finds the invitation's own fields at the top of a
+/// `friend_invite` push's `data` (status under `type`), and in the `invite/add` answer.
+async fn invite_push_keeps_the_original_shape(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let (a, ta) = app.user("olga").await;
+    let (b, tb) = app.user("olaf").await;
+    let mut b_socket = WsClient::connect(app, &tb).await.unwrap();
+    let r = app
+        .post_as(&ta, "/api/v1/friend/invite/add", &json!({"user_id": b, "note": "hi olaf"}))
+        .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let answer = &r.1["data"];
+    let id = answer["invite"]["id"].as_i64().expect("our nested invitation");
+    assert_eq!(answer["id"], id, "the invitation it made, at the top: {answer}");
+    let push = b_socket.expect("friend_invite", Duration::from_secs(5)).await.expect("pushed");
+    for (key, want) in [
+        ("id", json!(id)),
+        ("user_id", json!(a)),
+        ("target_id", json!(b)),
+        ("type", json!(0)),
+        ("note", json!("hi olaf")),
+        ("reply", json!("")),
+    ] {
+        assert_eq!(push[key], want, "{key} in {push}");
+        assert_eq!(answer[key], want, "{key} in {answer}");
+    }
+    let created = push["created_at"].as_str().expect("RFC 3339 created_at");
+    assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok(), "{created}");
+    assert_eq!(push["invite"]["id"], id, "our own fields stay beside the original's");
+    assert_eq!(push["kind"], "invite_received");
+    // Accepting through the id the original's field gives works.
+    let r = app
+        .post_as(&tb, "/api/v1/friend/invite/update", &json!({"id": push["id"], "status": 1}))
+        .await;
+    assert_eq!((r.0, r.1["data"]["result"].as_str()), (200, Some("friends")), "{}", r.1);
+}
 
 async fn invitation_lifecycle_and_greeting(profile: Profile) {
     let Some(env) = start(profile, |_| {}).await else { return };
