@@ -137,36 +137,44 @@ pub struct InviteOutcome {
     /// `invited` (waiting for an answer) or `friends` (mutual consent or a restore).
     pub result: &'static str,
     pub invite: Option<InviteView>,
-    /// The invitation again in the original JIM's shape, for its front ends.
+    /// The invitation again in the original JIM's shape, for its front ends (absent when
+    /// there is no invitation).
     #[serde(flatten)]
-    pub original: Option<OriginalInvite>,
+    pub original: OriginalInvite,
 }
 
 impl InviteOutcome {
     fn new(result: &'static str, invite: Option<InviteView>) -> Self {
-        let original = invite.as_ref().map(OriginalInvite::from);
+        let original = invite.as_ref().map(OriginalInvite::from).unwrap_or_default();
         InviteOutcome { result, invite, original }
     }
 }
 
 /// An invitation in the original JIM's shape, which its front ends read at the top of a
 /// `friend_invite` push's `data`: the status is under `type`, and `created_at` is an RFC 3339
-/// time. Sent beside this server's own fields, never instead of them.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// time. Sent beside this server's own fields, never instead of them; every field is there
+/// when there is an invitation, none when there is not.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct OriginalInvite {
     /// The invitation id.
-    pub id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
     /// The inviter.
-    pub user_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<i64>,
     /// The invitee.
-    pub target_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<i64>,
     /// The invitation's status (0 pending, 1 accepted, 2 rejected), under the original's name.
-    #[serde(rename = "type")]
-    pub status: i16,
-    pub note: String,
-    pub reply: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub status: Option<i16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
     /// RFC 3339, e.g. `2026-12-07T14:04:33.123Z`.
-    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
 }
 
 impl From<&InviteView> for OriginalInvite {
@@ -175,13 +183,13 @@ impl From<&InviteView> for OriginalInvite {
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         OriginalInvite {
-            id: v.id,
-            user_id: v.user_id,
-            target_id: v.target_id,
-            status: v.status,
-            note: v.note.clone(),
-            reply: v.reply.clone(),
-            created_at,
+            id: Some(v.id),
+            user_id: Some(v.user_id),
+            target_id: Some(v.target_id),
+            status: Some(v.status),
+            note: Some(v.note.clone()),
+            reply: Some(v.reply.clone()),
+            created_at: Some(created_at),
         }
     }
 }
