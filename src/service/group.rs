@@ -4,8 +4,9 @@
 //!
 //! Permission matrix (the original's §4.2.9 with its ⚠ rows corrected): only the owner and
 //! admins edit group info, mute, add, remove, list bans and handle join requests; only the
-//! owner appoints admins, transfers ownership and dissolves; admins act on plain members only;
-//! when the whole group is muted the owner and admins still speak.
+//! owner appoints admins, transfers ownership and dissolves; admins act on plain members only
+//! ([`outranks`], which removal, mutes, role changes and the recall of someone else's message
+//! all follow); when the whole group is muted the owner and admins still speak.
 //!
 //! History policy on dissolve: the group and its member rows are kept, marked dissolved.
 //! Former members can still read the group's info, member list and message history; nobody
@@ -275,6 +276,46 @@ fn require_admin(m: &MemberRow) -> Result<()> {
 
 fn require_owner(m: &MemberRow) -> Result<()> {
     if m.role == ROLE_OWNER { Ok(()) } else { Err(AppError::code(ErrorCode::NotOwner)) }
+}
+
+/// The rank rule of every group action one member takes on another (remove, ban, mute,
+/// appoint or dismiss, recall their message): the owner acts on admins and plain members,
+/// admins act on plain members only, plain members act on nobody, and nobody acts on the
+/// owner. What an action additionally requires (the owner alone appoints admins) is checked
+/// by that action.
+pub fn outranks(actor_role: i16, target_role: i16) -> bool {
+    match actor_role {
+        ROLE_OWNER => target_role != ROLE_OWNER,
+        ROLE_ADMIN => target_role == ROLE_MEMBER,
+        _ => false,
+    }
+}
+
+/// Whether `actor` may recall `sender`'s message in the group whatever the recall window:
+/// `Ok(true)` for the owner and admins on their own messages and on those of members they
+/// outrank ([`outranks`]; a sender who is no longer a member counts as a plain member),
+/// `Ok(false)` for plain members and non-members (they recall only their own, within the
+/// window), and CANNOT_EDIT_PEER_ADMIN when an admin aims at another admin or the owner.
+pub async fn may_recall_for(
+    state: &AppState,
+    group_id: i64,
+    actor: i64,
+    sender: i64,
+) -> Result<bool> {
+    let Some(me) = state.db.group_member_find(group_id, actor).await? else { return Ok(false) };
+    if me.role == ROLE_MEMBER {
+        return Ok(false);
+    }
+    if sender == actor {
+        return Ok(true);
+    }
+    let target_role =
+        state.db.group_member_find(group_id, sender).await?.map_or(ROLE_MEMBER, |m| m.role);
+    if outranks(me.role, target_role) {
+        Ok(true)
+    } else {
+        Err(AppError::code(ErrorCode::CannotEditPeerAdmin))
+    }
 }
 
 /// An active group and the caller's membership in it.
@@ -883,8 +924,8 @@ pub async fn remove_members(
     let (g, me) = member_context(state, group_id, user_id).await?;
     require_admin(&me)?;
     let ids: Vec<i64> = ids.into_iter().filter(|&id| id != user_id).collect();
-    let roles =
-        if me.role == ROLE_OWNER { vec![ROLE_MEMBER, ROLE_ADMIN] } else { vec![ROLE_MEMBER] };
+    let roles: Vec<i16> =
+        [ROLE_MEMBER, ROLE_ADMIN].into_iter().filter(|&r| outranks(me.role, r)).collect();
     let out = state.db.group_member_remove(g.id, ids, roles, ban, user_id, now_ms()).await?;
     if !out.removed.is_empty() || !out.banned.is_empty() {
         emit(
@@ -929,7 +970,7 @@ pub async fn update_member(
         .await?
         .ok_or_else(|| AppError::code(ErrorCode::TargetNotGroupMember))?;
     require_admin(&me)?;
-    if target.role == ROLE_OWNER || (me.role == ROLE_ADMIN && target.role == ROLE_ADMIN) {
+    if !outranks(me.role, target.role) {
         return Err(AppError::code(ErrorCode::CannotEditPeerAdmin));
     }
     let now = now_ms();
@@ -1541,6 +1582,22 @@ mod tests {
         assert!(!is_muted(&m, 5));
         assert!(is_muted(&MemberRow { muted_until: None, ..m.clone() }, i64::MAX));
         assert!(!is_muted(&MemberRow { speak_status: 1, ..m }, 0));
+    }
+
+    #[test]
+    fn ranks() {
+        assert!(outranks(ROLE_OWNER, ROLE_ADMIN) && outranks(ROLE_OWNER, ROLE_MEMBER));
+        assert!(outranks(ROLE_ADMIN, ROLE_MEMBER));
+        for (actor, target) in [
+            (ROLE_OWNER, ROLE_OWNER),
+            (ROLE_ADMIN, ROLE_ADMIN),
+            (ROLE_ADMIN, ROLE_OWNER),
+            (ROLE_MEMBER, ROLE_MEMBER),
+            (ROLE_MEMBER, ROLE_ADMIN),
+            (ROLE_MEMBER, ROLE_OWNER),
+        ] {
+            assert!(!outranks(actor, target), "{actor} on {target}");
+        }
     }
 
     #[test]

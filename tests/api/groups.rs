@@ -17,6 +17,7 @@ both_profiles!(
     group_life_cycle,
     bad_input_gets_clear_errors,
     cli_group_commands_reach_running_servers,
+    recall_follows_the_group_ranks,
 );
 
 fn code(body: &Value) -> String {
@@ -930,4 +931,48 @@ async fn cli_group_commands_reach_running_servers(profile: Profile) {
     let out = jim_for(&env, &["group", "dissolve", &id, "--yes"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("GROUP_DISSOLVED"));
+}
+
+/// Send a text to the group as `who`; returns its message id.
+async fn say(app: &TestApp, who: &(i64, String), gid: i64, text: &str) -> i64 {
+    let body = json!({"session_type": 2, "type": 1, "target_id": gid, "body": {"text": text}});
+    let res = ok(app, &who.1, "/api/v1/chat/message/send", body).await;
+    res["data"]["message_id"].as_i64().unwrap()
+}
+
+async fn recall_follows_the_group_ranks(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("owner").await;
+    let a1 = app.user("admin1").await;
+    let a2 = app.user("admin2").await;
+    let m = app.user("member").await;
+    let gone = app.user("gone").await;
+    let gid = new_group(app, &owner, &[a1.0, a2.0, m.0, gone.0]).await;
+    for a in [a1.0, a2.0] {
+        let body = json!({"group_id": gid, "user_id": a, "role": 2});
+        ok(app, &owner.1, "/api/v1/group/member/update", body).await;
+    }
+    let from_owner = say(app, &owner, gid, "owner").await;
+    let from_a1 = say(app, &a1, gid, "a1").await;
+    let from_a2 = say(app, &a2, gid, "a2").await;
+    let from_m = say(app, &m, gid, "m").await;
+    let from_gone = say(app, &gone, gid, "gone").await;
+    let body = json!({"group_id": gid, "user_ids": [gone.0]});
+    ok(app, &owner.1, "/api/v1/group/member/remove", body).await;
+    let recall = |who: &(i64, String), id: i64| {
+        let body = json!({"session_type": 2, "target_id": gid, "message_id": id});
+        let token = who.1.clone();
+        async move { attempt(app, &token, "/api/v1/chat/message/rollback", body).await }
+    };
+    const PEER: &str = "CANNOT_EDIT_PEER_ADMIN";
+    // Admins act on plain members only, as for removal and mutes.
+    assert_eq!(recall(&a1, from_owner).await, (403, PEER.into()), "admin on the owner");
+    assert_eq!(recall(&a1, from_a2).await, (403, PEER.into()), "admin on an admin");
+    assert_eq!(recall(&m, from_a1).await, (403, "RECALL_FAILED".into()), "member on an admin");
+    assert_eq!(recall(&a1, from_m).await, (200, "ok".into()), "admin on a member");
+    assert_eq!(recall(&a1, from_gone).await, (200, "ok".into()), "admin on a former member");
+    assert_eq!(recall(&owner, from_a2).await, (200, "ok".into()), "owner on an admin");
+    assert_eq!(recall(&a1, from_a1).await, (200, "ok".into()), "admin on themself");
+    assert_eq!(recall(&owner, from_owner).await, (200, "ok".into()), "owner on themself");
 }
