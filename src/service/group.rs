@@ -8,6 +8,9 @@
 //! ([`outranks`], which removal, mutes, role changes and the recall of someone else's message
 //! all follow); when the whole group is muted the owner and admins still speak.
 //!
+//! Joining by any path, leaving and removal close the user's pending invitations and join
+//! requests, so an old one cannot bring a removed user back.
+//!
 //! History policy on dissolve: the group and its member rows are kept, marked dissolved.
 //! Former members can still read the group's info, member list and message history; nobody
 //! can join, be added, change anything or send messages any more.
@@ -596,7 +599,8 @@ async fn add_checked(state: &AppState, g: &GroupRow, ids: Vec<i64>, by: i64) -> 
 }
 
 /// Seat one `joiner` (limit and bans checked in the same transaction; recorded as added by
-/// `added_by`) and tell the members, whichever way they came in (`via`).
+/// `added_by`; their pending invitations and join requests closed) and tell the members,
+/// whichever way they came in (`via`).
 async fn admit(
     state: &AppState,
     g: &GroupRow,
@@ -621,7 +625,7 @@ pub async fn leave(state: &AppState, user_id: i64, group_id: i64) -> Result<()> 
     if me.role == ROLE_OWNER {
         return Err(AppError::code(ErrorCode::OwnerCannotLeave));
     }
-    if !state.db.group_member_leave(g.id, user_id).await? {
+    if !state.db.group_member_leave(g.id, user_id, now_ms()).await? {
         return Err(AppError::code(ErrorCode::NotGroupMember));
     }
     if g.status == GROUP_ACTIVE {

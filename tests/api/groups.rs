@@ -18,6 +18,7 @@ both_profiles!(
     bad_input_gets_clear_errors,
     cli_group_commands_reach_running_servers,
     recall_follows_the_group_ranks,
+    joining_or_removal_closes_pending_invitations_and_requests,
 );
 
 fn code(body: &Value) -> String {
@@ -975,4 +976,90 @@ async fn recall_follows_the_group_ranks(profile: Profile) {
     assert_eq!(recall(&owner, from_a2).await, (200, "ok".into()), "owner on an admin");
     assert_eq!(recall(&a1, from_a1).await, (200, "ok".into()), "admin on themself");
     assert_eq!(recall(&owner, from_owner).await, (200, "ok".into()), "owner on themself");
+}
+
+/// Create an invite link as `who`; returns its token.
+async fn new_link(app: &TestApp, who: &(i64, String), gid: i64) -> String {
+    let res = ok(app, &who.1, "/api/v1/group/link/create", json!({"group_id": gid})).await;
+    res["data"]["token"].as_str().unwrap().to_string()
+}
+
+async fn join_link(app: &TestApp, who: &(i64, String), token: &str) -> (u16, String) {
+    attempt(app, &who.1, "/api/v1/group/link/join", json!({"token": token})).await
+}
+
+async fn joining_or_removal_closes_pending_invitations_and_requests(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("owner").await;
+    let bob = app.user("bob").await;
+    let xena = app.user("xena").await;
+    let yuri = app.user("yuri").await;
+    let zoe = app.user("zoe").await;
+    let gid = new_group(app, &owner, &[bob.0]).await;
+    let g = json!({"group_id": gid});
+    let member = |id: i64| async move { app.state.db.group_member_find(gid, id).await.unwrap() };
+    let owner_token = owner.1.as_str();
+    let remove = |id: i64| async move {
+        let body = json!({"group_id": gid, "user_ids": [id]});
+        let res = ok(app, owner_token, "/api/v1/group/member/remove", body).await;
+        assert_eq!(res["data"]["count"], 1);
+    };
+
+    // Invited, then joined through a link: the invitation is closed, so once removed they
+    // cannot come back through it.
+    ok(app, &owner.1, "/api/v1/group/invite", json!({"group_id": gid, "user_ids": [xena.0]})).await;
+    let token = new_link(app, &owner, gid).await;
+    assert_eq!(join_link(app, &xena, &token).await, (200, "ok".into()));
+    let (_, invites) = app.get_as(&xena.1, "/api/v1/group/invites").await;
+    assert_eq!(invites["data"], json!([]), "no pending invitation to a group I am in");
+    remove(xena.0).await;
+    let r = attempt(app, &xena.1, "/api/v1/group/invite/accept", g.clone()).await;
+    assert_eq!(r, (404, "GROUP_INVITE_NOT_FOUND".into()));
+    assert!(member(xena.0).await.is_none(), "a removed user rejoined through an old invitation");
+
+    // Invited, then joined an open group, then left: the same.
+    ok(app, &owner.1, "/api/v1/group/invite", json!({"group_id": gid, "user_ids": [zoe.0]})).await;
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "join_policy": "open"}))
+        .await;
+    ok(app, &zoe.1, "/api/v1/group/join", g.clone()).await;
+    ok(app, &zoe.1, "/api/v1/group/leave", g.clone()).await;
+    let r = attempt(app, &zoe.1, "/api/v1/group/invite/accept", g.clone()).await;
+    assert_eq!(r, (404, "GROUP_INVITE_NOT_FOUND".into()));
+    assert!(member(zoe.0).await.is_none());
+
+    // Asked to join, then added directly: the request is closed (the admins no longer see
+    // it), so accepting it after a removal is refused.
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "join_policy": "approval"}))
+        .await;
+    let res = ok(app, &yuri.1, "/api/v1/group/join", g.clone()).await;
+    assert_eq!(res["data"]["status"], "requested");
+    befriend(app, owner.0, yuri.0).await;
+    ok(app, &owner.1, "/api/v1/group/member/add", json!({"group_id": gid, "user_ids": [yuri.0]}))
+        .await;
+    let (_, reqs) = app.get_as(&owner.1, &format!("/api/v1/group/requests?group_id={gid}")).await;
+    assert_eq!(reqs["data"], json!([]), "no pending request from a member");
+    remove(yuri.0).await;
+    let accept = json!({"group_id": gid, "user_id": yuri.0});
+    let r = attempt(app, &owner.1, "/api/v1/group/request/accept", accept).await;
+    assert_eq!(r, (404, "GROUP_REQUEST_NOT_FOUND".into()));
+    assert!(member(yuri.0).await.is_none(), "a removed user rejoined through an old request");
+
+    // Removal closes what was filed while they were a member (an invitation or request that
+    // raced their joining), too.
+    let now = jim::db::now_ms();
+    app.state.db.group_invite_upsert(gid, owner.0, bob.0, now).await.unwrap();
+    app.state.db.group_request_upsert(gid, bob.0, String::new(), now).await.unwrap();
+    remove(bob.0).await;
+    let r = attempt(app, &bob.1, "/api/v1/group/invite/accept", g.clone()).await;
+    assert_eq!(r, (404, "GROUP_INVITE_NOT_FOUND".into()));
+    let accept = json!({"group_id": gid, "user_id": bob.0});
+    let r = attempt(app, &owner.1, "/api/v1/group/request/accept", accept).await;
+    assert_eq!(r, (404, "GROUP_REQUEST_NOT_FOUND".into()));
+    assert!(member(bob.0).await.is_none());
+
+    // A fresh invitation after the removal still works.
+    ok(app, &owner.1, "/api/v1/group/invite", json!({"group_id": gid, "user_ids": [xena.0]})).await;
+    ok(app, &xena.1, "/api/v1/group/invite/accept", g.clone()).await;
+    assert!(member(xena.0).await.is_some());
 }
