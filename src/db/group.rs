@@ -208,6 +208,8 @@ pub struct LinkRow {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub created_at: i64,
+    /// How many people joined through the link.
+    pub uses: i32,
 }
 
 fn is_duplicate(e: &diesel::result::Error) -> bool {
@@ -998,6 +1000,44 @@ impl Db {
                 .first(c)
                 .await
                 .optional())?)
+        })
+        .await
+    }
+
+    /// The group's links that are neither revoked nor expired at `now`, newest first, each
+    /// with its creator's current membership in the group (none once they left or were
+    /// removed). Whether a link still works is the service's rule, not decided here.
+    pub async fn group_link_list_unexpired(
+        &self,
+        group_id: i64,
+        now: i64,
+    ) -> DbResult<Vec<(LinkRow, Option<MemberRow>)>> {
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| group_invite_link::table
+                .left_join(
+                    group_member::table.on(group_member::group_id
+                        .eq(group_invite_link::group_id)
+                        .and(group_member::user_id.eq(group_invite_link::creator_id))),
+                )
+                .filter(group_invite_link::group_id.eq(group_id))
+                .filter(group_invite_link::revoked_at.is_null())
+                .filter(group_invite_link::expires_at.gt(now))
+                .order(group_invite_link::id.desc())
+                .select((LinkRow::as_select(), Option::<MemberRow>::as_select()))
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// Count one more join through the link.
+    pub async fn group_link_count_use(&self, id: i64) -> DbResult<()> {
+        self.run(move |mut conn| async move {
+            db_run!(&mut conn, |c| diesel::update(group_invite_link::table.find(id))
+                .set(group_invite_link::uses.eq(group_invite_link::uses + 1))
+                .execute(c)
+                .await)?;
+            Ok(())
         })
         .await
     }

@@ -1,6 +1,8 @@
 //! Groups on both profiles: the corrected permission matrix (table-driven), the member limit
 //! under concurrent joins, bans on every path, the life cycle (policies, requests,
-//! invitations, links, roles, transfer, mutes, dissolve), bad input, and `jim group …`.
+//! invitations, links, roles, transfer, mutes, dissolve), bad input, and `jim group …`; links
+//! that die with their creator's right to invite, pending invitations and requests closed by
+//! joining and removal, and recall under the same rank rule as every other group action.
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ both_profiles!(
     cli_group_commands_reach_running_servers,
     recall_follows_the_group_ranks,
     joining_or_removal_closes_pending_invitations_and_requests,
+    invite_links_work_only_while_their_creator_may_invite,
 );
 
 fn code(body: &Value) -> String {
@@ -73,6 +76,7 @@ enum Act {
     TouchOwner,
     Bans,
     Requests,
+    Links,
     CreateLink,
     Invite,
     Nickname,
@@ -104,6 +108,7 @@ async fn perform(app: &TestApp, c: &Cast, act: Act, gid: i64, who: &(i64, String
         Act::Members => get("/api/v1/group/members").await,
         Act::Bans => get("/api/v1/group/bans").await,
         Act::Requests => get("/api/v1/group/requests").await,
+        Act::Links => get("/api/v1/group/links").await,
         Act::Join => attempt(app, tok, "/api/v1/group/join", json!({"group_id": gid})).await.1,
         Act::Leave => attempt(app, tok, "/api/v1/group/leave", json!({"group_id": gid})).await.1,
         Act::Rename => {
@@ -238,6 +243,7 @@ async fn permission_matrix(profile: Profile) {
         (TouchOwner,      ["CANNOT_EDIT_SELF",      "CANNOT_EDIT_PEER_ADMIN",  "NOT_ADMIN",                NM]),
         (Bans,            ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
         (Requests,        ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
+        (Links,           ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
         (CreateLink,      ["ok",                    "ok",                      "GROUP_INVITE_NOT_ALLOWED", NM]),
         (Invite,          ["ok:1",                  "ok:1",                    "GROUP_INVITE_NOT_ALLOWED", NM]),
         (Nickname,        ["ok",                    "ok",                      "ok",                       NM]),
@@ -1062,4 +1068,101 @@ async fn joining_or_removal_closes_pending_invitations_and_requests(profile: Pro
     ok(app, &owner.1, "/api/v1/group/invite", json!({"group_id": gid, "user_ids": [xena.0]})).await;
     ok(app, &xena.1, "/api/v1/group/invite/accept", g.clone()).await;
     assert!(member(xena.0).await.is_some());
+}
+
+/// The live links of a group as the owner or an admin sees them, newest first.
+async fn live_links(app: &TestApp, who: &(i64, String), gid: i64) -> Vec<Value> {
+    let (status, res) = app.get_as(&who.1, &format!("/api/v1/group/links?group_id={gid}")).await;
+    assert_eq!(status, 200, "{res}");
+    res["data"].as_array().unwrap().clone()
+}
+
+fn tokens(links: &[Value]) -> Vec<String> {
+    links.iter().map(|l| l["token"].as_str().unwrap().to_string()).collect()
+}
+
+async fn invite_links_work_only_while_their_creator_may_invite(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("owner").await;
+    let admin = app.user("admin").await;
+    let mem = app.user("member").await;
+    let leaver = app.user("leaver").await;
+    let gid = new_group(app, &owner, &[admin.0, mem.0, leaver.0]).await;
+    let promote = json!({"group_id": gid, "user_id": admin.0, "role": 2});
+    ok(app, &owner.1, "/api/v1/group/member/update", promote).await;
+    let owner_token = owner.1.as_str();
+    let set_member_invite = |on: bool| {
+        let body = json!({"group_id": gid, "member_invite": on});
+        async move { ok(app, owner_token, "/api/v1/group/update", body).await }
+    };
+    set_member_invite(true).await;
+    let by_owner = new_link(app, &owner, gid).await;
+    let by_admin = new_link(app, &admin, gid).await;
+    let by_member = new_link(app, &mem, gid).await;
+    let by_leaver = new_link(app, &leaver, gid).await;
+    let outsiders = [
+        app.user("out1").await,
+        app.user("out2").await,
+        app.user("out3").await,
+        app.user("out4").await,
+    ];
+
+    // The case: a member's link, then `member_invite` off, then the member removed
+    // and banned. Nobody joins through that link any more.
+    set_member_invite(false).await;
+    assert_eq!(join_link(app, &outsiders[0], &by_member).await, (404, "GROUP_LINK_INVALID".into()));
+    let ban = json!({"group_id": gid, "user_ids": [mem.0], "ban": true});
+    ok(app, &owner.1, "/api/v1/group/member/remove", ban).await;
+    set_member_invite(true).await;
+    assert_eq!(
+        join_link(app, &outsiders[0], &by_member).await,
+        (404, "GROUP_LINK_INVALID".into()),
+        "the setting is back on, but the creator is gone"
+    );
+    // Coming back does not revive the links of the earlier membership.
+    ok(app, &owner.1, "/api/v1/group/unban", json!({"group_id": gid, "user_id": mem.0})).await;
+    let add = json!({"group_id": gid, "user_ids": [mem.0]});
+    ok(app, &owner.1, "/api/v1/group/member/add", add).await;
+    assert_eq!(join_link(app, &outsiders[0], &by_member).await, (404, "GROUP_LINK_INVALID".into()));
+
+    // Owners and admins see the live links with what revoking and judging them takes; plain
+    // members may not look.
+    let listed = live_links(app, &owner, gid).await;
+    assert_eq!(tokens(&listed), vec![by_leaver.clone(), by_admin.clone(), by_owner.clone()]);
+    let l = &listed[0];
+    assert_eq!((l["group_id"].as_i64(), l["creator_id"].as_i64()), (Some(gid), Some(leaver.0)));
+    assert_eq!(l["uses"], 0);
+    assert!(l["expires_at"].as_i64().unwrap() > l["created_at"].as_i64().unwrap(), "{l}");
+    assert_eq!(tokens(&live_links(app, &admin, gid).await).len(), 3);
+    let r = app.get_as(&mem.1, &format!("/api/v1/group/links?group_id={gid}")).await;
+    assert_eq!((r.0, code(&r.1)), (403, "NOT_ADMIN".into()));
+    // A join through a link is counted.
+    assert_eq!(join_link(app, &outsiders[0], &by_leaver).await, (200, "ok".into()));
+    assert_eq!(live_links(app, &owner, gid).await[0]["uses"], 1);
+
+    // A creator who leaves takes their links along.
+    ok(app, &leaver.1, "/api/v1/group/leave", json!({"group_id": gid})).await;
+    assert_eq!(join_link(app, &outsiders[1], &by_leaver).await, (404, "GROUP_LINK_INVALID".into()));
+    assert_eq!(
+        tokens(&live_links(app, &owner, gid).await),
+        vec![by_admin.clone(), by_owner.clone()]
+    );
+
+    // A demoted admin's link works only while plain members may invite.
+    let demote = json!({"group_id": gid, "user_id": admin.0, "role": 0});
+    ok(app, &owner.1, "/api/v1/group/member/update", demote).await;
+    set_member_invite(false).await;
+    assert_eq!(tokens(&live_links(app, &owner, gid).await), vec![by_owner.clone()]);
+    assert_eq!(join_link(app, &outsiders[1], &by_admin).await, (404, "GROUP_LINK_INVALID".into()));
+    set_member_invite(true).await;
+    assert_eq!(join_link(app, &outsiders[1], &by_admin).await, (200, "ok".into()));
+
+    // A listed link is revoked with the existing route, and is gone.
+    let revoke = json!({"group_id": gid, "token": by_owner});
+    ok(app, &owner.1, "/api/v1/group/link/revoke", revoke).await;
+    assert_eq!(tokens(&live_links(app, &owner, gid).await), vec![by_admin.clone()]);
+    assert_eq!(join_link(app, &outsiders[2], &by_owner).await, (404, "GROUP_LINK_INVALID".into()));
+    assert!(app.state.db.group_member_find(gid, outsiders[2].0).await.unwrap().is_none());
+    assert!(app.state.db.group_member_find(gid, outsiders[3].0).await.unwrap().is_none());
 }
