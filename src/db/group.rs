@@ -208,6 +208,8 @@ pub struct LinkRow {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub created_at: i64,
+    /// How many people joined through the link.
+    pub uses: i32,
 }
 
 fn is_duplicate(e: &diesel::result::Error) -> bool {
@@ -215,6 +217,37 @@ fn is_duplicate(e: &diesel::result::Error) -> bool {
         e,
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
+}
+
+/// Close the pending invitations and join requests of `$ids` in the group (inside the
+/// caller's transaction, on either backend's connection `$c`). Run whenever a membership
+/// starts or ends: an invitation or request filed before is stale from then on, and must not
+/// let a removed user back in later.
+macro_rules! close_pending {
+    ($c:expr, $group_id:expr, $ids:expr, $status:expr, $by:expr, $now:expr) => {{
+        diesel::update(
+            group_invite::table
+                .filter(group_invite::group_id.eq($group_id))
+                .filter(group_invite::invitee_id.eq_any($ids))
+                .filter(group_invite::status.eq(PENDING)),
+        )
+        .set((group_invite::status.eq($status), group_invite::updated_at.eq($now)))
+        .execute($c)
+        .await?;
+        diesel::update(
+            group_join_request::table
+                .filter(group_join_request::group_id.eq($group_id))
+                .filter(group_join_request::user_id.eq_any($ids))
+                .filter(group_join_request::status.eq(PENDING)),
+        )
+        .set((
+            group_join_request::status.eq($status),
+            group_join_request::handled_by.eq($by),
+            group_join_request::updated_at.eq($now),
+        ))
+        .execute($c)
+        .await?;
+    }};
 }
 
 /// The outcome of adding members inside one transaction.
@@ -555,6 +588,7 @@ impl Db {
                     for row in &rows {
                         diesel::insert_into(group_member::table).values(row).execute(c).await?;
                     }
+                    close_pending!(c, group_id, &added, ACCEPTED, by, now);
                     Ok(AddOutcome::Added { added, already, banned })
                 })
                 .await
@@ -644,6 +678,10 @@ impl Db {
                         }
                         banned = targets;
                     }
+                    let gone: Vec<i64> = removed.iter().chain(banned.iter()).copied().collect();
+                    if !gone.is_empty() {
+                        close_pending!(c, group_id, &gone, REJECTED, by, now);
+                    }
                     Ok(RemoveOutcome { removed, banned })
                 })
                 .await
@@ -653,7 +691,12 @@ impl Db {
     }
 
     /// A member (not the owner) leaves; false when they were not a removable member.
-    pub async fn group_member_leave(&self, group_id: i64, user_id: i64) -> DbResult<bool> {
+    pub async fn group_member_leave(
+        &self,
+        group_id: i64,
+        user_id: i64,
+        now: i64,
+    ) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             db_run!(&mut conn, |c| {
                 c.transaction(async |c| {
@@ -674,6 +717,7 @@ impl Db {
                             .set(groups::member_count.eq(groups::member_count - 1))
                             .execute(c)
                             .await?;
+                        close_pending!(c, group_id, [user_id], REJECTED, user_id, now);
                     }
                     Ok(n > 0)
                 })
@@ -956,6 +1000,44 @@ impl Db {
                 .first(c)
                 .await
                 .optional())?)
+        })
+        .await
+    }
+
+    /// The group's links that are neither revoked nor expired at `now`, newest first, each
+    /// with its creator's current membership in the group (none once they left or were
+    /// removed). Whether a link still works is the service's rule, not decided here.
+    pub async fn group_link_list_unexpired(
+        &self,
+        group_id: i64,
+        now: i64,
+    ) -> DbResult<Vec<(LinkRow, Option<MemberRow>)>> {
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| group_invite_link::table
+                .left_join(
+                    group_member::table.on(group_member::group_id
+                        .eq(group_invite_link::group_id)
+                        .and(group_member::user_id.eq(group_invite_link::creator_id))),
+                )
+                .filter(group_invite_link::group_id.eq(group_id))
+                .filter(group_invite_link::revoked_at.is_null())
+                .filter(group_invite_link::expires_at.gt(now))
+                .order(group_invite_link::id.desc())
+                .select((LinkRow::as_select(), Option::<MemberRow>::as_select()))
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// Count one more join through the link.
+    pub async fn group_link_count_use(&self, id: i64) -> DbResult<()> {
+        self.run(move |mut conn| async move {
+            db_run!(&mut conn, |c| diesel::update(group_invite_link::table.find(id))
+                .set(group_invite_link::uses.eq(group_invite_link::uses + 1))
+                .execute(c)
+                .await)?;
+            Ok(())
         })
         .await
     }

@@ -193,6 +193,7 @@ diesel::table! {
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        uses -> Integer,
     }
 }
 

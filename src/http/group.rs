@@ -1,6 +1,7 @@
 //! `/api/v1/group/*`: the original's seven routes (create, join, leave, update, member/add,
 //! member/update, member/remove) plus info, member list, my groups, in-group nickname,
-//! transfer, bans, join requests, invitations, invite links and dissolve.
+//! transfer, bans, join requests, invitations, invite links (and the list of live ones) and
+//! dissolve.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -40,7 +41,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/group/invite/reject", web::post().to(invite_reject))
         .route("/api/v1/group/link/create", web::post().to(link_create))
         .route("/api/v1/group/link/join", web::post().to(link_join))
-        .route("/api/v1/group/link/revoke", web::post().to(link_revoke));
+        .route("/api/v1/group/link/revoke", web::post().to(link_revoke))
+        .route("/api/v1/group/links", web::get().to(links));
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -505,12 +507,14 @@ pub struct LinkJoinRequest {
     pub token: String,
 }
 
-/// Join through an invite link (whatever the join policy; never when banned).
+/// Join through an invite link (whatever the join policy; never when banned). A link works
+/// only while its creator is still a member who may invite (the owner and admins always,
+/// plain members while `member_invite` is on); otherwise GROUP_LINK_INVALID.
 #[utoipa::path(post, path = "/api/v1/group/link/join", tag = "group", security(("bearer" = [])),
     request_body = LinkJoinRequest,
     responses((status = 200, body = inline(Envelope<JoinResult>)),
         (status = 403, description = "GROUP_BANNED", body = ErrorEnvelope),
-        (status = 404, description = "GROUP_LINK_INVALID", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_LINK_INVALID (unknown, expired, revoked, or its creator may no longer invite)", body = ErrorEnvelope),
         (status = 409, description = "ALREADY_GROUP_MEMBER, GROUP_FULL, GROUP_DISSOLVED", body = ErrorEnvelope)))]
 pub async fn link_join(
     state: web::Data<AppState>,
@@ -539,4 +543,22 @@ pub async fn link_revoke(
 ) -> Result<HttpResponse, AppError> {
     group::revoke_link(&state, user.0.user_id, body.group_id, &body.token).await?;
     Ok(envelope::ok_empty())
+}
+
+/// The group's invite links that still work (unrevoked, unexpired, and their creator may still
+/// invite), newest first, with creator and use count (owner/admins). Revoke one with
+/// `/api/v1/group/link/revoke`.
+#[utoipa::path(get, path = "/api/v1/group/links", tag = "group", security(("bearer" = [])),
+    params(GroupQuery),
+    responses((status = 200, body = inline(Envelope<Vec<LinkView>>)),
+        (status = 400, description = "INVALID_GROUP_ID", body = ErrorEnvelope),
+        (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope),
+        (status = 409, description = "GROUP_DISSOLVED", body = ErrorEnvelope)))]
+pub async fn links(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<GroupQuery>,
+) -> Result<HttpResponse, AppError> {
+    Ok(envelope::ok(group::links(&state, user.0.user_id, query.group_id).await?))
 }

@@ -77,6 +77,7 @@ use crate::service;
         group::link_create,
         group::link_join,
         group::link_revoke,
+        group::links,
     ),
     modifiers(&BearerAuth),
     components(schemas(envelope::ErrorEnvelope, health::Liveness, service::health::Readiness)),

@@ -10,7 +10,6 @@ use serde_json::{Map, Value, json};
 
 use crate::bus::Event;
 use crate::db::conversation::{ConversationFlag, ConversationKey};
-use crate::db::group::{ROLE_ADMIN, ROLE_OWNER};
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth::Principal;
@@ -650,8 +649,10 @@ pub async fn read_by(
     Ok(state.db.conversation_read_by(room.room_id, message_id, message.sender_id).await?)
 }
 
-/// Recall a message: my own within the recall window; in groups, owners and admins may
-/// recall any member's message. World messages cannot be recalled.
+/// Recall a message: my own within the recall window; in groups, owners and admins may also
+/// recall, whenever, the messages of members they outrank (the same rank rule as removal and
+/// mutes: an admin may not recall another admin's or the owner's message;
+/// `group::may_recall_for`). World messages cannot be recalled.
 pub async fn recall(
     state: &AppState,
     user: i64,
@@ -672,11 +673,7 @@ pub async fn recall(
         .await?
         .ok_or_else(|| AppError::code(ErrorCode::MessageNotFound))?;
     let moderator = session_type == SESSION_GROUP
-        && state
-            .db
-            .group_member_find(target_id, user)
-            .await?
-            .is_some_and(|m| m.role == ROLE_OWNER || m.role == ROLE_ADMIN);
+        && group::may_recall_for(state, target_id, user, message.sender_id).await?;
     let (sender, not_before) = if moderator {
         (None, None)
     } else if message.sender_id != user {

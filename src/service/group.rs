@@ -3,9 +3,17 @@
 //! behind `jim group …`.
 //!
 //! Permission matrix (the original's §4.2.9 with its ⚠ rows corrected): only the owner and
-//! admins edit group info, mute, add, remove, list bans and handle join requests; only the
-//! owner appoints admins, transfers ownership and dissolves; admins act on plain members only;
-//! when the whole group is muted the owner and admins still speak.
+//! admins edit group info, mute, add, remove, list bans, list invite links and handle join
+//! requests; only the owner appoints admins, transfers ownership and dissolves; admins act on
+//! plain members only ([`outranks`], which removal, mutes, role changes and the recall of
+//! someone else's message all follow); when the whole group is muted the owner and admins
+//! still speak.
+//!
+//! Invitations and links: whoever may invite ([`may_invite`]) may invite people and create
+//! links. A link carries its creator's right, checked when it is used: it works only while
+//! its creator is still the member who made it and may still invite. Joining by any path,
+//! leaving and removal close the user's pending invitations and join requests, so an old one
+//! cannot bring a removed user back.
 //!
 //! History policy on dissolve: the group and its member rows are kept, marked dissolved.
 //! Former members can still read the group's info, member list and message history; nobody
@@ -133,8 +141,27 @@ pub struct InviteView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LinkView {
     pub group_id: i64,
+    /// What joining (`/group/link/join`) and revoking (`/group/link/revoke`) take.
     pub token: String,
+    /// Who created it; the link works only while they may invite.
+    pub creator_id: i64,
+    pub created_at: i64,
     pub expires_at: i64,
+    /// How many people joined through it.
+    pub uses: i32,
+}
+
+impl From<&LinkRow> for LinkView {
+    fn from(l: &LinkRow) -> Self {
+        LinkView {
+            group_id: l.group_id,
+            token: l.token.clone(),
+            creator_id: l.creator_id,
+            created_at: l.created_at,
+            expires_at: l.expires_at,
+            uses: l.uses,
+        }
+    }
 }
 
 /// Input of `create`.
@@ -275,6 +302,58 @@ fn require_admin(m: &MemberRow) -> Result<()> {
 
 fn require_owner(m: &MemberRow) -> Result<()> {
     if m.role == ROLE_OWNER { Ok(()) } else { Err(AppError::code(ErrorCode::NotOwner)) }
+}
+
+/// The rank rule of every group action one member takes on another (remove, ban, mute,
+/// appoint or dismiss, recall their message): the owner acts on admins and plain members,
+/// admins act on plain members only, plain members act on nobody, and nobody acts on the
+/// owner. What an action additionally requires (the owner alone appoints admins) is checked
+/// by that action.
+pub fn outranks(actor_role: i16, target_role: i16) -> bool {
+    match actor_role {
+        ROLE_OWNER => target_role != ROLE_OWNER,
+        ROLE_ADMIN => target_role == ROLE_MEMBER,
+        _ => false,
+    }
+}
+
+/// Whether a member may invite people (directly or by creating a link) under the group's
+/// current settings: the owner and admins always, plain members while `member_invite` is on.
+pub fn may_invite(g: &GroupRow, m: &MemberRow) -> bool {
+    m.role != ROLE_MEMBER || g.member_invite == 1
+}
+
+/// Whether an unrevoked, unexpired link still works: its creator is still the member who made
+/// it (a membership that began after the link does not revive it) and may still invite.
+fn link_works(g: &GroupRow, link: &LinkRow, creator: Option<&MemberRow>) -> bool {
+    creator.is_some_and(|m| m.created_at <= link.created_at && may_invite(g, m))
+}
+
+/// Whether `actor` may recall `sender`'s message in the group whatever the recall window:
+/// `Ok(true)` for the owner and admins on their own messages and on those of members they
+/// outrank ([`outranks`]; a sender who is no longer a member counts as a plain member),
+/// `Ok(false)` for plain members and non-members (they recall only their own, within the
+/// window), and CANNOT_EDIT_PEER_ADMIN when an admin aims at another admin or the owner.
+pub async fn may_recall_for(
+    state: &AppState,
+    group_id: i64,
+    actor: i64,
+    sender: i64,
+) -> Result<bool> {
+    let Some(me) = state.db.group_member_find(group_id, actor).await? else { return Ok(false) };
+    if me.role == ROLE_MEMBER {
+        return Ok(false);
+    }
+    if sender == actor {
+        return Ok(true);
+    }
+    let target_role =
+        state.db.group_member_find(group_id, sender).await?.map_or(ROLE_MEMBER, |m| m.role);
+    if outranks(me.role, target_role) {
+        Ok(true)
+    } else {
+        Err(AppError::code(ErrorCode::CannotEditPeerAdmin))
+    }
 }
 
 /// An active group and the caller's membership in it.
@@ -555,7 +634,8 @@ async fn add_checked(state: &AppState, g: &GroupRow, ids: Vec<i64>, by: i64) -> 
 }
 
 /// Seat one `joiner` (limit and bans checked in the same transaction; recorded as added by
-/// `added_by`) and tell the members, whichever way they came in (`via`).
+/// `added_by`; their pending invitations and join requests closed) and tell the members,
+/// whichever way they came in (`via`). False when they were a member already.
 async fn admit(
     state: &AppState,
     g: &GroupRow,
@@ -563,14 +643,15 @@ async fn admit(
     added_by: i64,
     actor: i64,
     via: &str,
-) -> Result<()> {
+) -> Result<bool> {
     let added = add_checked(state, g, vec![joiner], added_by).await?;
-    if !added.is_empty() {
-        let values = json!({ "via": via });
-        emit(state, Via::Bus, g.id, GroupEventKind::MemberJoined, actor, added, values, None, &[])
-            .await;
+    if added.is_empty() {
+        return Ok(false);
     }
-    Ok(())
+    let values = json!({ "via": via });
+    emit(state, Via::Bus, g.id, GroupEventKind::MemberJoined, actor, added, values, None, &[])
+        .await;
+    Ok(true)
 }
 
 /// Leave a group. The owner must transfer ownership or dissolve the group first.
@@ -580,7 +661,7 @@ pub async fn leave(state: &AppState, user_id: i64, group_id: i64) -> Result<()> 
     if me.role == ROLE_OWNER {
         return Err(AppError::code(ErrorCode::OwnerCannotLeave));
     }
-    if !state.db.group_member_leave(g.id, user_id).await? {
+    if !state.db.group_member_leave(g.id, user_id, now_ms()).await? {
         return Err(AppError::code(ErrorCode::NotGroupMember));
     }
     if g.status == GROUP_ACTIVE {
@@ -883,8 +964,8 @@ pub async fn remove_members(
     let (g, me) = member_context(state, group_id, user_id).await?;
     require_admin(&me)?;
     let ids: Vec<i64> = ids.into_iter().filter(|&id| id != user_id).collect();
-    let roles =
-        if me.role == ROLE_OWNER { vec![ROLE_MEMBER, ROLE_ADMIN] } else { vec![ROLE_MEMBER] };
+    let roles: Vec<i16> =
+        [ROLE_MEMBER, ROLE_ADMIN].into_iter().filter(|&r| outranks(me.role, r)).collect();
     let out = state.db.group_member_remove(g.id, ids, roles, ban, user_id, now_ms()).await?;
     if !out.removed.is_empty() || !out.banned.is_empty() {
         emit(
@@ -929,7 +1010,7 @@ pub async fn update_member(
         .await?
         .ok_or_else(|| AppError::code(ErrorCode::TargetNotGroupMember))?;
     require_admin(&me)?;
-    if target.role == ROLE_OWNER || (me.role == ROLE_ADMIN && target.role == ROLE_ADMIN) {
+    if !outranks(me.role, target.role) {
         return Err(AppError::code(ErrorCode::CannotEditPeerAdmin));
     }
     let now = now_ms();
@@ -1131,7 +1212,7 @@ pub async fn invite(
         state.config.groups.max_members as usize,
     )?;
     let (g, me) = member_context(state, group_id, user_id).await?;
-    if me.role == ROLE_MEMBER && g.member_invite != 1 {
+    if !may_invite(&g, &me) {
         return Err(AppError::code(ErrorCode::GroupInviteNotAllowed));
     }
     require_active_users(state, &ids).await?;
@@ -1217,7 +1298,7 @@ pub async fn create_link(
     ttl_secs: Option<i64>,
 ) -> Result<LinkView> {
     let (g, me) = member_context(state, group_id, user_id).await?;
-    if me.role == ROLE_MEMBER && g.member_invite != 1 {
+    if !may_invite(&g, &me) {
         return Err(AppError::code(ErrorCode::GroupInviteNotAllowed));
     }
     let max_ttl = state.config.groups.invite_link_ttl_secs as i64;
@@ -1230,22 +1311,37 @@ pub async fn create_link(
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let now = now_ms();
     let expires_at = now + ttl * 1000;
-    state
-        .db
-        .group_link_insert(LinkRow {
-            id: 0,
-            group_id: g.id,
-            token: token.clone(),
-            creator_id: user_id,
-            expires_at,
-            revoked_at: None,
-            created_at: now,
-        })
-        .await?;
-    Ok(LinkView { group_id: g.id, token, expires_at })
+    let link = LinkRow {
+        id: 0,
+        group_id: g.id,
+        token,
+        creator_id: user_id,
+        expires_at,
+        revoked_at: None,
+        created_at: now,
+        uses: 0,
+    };
+    state.db.group_link_insert(link.clone()).await?;
+    Ok(LinkView::from(&link))
 }
 
-/// Join through an invite link (whatever the join policy; never when banned).
+/// The group's links that still work (see [`link_works`]), newest first (owner/admins), so
+/// they can revoke what they do not want.
+pub async fn links(state: &AppState, user_id: i64, group_id: i64) -> Result<Vec<LinkView>> {
+    let (g, me) = member_context(state, group_id, user_id).await?;
+    require_admin(&me)?;
+    Ok(state
+        .db
+        .group_link_list_unexpired(g.id, now_ms())
+        .await?
+        .iter()
+        .filter(|(link, creator)| link_works(&g, link, creator.as_ref()))
+        .map(|(link, _)| LinkView::from(link))
+        .collect())
+}
+
+/// Join through an invite link (whatever the join policy; never when banned; only while the
+/// link's creator may still invite, see [`link_works`]).
 pub async fn join_by_link(state: &AppState, user_id: i64, token: &str) -> Result<JoinResult> {
     let token = token.trim();
     if token.is_empty() || token.len() > 64 {
@@ -1259,13 +1355,25 @@ pub async fn join_by_link(state: &AppState, user_id: i64, token: &str) -> Result
         .ok_or_else(|| AppError::code(ErrorCode::GroupLinkInvalid))?;
     let g = load_group(state, link.group_id).await?;
     ensure_active(&g)?;
+    let creator = state.db.group_member_find(g.id, link.creator_id).await?;
+    if !link_works(&g, &link, creator.as_ref()) {
+        return Err(AppError::with_message(
+            ErrorCode::GroupLinkInvalid,
+            "the link's creator may no longer invite to this group",
+        ));
+    }
     if state.db.group_member_find(g.id, user_id).await?.is_some() {
         return Err(AppError::code(ErrorCode::AlreadyGroupMember));
     }
     if state.db.group_ban_exists(g.id, user_id).await? {
         return Err(AppError::code(ErrorCode::GroupBanned));
     }
-    admit(state, &g, user_id, link.creator_id, user_id, "link").await?;
+    if admit(state, &g, user_id, link.creator_id, user_id, "link").await?
+        && let Err(e) = state.db.group_link_count_use(link.id).await
+    {
+        // The join is done and stays done; only the counter shown to admins misses one.
+        slog::warn!(state.log, "invite link use not counted"; "error" => e.to_string());
+    }
     Ok(JoinResult { group_id: g.id, status: "joined".into() })
 }
 
@@ -1541,6 +1649,22 @@ mod tests {
         assert!(!is_muted(&m, 5));
         assert!(is_muted(&MemberRow { muted_until: None, ..m.clone() }, i64::MAX));
         assert!(!is_muted(&MemberRow { speak_status: 1, ..m }, 0));
+    }
+
+    #[test]
+    fn ranks() {
+        assert!(outranks(ROLE_OWNER, ROLE_ADMIN) && outranks(ROLE_OWNER, ROLE_MEMBER));
+        assert!(outranks(ROLE_ADMIN, ROLE_MEMBER));
+        for (actor, target) in [
+            (ROLE_OWNER, ROLE_OWNER),
+            (ROLE_ADMIN, ROLE_ADMIN),
+            (ROLE_ADMIN, ROLE_OWNER),
+            (ROLE_MEMBER, ROLE_MEMBER),
+            (ROLE_MEMBER, ROLE_ADMIN),
+            (ROLE_MEMBER, ROLE_OWNER),
+        ] {
+            assert!(!outranks(actor, target), "{actor} on {target}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Groups on both profiles: the corrected permission matrix (table-driven), the member limit
 //! under concurrent joins, bans on every path, the life cycle (policies, requests,
-//! invitations, links, roles, transfer, mutes, dissolve), bad input, and `jim group …`.
+//! invitations, links, roles, transfer, mutes, dissolve), bad input, and `jim group …`; links
+//! that die with their creator's right to invite, pending invitations and requests closed by
+//! joining and removal, and recall under the same rank rule as every other group action.
 
 use std::time::Duration;
 
@@ -17,6 +19,9 @@ both_profiles!(
     group_life_cycle,
     bad_input_gets_clear_errors,
     cli_group_commands_reach_running_servers,
+    recall_follows_the_group_ranks,
+    joining_or_removal_closes_pending_invitations_and_requests,
+    invite_links_work_only_while_their_creator_may_invite,
 );
 
 fn code(body: &Value) -> String {
@@ -71,6 +76,7 @@ enum Act {
     TouchOwner,
     Bans,
     Requests,
+    Links,
     CreateLink,
     Invite,
     Nickname,
@@ -102,6 +108,7 @@ async fn perform(app: &TestApp, c: &Cast, act: Act, gid: i64, who: &(i64, String
         Act::Members => get("/api/v1/group/members").await,
         Act::Bans => get("/api/v1/group/bans").await,
         Act::Requests => get("/api/v1/group/requests").await,
+        Act::Links => get("/api/v1/group/links").await,
         Act::Join => attempt(app, tok, "/api/v1/group/join", json!({"group_id": gid})).await.1,
         Act::Leave => attempt(app, tok, "/api/v1/group/leave", json!({"group_id": gid})).await.1,
         Act::Rename => {
@@ -236,6 +243,7 @@ async fn permission_matrix(profile: Profile) {
         (TouchOwner,      ["CANNOT_EDIT_SELF",      "CANNOT_EDIT_PEER_ADMIN",  "NOT_ADMIN",                NM]),
         (Bans,            ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
         (Requests,        ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
+        (Links,           ["ok",                    "ok",                      "NOT_ADMIN",                NM]),
         (CreateLink,      ["ok",                    "ok",                      "GROUP_INVITE_NOT_ALLOWED", NM]),
         (Invite,          ["ok:1",                  "ok:1",                    "GROUP_INVITE_NOT_ALLOWED", NM]),
         (Nickname,        ["ok",                    "ok",                      "ok",                       NM]),
@@ -930,4 +938,231 @@ async fn cli_group_commands_reach_running_servers(profile: Profile) {
     let out = jim_for(&env, &["group", "dissolve", &id, "--yes"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("GROUP_DISSOLVED"));
+}
+
+/// Send a text to the group as `who`; returns its message id.
+async fn say(app: &TestApp, who: &(i64, String), gid: i64, text: &str) -> i64 {
+    let body = json!({"session_type": 2, "type": 1, "target_id": gid, "body": {"text": text}});
+    let res = ok(app, &who.1, "/api/v1/chat/message/send", body).await;
+    res["data"]["message_id"].as_i64().unwrap()
+}
+
+async fn recall_follows_the_group_ranks(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("owner").await;
+    let a1 = app.user("admin1").await;
+    let a2 = app.user("admin2").await;
+    let m = app.user("member").await;
+    let gone = app.user("gone").await;
+    let gid = new_group(app, &owner, &[a1.0, a2.0, m.0, gone.0]).await;
+    for a in [a1.0, a2.0] {
+        let body = json!({"group_id": gid, "user_id": a, "role": 2});
+        ok(app, &owner.1, "/api/v1/group/member/update", body).await;
+    }
+    let from_owner = say(app, &owner, gid, "owner").await;
+    let from_a1 = say(app, &a1, gid, "a1").await;
+    let from_a2 = say(app, &a2, gid, "a2").await;
+    let from_m = say(app, &m, gid, "m").await;
+    let from_gone = say(app, &gone, gid, "gone").await;
+    let body = json!({"group_id": gid, "user_ids": [gone.0]});
+    ok(app, &owner.1, "/api/v1/group/member/remove", body).await;
+    let recall = |who: &(i64, String), id: i64| {
+        let body = json!({"session_type": 2, "target_id": gid, "message_id": id});
+        let token = who.1.clone();
+        async move { attempt(app, &token, "/api/v1/chat/message/rollback", body).await }
+    };
+    const PEER: &str = "CANNOT_EDIT_PEER_ADMIN";
+    // Admins act on plain members only, as for removal and mutes.
+    assert_eq!(recall(&a1, from_owner).await, (403, PEER.into()), "admin on the owner");
+    assert_eq!(recall(&a1, from_a2).await, (403, PEER.into()), "admin on an admin");
+    assert_eq!(recall(&m, from_a1).await, (403, "RECALL_FAILED".into()), "member on an admin");
+    assert_eq!(recall(&a1, from_m).await, (200, "ok".into()), "admin on a member");
+    assert_eq!(recall(&a1, from_gone).await, (200, "ok".into()), "admin on a former member");
+    assert_eq!(recall(&owner, from_a2).await, (200, "ok".into()), "owner on an admin");
+    assert_eq!(recall(&a1, from_a1).await, (200, "ok".into()), "admin on themself");
+    assert_eq!(recall(&owner, from_owner).await, (200, "ok".into()), "owner on themself");
+}
+
+/// Create an invite link as `who`; returns its token.
+async fn new_link(app: &TestApp, who: &(i64, String), gid: i64) -> String {
+    let res = ok(app, &who.1, "/api/v1/group/link/create", json!({"group_id": gid})).await;
+    res["data"]["token"].as_str().unwrap().to_string()
+}
+
+async fn join_link(app: &TestApp, who: &(i64, String), token: &str) -> (u16, String) {
+    attempt(app, &who.1, "/api/v1/group/link/join", json!({"token": token})).await
+}
+
+async fn joining_or_removal_closes_pending_invitations_and_requests(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("owner").await;
+    let bob = app.user("bob").await;
+    let xena = app.user("xena").await;
+    let yuri = app.user("yuri").await;
+    let zoe = app.user("zoe").await;
+    let gid = new_group(app, &owner, &[bob.0]).await;
+    let g = json!({"group_id": gid});
+    let member = |id: i64| async move { app.state.db.group_member_find(gid, id).await.unwrap() };
+    let owner_token = owner.1.as_str();
+    let remove = |id: i64| async move {
+        let body = json!({"group_id": gid, "user_ids": [id]});
+        let res = ok(app, owner_token, "/api/v1/group/member/remove", body).await;
+        assert_eq!(res["data"]["count"], 1);
+    };
+
+    // Invited, then joined through a link: the invitation is closed, so once removed they
+    // cannot come back through it.
+    ok(app, &owner.1, "/api/v1/group/invite", json!({"group_id": gid, "user_ids": [xena.0]})).await;
+    let token = new_link(app, &owner, gid).await;
+    assert_eq!(join_link(app, &xena, &token).await, (200, "ok".into()));
+    let (_, invites) = app.get_as(&xena.1, "/api/v1/group/invites").await;
+    assert_eq!(invites["data"], json!([]), "no pending invitation to a group I am in");
+    remove(xena.0).await;
+    let r = attempt(app, &xena.1, "/api/v1/group/invite/accept", g.clone()).await;
+    assert_eq!(r, (404, "GROUP_INVITE_NOT_FOUND".into()));
+    assert!(member(xena.0).await.is_none(), "a removed user rejoined through an old invitation");
+
+    // Invited, then joined an open group, then left: the same.
+    ok(app, &owner.1, "/api/v1/group/invite", json!({"group_id": gid, "user_ids": [zoe.0]})).await;
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "join_policy": "open"}))
+        .await;
+    ok(app, &zoe.1, "/api/v1/group/join", g.clone()).await;
+    ok(app, &zoe.1, "/api/v1/group/leave", g.clone()).await;
+    let r = attempt(app, &zoe.1, "/api/v1/group/invite/accept", g.clone()).await;
+    assert_eq!(r, (404, "GROUP_INVITE_NOT_FOUND".into()));
+    assert!(member(zoe.0).await.is_none());
+
+    // Asked to join, then added directly: the request is closed (the admins no longer see
+    // it), so accepting it after a removal is refused.
+    ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "join_policy": "approval"}))
+        .await;
+    let res = ok(app, &yuri.1, "/api/v1/group/join", g.clone()).await;
+    assert_eq!(res["data"]["status"], "requested");
+    befriend(app, owner.0, yuri.0).await;
+    ok(app, &owner.1, "/api/v1/group/member/add", json!({"group_id": gid, "user_ids": [yuri.0]}))
+        .await;
+    let (_, reqs) = app.get_as(&owner.1, &format!("/api/v1/group/requests?group_id={gid}")).await;
+    assert_eq!(reqs["data"], json!([]), "no pending request from a member");
+    remove(yuri.0).await;
+    let accept = json!({"group_id": gid, "user_id": yuri.0});
+    let r = attempt(app, &owner.1, "/api/v1/group/request/accept", accept).await;
+    assert_eq!(r, (404, "GROUP_REQUEST_NOT_FOUND".into()));
+    assert!(member(yuri.0).await.is_none(), "a removed user rejoined through an old request");
+
+    // Removal closes what was filed while they were a member (an invitation or request that
+    // raced their joining), too.
+    let now = jim::db::now_ms();
+    app.state.db.group_invite_upsert(gid, owner.0, bob.0, now).await.unwrap();
+    app.state.db.group_request_upsert(gid, bob.0, String::new(), now).await.unwrap();
+    remove(bob.0).await;
+    let r = attempt(app, &bob.1, "/api/v1/group/invite/accept", g.clone()).await;
+    assert_eq!(r, (404, "GROUP_INVITE_NOT_FOUND".into()));
+    let accept = json!({"group_id": gid, "user_id": bob.0});
+    let r = attempt(app, &owner.1, "/api/v1/group/request/accept", accept).await;
+    assert_eq!(r, (404, "GROUP_REQUEST_NOT_FOUND".into()));
+    assert!(member(bob.0).await.is_none());
+
+    // A fresh invitation after the removal still works.
+    ok(app, &owner.1, "/api/v1/group/invite", json!({"group_id": gid, "user_ids": [xena.0]})).await;
+    ok(app, &xena.1, "/api/v1/group/invite/accept", g.clone()).await;
+    assert!(member(xena.0).await.is_some());
+}
+
+/// The live links of a group as the owner or an admin sees them, newest first.
+async fn live_links(app: &TestApp, who: &(i64, String), gid: i64) -> Vec<Value> {
+    let (status, res) = app.get_as(&who.1, &format!("/api/v1/group/links?group_id={gid}")).await;
+    assert_eq!(status, 200, "{res}");
+    res["data"].as_array().unwrap().clone()
+}
+
+fn tokens(links: &[Value]) -> Vec<String> {
+    links.iter().map(|l| l["token"].as_str().unwrap().to_string()).collect()
+}
+
+async fn invite_links_work_only_while_their_creator_may_invite(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("owner").await;
+    let admin = app.user("admin").await;
+    let mem = app.user("member").await;
+    let leaver = app.user("leaver").await;
+    let gid = new_group(app, &owner, &[admin.0, mem.0, leaver.0]).await;
+    let promote = json!({"group_id": gid, "user_id": admin.0, "role": 2});
+    ok(app, &owner.1, "/api/v1/group/member/update", promote).await;
+    let owner_token = owner.1.as_str();
+    let set_member_invite = |on: bool| {
+        let body = json!({"group_id": gid, "member_invite": on});
+        async move { ok(app, owner_token, "/api/v1/group/update", body).await }
+    };
+    set_member_invite(true).await;
+    let by_owner = new_link(app, &owner, gid).await;
+    let by_admin = new_link(app, &admin, gid).await;
+    let by_member = new_link(app, &mem, gid).await;
+    let by_leaver = new_link(app, &leaver, gid).await;
+    let outsiders = [
+        app.user("out1").await,
+        app.user("out2").await,
+        app.user("out3").await,
+        app.user("out4").await,
+    ];
+
+    // The case: a member's link, then `member_invite` off, then the member removed
+    // and banned. Nobody joins through that link any more.
+    set_member_invite(false).await;
+    assert_eq!(join_link(app, &outsiders[0], &by_member).await, (404, "GROUP_LINK_INVALID".into()));
+    let ban = json!({"group_id": gid, "user_ids": [mem.0], "ban": true});
+    ok(app, &owner.1, "/api/v1/group/member/remove", ban).await;
+    set_member_invite(true).await;
+    assert_eq!(
+        join_link(app, &outsiders[0], &by_member).await,
+        (404, "GROUP_LINK_INVALID".into()),
+        "the setting is back on, but the creator is gone"
+    );
+    // Coming back does not revive the links of the earlier membership.
+    ok(app, &owner.1, "/api/v1/group/unban", json!({"group_id": gid, "user_id": mem.0})).await;
+    let add = json!({"group_id": gid, "user_ids": [mem.0]});
+    ok(app, &owner.1, "/api/v1/group/member/add", add).await;
+    assert_eq!(join_link(app, &outsiders[0], &by_member).await, (404, "GROUP_LINK_INVALID".into()));
+
+    // Owners and admins see the live links with what revoking and judging them takes; plain
+    // members may not look.
+    let listed = live_links(app, &owner, gid).await;
+    assert_eq!(tokens(&listed), vec![by_leaver.clone(), by_admin.clone(), by_owner.clone()]);
+    let l = &listed[0];
+    assert_eq!((l["group_id"].as_i64(), l["creator_id"].as_i64()), (Some(gid), Some(leaver.0)));
+    assert_eq!(l["uses"], 0);
+    assert!(l["expires_at"].as_i64().unwrap() > l["created_at"].as_i64().unwrap(), "{l}");
+    assert_eq!(tokens(&live_links(app, &admin, gid).await).len(), 3);
+    let r = app.get_as(&mem.1, &format!("/api/v1/group/links?group_id={gid}")).await;
+    assert_eq!((r.0, code(&r.1)), (403, "NOT_ADMIN".into()));
+    // A join through a link is counted.
+    assert_eq!(join_link(app, &outsiders[0], &by_leaver).await, (200, "ok".into()));
+    assert_eq!(live_links(app, &owner, gid).await[0]["uses"], 1);
+
+    // A creator who leaves takes their links along.
+    ok(app, &leaver.1, "/api/v1/group/leave", json!({"group_id": gid})).await;
+    assert_eq!(join_link(app, &outsiders[1], &by_leaver).await, (404, "GROUP_LINK_INVALID".into()));
+    assert_eq!(
+        tokens(&live_links(app, &owner, gid).await),
+        vec![by_admin.clone(), by_owner.clone()]
+    );
+
+    // A demoted admin's link works only while plain members may invite.
+    let demote = json!({"group_id": gid, "user_id": admin.0, "role": 0});
+    ok(app, &owner.1, "/api/v1/group/member/update", demote).await;
+    set_member_invite(false).await;
+    assert_eq!(tokens(&live_links(app, &owner, gid).await), vec![by_owner.clone()]);
+    assert_eq!(join_link(app, &outsiders[1], &by_admin).await, (404, "GROUP_LINK_INVALID".into()));
+    set_member_invite(true).await;
+    assert_eq!(join_link(app, &outsiders[1], &by_admin).await, (200, "ok".into()));
+
+    // A listed link is revoked with the existing route, and is gone.
+    let revoke = json!({"group_id": gid, "token": by_owner});
+    ok(app, &owner.1, "/api/v1/group/link/revoke", revoke).await;
+    assert_eq!(tokens(&live_links(app, &owner, gid).await), vec![by_admin.clone()]);
+    assert_eq!(join_link(app, &outsiders[2], &by_owner).await, (404, "GROUP_LINK_INVALID".into()));
+    assert!(app.state.db.group_member_find(gid, outsiders[2].0).await.unwrap().is_none());
+    assert!(app.state.db.group_member_find(gid, outsiders[3].0).await.unwrap().is_none());
 }

@@ -201,6 +201,7 @@ async fn openapi_spec_and_vendored_ui_are_served() {
         "/api/v1/group/link/create",
         "/api/v1/group/link/join",
         "/api/v1/group/link/revoke",
+        "/api/v1/group/links",
         "/api/v1/friend/find",
         "/api/v1/friend/list",
         "/api/v1/friend/update",
