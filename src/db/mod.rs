@@ -466,12 +466,26 @@ pub fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
 }
 
-/// `mariadb://` is accepted as an alias of `mysql://`.
+/// The URL as handed to the MySQL driver. `mariadb://` is accepted as an alias of `mysql://`.
+/// The URL's host and port are where it connects: left alone, the driver (mysql_async's
+/// `prefer_socket`), once connected to a loopback address, asks the server for its Unix
+/// socket and silently moves there, past whatever listens on that port (a proxy, a tunnel,
+/// another server). A socket is used only when the URL names one (`?socket=/path/to/sock`)
+/// or asks for the driver's switch (`prefer_socket=true`).
 pub fn mysql_url(url: &str) -> String {
-    match url.strip_prefix("mariadb://") {
+    let url = match url.strip_prefix("mariadb://") {
         Some(rest) => format!("mysql://{rest}"),
         None => url.to_string(),
+    };
+    let Ok(mut parsed) = url::Url::parse(&url) else {
+        // Not a URL: the driver says what is wrong with it.
+        return url;
+    };
+    let chosen = parsed.query_pairs().any(|(k, _)| k == "socket" || k == "prefer_socket");
+    if !chosen {
+        parsed.query_pairs_mut().append_pair("prefer_socket", "false");
     }
+    parsed.to_string()
 }
 
 fn sqlite_pragmas(config: &Config) -> String {
@@ -566,5 +580,26 @@ impl LastInsertId for MysqlConn {
     async fn last_insert_id(&mut self) -> DbResult<i64> {
         let sql = "SELECT CAST(LAST_INSERT_ID() AS SIGNED)";
         Ok(shaped::Shaped::<BigInt>::new(sql, Vec::new(), 0).get_result(self).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mysql_url_means_its_host_and_port_unless_it_names_a_socket() {
+        assert_eq!(
+            mysql_url("mariadb://root@127.0.0.1:13306/db"),
+            "mysql://root@127.0.0.1:13306/db?prefer_socket=false"
+        );
+        assert_eq!(
+            mysql_url("mysql://jim:pw@db.internal/jim?pool_min=1"),
+            "mysql://jim:pw@db.internal/jim?pool_min=1&prefer_socket=false"
+        );
+        let socket = "mysql://root@localhost/jim?socket=%2Frun%2Fmysqld%2Fmysqld.sock";
+        assert_eq!(mysql_url(socket), socket);
+        let prefer = "mysql://root@127.0.0.1/jim?prefer_socket=true";
+        assert_eq!(mysql_url(prefer), prefer);
     }
 }
