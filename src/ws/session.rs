@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actix_codec::Framed;
@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::frames::{self, CatchUpItem, ChatPush, Outbound, frame};
-use super::hub::{CLOSE_IDLE, CLOSE_TOO_BIG, CloseFrame, ConnectError};
+use super::hub::{CLOSE_IDLE, CLOSE_TOO_BIG, CloseFrame, ConnectError, Shared};
 use super::transport::{Incoming, ReadError, Socket};
 use crate::bus::Event;
 use crate::error::{AppError, ErrorCode};
@@ -68,8 +68,8 @@ pub async fn upgrade(
     // Boxed and finished before the connection runs: nothing of the request is kept while
     // it does (B4 memory per socket).
     if let Some((accepted, socket)) = Box::pin(handshake(state, req, framed)).await {
-        let Accepted { conn, rx, close, world, hold } = accepted;
-        run(conn, socket, rx, close, world, hold).await;
+        let Accepted { conn, rx, close, hold } = accepted;
+        run(conn, socket, rx, close, hold).await;
     }
     Ok(())
 }
@@ -116,7 +116,6 @@ struct Accepted {
     conn: Connection,
     rx: mpsc::Receiver<Outbound>,
     close: watch::Receiver<Option<CloseFrame>>,
-    world: Arc<AtomicBool>,
     hold: bool,
 }
 
@@ -149,19 +148,14 @@ async fn accept(
         user_id: principal.user_id,
         conn_id: registration.conn_id,
         close_tx: registration.close_tx,
+        shared: registration.shared,
         connected_at,
     };
     // `?catch_up=1`: the client will send `catch_up` first; hold live pushes until then.
     let hold = url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
         .any(|(k, v)| k == "catch_up" && (v == "1" || v == "true"));
     let response = response.finish().map_into_boxed_body();
-    let accepted = Accepted {
-        conn,
-        rx: registration.rx,
-        close: registration.close,
-        world: registration.world,
-        hold,
-    };
+    let accepted = Accepted { conn, rx: registration.rx, close: registration.close, hold };
     Ok((response, accepted))
 }
 
@@ -171,6 +165,8 @@ struct Connection {
     user_id: i64,
     conn_id: u64,
     close_tx: watch::Sender<Option<CloseFrame>>,
+    /// What the hub and this connection share (the world switch, the bytes queued).
+    shared: Arc<Shared>,
     /// When the connection joined the hub (Unix ms): messages committed since then are its
     /// to get.
     connected_at: i64,
@@ -202,7 +198,6 @@ struct Live {
     last: HashMap<Arc<str>, Delivered>,
     /// Live pushes held until the client's first frame (`?catch_up=1`).
     held: Option<Vec<Outbound>>,
-    world: Arc<AtomicBool>,
     last_typing: Option<Instant>,
     last_heard: Instant,
 }
@@ -214,7 +209,6 @@ async fn run(
     mut socket: Socket,
     mut rx: mpsc::Receiver<Outbound>,
     mut close: watch::Receiver<Option<CloseFrame>>,
-    world: Arc<AtomicBool>,
     hold: bool,
 ) {
     let ws = &conn.state.config.ws;
@@ -226,7 +220,6 @@ async fn run(
         conn,
         last: HashMap::new(),
         held: hold.then(Vec::new),
-        world,
         last_typing: None,
         last_heard: Instant::now(),
     };
@@ -376,6 +369,8 @@ async fn write(
     last: &mut HashMap<Arc<str>, Delivered>,
     out: Outbound,
 ) -> bool {
+    // Leaving the queue: it no longer counts against the connection's bound (see the hub).
+    conn.shared.taken(&out);
     match out {
         Outbound::Frame(text) => socket.text(&text).await.is_ok(),
         Outbound::Close(..) => false,
@@ -653,7 +648,7 @@ async fn answer(live: &mut Live, socket: &mut Socket, text: &str) -> Answer {
         "ping" => reply(frame("pong", json!({}))),
         "world" => {
             let enabled = parsed.data.get("enabled").and_then(Value::as_bool).unwrap_or(true);
-            live.world.store(enabled, Ordering::Relaxed);
+            conn.shared.world.store(enabled, Ordering::Relaxed);
             reply(frame("world", json!({"enabled": enabled})))
         }
         "catch_up" => {
