@@ -122,8 +122,7 @@ impl Application {
 
         let messages = crate::store::connect(&config, &db).await.context("messages")?;
         let (presence_tx, presence_rx) = tokio::sync::mpsc::unbounded_channel();
-        let hub =
-            HubHandle::start(config.ws.max_connections_per_user, config.ws.send_queue, presence_tx);
+        let hub = HubHandle::start(&config.ws, presence_tx);
         let redis_cache = match &cache {
             Cache::Redis(redis) => Some(redis.clone()),
             Cache::Local(_) => None,
@@ -334,11 +333,7 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> 
     };
     let deps = Dependencies {
         auth_cache: AuthCache::new(&config, redis_cache),
-        hub: HubHandle::start(
-            config.ws.max_connections_per_user,
-            config.ws.send_queue,
-            presence_tx,
-        ),
+        hub: HubHandle::start(&config.ws, presence_tx),
         presence: Presence::default(),
         db,
         bus: Bus::Local(local::LocalBus::new(&instance_id)),

@@ -43,6 +43,9 @@ pub struct WsConfig {
     /// Frames queued for one connection; a client that falls this far behind is closed
     /// (code 1008) instead of growing memory.
     pub send_queue: usize,
+    /// Bytes queued for one connection: the same bound by size (a few large frames hold as
+    /// much as many small ones); beyond it the client is closed with 1008 too.
+    pub send_queue_bytes: usize,
     /// Largest frame a client may send, in bytes (larger: closed with 1009).
     pub max_frame_bytes: usize,
     /// Seconds between server pings.
@@ -61,6 +64,7 @@ impl Default for WsConfig {
         Self {
             max_connections_per_user: 10,
             send_queue: 1024,
+            send_queue_bytes: 4 * 1024 * 1024,
             max_frame_bytes: 64 * 1024,
             ping_interval_secs: 20,
             idle_timeout_secs: 60,
@@ -528,6 +532,9 @@ impl LoadedConfig {
         if c.chat.world_ids.iter().any(|id| *id <= 0) {
             bad("chat.world_ids", "world ids must be positive".into());
         }
+        if c.ws.send_queue_bytes < 65_536 {
+            bad("ws.send_queue_bytes", "must be at least 65536".into());
+        }
         if c.chat.publish_queue == 0 {
             bad("chat.publish_queue", "must be at least 1".into());
         }
@@ -838,6 +845,13 @@ mod tests {
         let issues = loaded.validate();
         let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["database.url", "log.level"]);
+    }
+
+    #[test]
+    fn a_socket_queue_needs_room_for_frames() {
+        let loaded = load_with(&["ws.send_queue_bytes=1000"]).unwrap();
+        let keys: Vec<_> = loaded.validate().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["ws.send_queue_bytes"]);
     }
 
     #[test]

@@ -212,6 +212,23 @@ impl AppError {
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
+
+    /// What the client is told: an API error's message, or for a failure of ours only its
+    /// code's message (the cause may name hosts, queries or keys: log it, never send it).
+    pub fn client_message(&self) -> &str {
+        match self {
+            Self::Api { message, .. } => message.as_ref(),
+            Self::Unavailable(_) | Self::Internal(_) => self.error_code().message(),
+        }
+    }
+
+    /// The cause to log, for a failure of ours (`None` for an API error).
+    pub fn cause(&self) -> Option<&anyhow::Error> {
+        match self {
+            Self::Api { .. } => None,
+            Self::Unavailable(cause) | Self::Internal(cause) => Some(cause),
+        }
+    }
 }
 
 impl ResponseError for AppError {

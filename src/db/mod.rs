@@ -156,11 +156,37 @@ impl DbError {
             && !self.is_retryable()
     }
 
-    /// Whether the failure means "the database is not reachable right now".
+    /// Whether the failure means "the database is not reachable right now" (503: the client
+    /// may try again): no connection to be had, a connection lost under a query (reset,
+    /// closed, the server going away or shutting down), or a transaction that kept hitting
+    /// deadlocks or a busy database. Anything else is a bug (500).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, DbError::Pool(_) | DbError::Connect(_))
+        match self {
+            DbError::Pool(_) | DbError::Connect(_) => true,
+            DbError::Query(diesel::result::Error::DatabaseError(_, info)) => {
+                let message = info.message();
+                self.is_retryable() || LOST_LINK.iter().any(|m| message.contains(m))
+            }
+            _ => false,
+        }
     }
 }
+
+/// How a lost or refused link to the database reads in a query's error. The MySQL driver
+/// hands its own errors to diesel as text only (mysql_async's `Display`), so they are told
+/// apart by it: an I/O error on the socket (reset, broken pipe, end of stream, TLS), the
+/// driver finding the connection closed, and the server errors that mean "not now"
+/// (1040 too many connections, 1053 shutting down, 1927 connection killed, 2006/2013 gone).
+const LOST_LINK: &[&str] = &[
+    "Input/output error",
+    "Connection to the server is closed",
+    "Pool was disconnected",
+    "Too many connections",
+    "Server shutdown in progress",
+    "Connection was killed",
+    "server has gone away",
+    "Lost connection to",
+];
 
 impl From<DbError> for crate::error::AppError {
     fn from(e: DbError) -> Self {
@@ -466,12 +492,26 @@ pub fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
 }
 
-/// `mariadb://` is accepted as an alias of `mysql://`.
+/// The URL as handed to the MySQL driver. `mariadb://` is accepted as an alias of `mysql://`.
+/// The URL's host and port are where it connects: left alone, the driver (mysql_async's
+/// `prefer_socket`), once connected to a loopback address, asks the server for its Unix
+/// socket and silently moves there, past whatever listens on that port (a proxy, a tunnel,
+/// another server). A socket is used only when the URL names one (`?socket=/path/to/sock`)
+/// or asks for the driver's switch (`prefer_socket=true`).
 pub fn mysql_url(url: &str) -> String {
-    match url.strip_prefix("mariadb://") {
+    let url = match url.strip_prefix("mariadb://") {
         Some(rest) => format!("mysql://{rest}"),
         None => url.to_string(),
+    };
+    let Ok(mut parsed) = url::Url::parse(&url) else {
+        // Not a URL: the driver says what is wrong with it.
+        return url;
+    };
+    let chosen = parsed.query_pairs().any(|(k, _)| k == "socket" || k == "prefer_socket");
+    if !chosen {
+        parsed.query_pairs_mut().append_pair("prefer_socket", "false");
     }
+    parsed.to_string()
 }
 
 fn sqlite_pragmas(config: &Config) -> String {
@@ -566,5 +606,49 @@ impl LastInsertId for MysqlConn {
     async fn last_insert_id(&mut self) -> DbResult<i64> {
         let sql = "SELECT CAST(LAST_INSERT_ID() AS SIGNED)";
         Ok(shaped::Shaped::<BigInt>::new(sql, Vec::new(), 0).get_result(self).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mysql_url_means_its_host_and_port_unless_it_names_a_socket() {
+        assert_eq!(
+            mysql_url("mariadb://root@127.0.0.1:13306/db"),
+            "mysql://root@127.0.0.1:13306/db?prefer_socket=false"
+        );
+        assert_eq!(
+            mysql_url("mysql://jim:pw@db.internal/jim?pool_min=1"),
+            "mysql://jim:pw@db.internal/jim?pool_min=1&prefer_socket=false"
+        );
+        let socket = "mysql://root@localhost/jim?socket=%2Frun%2Fmysqld%2Fmysqld.sock";
+        assert_eq!(mysql_url(socket), socket);
+        let prefer = "mysql://root@127.0.0.1/jim?prefer_socket=true";
+        assert_eq!(mysql_url(prefer), prefer);
+    }
+
+    fn query_error(message: &str) -> DbError {
+        let kind = diesel::result::DatabaseErrorKind::Unknown;
+        DbError::Query(diesel::result::Error::DatabaseError(kind, Box::new(message.to_string())))
+    }
+
+    #[test]
+    fn a_lost_link_is_unavailable_and_a_bug_is_not() {
+        for lost in [
+            "Input/output error: Input/output error: Connection reset by peer (os error 104)",
+            "Input/output error: Broken pipe (os error 32)",
+            "Driver error: `Connection to the server is closed.'",
+            "Server shutdown in progress",
+            "Deadlock found when trying to get lock; try restarting transaction",
+            "database is locked",
+        ] {
+            assert!(query_error(lost).is_unavailable(), "{lost}");
+        }
+        assert!(DbError::Pool("timed out".into()).is_unavailable());
+        assert!(!query_error("Unknown column 'x' in 'field list'").is_unavailable());
+        assert!(!DbError::Query(diesel::result::Error::NotFound).is_unavailable());
+        assert!(!DbError::Task("panicked".into()).is_unavailable());
     }
 }

@@ -732,3 +732,38 @@ pub async fn clear_history(state: &AppState, user: i64, room_id: &str) -> Result
     }
     Ok(())
 }
+
+/// What a catch-up tells a client about one conversation.
+#[derive(Debug)]
+pub struct CatchUp {
+    pub room: Room,
+    /// The first `window` messages after the client's last, ascending, as `user` sees them.
+    pub messages: Vec<StoredMessage>,
+    /// More messages follow those (the client pages on with the history API).
+    pub truncated: bool,
+    /// The room's newest `message_id` (0: none yet).
+    pub last_message_id: i64,
+}
+
+/// Catch `user` up on a conversation from `after` (the last `message_id` the client has).
+/// Every read must succeed: an answer that some read failed to fill would tell the client it
+/// missed nothing when it may have, so a failure is the error (503 `UNAVAILABLE` for a lost
+/// database link) and the client asks again.
+pub async fn catch_up(
+    state: &AppState,
+    user: i64,
+    session_type: i16,
+    target_id: i64,
+    after: i64,
+    window: i64,
+) -> Result<CatchUp> {
+    let room = readable_room(state, user, session_type, target_id).await?;
+    let window = window.max(1);
+    let mut page =
+        state.messages.page(&room.room_id, Page::After(after.max(0)), window + 1).await?;
+    let truncated = page.len() as i64 > window;
+    page.truncate(window as usize);
+    let messages = views_for(state, user, &room, page).await?;
+    let last_message_id = state.messages.last_message_id(&room.room_id).await?;
+    Ok(CatchUp { room, messages, truncated, last_message_id })
+}

@@ -20,6 +20,18 @@ pub enum Outbound {
     Close(u16, String),
 }
 
+impl Outbound {
+    /// The bytes this item holds for a connection while queued (a chat frame shared by many
+    /// recipients counts fully for each: what one connection's lag keeps alive).
+    pub fn bytes(&self) -> usize {
+        match self {
+            Outbound::Frame(text) => text.len(),
+            Outbound::Chat(push) => push.frame.len(),
+            Outbound::Resync | Outbound::Close(..) => 0,
+        }
+    }
+}
+
 /// A chat message as pushed to connections.
 #[derive(Debug)]
 pub struct ChatPush {

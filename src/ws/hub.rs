@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::frames::Outbound;
+use crate::config::WsConfig;
 
 /// Close code and reason.
 pub type CloseFrame = (u16, String);
@@ -27,7 +28,43 @@ struct Conn {
     session_id: i64,
     tx: mpsc::Sender<Outbound>,
     close: watch::Sender<Option<CloseFrame>>,
-    world: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+/// What a connection's task and the hub share.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Whether the connection receives the world channel.
+    pub world: AtomicBool,
+    /// Bytes of the items queued for the connection that its task has not written yet.
+    queued_bytes: AtomicUsize,
+}
+
+impl Shared {
+    /// The connection's task is writing `item` (or gave it up): it no longer counts as queued.
+    pub fn taken(&self, item: &Outbound) {
+        self.queued_bytes.fetch_sub(item.bytes(), Ordering::Relaxed);
+    }
+}
+
+impl Conn {
+    /// Queue `item` for the connection; false when it has fallen too far behind (its queue
+    /// full, or `limit` bytes in it: `ws.send_queue` and `ws.send_queue_bytes`) or is gone. Only the hub adds to the count, so checking and adding cannot race; the
+    /// connection's task takes items off as it writes them.
+    fn offer(&self, item: Outbound, limit: usize) -> bool {
+        let size = item.bytes();
+        let queued = self.shared.queued_bytes.load(Ordering::Relaxed);
+        // An empty queue takes one item of any size, so no frame is undeliverable.
+        if queued > 0 && queued + size > limit {
+            return false;
+        }
+        self.shared.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        if self.tx.try_send(item).is_err() {
+            self.shared.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
 }
 
 /// Who a delivery is for.
@@ -65,7 +102,7 @@ pub struct Registration {
     pub close: watch::Receiver<Option<CloseFrame>>,
     /// Closing from inside the connection (idle, protocol errors) goes through this too.
     pub close_tx: watch::Sender<Option<CloseFrame>>,
-    pub world: Arc<AtomicBool>,
+    pub shared: Arc<Shared>,
 }
 
 /// Cheap handle to the hub task.
@@ -77,15 +114,13 @@ pub struct HubHandle {
 }
 
 impl HubHandle {
-    /// Start the hub task. Presence changes of local users are sent to `presence`.
-    pub fn start(
-        max_per_user: usize,
-        queue: usize,
-        presence: mpsc::UnboundedSender<PresenceChange>,
-    ) -> Self {
+    /// Start the hub task with the `ws` settings (connections per user, queue bounds).
+    /// Presence changes of local users are sent to `presence`.
+    pub fn start(ws: &WsConfig, presence: mpsc::UnboundedSender<PresenceChange>) -> Self {
         let (cmd, rx) = mpsc::channel(65_536);
-        tokio::spawn(run(rx, max_per_user.max(1), presence));
-        Self { cmd, next_id: Arc::new(AtomicU64::new(1)), queue: queue.max(1) }
+        let max_per_user = ws.max_connections_per_user.max(1);
+        tokio::spawn(run(rx, max_per_user, ws.send_queue_bytes.max(1), presence));
+        Self { cmd, next_id: Arc::new(AtomicU64::new(1)), queue: ws.send_queue.max(1) }
     }
 
     /// Register a connection of `user_id` bound to `session_id`.
@@ -96,17 +131,17 @@ impl HubHandle {
     ) -> Result<Registration, ConnectError> {
         let (tx, rx) = mpsc::channel(self.queue);
         let (close_tx, close) = watch::channel(None);
-        let world = Arc::new(AtomicBool::new(true));
+        let shared = Arc::new(Shared { world: AtomicBool::new(true), ..Shared::default() });
         let conn_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let conn =
-            Conn { id: conn_id, session_id, tx, close: close_tx.clone(), world: world.clone() };
+            Conn { id: conn_id, session_id, tx, close: close_tx.clone(), shared: shared.clone() };
         let (reply, answer) = oneshot::channel();
         self.cmd
             .send(Command::Connect { user_id, conn, reply })
             .await
             .map_err(|_| ConnectError::ShuttingDown)?;
         answer.await.map_err(|_| ConnectError::ShuttingDown)??;
-        Ok(Registration { conn_id, rx, close, close_tx, world })
+        Ok(Registration { conn_id, rx, close, close_tx, shared })
     }
 
     pub async fn disconnect(&self, user_id: i64, conn_id: u64) {
@@ -151,6 +186,7 @@ impl HubHandle {
 async fn run(
     mut rx: mpsc::Receiver<Command>,
     max_per_user: usize,
+    max_bytes: usize,
     presence: mpsc::UnboundedSender<PresenceChange>,
 ) {
     let mut users: HashMap<i64, Vec<Conn>> = HashMap::new();
@@ -184,9 +220,10 @@ async fn run(
                     if Some(conn.id) == except_conn {
                         return;
                     }
-                    if conn.tx.try_send(frame.clone()).is_err() {
-                        // Full (a client that stopped reading) or gone: close it rather than
-                        // buffer without bound; it will catch up by message id on reconnect.
+                    if !conn.offer(frame.clone(), max_bytes) {
+                        // Too far behind (a client that stopped reading) or gone: close it
+                        // rather than buffer without bound; it will catch up by message id
+                        // on reconnect.
                         let _ = conn.close.send(Some((CLOSE_POLICY, "send queue overflow".into())));
                         overflowed.push((user_id, conn.id));
                     }
@@ -201,7 +238,9 @@ async fn run(
                     }
                     Targets::World => {
                         for (user_id, conns) in &users {
-                            for conn in conns.iter().filter(|c| c.world.load(Ordering::Relaxed)) {
+                            for conn in
+                                conns.iter().filter(|c| c.shared.world.load(Ordering::Relaxed))
+                            {
                                 offer(*user_id, conn);
                             }
                         }
@@ -218,11 +257,11 @@ async fn run(
                         .filter(|c| session_ids.is_empty() || session_ids.contains(&c.session_id))
                     {
                         // The frame and then the close go through the queue, in that order.
-                        if conn.tx.try_send(kicked.clone()).is_err()
-                            || conn
-                                .tx
-                                .try_send(Outbound::Close(CLOSE_KICKED, "session ended".into()))
-                                .is_err()
+                        if !conn.offer(kicked.clone(), max_bytes)
+                            || !conn.offer(
+                                Outbound::Close(CLOSE_KICKED, "session ended".into()),
+                                max_bytes,
+                            )
                         {
                             let _ = conn.close.send(Some((CLOSE_KICKED, "session ended".into())));
                         }
@@ -233,7 +272,7 @@ async fn run(
                 let mut overflowed = Vec::new();
                 for (user_id, conns) in &users {
                     for conn in conns {
-                        if conn.tx.try_send(Outbound::Resync).is_err() {
+                        if !conn.offer(Outbound::Resync, max_bytes) {
                             let _ =
                                 conn.close.send(Some((CLOSE_POLICY, "send queue overflow".into())));
                             overflowed.push((*user_id, conn.id));

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actix_codec::Framed;
@@ -13,13 +13,13 @@ use actix_http::{Request, h1};
 use actix_web::body::{BoxBody, to_bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use slog::info;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::frames::{self, CatchUpItem, ChatPush, Outbound, frame};
-use super::hub::{CLOSE_IDLE, CLOSE_TOO_BIG, CloseFrame, ConnectError};
+use super::hub::{CLOSE_IDLE, CLOSE_TOO_BIG, CloseFrame, ConnectError, Shared};
 use super::transport::{Incoming, ReadError, Socket};
 use crate::bus::Event;
 use crate::error::{AppError, ErrorCode};
@@ -68,8 +68,8 @@ pub async fn upgrade(
     // Boxed and finished before the connection runs: nothing of the request is kept while
     // it does (B4 memory per socket).
     if let Some((accepted, socket)) = Box::pin(handshake(state, req, framed)).await {
-        let Accepted { conn, rx, close, world, hold } = accepted;
-        run(conn, socket, rx, close, world, hold).await;
+        let Accepted { conn, rx, close, hold } = accepted;
+        run(conn, socket, rx, close, hold).await;
     }
     Ok(())
 }
@@ -116,7 +116,6 @@ struct Accepted {
     conn: Connection,
     rx: mpsc::Receiver<Outbound>,
     close: watch::Receiver<Option<CloseFrame>>,
-    world: Arc<AtomicBool>,
     hold: bool,
 }
 
@@ -149,19 +148,14 @@ async fn accept(
         user_id: principal.user_id,
         conn_id: registration.conn_id,
         close_tx: registration.close_tx,
+        shared: registration.shared,
         connected_at,
     };
     // `?catch_up=1`: the client will send `catch_up` first; hold live pushes until then.
     let hold = url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
         .any(|(k, v)| k == "catch_up" && (v == "1" || v == "true"));
     let response = response.finish().map_into_boxed_body();
-    let accepted = Accepted {
-        conn,
-        rx: registration.rx,
-        close: registration.close,
-        world: registration.world,
-        hold,
-    };
+    let accepted = Accepted { conn, rx: registration.rx, close: registration.close, hold };
     Ok((response, accepted))
 }
 
@@ -171,6 +165,8 @@ struct Connection {
     user_id: i64,
     conn_id: u64,
     close_tx: watch::Sender<Option<CloseFrame>>,
+    /// What the hub and this connection share (the world switch, the bytes queued).
+    shared: Arc<Shared>,
     /// When the connection joined the hub (Unix ms): messages committed since then are its
     /// to get.
     connected_at: i64,
@@ -202,7 +198,6 @@ struct Live {
     last: HashMap<Arc<str>, Delivered>,
     /// Live pushes held until the client's first frame (`?catch_up=1`).
     held: Option<Vec<Outbound>>,
-    world: Arc<AtomicBool>,
     last_typing: Option<Instant>,
     last_heard: Instant,
 }
@@ -214,7 +209,6 @@ async fn run(
     mut socket: Socket,
     mut rx: mpsc::Receiver<Outbound>,
     mut close: watch::Receiver<Option<CloseFrame>>,
-    world: Arc<AtomicBool>,
     hold: bool,
 ) {
     let ws = &conn.state.config.ws;
@@ -226,7 +220,6 @@ async fn run(
         conn,
         last: HashMap::new(),
         held: hold.then(Vec::new),
-        world,
         last_typing: None,
         last_heard: Instant::now(),
     };
@@ -376,6 +369,8 @@ async fn write(
     last: &mut HashMap<Arc<str>, Delivered>,
     out: Outbound,
 ) -> bool {
+    // Leaving the queue: it no longer counts against the connection's bound (see the hub).
+    conn.shared.taken(&out);
     match out {
         Outbound::Frame(text) => socket.text(&text).await.is_ok(),
         Outbound::Close(..) => false,
@@ -396,9 +391,16 @@ async fn resync(
     let window = conn.state.config.ws.catch_up_window;
     let rooms: Vec<(Arc<str>, Delivered)> = last.iter().map(|(r, d)| (r.clone(), *d)).collect();
     for (room_id, delivered) in rooms {
-        let Ok(page) = conn.state.messages.page(&room_id, Page::After(delivered.hi), window).await
-        else {
-            continue;
+        let page = match conn.state.messages.page(&room_id, Page::After(delivered.hi), window).await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                if socket.text(&unread_room(conn, &room_id, Some(delivered.hi), &e)).await.is_err()
+                {
+                    return false;
+                }
+                continue;
+            }
         };
         let mut hi = delivered.hi;
         for m in page {
@@ -457,8 +459,9 @@ async fn deliver_chat(
 /// Send what this connection is owed of a room before `message_id`: on its first push of
 /// the room, what was committed since it joined the hub (pushes from different instances may
 /// arrive out of commit order; instances' clocks are assumed in sync, e.g. NTP, and a client
-/// still sees any gap by message id); after a gap, the missing messages. Returns the new
-/// delivered range, or `None` when the socket is gone.
+/// still sees any gap by message id); after a gap, the missing messages. A read that fails
+/// is told to the client (see [`unread_room`]). Returns the delivered range the push joins
+/// up with (`Some(None)`: none), or `None` when the socket is gone.
 async fn fill_before(
     conn: &Connection,
     socket: &mut Socket,
@@ -469,16 +472,21 @@ async fn fill_before(
     let window = conn.state.config.ws.catch_up_window;
     if previous.is_none() {
         let since = conn.connected_at;
-        if let Ok(before) =
-            conn.state.messages.page(room_id, Page::Before(message_id), window).await
-        {
-            for m in before.into_iter().filter(|m| m.created_at >= since) {
-                let id = m.message_id;
-                if socket.text(&frame("chat_message", tombstone(m))).await.is_err() {
+        match conn.state.messages.page(room_id, Page::Before(message_id), window).await {
+            Ok(before) => {
+                for m in before.into_iter().filter(|m| m.created_at >= since) {
+                    let id = m.message_id;
+                    if socket.text(&frame("chat_message", tombstone(m))).await.is_err() {
+                        return None;
+                    }
+                    let lo = previous.map_or(id, |d| d.lo);
+                    previous = Some(Delivered { lo, hi: id });
+                }
+            }
+            Err(e) => {
+                if socket.text(&unread_room(conn, room_id, None, &e)).await.is_err() {
                     return None;
                 }
-                let lo = previous.map_or(id, |d| d.lo);
-                previous = Some(Delivered { lo, hi: id });
             }
         }
     }
@@ -486,11 +494,21 @@ async fn fill_before(
         && message_id > p + 1
     {
         let missing = (message_id - p - 1).min(window);
-        if let Ok(gap) = conn.state.messages.page(room_id, Page::After(p), missing).await {
-            for m in gap.into_iter().filter(|m| m.message_id < message_id) {
-                if socket.text(&frame("chat_message", tombstone(m))).await.is_err() {
+        match conn.state.messages.page(room_id, Page::After(p), missing).await {
+            Ok(gap) => {
+                for m in gap.into_iter().filter(|m| m.message_id < message_id) {
+                    if socket.text(&frame("chat_message", tombstone(m))).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+            Err(e) => {
+                if socket.text(&unread_room(conn, room_id, Some(p), &e)).await.is_err() {
                     return None;
                 }
+                // The gap stays open: what was delivered before it no longer joins up with
+                // what follows, so a later catch-up from before the gap still sends it.
+                return Some(None);
             }
         }
     }
@@ -505,39 +523,29 @@ async fn catch_up(
 ) -> bool {
     let window = conn.state.config.ws.catch_up_window;
     for item in items {
-        let room = match chat::readable_room(
-            &conn.state,
-            conn.user_id,
-            item.session_type,
-            item.target_id,
-        )
-        .await
+        let from = item.last_message_id.max(0);
+        let state = &conn.state;
+        let (user, session_type, target_id) = (conn.user_id, item.session_type, item.target_id);
+        let caught = match chat::catch_up(state, user, session_type, target_id, from, window).await
         {
-            Ok(room) => room,
+            Ok(caught) => caught,
             Err(e) => {
-                let data = json!({"session_type": item.session_type, "target_id": item.target_id,
-                    "code": e.error_code().as_str()});
+                // Refused, or not readable now (`UNAVAILABLE`: ask again later); either way
+                // nothing is claimed about what the client missed.
+                let mut data = failure(conn, &e);
+                data.insert("session_type".into(), session_type.into());
+                data.insert("target_id".into(), target_id.into());
                 if socket.text(&frame("catch_up", data)).await.is_err() {
                     return false;
                 }
                 continue;
             }
         };
-        let from = item.last_message_id.max(0);
-        let page = conn
-            .state
-            .messages
-            .page(&room.room_id, Page::After(from), window + 1)
-            .await
-            .unwrap_or_default();
-        let truncated = page.len() as i64 > window;
-        let page: Vec<StoredMessage> = page.into_iter().take(window as usize).collect();
-        let page =
-            chat::views_for(&conn.state, conn.user_id, &room, page).await.unwrap_or_default();
+        let chat::CatchUp { room, messages, truncated, last_message_id: latest } = caught;
         let key: Arc<str> = Arc::from(room.room_id.as_str());
         let mut sent_to = from;
         let known = last.get(&key).copied();
-        for m in page {
+        for m in messages {
             sent_to = m.message_id;
             if known.is_some_and(|d| (d.lo..=d.hi).contains(&m.message_id)) {
                 continue;
@@ -546,7 +554,6 @@ async fn catch_up(
                 return false;
             }
         }
-        let latest = conn.state.messages.last_message_id(&room.room_id).await.unwrap_or(0);
         // The client now has everything after `from` up to `sent_to`, plus what it had.
         let merged = match known {
             Some(d) if d.lo <= sent_to + 1 => {
@@ -563,6 +570,32 @@ async fn catch_up(
         }
     }
     true
+}
+
+/// A failure as a client is told it (`code` and `message`). The cause of a failure of ours
+/// (a lost database link, a bug) is logged and never sent.
+fn failure(conn: &Connection, e: &AppError) -> Map<String, Value> {
+    if let Some(cause) = e.cause() {
+        slog::warn!(conn.state.log, "socket request failed"; "user_id" => conn.user_id,
+            "code" => e.error_code().as_str(), "cause" => format!("{cause:#}"));
+    }
+    let mut data = Map::new();
+    data.insert("code".into(), e.error_code().as_str().into());
+    data.insert("message".into(), e.client_message().into());
+    data
+}
+
+/// The `error` frame for a room whose messages could not be read from the store (a lost
+/// database link): the client gets them itself, with a `catch_up` from its last message of
+/// the room (`after_message_id`: what this connection delivered in order, when known), once
+/// the server answers again. Nothing unread is marked delivered.
+fn unread_room(conn: &Connection, room_id: &str, after: Option<i64>, e: &AppError) -> Arc<str> {
+    let mut data = failure(conn, e);
+    data.insert("room_id".into(), room_id.into());
+    if let Some(after) = after {
+        data.insert("after_message_id".into(), after.into());
+    }
+    frame("error", data)
 }
 
 #[derive(Deserialize)]
@@ -615,7 +648,7 @@ async fn answer(live: &mut Live, socket: &mut Socket, text: &str) -> Answer {
         "ping" => reply(frame("pong", json!({}))),
         "world" => {
             let enabled = parsed.data.get("enabled").and_then(Value::as_bool).unwrap_or(true);
-            live.world.store(enabled, Ordering::Relaxed);
+            conn.shared.world.store(enabled, Ordering::Relaxed);
             reply(frame("world", json!({"enabled": enabled})))
         }
         "catch_up" => {
@@ -646,7 +679,7 @@ async fn answer(live: &mut Live, socket: &mut Socket, text: &str) -> Answer {
                         .await;
                 match marked {
                     Ok(_) => Answer::Nothing,
-                    Err(e) => reply(frames::error(e.error_code().as_str(), &e.to_string())),
+                    Err(e) => reply(frame("error", failure(conn, &e))),
                 }
             }
             Err(_) => reply(frames::error(
@@ -676,7 +709,7 @@ async fn answer(live: &mut Live, socket: &mut Socket, text: &str) -> Answer {
                     });
                     Answer::Nothing
                 }
-                Err(e) => reply(frames::error(e.error_code().as_str(), &e.to_string())),
+                Err(e) => reply(frame("error", failure(conn, &e))),
             }
         }
         other => reply(frames::error("UNKNOWN_FRAME", &format!("unknown frame type {other:?}"))),

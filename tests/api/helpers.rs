@@ -541,3 +541,128 @@ impl WsClient {
         }
     }
 }
+
+/// A TCP proxy a test owns, on 127.0.0.1, in front of a server the test must not stop (the
+/// shared MariaDB or Redis): [`TcpProxy::cut`] resets every connection through it and refuses
+/// new ones, as a lost link would; [`TcpProxy::restore`] lets connections through again.
+pub struct TcpProxy {
+    pub port: u16,
+    target: String,
+    inner: std::sync::Arc<std::sync::Mutex<ProxyState>>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The proxy's listener and live connections (tasks; aborting one resets both its sockets).
+#[derive(Default)]
+struct ProxyState {
+    listener: Option<tokio::task::JoinHandle<()>>,
+    pipes: Vec<tokio::task::JoinHandle<()>>,
+    /// Moved by every cut: a connection accepted just before one is reset, not kept.
+    generation: u64,
+}
+
+impl TcpProxy {
+    /// A proxy on a free port forwarding to `target` (`host:port`).
+    pub async fn start(target: &str) -> TcpProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("proxy bind");
+        let port = listener.local_addr().expect("proxy address").port();
+        let proxy = TcpProxy {
+            port,
+            target: target.to_string(),
+            inner: Default::default(),
+            accepted: Default::default(),
+        };
+        proxy.listen(listener);
+        proxy
+    }
+
+    /// A proxy in front of the host and port of `url` (e.g. `mysql://root@127.0.0.1:3306/db`).
+    pub async fn for_url(url: &str) -> TcpProxy {
+        let parsed = url::Url::parse(url).expect("a URL");
+        let host = parsed.host_str().expect("a host");
+        let port = parsed.port_or_known_default().expect("a port");
+        TcpProxy::start(&format!("{host}:{port}")).await
+    }
+
+    /// `url` with its host and port replaced by this proxy's.
+    pub fn url_through(&self, url: &str) -> String {
+        let mut parsed = url::Url::parse(url).expect("a URL");
+        parsed.set_host(Some("127.0.0.1")).expect("a host");
+        parsed.set_port(Some(self.port)).expect("a port");
+        parsed.to_string()
+    }
+
+    /// How many connections the proxy has accepted so far.
+    pub fn accepted(&self) -> usize {
+        // Spelled out: diesel's `RunQueryDsl::load` (in scope) would shadow the method.
+        std::sync::atomic::AtomicUsize::load(&self.accepted, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Reset every connection through the proxy and refuse new ones.
+    pub fn cut(&self) {
+        let mut state = self.inner.lock().unwrap();
+        state.generation += 1;
+        if let Some(listener) = state.listener.take() {
+            listener.abort();
+        }
+        for pipe in state.pipes.drain(..) {
+            pipe.abort();
+        }
+    }
+
+    /// Accept and forward connections again (on the same port).
+    pub async fn restore(&self) {
+        if self.inner.lock().unwrap().listener.is_some() {
+            return;
+        }
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(listener) => break listener,
+                // The port may be busy for a moment after the cut.
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("proxy rebind on {}: {e}", self.port),
+            }
+        };
+        self.listen(listener);
+    }
+
+    fn listen(&self, listener: tokio::net::TcpListener) {
+        let (target, inner, accepted) =
+            (self.target.clone(), self.inner.clone(), self.accepted.clone());
+        let generation = self.inner.lock().unwrap().generation;
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let target = target.clone();
+                let pipe = tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        let _ = client.set_zero_linger();
+                        return;
+                    };
+                    // Dropped (cut) mid-stream, both sides see a reset, not an orderly close.
+                    let _ = client.set_zero_linger();
+                    let _ = server.set_zero_linger();
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                let mut state = inner.lock().unwrap();
+                if state.generation != generation {
+                    pipe.abort();
+                    break;
+                }
+                state.pipes.retain(|p| !p.is_finished());
+                state.pipes.push(pipe);
+            }
+        });
+        self.inner.lock().unwrap().listener = Some(task);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}

@@ -10,6 +10,7 @@ mod chat;
 mod cli;
 mod cli_user;
 mod config_example;
+mod faults;
 mod friends;
 mod groups;
 mod health;

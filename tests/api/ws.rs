@@ -564,3 +564,25 @@ async fn a_reconnect_with_catch_up_never_reorders_and_resync_fills_lost_pushes()
     assert_eq!(m["message_id"], 3);
     assert!(client.expect("resync", T).await.is_some(), "told to refresh conversations");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_bounded_by_bytes_too() {
+    // So many frames may wait that only the byte bound (`ws.send_queue_bytes`, 4 MiB by
+    // default) can stop this socket's queue from holding everything sent to it.
+    let Some(env) = start(Profile::Embedded, |c| c.ws.send_queue = 1_000_000).await else {
+        return;
+    };
+    let app = &env.app;
+    let ((_, ta), (b, tb)) = friends(app, "bya", "byb").await;
+    let mut stuck = WsClient::connect(app, &tb).await.unwrap();
+    // 12 KB per message; 2,000 of them (24 MB) are far more than the socket buffers, the
+    // write buffer and 4 MiB together.
+    let big = "汉".repeat(4000);
+    let mut sent = 0;
+    while sent < 2000 && app.state.hub.online_users().await.contains(&b) {
+        say(app, &ta, 1, b, &big).await;
+        sent += 1;
+    }
+    assert!(!app.state.hub.online_users().await.contains(&b), "dropped after {sent} messages");
+    assert_eq!(stuck.closed(Duration::from_secs(20)).await, Some(Some(1008)));
+}
