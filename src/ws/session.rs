@@ -388,28 +388,14 @@ async fn resync(
     socket: &mut Socket,
     last: &mut HashMap<Arc<str>, Delivered>,
 ) -> bool {
-    let window = conn.state.config.ws.catch_up_window;
     let rooms: Vec<(Arc<str>, Delivered)> = last.iter().map(|(r, d)| (r.clone(), *d)).collect();
     for (room_id, delivered) in rooms {
-        let page = match conn.state.messages.page(&room_id, Page::After(delivered.hi), window).await
-        {
-            Ok(page) => page,
-            Err(e) => {
-                if socket.text(&unread_room(conn, &room_id, Some(delivered.hi), &e)).await.is_err()
-                {
-                    return false;
-                }
-                continue;
+        match send_after(conn, socket, &room_id, delivered.hi, None).await {
+            Sent::All(hi) | Sent::Unread(hi) => {
+                last.insert(room_id, Delivered { lo: delivered.lo, hi });
             }
-        };
-        let mut hi = delivered.hi;
-        for m in page {
-            hi = m.message_id;
-            if socket.text(&frame("chat_message", tombstone(m))).await.is_err() {
-                return false;
-            }
+            Sent::SocketGone => return false,
         }
-        last.insert(room_id, Delivered { lo: delivered.lo, hi });
     }
     socket.text(&frame("resync", json!({"refresh": "conversations"}))).await.is_ok()
 }
@@ -419,6 +405,56 @@ fn tombstone(mut m: StoredMessage) -> StoredMessage {
         m.body = json!({});
     }
     m
+}
+
+/// How far [`send_after`] got.
+enum Sent {
+    /// Everything asked for was sent; the last message id sent (or the start, when none).
+    All(i64),
+    /// A read failed and the client was told (see [`unread_room`]); sent in order up to here.
+    Unread(i64),
+    SocketGone,
+}
+
+/// Send a room's messages after `after` (and before `until`, when given) in order, a window
+/// at a time, however many there are: a connection is owed every message of a gap, not the
+/// first window of it.
+async fn send_after(
+    conn: &Connection,
+    socket: &mut Socket,
+    room_id: &str,
+    after: i64,
+    until: Option<i64>,
+) -> Sent {
+    let window = conn.state.config.ws.catch_up_window;
+    let mut sent = after;
+    loop {
+        let want = match until {
+            Some(until) if until <= sent + 1 => return Sent::All(sent),
+            Some(until) => (until - sent - 1).min(window),
+            None => window,
+        };
+        let page = match conn.state.messages.page(room_id, Page::After(sent), want).await {
+            Ok(page) => page,
+            Err(e) => {
+                if socket.text(&unread_room(conn, room_id, Some(sent), &e)).await.is_err() {
+                    return Sent::SocketGone;
+                }
+                return Sent::Unread(sent);
+            }
+        };
+        let full = page.len() as i64 >= want;
+        let before = sent;
+        for m in page.into_iter().filter(|m| until.is_none_or(|u| m.message_id < u)) {
+            sent = m.message_id;
+            if socket.text(&frame("chat_message", tombstone(m))).await.is_err() {
+                return Sent::SocketGone;
+            }
+        }
+        if !full || sent == before {
+            return Sent::All(sent);
+        }
+    }
 }
 
 /// The message ids of one room this connection has delivered: one contiguous range.
@@ -493,23 +529,12 @@ async fn fill_before(
     if let Some(Delivered { hi: p, .. }) = previous
         && message_id > p + 1
     {
-        let missing = (message_id - p - 1).min(window);
-        match conn.state.messages.page(room_id, Page::After(p), missing).await {
-            Ok(gap) => {
-                for m in gap.into_iter().filter(|m| m.message_id < message_id) {
-                    if socket.text(&frame("chat_message", tombstone(m))).await.is_err() {
-                        return None;
-                    }
-                }
-            }
-            Err(e) => {
-                if socket.text(&unread_room(conn, room_id, Some(p), &e)).await.is_err() {
-                    return None;
-                }
-                // The gap stays open: what was delivered before it no longer joins up with
-                // what follows, so a later catch-up from before the gap still sends it.
-                return Some(None);
-            }
+        match send_after(conn, socket, room_id, p, Some(message_id)).await {
+            Sent::All(_) => {}
+            // The gap stays open: what was delivered before it no longer joins up with what
+            // follows, so a later catch-up from before the gap still sends it.
+            Sent::Unread(_) => return Some(None),
+            Sent::SocketGone => return None,
         }
     }
     Some(previous)

@@ -283,6 +283,14 @@ async fn gaps_are_filled_and_catch_up_sends_exactly_what_was_missed() {
     let got = client.drain("chat_message", Duration::from_millis(500)).await;
     let ids: Vec<i64> = got.iter().map(|m| m["message_id"].as_i64().unwrap()).collect();
     assert_eq!(ids, vec![5, 6], "exactly once, in order");
+    // A gap larger than the catch-up window is filled whole, a window at a time.
+    for i in 0..12 {
+        store_without_push(app, a, b, &format!("lost-burst-{i}")).await;
+    }
+    say(app, &ta, 1, b, "after the long gap").await;
+    let got = client.drain("chat_message", Duration::from_millis(500)).await;
+    let ids: Vec<i64> = got.iter().map(|m| m["message_id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, (7..=19).collect::<Vec<_>>(), "every message of the gap, once, in order");
     // A gap larger than the catch-up window is said explicitly.
     for i in 0..8 {
         say(app, &ta, 1, b, &format!("burst {i}")).await;
@@ -296,7 +304,7 @@ async fn gaps_are_filled_and_catch_up_sends_exactly_what_was_missed() {
     let summary = frames.iter().find(|f| f["type"] == "catch_up").unwrap();
     assert_eq!(summary["data"]["truncated"], true);
     assert_eq!(summary["data"]["to_message_id"], 5);
-    assert_eq!(summary["data"]["last_message_id"], 14);
+    assert_eq!(summary["data"]["last_message_id"], 27);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
