@@ -13,6 +13,7 @@ mod config_example;
 mod friends;
 mod groups;
 mod health;
+mod http;
 mod load_smoke;
 mod migrations;
 mod store_contract;
