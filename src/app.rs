@@ -232,6 +232,7 @@ fn serve(
         let app = App::new()
             .app_data(app_state)
             .configure(|cfg| http::configure(cfg, body_limit))
+            .wrap(from_fn(http::middleware::whole_numbers))
             .wrap(cors(&origins))
             .wrap(from_fn(http::middleware::request_log));
         let upgrade_state = state.clone();

@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{self, Envelope, ErrorEnvelope};
 use super::extract::{AuthUser, client_info};
+use super::schema;
 use crate::error::AppError;
 use crate::service::auth::{
     self, LoginInput, LoginOutput, RegisterInput, SessionView, UserSummary,
@@ -14,22 +15,19 @@ use crate::service::captcha::{self, CaptchaChallenge};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/v1/auth/captcha")
-            .route(web::get().to(captcha_issue))
-            .route(web::post().to(captcha_issue)),
-    )
-    .route("/api/v1/auth/register", web::post().to(register))
-    .route("/api/v1/auth/login", web::post().to(login))
-    .route("/api/v1/auth/logout", web::post().to(logout))
-    .route("/api/v1/auth/sessions", web::get().to(sessions))
-    .route("/api/v1/auth/sessions/revoke", web::post().to(revoke));
+    cfg.route("/api/v1/auth/captcha", web::get().to(captcha_issue))
+        .route("/api/v1/auth/captcha", web::post().to(captcha_issue_post))
+        .route("/api/v1/auth/register", web::post().to(register))
+        .route("/api/v1/auth/login", web::post().to(login))
+        .route("/api/v1/auth/logout", web::post().to(logout))
+        .route("/api/v1/auth/sessions", web::get().to(sessions))
+        .route("/api/v1/auth/sessions/revoke", web::post().to(revoke));
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct CaptchaQuery {
-    /// `digit` (default) or `string` (letters and digits, case-insensitive).
     #[serde(rename = "type")]
+    #[param(schema_with = schema::captcha_type)]
     pub kind: Option<String>,
 }
 
@@ -47,17 +45,31 @@ pub async fn captcha_issue(
     Ok(envelope::ok(captcha::issue(&state, query.kind.as_deref(), ip).await?))
 }
 
+/// The same as `GET` (the original used POST).
+#[utoipa::path(post, path = "/api/v1/auth/captcha", tag = "auth", params(CaptchaQuery),
+    responses((status = 200, body = inline(Envelope<CaptchaChallenge>)),
+        (status = 400, description = "INVALID_CAPTCHA_TYPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)))]
+pub async fn captcha_issue_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<CaptchaQuery>,
+) -> Result<HttpResponse, AppError> {
+    captcha_issue(state, req, query).await
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// 3-32 characters: letters, digits, `_ . -`, starting with a letter or digit; unique
     /// without regard to case.
+    #[schema(pattern = r"^\s*[A-Za-z0-9][A-Za-z0-9_.-]{2,31}\s*$")]
     pub username: String,
     /// At least 8 characters with letters and digits (configurable); at most 72 bytes.
     pub password: String,
     pub confirm_password: String,
     /// 1-32 characters; defaults to the username.
     pub nickname: Option<String>,
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`, between 1900-01-01 and today.
     pub birth_date: Option<String>,
     /// Answer to the captcha (when `auth.captcha_on_register`).
     pub captcha: Option<String>,
@@ -89,7 +101,9 @@ pub async fn register(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(pattern = r"\S")]
     pub username: String,
+    #[schema(min_length = 1)]
     pub password: String,
     /// Required after `auth.login_captcha_after` failures (the error says `need_captcha`).
     pub captcha: Option<String>,
@@ -142,6 +156,7 @@ pub async fn sessions(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RevokeRequest {
     /// Revoke this one session…
+    #[schema(minimum = 1)]
     pub session_id: Option<i64>,
     /// …or every session except the current one.
     #[serde(default)]

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{self, Envelope, ErrorEnvelope};
 use super::extract::AuthUser;
+use super::schema;
 use crate::db::conversation::ConversationFlag;
 use crate::error::AppError;
 use crate::service::chat::{self, ConversationView, HistoryPage, ReadMark, SendInput};
@@ -30,13 +31,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct SendRequest {
     /// Client-chosen idempotency key (1-64 printable ASCII): a retry with the same key returns
     /// the original message instead of storing a second copy.
+    #[schema(pattern = r"^\s*[!-~]{0,64}\s*$")]
     pub action_id: Option<String>,
-    /// 1 private, 2 group, 99 world.
+    #[schema(schema_with = schema::session_type)]
     pub session_type: i16,
-    /// 1 text, 2 image, 3 voice, 4 video, 5 location, 6 file, 7 sticker.
     #[serde(rename = "type")]
+    #[schema(schema_with = schema::message_type)]
     pub message_type: i16,
     /// Friend's user id, group id or world id.
+    #[schema(minimum = 1)]
     pub target_id: i64,
     /// Per type: `text`; `src` (+ `format`, `size`, `duration`, `name`); `latitude`,
     /// `longitude` (+ `scale`, `location_label`); `code` or `src` for stickers.
@@ -72,15 +75,19 @@ pub async fn send(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MessageRef {
+    #[schema(schema_with = schema::session_type)]
     pub session_type: i16,
+    #[schema(minimum = 1)]
     pub target_id: i64,
+    #[schema(minimum = 0)]
     pub message_id: i64,
 }
 
 /// Recall a message (yours within the recall window; group owners/admins: any member's).
 #[utoipa::path(post, path = "/api/v1/chat/message/rollback", tag = "chat", security(("bearer" = [])), request_body = MessageRef,
     responses((status = 200, body = inline(Envelope<StoredMessage>)),
-        (status = 403, description = "RECALL_FAILED", body = ErrorEnvelope),
+        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
+        (status = 403, description = "RECALL_FAILED, NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope),
         (status = 404, description = "MESSAGE_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn rollback(
     state: web::Data<AppState>,
@@ -96,6 +103,8 @@ pub async fn rollback(
 /// Delete a message for me only (it stays a tombstone in my history).
 #[utoipa::path(post, path = "/api/v1/chat/message/delete", tag = "chat", security(("bearer" = [])), request_body = MessageRef,
     responses((status = 200, body = inline(Envelope<Object>)),
+        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
+        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope),
         (status = 404, description = "MESSAGE_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -109,7 +118,9 @@ pub async fn delete(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct LastQuery {
+    #[param(required = true, schema_with = schema::session_type)]
     pub session_type: i16,
+    #[param(minimum = 1)]
     pub target_id: i64,
     /// How many (default 20, at most `chat.history_page_max`).
     pub limit: Option<i64>,
@@ -119,6 +130,7 @@ pub struct LastQuery {
 /// tombstones with their status.
 #[utoipa::path(get, path = "/api/v1/chat/message/last", tag = "chat", security(("bearer" = [])), params(LastQuery),
     responses((status = 200, body = inline(Envelope<Vec<StoredMessage>>)),
+        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
         (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope)))]
 pub async fn last(
     state: web::Data<AppState>,
@@ -132,7 +144,9 @@ pub async fn last(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
+    #[param(required = true, schema_with = schema::session_type)]
     pub session_type: i16,
+    #[param(minimum = 1)]
     pub target_id: i64,
     /// Messages below this id (scrolling back).
     pub before_message_id: Option<i64>,
@@ -144,7 +158,9 @@ pub struct ListQuery {
 
 /// A page of history by message id, ascending; says whether more exist.
 #[utoipa::path(get, path = "/api/v1/chat/message/list", tag = "chat", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = inline(Envelope<HistoryPage>))))]
+    responses((status = 200, body = inline(Envelope<HistoryPage>)),
+        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF, INVALID_PARAMS (both before_message_id and after_message_id)", body = ErrorEnvelope),
+        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope)))]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -165,7 +181,9 @@ pub async fn list(
 
 /// Mark a conversation read up to `message_id` (never moves backwards).
 #[utoipa::path(post, path = "/api/v1/chat/message/read", tag = "chat", security(("bearer" = [])), request_body = MessageRef,
-    responses((status = 200, body = inline(Envelope<ReadMark>))))]
+    responses((status = 200, body = inline(Envelope<ReadMark>)),
+        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
+        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope)))]
 pub async fn read(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -179,8 +197,11 @@ pub async fn read(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReadByQuery {
+    #[param(required = true, schema_with = schema::session_type)]
     pub session_type: i16,
+    #[param(minimum = 1)]
     pub target_id: i64,
+    #[param(minimum = 0)]
     pub message_id: i64,
 }
 
@@ -192,7 +213,10 @@ pub struct ReadBy {
 
 /// How many participants (other than the sender) have read a message ("read by N").
 #[utoipa::path(get, path = "/api/v1/chat/message/read_by", tag = "chat", security(("bearer" = [])), params(ReadByQuery),
-    responses((status = 200, body = inline(Envelope<ReadBy>))))]
+    responses((status = 200, body = inline(Envelope<ReadBy>)),
+        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
+        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn read_by(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -216,14 +240,18 @@ pub async fn conversations(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PinRequest {
+    #[schema(schema_with = schema::session_type)]
     pub session_type: i16,
+    #[schema(minimum = 1)]
     pub target_id: i64,
     pub pinned: bool,
 }
 
 /// Pin or unpin a conversation.
 #[utoipa::path(post, path = "/api/v1/chat/conversation/pin", tag = "chat", security(("bearer" = [])), request_body = PinRequest,
-    responses((status = 200, body = inline(Envelope<Object>))))]
+    responses((status = 200, body = inline(Envelope<Object>)),
+        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
+        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope)))]
 pub async fn pin(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -236,14 +264,18 @@ pub async fn pin(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MuteRequest {
+    #[schema(schema_with = schema::session_type)]
     pub session_type: i16,
+    #[schema(minimum = 1)]
     pub target_id: i64,
     pub muted: bool,
 }
 
 /// Mute or unmute a conversation (for me: no change to what others can send).
 #[utoipa::path(post, path = "/api/v1/chat/conversation/mute", tag = "chat", security(("bearer" = [])), request_body = MuteRequest,
-    responses((status = 200, body = inline(Envelope<Object>))))]
+    responses((status = 200, body = inline(Envelope<Object>)),
+        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
+        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope)))]
 pub async fn mute(
     state: web::Data<AppState>,
     user: AuthUser,

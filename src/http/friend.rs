@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{self, Envelope, ErrorEnvelope};
 use super::extract::AuthUser;
+use super::schema;
 use crate::error::AppError;
 use crate::service::friend::{
     self, FriendUpdate, FriendView, InviteOutcome, InviteView, UpdateOutcome, UserCard,
@@ -26,8 +27,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct FindQuery {
     /// Exact user id.
+    #[param(minimum = 1)]
     pub user_id: Option<i64>,
     /// Nickname prefix, at least 2 characters; `%` and `_` match themselves.
+    #[param(min_length = 2)]
     pub nickname: Option<String>,
     /// Return users with id greater than this (keyset paging).
     pub start_id: Option<i64>,
@@ -71,14 +74,17 @@ pub async fn list(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = FriendUpdateRequest)]
 pub struct UpdateRequest {
     /// The other user.
+    #[schema(minimum = 1)]
     pub user_id: i64,
-    /// 0: delete them from my friends (one-sided).
+    #[schema(schema_with = schema::friend_status)]
     pub status: Option<i16>,
-    /// 0: block, 1: unblock.
+    #[schema(schema_with = schema::block_status)]
     pub block_status: Option<i16>,
     /// My remark for them (at most 30 characters); empty clears it.
+    #[schema(max_length = 30)]
     pub remark: Option<String>,
     /// With `status: 0`, also hide our conversation from my history.
     #[serde(default)]
@@ -108,9 +114,11 @@ pub async fn update(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct InviteRequest {
     /// Who to invite.
+    #[schema(minimum = 1)]
     pub user_id: i64,
     /// Optional note, at most 100 characters.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub note: String,
 }
 
@@ -133,11 +141,13 @@ pub async fn invite_add(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AnswerRequest {
     /// Invitation id.
+    #[schema(minimum = 1)]
     pub id: i64,
-    /// 1 accept, 2 reject.
+    #[schema(schema_with = schema::invite_answer)]
     pub status: i16,
     /// Optional reply, at most 100 characters (the inviter sees it).
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub reply: String,
 }
 
@@ -159,7 +169,7 @@ pub async fn invite_update(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct InviteListQuery {
-    /// Only this status: 0 pending, 1 accepted, 2 rejected.
+    #[param(schema_with = schema::invite_status_filter)]
     pub status: Option<i16>,
     /// Invitations with id below this (paging, newest first).
     pub before_id: Option<i64>,

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{self, Envelope, ErrorEnvelope};
 use super::extract::AuthUser;
+use super::schema;
 use crate::error::AppError;
 use crate::service::group::{
     self, BanView, Count, CreateInput, Created, GroupInfo, InviteView, JoinResult, LinkView,
@@ -47,13 +48,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateRequest {
-    /// The other initial members: existing, active friends of the caller.
+    /// The other initial members: existing, active friends of the caller (at most the
+    /// server's group size).
+    #[schema(schema_with = schema::user_ids)]
     pub member_ids: Vec<i64>,
     /// 1-50 characters; default: the members' nicknames.
     pub name: Option<String>,
     /// An http(s) URL.
     pub avatar: Option<String>,
     /// `open`, `approval` or `invite_only` (default).
+    #[schema(schema_with = schema::join_policy)]
     pub join_policy: Option<String>,
 }
 
@@ -81,13 +85,16 @@ pub async fn create(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct GroupIdRequest {
+    #[schema(minimum = 1)]
     pub group_id: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct JoinRequest {
+    #[schema(minimum = 1)]
     pub group_id: i64,
     /// For `approval` groups: a note to the admins (at most 200 characters).
+    #[schema(max_length = 200)]
     pub message: Option<String>,
 }
 
@@ -113,7 +120,8 @@ pub async fn join(
     request_body = GroupIdRequest,
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 403, description = "NOT_GROUP_MEMBER", body = ErrorEnvelope),
-        (status = 409, description = "OWNER_CANNOT_LEAVE", body = ErrorEnvelope)))]
+        (status = 409, description = "OWNER_CANNOT_LEAVE", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn leave(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -125,6 +133,7 @@ pub async fn leave(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateRequest {
+    #[schema(minimum = 1)]
     pub group_id: i64,
     /// 1-50 characters.
     pub name: Option<String>,
@@ -132,15 +141,17 @@ pub struct UpdateRequest {
     pub avatar: Option<String>,
     /// At most 1000 characters; empty clears it.
     pub announcement: Option<String>,
-    /// `open`, `approval` or `invite_only`.
+    #[schema(schema_with = schema::join_policy)]
     pub join_policy: Option<String>,
     /// 0 mutes everyone except the owner and admins; 1 lifts it.
+    #[schema(schema_with = schema::speak_status)]
     pub speak_status: Option<i16>,
     /// Whether plain members may invite people and create invite links.
     pub member_invite: Option<bool>,
     /// Member limit, between the current count and the server's maximum.
     pub max_member: Option<i32>,
     /// Transfer ownership to this member (owner only; the old owner becomes an admin).
+    #[schema(minimum = 1)]
     pub owner_id: Option<i64>,
 }
 
@@ -150,7 +161,8 @@ pub struct UpdateRequest {
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 400, description = "GROUP_NOTHING_TO_UPDATE, GROUP_NAME_*, GROUP_ANNOUNCEMENT_TOO_LONG, INVALID_JOIN_POLICY, GROUP_SPEAK_INVALID, INVALID_MAX_MEMBER, NEW_OWNER_NOT_MEMBER, CANNOT_EDIT_SELF", body = ErrorEnvelope),
         (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN, NOT_OWNER", body = ErrorEnvelope),
-        (status = 409, description = "GROUP_DISSOLVED", body = ErrorEnvelope)))]
+        (status = 409, description = "GROUP_DISSOLVED", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -173,7 +185,9 @@ pub async fn update(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct GroupUserRequest {
+    #[schema(minimum = 1)]
     pub group_id: i64,
+    #[schema(minimum = 1)]
     pub user_id: i64,
 }
 
@@ -182,7 +196,8 @@ pub struct GroupUserRequest {
     request_body = GroupUserRequest,
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 400, description = "NEW_OWNER_NOT_MEMBER, CANNOT_EDIT_SELF", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, NOT_OWNER", body = ErrorEnvelope)))]
+        (status = 403, description = "NOT_GROUP_MEMBER, NOT_OWNER", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn transfer(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -198,7 +213,8 @@ pub async fn transfer(
     request_body = GroupIdRequest,
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 403, description = "NOT_GROUP_MEMBER, NOT_OWNER", body = ErrorEnvelope),
-        (status = 409, description = "GROUP_DISSOLVED", body = ErrorEnvelope)))]
+        (status = 409, description = "GROUP_DISSOLVED", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn dissolve(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -210,6 +226,7 @@ pub async fn dissolve(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct GroupQuery {
+    #[param(minimum = 1)]
     pub group_id: i64,
 }
 
@@ -250,7 +267,9 @@ pub async fn members(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UserIdsRequest {
+    #[schema(minimum = 1)]
     pub group_id: i64,
+    #[schema(schema_with = schema::user_ids)]
     pub user_ids: Vec<i64>,
 }
 
@@ -261,7 +280,8 @@ pub struct UserIdsRequest {
     responses((status = 200, body = inline(Envelope<Count>)),
         (status = 400, description = "GROUP_MEMBER_LIST_EMPTY, INVALID_USER_ID, GROUP_MEMBER_INACTIVE", body = ErrorEnvelope),
         (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN, GROUP_BANNED, GROUP_MEMBER_NOT_FRIEND", body = ErrorEnvelope),
-        (status = 409, description = "GROUP_FULL, GROUP_DISSOLVED", body = ErrorEnvelope)))]
+        (status = 409, description = "GROUP_FULL, GROUP_DISSOLVED", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn member_add(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -274,12 +294,16 @@ pub async fn member_add(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MemberUpdateRequest {
+    #[schema(minimum = 1)]
     pub group_id: i64,
     /// The member to change (not yourself).
+    #[schema(minimum = 1)]
     pub user_id: i64,
     /// 0 member, 2 admin (owner only).
+    #[schema(schema_with = schema::member_role)]
     pub role: Option<i16>,
     /// 0 muted, 1 may speak (owner/admins; plain members only).
+    #[schema(schema_with = schema::speak_status)]
     pub speak_status: Option<i16>,
     /// End of a timed mute, Unix ms (implies `speak_status` 0).
     pub muted_until: Option<i64>,
@@ -291,7 +315,7 @@ pub struct MemberUpdateRequest {
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 400, description = "INVALID_USER_ID, CANNOT_EDIT_SELF, GROUP_NOTHING_TO_UPDATE, INVALID_ROLE, GROUP_SPEAK_INVALID, INVALID_MUTE_UNTIL", body = ErrorEnvelope),
         (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN, NOT_OWNER, CANNOT_EDIT_PEER_ADMIN, ADMIN_CANNOT_BE_MUTED", body = ErrorEnvelope),
-        (status = 404, description = "TARGET_NOT_GROUP_MEMBER", body = ErrorEnvelope)))]
+        (status = 404, description = "TARGET_NOT_GROUP_MEMBER, GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn member_update(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -309,7 +333,9 @@ pub async fn member_update(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RemoveRequest {
+    #[schema(minimum = 1)]
     pub group_id: i64,
+    #[schema(schema_with = schema::user_ids)]
     pub user_ids: Vec<i64>,
     /// Also put them on the group's ban list (they cannot come back by any path).
     #[serde(default)]
@@ -322,7 +348,8 @@ pub struct RemoveRequest {
     request_body = RemoveRequest,
     responses((status = 200, body = inline(Envelope<Count>)),
         (status = 400, description = "GROUP_MEMBER_LIST_EMPTY, INVALID_USER_ID", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN", body = ErrorEnvelope)))]
+        (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn member_remove(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -336,6 +363,7 @@ pub async fn member_remove(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NicknameRequest {
+    #[schema(minimum = 1)]
     pub group_id: i64,
     /// At most 32 characters; empty clears it.
     pub nickname: String,
@@ -346,7 +374,8 @@ pub struct NicknameRequest {
     request_body = NicknameRequest,
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 400, description = "INVALID_GROUP_NICKNAME", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER", body = ErrorEnvelope)))]
+        (status = 403, description = "NOT_GROUP_MEMBER", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn member_nickname(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -360,7 +389,8 @@ pub async fn member_nickname(
 #[utoipa::path(get, path = "/api/v1/group/bans", tag = "group", security(("bearer" = [])),
     params(GroupQuery),
     responses((status = 200, body = inline(Envelope<Vec<BanView>>)),
-        (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN", body = ErrorEnvelope)))]
+        (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn bans(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -374,7 +404,7 @@ pub async fn bans(
     request_body = GroupUserRequest,
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN", body = ErrorEnvelope),
-        (status = 404, description = "GROUP_BAN_NOT_FOUND", body = ErrorEnvelope)))]
+        (status = 404, description = "GROUP_BAN_NOT_FOUND, GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn unban(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -388,7 +418,8 @@ pub async fn unban(
 #[utoipa::path(get, path = "/api/v1/group/requests", tag = "group", security(("bearer" = [])),
     params(GroupQuery),
     responses((status = 200, body = inline(Envelope<Vec<RequestView>>)),
-        (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN", body = ErrorEnvelope)))]
+        (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn requests(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -402,7 +433,7 @@ pub async fn requests(
     request_body = GroupUserRequest,
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN, GROUP_BANNED", body = ErrorEnvelope),
-        (status = 404, description = "GROUP_REQUEST_NOT_FOUND", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_REQUEST_NOT_FOUND, GROUP_NOT_FOUND", body = ErrorEnvelope),
         (status = 409, description = "GROUP_FULL", body = ErrorEnvelope)))]
 pub async fn request_accept(
     state: web::Data<AppState>,
@@ -418,7 +449,7 @@ pub async fn request_accept(
     request_body = GroupUserRequest,
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN", body = ErrorEnvelope),
-        (status = 404, description = "GROUP_REQUEST_NOT_FOUND", body = ErrorEnvelope)))]
+        (status = 404, description = "GROUP_REQUEST_NOT_FOUND, GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn request_reject(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -433,7 +464,8 @@ pub async fn request_reject(
     request_body = UserIdsRequest,
     responses((status = 200, body = inline(Envelope<Count>)),
         (status = 400, description = "GROUP_MEMBER_LIST_EMPTY, INVALID_USER_ID, GROUP_MEMBER_INACTIVE", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, GROUP_INVITE_NOT_ALLOWED, GROUP_BANNED", body = ErrorEnvelope)))]
+        (status = 403, description = "NOT_GROUP_MEMBER, GROUP_INVITE_NOT_ALLOWED, GROUP_BANNED", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn invite(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -454,7 +486,7 @@ pub async fn invites(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
     request_body = GroupIdRequest,
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 403, description = "GROUP_BANNED", body = ErrorEnvelope),
-        (status = 404, description = "GROUP_INVITE_NOT_FOUND", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_INVITE_NOT_FOUND, GROUP_NOT_FOUND", body = ErrorEnvelope),
         (status = 409, description = "GROUP_FULL, GROUP_DISSOLVED, ALREADY_GROUP_MEMBER", body = ErrorEnvelope)))]
 pub async fn invite_accept(
     state: web::Data<AppState>,
@@ -469,7 +501,7 @@ pub async fn invite_accept(
 #[utoipa::path(post, path = "/api/v1/group/invite/reject", tag = "group", security(("bearer" = [])),
     request_body = GroupIdRequest,
     responses((status = 200, body = inline(Envelope<Object>)),
-        (status = 404, description = "GROUP_INVITE_NOT_FOUND", body = ErrorEnvelope)))]
+        (status = 404, description = "GROUP_INVITE_NOT_FOUND, GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn invite_reject(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -481,8 +513,10 @@ pub async fn invite_reject(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LinkCreateRequest {
+    #[schema(minimum = 1)]
     pub group_id: i64,
     /// Lifetime in seconds (60 up to the server's `groups.invite_link_ttl_secs`, the default).
+    #[schema(minimum = 60)]
     pub ttl_secs: Option<i64>,
 }
 
@@ -491,7 +525,8 @@ pub struct LinkCreateRequest {
     request_body = LinkCreateRequest,
     responses((status = 200, body = inline(Envelope<LinkView>)),
         (status = 400, description = "INVALID_PARAMS", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, GROUP_INVITE_NOT_ALLOWED", body = ErrorEnvelope)))]
+        (status = 403, description = "NOT_GROUP_MEMBER, GROUP_INVITE_NOT_ALLOWED", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn link_create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -514,7 +549,7 @@ pub struct LinkJoinRequest {
     request_body = LinkJoinRequest,
     responses((status = 200, body = inline(Envelope<JoinResult>)),
         (status = 403, description = "GROUP_BANNED", body = ErrorEnvelope),
-        (status = 404, description = "GROUP_LINK_INVALID (unknown, expired, revoked, or its creator may no longer invite)", body = ErrorEnvelope),
+        (status = 404, description = "GROUP_LINK_INVALID (unknown, expired, revoked, or its creator may no longer invite), GROUP_NOT_FOUND", body = ErrorEnvelope),
         (status = 409, description = "ALREADY_GROUP_MEMBER, GROUP_FULL, GROUP_DISSOLVED", body = ErrorEnvelope)))]
 pub async fn link_join(
     state: web::Data<AppState>,
@@ -526,6 +561,7 @@ pub async fn link_join(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LinkRevokeRequest {
+    #[schema(minimum = 1)]
     pub group_id: i64,
     pub token: String,
 }
@@ -535,7 +571,7 @@ pub struct LinkRevokeRequest {
     request_body = LinkRevokeRequest,
     responses((status = 200, body = inline(Envelope<Object>)),
         (status = 403, description = "NOT_GROUP_MEMBER, NOT_ADMIN", body = ErrorEnvelope),
-        (status = 404, description = "GROUP_LINK_INVALID", body = ErrorEnvelope)))]
+        (status = 404, description = "GROUP_LINK_INVALID, GROUP_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn link_revoke(
     state: web::Data<AppState>,
     user: AuthUser,

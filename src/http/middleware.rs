@@ -1,16 +1,22 @@
-//! Request-scoped plumbing: request id, the per-request log line, and the client address.
+//! Request-scoped plumbing: request id, the per-request log line, the headers every answer
+//! carries, whole numbers in JSON bodies, and the client address.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::HeaderMap;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde_json::Value;
 use slog::{info, o};
 
 use super::envelope::{self, RequestContext};
+use crate::error::{AppError, ErrorCode};
 use crate::state::AppState;
 
 /// The authenticated user of a request, recorded by the auth extractor for the request log.
@@ -59,6 +65,22 @@ pub fn new_request_id() -> String {
     uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string()
 }
 
+/// Headers every answer carries, whatever produced it: `nosniff` (browsers must not guess a
+/// type from the body, e.g. run an error message that echoes input as HTML), and an explicit
+/// `charset` on JSON.
+pub fn answer_headers(headers: &mut HeaderMap) {
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let bare_json = headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.to_str().is_ok_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if bare_json {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+}
+
 /// Give each request an id and a logger, run it, then write one log line: request id,
 /// method, path (never the query string, which may hold a token), status, latency, client ip
 /// and user id when known.
@@ -78,7 +100,12 @@ pub async fn request_log(
     let started = Instant::now();
 
     let ctx = RequestContext { request_id, logger: logger.clone() };
-    let result = envelope::with_context(ctx, next.call(req)).await;
+    // Handlers, extractors and CORS turn their errors into answers before this point, so
+    // every answer passes here.
+    let result = envelope::with_context(ctx, next.call(req)).await.map(|mut res| {
+        answer_headers(res.headers_mut());
+        res
+    });
 
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (status, user_id) = match &result {
@@ -93,4 +120,93 @@ pub async fn request_log(
         "latency_ms" => (latency_ms * 1000.0).round() / 1000.0,
         "client_ip" => client_ip, "user_id" => user_id);
     result
+}
+
+/// JSON does not tell `1` from `1.0`, and JSON Schema calls both integers, but serde refuses a
+/// float for an integer field. A request body with whole floats (`1.0`, `2e3`) is passed on
+/// with integers in their place; any other body is passed on untouched. The body limit
+/// (`http.body_limit_bytes`) is enforced while reading, as the JSON extractor would.
+pub async fn whole_numbers(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let limit = req.app_data::<web::Data<AppState>>().map(|s| s.config.http.body_limit_bytes);
+    let Some(limit) = limit.filter(|_| req.method() != Method::GET && req.method() != Method::HEAD)
+    else {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    };
+    let mut payload = req.take_payload();
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            let err = AppError::with_message(
+                ErrorCode::PayloadTooLarge,
+                format!("request body larger than {limit} bytes"),
+            );
+            return Ok(req.error_response(err).map_into_right_body());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    req.set_payload(Payload::from(whole_floats_as_integers(body.freeze())));
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
+}
+
+/// `body` with its whole floats written as integers, or `body` itself when it has none (or is
+/// not JSON: the extractor will say so).
+fn whole_floats_as_integers(body: Bytes) -> Bytes {
+    if !body.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+        return body;
+    }
+    let Ok(mut value) = serde_json::from_slice::<Value>(&body) else {
+        return body;
+    };
+    if !integerize(&mut value) {
+        return body;
+    }
+    serde_json::to_vec(&value).map(Bytes::from).unwrap_or(body)
+}
+
+/// Replace whole floats in `value` by integers; whether any was replaced.
+fn integerize(value: &mut Value) -> bool {
+    /// Beyond 2^53 a float is no longer exactly the whole number the client wrote.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(n) if n.is_f64() => match n.as_f64().map(|f| (f, f.round())) {
+            // serde_json's fast float parser may land a unit in the last place off a whole
+            // number it was given (`2247254548884485.0` reads as `…4.8`).
+            Some((f, whole))
+                if whole.abs() <= EXACT
+                    && (f - whole).abs() <= 2.0 * f64::EPSILON * whole.abs() =>
+            {
+                *value = Value::from(whole as i64);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |changed, v| integerize(v) | changed),
+        Value::Object(map) => map.values_mut().fold(false, |changed, v| integerize(v) | changed),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_floats_become_integers_and_nothing_else_changes() {
+        let body = Bytes::from_static(
+            br#"{"a":1.0,"b":[2e3,-0.0,1.5,1e-7],"c":{"d":"1.0"},"e":1e300,"f":2247254548884485.0}"#,
+        );
+        let out: Value = serde_json::from_slice(&whole_floats_as_integers(body)).unwrap();
+        let expected = serde_json::json!(
+            {"a":1,"b":[2000,0,1.5,1e-7],"c":{"d":"1.0"},"e":1e300,"f":2247254548884485_i64});
+        assert_eq!(out, expected);
+        assert!(out["a"].is_i64());
+        let untouched = Bytes::from_static(br#"{"a": 1.5, "b": "x"}"#);
+        assert_eq!(whole_floats_as_integers(untouched.clone()), untouched);
+        let not_json = Bytes::from_static(b"{1.0");
+        assert_eq!(whole_floats_as_integers(not_json.clone()), not_json);
+    }
 }

@@ -11,9 +11,11 @@ pub mod health;
 pub mod middleware;
 pub mod openapi;
 pub mod profile;
+pub mod schema;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::{HttpRequest, web};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::error::{AppError, ErrorCode};
 
@@ -41,7 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     .configure(chat::routes)
     .route("/api/v1/ws", web::get().to(crate::ws::session::connect))
     .configure(group::routes)
-    .default_service(web::to(not_found));
+    .default_service(web::to(no_route));
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -74,6 +76,17 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
     AppError::invalid(message).into()
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
-    Err(AppError::code(ErrorCode::NotFound))
+/// No route matched: 405 with `Allow` when the path exists with other methods, else 404.
+/// (Routes are registered with their method as a guard, so actix itself only sees "no match".)
+async fn no_route(req: HttpRequest) -> HttpResponse {
+    match openapi::allowed_methods(req.path()) {
+        Some(allow) => {
+            let mut res = AppError::code(ErrorCode::MethodNotAllowed).error_response();
+            if let Ok(value) = HeaderValue::from_str(allow) {
+                res.headers_mut().insert(header::ALLOW, value);
+            }
+            res
+        }
+        None => AppError::code(ErrorCode::NotFound).error_response(),
+    }
 }

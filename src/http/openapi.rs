@@ -1,11 +1,14 @@
 //! The OpenAPI 3.1 document generated from the handlers' annotations, and the vendored
 //! Swagger UI that renders it (no CDN).
 
-use actix_web::{HttpResponse, get};
-use utoipa::OpenApi;
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use utoipa::Modify;
+use actix_web::{HttpResponse, get};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr, Response, ResponseBuilder, content::ContentBuilder};
+use utoipa::{Modify, OpenApi};
 
 use super::{auth, chat, envelope, friend, group, health, profile};
 use crate::service;
@@ -25,6 +28,7 @@ use crate::service;
         health::livez,
         health::readyz,
         auth::captcha_issue,
+        auth::captcha_issue_post,
         auth::register,
         auth::login,
         auth::logout,
@@ -79,7 +83,7 @@ use crate::service;
         group::link_revoke,
         group::links,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     components(schemas(envelope::ErrorEnvelope, health::Liveness, service::health::Readiness)),
     tags(
         (name = "health", description = "Liveness and readiness probes"),
@@ -108,6 +112,105 @@ impl Modify for BearerAuth {
             ))),
         );
     }
+}
+
+/// The answers any operation may give besides its own, added to every operation here rather
+/// than repeated on each handler: 401 where a token is required, 400 `INVALID_PARAMS` where
+/// input is parsed, 413 where a body is read, 503 where a dependency is needed.
+struct CommonResponses;
+
+/// Codes of a refused token (`AuthUser`).
+const AUTH_CODES: &str = "TOKEN_EMPTY, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED, \
+    ACCOUNT_DISABLED, ACCOUNT_DELETED";
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in operations.into_iter().flatten() {
+                let needs_token = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                if needs_token {
+                    add_response(op, "401", AUTH_CODES);
+                }
+                let has_input = op.request_body.is_some()
+                    || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                if has_input {
+                    add_response(op, "400", "INVALID_PARAMS");
+                }
+                if op.request_body.is_some() {
+                    add_response(op, "413", "PAYLOAD_TOO_LARGE");
+                }
+                if path != "/livez" {
+                    add_response(op, "503", "UNAVAILABLE");
+                }
+            }
+        }
+    }
+}
+
+/// Add `codes` to the operation's `status` answer (an error envelope), creating it if absent.
+fn add_response(op: &mut Operation, status: &str, codes: &str) {
+    let responses = &mut op.responses.responses;
+    match responses.get_mut(status) {
+        Some(RefOr::T(response)) => {
+            let listed = response.description.split(',').map(str::trim).collect::<Vec<_>>();
+            let missing: Vec<&str> =
+                codes.split(',').map(str::trim).filter(|c| !listed.contains(c)).collect();
+            if !missing.is_empty() {
+                response.description = if response.description.is_empty() {
+                    missing.join(", ")
+                } else {
+                    format!("{}, {}", response.description, missing.join(", "))
+                };
+            }
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            responses.insert(status.to_string(), RefOr::T(error_response(codes)));
+        }
+    }
+}
+
+fn error_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
+        )
+        .build()
+}
+
+/// Routes served but not part of the API description: the description and its viewer.
+const UNDESCRIBED_ROUTES: &[&str] = &[
+    "/api/openapi.json",
+    "/api/docs",
+    "/api/docs/swagger-ui.css",
+    "/api/docs/swagger-ui-bundle.js",
+];
+
+/// Path -> the `Allow` value of its methods, from the description (every route is in it).
+static ALLOWED_METHODS: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
+    let mut table: HashMap<String, String> =
+        UNDESCRIBED_ROUTES.iter().map(|p| (p.to_string(), "GET".to_string())).collect();
+    for (path, item) in ApiDoc::openapi().paths.paths {
+        let methods = [
+            ("GET", item.get.is_some()),
+            ("PUT", item.put.is_some()),
+            ("POST", item.post.is_some()),
+            ("DELETE", item.delete.is_some()),
+            ("PATCH", item.patch.is_some()),
+        ];
+        let allow: Vec<&str> = methods.iter().filter(|m| m.1).map(|m| m.0).collect();
+        table.insert(path, allow.join(", "));
+    }
+    table
+});
+
+/// The methods `path` accepts (an `Allow` header value), or `None` for an unknown path.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    ALLOWED_METHODS.get(path).map(String::as_str)
 }
 
 /// The spec as pretty JSON (also what `jim openapi` prints).

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::envelope::{self, Envelope, ErrorEnvelope};
 use super::extract::AuthUser;
+use super::schema;
 use crate::error::AppError;
 use crate::service::auth;
 use crate::service::user::{self, Profile, ProfileUpdate};
@@ -33,7 +34,7 @@ pub struct ProfileUpdateRequest {
     pub avatar: Option<String>,
     /// `YYYY-MM-DD`; empty clears it.
     pub birth_date: Option<String>,
-    /// 1 online, 2 away, 3 busy, 4 invisible (shown to others as offline).
+    #[schema(schema_with = schema::online_status)]
     pub online_status: Option<i16>,
 }
 

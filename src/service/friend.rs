@@ -78,6 +78,7 @@ impl Standing {
 
 /// An invitation as clients see it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = FriendInviteView)]
 pub struct InviteView {
     pub id: i64,
     /// The inviter.
@@ -445,6 +446,10 @@ pub async fn invitations(
     before_id: Option<i64>,
     limit: Option<i64>,
 ) -> Result<Vec<InviteView>> {
+    use crate::db::friend::{INVITE_PENDING, INVITE_REJECTED};
+    if status.is_some_and(|s| !(INVITE_PENDING..=INVITE_REJECTED).contains(&s)) {
+        return Err(AppError::invalid("status must be 0 (pending), 1 (accepted) or 2 (rejected)"));
+    }
     let before = before_id.filter(|b| *b > 0).unwrap_or(i64::MAX);
     let limit = limit.unwrap_or(20).clamp(1, MAX_PAGE);
     let rows = state.db.invite_list(caller, incoming, status, before, limit).await?;

@@ -11,6 +11,7 @@ use actix_codec::Framed;
 use actix_http::ws::OpCode;
 use actix_http::{Request, h1};
 use actix_web::body::{BoxBody, to_bytes};
+use actix_web::http::header::{ALLOW, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -25,7 +26,7 @@ use crate::bus::Event;
 use crate::error::{AppError, ErrorCode};
 use crate::http::envelope::{self, RequestContext};
 use crate::http::extract::{bearer_token, token_from};
-use crate::http::middleware::{client_ip_from, new_request_id};
+use crate::http::middleware::{answer_headers, client_ip_from, new_request_id};
 use crate::service::{auth, chat, friend};
 use crate::state::AppState;
 use crate::store::{MESSAGE_NORMAL, Page, SESSION_GROUP, SESSION_PRIVATE, StoredMessage};
@@ -85,11 +86,15 @@ async fn handshake(
     let logger = state.log.new(slog::o!("request_id" => request_id.clone()));
     let ctx = RequestContext { request_id, logger: logger.clone() };
     let ip = client_ip_from(req.peer_addr(), req.headers(), &state.trusted_proxies);
-    let accepted = envelope::with_context(ctx, accept(&state, &req)).await;
-    let (response, accepted) = match accepted {
-        Ok((response, accepted)) => (response, Some(accepted)),
-        Err(e) => (e.error_response().into(), None),
-    };
+    // The error answer is built inside the request context: its envelope carries the id.
+    let (mut response, accepted) = envelope::with_context(ctx, async {
+        match accept(&state, &req).await {
+            Ok((response, accepted)) => (response, Some(accepted)),
+            Err(e) => (refusal(&e), None),
+        }
+    })
+    .await;
+    answer_headers(response.headers_mut());
     info!(logger, "request";
         "method" => req.method().as_str(), "path" => req.path(),
         "status" => response.status().as_u16(),
@@ -109,6 +114,15 @@ async fn handshake(
     let actix_codec::FramedParts { io, read_buf, .. } = framed.into_parts();
     let socket = Socket::new(io, read_buf, state.config.ws.max_frame_bytes);
     Some((accepted, socket))
+}
+
+/// The answer to a refused upgrade (a wrong method also says which one to use).
+fn refusal(e: &AppError) -> actix_http::Response<BoxBody> {
+    let mut response: actix_http::Response<BoxBody> = e.error_response().into();
+    if e.error_code() == ErrorCode::MethodNotAllowed {
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
+    }
+    response
 }
 
 /// A connection that passed the handshake and joined the hub.

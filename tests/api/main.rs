@@ -14,6 +14,7 @@ mod faults;
 mod friends;
 mod groups;
 mod health;
+mod http;
 mod load_smoke;
 mod migrations;
 mod store_contract;
