@@ -4,6 +4,7 @@
 # skipping when those services cannot be reached (JIM_TEST_REQUIRE_SCALEOUT=1).
 #
 # Extra arguments go to `cargo test`, e.g. `scripts/test.sh bus::` to run only the bus tests.
+# Without arguments it first runs scripts/fuzz-api.sh for 60 s (JIM_SKIP_FUZZ=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,5 +33,12 @@ drop_test_databases() {
 }
 drop_test_databases
 trap drop_test_databases EXIT
+
+# The API against its own OpenAPI document: a short schemathesis run on a fresh server (the
+# whole suite only, not a filtered run; FUZZ_SECONDS=300 before a release). It runs first so
+# that cargo test's summary stays the last thing printed.
+if [ $# -eq 0 ] && [ "${JIM_SKIP_FUZZ:-0}" != "1" ]; then
+    FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash scripts/fuzz-api.sh
+fi
 
 cargo test --locked "$@"
