@@ -131,8 +131,14 @@ pub async fn whole_numbers(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let limit = req.app_data::<web::Data<AppState>>().map(|s| s.config.http.body_limit_bytes);
-    let Some(limit) = limit.filter(|_| req.method() != Method::GET && req.method() != Method::HEAD)
-    else {
+    // Only JSON bodies are read here; anything else (an upload) streams on untouched.
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
+    let reads_body = json && req.method() != Method::GET && req.method() != Method::HEAD;
+    let Some(limit) = limit.filter(|_| reads_body) else {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
     let mut payload = req.take_payload();
@@ -155,7 +161,9 @@ pub async fn whole_numbers(
 /// `body` with its whole floats written as integers, or `body` itself when it has none (or is
 /// not JSON: the extractor will say so).
 fn whole_floats_as_integers(body: Bytes) -> Bytes {
-    if !body.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+    // Most bodies (every text message) have no number with a fraction or an exponent: they
+    // pass after one scan of their bytes, never parsed twice.
+    if !has_fraction_or_exponent(&body) {
         return body;
     }
     let Ok(mut value) = serde_json::from_slice::<Value>(&body) else {
@@ -165,6 +173,30 @@ fn whole_floats_as_integers(body: Bytes) -> Bytes {
         return body;
     }
     serde_json::to_vec(&value).map(Bytes::from).unwrap_or(body)
+}
+
+/// Whether a JSON text has a number written with a fraction or an exponent (outside strings).
+fn has_fraction_or_exponent(body: &[u8]) -> bool {
+    let (mut in_string, mut escaped, mut in_number) = (false, false, false);
+    for &b in body {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => (in_string, in_number) = (true, false),
+            b'0'..=b'9' | b'-' => in_number = true,
+            b'.' | b'e' | b'E' if in_number => return true,
+            b'+' if in_number => {}
+            _ => in_number = false,
+        }
+    }
+    false
 }
 
 /// Replace whole floats in `value` by integers; whether any was replaced.
@@ -208,5 +240,9 @@ mod tests {
         assert_eq!(whole_floats_as_integers(untouched.clone()), untouched);
         let not_json = Bytes::from_static(b"{1.0");
         assert_eq!(whole_floats_as_integers(not_json.clone()), not_json);
+        // Letters and dots inside strings, and true/false, are not numbers.
+        assert!(!has_fraction_or_exponent(br#"{"text":"see 1.0e5 here \" 2.0","t":true,"n":12}"#));
+        assert!(has_fraction_or_exponent(br#"{"text":"x","n":-12.5}"#));
+        assert!(has_fraction_or_exponent(br#"[1e3]"#));
     }
 }

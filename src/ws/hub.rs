@@ -49,8 +49,9 @@ impl Shared {
 
 impl Conn {
     /// Queue `item` for the connection; false when it has fallen too far behind (its queue
-    /// full, or `limit` bytes in it: `ws.send_queue` and `ws.send_queue_bytes`) or is gone. Only the hub adds to the count, so checking and adding cannot race; the
-    /// connection's task takes items off as it writes them.
+    /// full, or `limit` bytes in it: `ws.send_queue` and `ws.send_queue_bytes`) or is gone.
+    /// Only the hub adds to the count, so checking and adding cannot race; the connection's
+    /// task takes items off as it writes them.
     fn offer(&self, item: Outbound, limit: usize) -> bool {
         let size = item.bytes();
         let queued = self.shared.queued_bytes.load(Ordering::Relaxed);
