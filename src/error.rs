@@ -1,13 +1,25 @@
-//! The one error type of the crate: a stable machine `code`, an HTTP status, a safe message for
-//! the client, and (for internal failures) a cause that is logged and never sent.
+//! The one error type of the crate: a stable machine `code`, the HTTP status it is answered
+//! with (as a plain number: the answer itself is built in `http/error.rs`, so that core code
+//! does not depend on the web framework), a safe message for the client, and (for internal
+//! failures) a cause that is logged and never sent.
 
 use std::borrow::Cow;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
 use serde_json::Value;
 
-use crate::http::envelope;
+/// The HTTP statuses error codes are answered with, by name.
+pub mod status {
+    pub const BAD_REQUEST: u16 = 400;
+    pub const UNAUTHORIZED: u16 = 401;
+    pub const FORBIDDEN: u16 = 403;
+    pub const NOT_FOUND: u16 = 404;
+    pub const METHOD_NOT_ALLOWED: u16 = 405;
+    pub const CONFLICT: u16 = 409;
+    pub const PAYLOAD_TOO_LARGE: u16 = 413;
+    pub const TOO_MANY_REQUESTS: u16 = 429;
+    pub const INTERNAL_SERVER_ERROR: u16 = 500;
+    pub const SERVICE_UNAVAILABLE: u16 = 503;
+}
 
 macro_rules! error_codes {
     ($($variant:ident => $code:literal, $status:ident, $message:literal;)*) => {
@@ -25,8 +37,8 @@ macro_rules! error_codes {
             }
 
             /// The HTTP status this code is answered with.
-            pub fn status(self) -> StatusCode {
-                match self { $(ErrorCode::$variant => StatusCode::$status),* }
+            pub fn status(self) -> u16 {
+                match self { $(ErrorCode::$variant => status::$status),* }
             }
 
             /// The default human-readable message.
@@ -155,7 +167,7 @@ pub enum AppError {
         message: Cow<'static, str>,
         data: Option<Value>,
         /// Overrides the code's usual HTTP status (e.g. ACCOUNT_DISABLED is 401 on a token).
-        status: Option<StatusCode>,
+        status: Option<u16>,
     },
     /// A dependency (database, Redis) is down or timed out: 503, cause logged.
     #[error("unavailable: {0:#}")]
@@ -190,7 +202,7 @@ impl AppError {
     }
 
     /// Answer with `status` instead of the code's usual HTTP status.
-    pub fn with_status(self, new_status: StatusCode) -> Self {
+    pub fn with_status(self, new_status: u16) -> Self {
         match self {
             Self::Api { code, message, data, .. } => {
                 Self::Api { code, message, data, status: Some(new_status) }
@@ -229,27 +241,20 @@ impl AppError {
             Self::Unavailable(cause) | Self::Internal(cause) => Some(cause),
         }
     }
-}
 
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
         match self {
             Self::Api { status: Some(status), .. } => *status,
             _ => self.error_code().status(),
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
-        let code = self.error_code();
-        let (message, data) = match self {
-            Self::Api { message, data, .. } => (message.as_ref(), data.clone()),
-            Self::Unavailable(cause) | Self::Internal(cause) => {
-                // The cause may name hosts, queries or keys: log it, never send it.
-                let log = envelope::current_logger();
-                slog::error!(log, "request failed"; "code" => code.as_str(), "cause" => format!("{cause:#}"));
-                (code.message(), None)
-            }
-        };
-        envelope::error(self.status_code(), code.as_str(), message, data)
+    /// The `data` payload of an API error.
+    pub fn data(&self) -> Option<&Value> {
+        match self {
+            Self::Api { data, .. } => data.as_ref(),
+            Self::Unavailable(_) | Self::Internal(_) => None,
+        }
     }
 }

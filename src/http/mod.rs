@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod chat;
 pub mod envelope;
+mod error;
 pub mod extract;
 pub mod friend;
 pub mod group;

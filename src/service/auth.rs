@@ -373,7 +373,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
     if session.expires_at <= now {
         return Err(AppError::code(ErrorCode::TokenExpired));
     }
-    check_status(&user).map_err(|e| e.with_status(actix_web::http::StatusCode::UNAUTHORIZED))?;
+    check_status(&user).map_err(|e| e.with_status(crate::error::status::UNAUTHORIZED))?;
     if let Some(epoch) = epoch {
         let known = Verified {
             user_id: user.id,
