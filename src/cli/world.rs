@@ -23,11 +23,11 @@ pub async fn run(cmd: WorldCommand, loaded: LoadedConfig) -> anyhow::Result<Exit
     let state = crate::app::cli_state(loaded.config, log).await?;
     match cmd {
         WorldCommand::Mute => {
-            state.db.meta_set(chat::WORLD_MUTED_KEY, "1").await?;
+            chat::set_world_muted(&state, true).await?;
             println!("world channel muted");
         }
         WorldCommand::Unmute => {
-            state.db.meta_set(chat::WORLD_MUTED_KEY, "0").await?;
+            chat::set_world_muted(&state, false).await?;
             if state.config.chat.world_muted {
                 println!(
                     "admin mute lifted, but chat.world_muted = true in the config keeps it muted"

@@ -767,3 +767,65 @@ pub async fn catch_up(
     let last_message_id = state.messages.last_message_id(&room.room_id).await?;
     Ok(CatchUp { room, messages, truncated, last_message_id })
 }
+
+/// Who is told that `user` is typing in a conversation, and in which room. Checked like
+/// sending, since typing announces a message: a private chat needs a friendship neither side
+/// blocked, a group must be active (not dissolved) and let the user speak now.
+pub async fn typing_recipients(
+    state: &AppState,
+    user: i64,
+    session_type: i16,
+    target_id: i64,
+) -> Result<(String, Vec<i64>)> {
+    match session_type {
+        SESSION_PRIVATE => {
+            friend::can_chat(state, user, target_id).await?;
+            Ok((private_room_id(user, target_id), vec![target_id]))
+        }
+        SESSION_GROUP => {
+            group::can_send(state, target_id, user).await?;
+            Ok((group_room_id(target_id), state.db.group_member_ids(target_id, None).await?))
+        }
+        _ => Err(AppError::code(ErrorCode::InvalidSessionType)),
+    }
+}
+
+/// Up to `limit` messages of a room after `after_id`, ascending, as live pushes carry them
+/// (the same for every member: a recalled message loses its body). For a connection that
+/// fills a gap in what it was pushed; what one user deleted for themselves is the history
+/// API's business.
+pub async fn pushed_after(
+    state: &AppState,
+    room_id: &str,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<StoredMessage>> {
+    Ok(as_pushed(state.messages.page(room_id, Page::After(after_id), limit).await?))
+}
+
+/// Up to `limit` messages of a room before `before_id`, ascending, as [`pushed_after`] gives
+/// them.
+pub async fn pushed_before(
+    state: &AppState,
+    room_id: &str,
+    before_id: i64,
+    limit: i64,
+) -> Result<Vec<StoredMessage>> {
+    Ok(as_pushed(state.messages.page(room_id, Page::Before(before_id), limit).await?))
+}
+
+fn as_pushed(mut messages: Vec<StoredMessage>) -> Vec<StoredMessage> {
+    for m in &mut messages {
+        if m.status != crate::store::MESSAGE_NORMAL {
+            m.body = json!({});
+        }
+    }
+    messages
+}
+
+/// Set or lift the admin mute of the world channel (`jim world mute|unmute`). Every running
+/// server honours it on its next world send: [`world_muted`] reads it each time.
+pub async fn set_world_muted(state: &AppState, muted: bool) -> Result<()> {
+    state.db.meta_set(WORLD_MUTED_KEY, if muted { "1" } else { "0" }).await?;
+    Ok(())
+}
