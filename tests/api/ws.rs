@@ -264,6 +264,42 @@ async fn pushes_reach_every_device_in_order(profile: Profile) {
     assert_eq!(b1.expect("message_recalled", T).await.unwrap()["message_id"], 21);
 }
 
+/// Typing in a group is checked like sending: relayed to the other members while the user may
+/// speak, refused and not relayed when they are muted or the group was dissolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_typing_is_relayed_only_while_the_user_may_speak() {
+    let Some(env) = start(Profile::Embedded, |_| {}).await else { return };
+    let app = &env.app;
+    let ((a, ta), (b, tb)) = friends(app, "tya", "tyb").await;
+    let (_, created) = app.post_as(&ta, "/api/v1/group/create", &json!({"member_ids": [b]})).await;
+    let gid = created["data"]["group_id"].as_i64().unwrap();
+    let mut a1 = WsClient::connect(app, &ta).await.unwrap();
+    // A second device of the owner: typing is limited per connection.
+    let mut a2 = WsClient::connect(app, &ta).await.unwrap();
+    let mut b1 = WsClient::connect(app, &tb).await.unwrap();
+    let typing = json!({"type": "typing", "data": {"session_type": 2, "target_id": gid}});
+
+    a1.send(typing.clone()).await;
+    let seen = b1.expect("typing", T).await.expect("relayed to the other member");
+    assert_eq!((seen["user_id"].as_i64(), seen["target_id"].as_i64()), (Some(a), Some(gid)));
+
+    let until = jim::db::now_ms() + 3_600_000;
+    let mute = json!({"group_id": gid, "user_id": b, "muted_until": until});
+    assert_eq!(app.post_as(&ta, "/api/v1/group/member/update", &mute).await.0, 200);
+    b1.send(typing.clone()).await;
+    assert_eq!(b1.expect("error", T).await.unwrap()["code"], "MEMBER_MUTED");
+    assert!(a1.expect("typing", Duration::from_millis(300)).await.is_none(), "muted: not relayed");
+
+    let dissolve = json!({"group_id": gid});
+    assert_eq!(app.post_as(&ta, "/api/v1/group/dissolve", &dissolve).await.0, 200);
+    a2.send(typing).await;
+    assert_eq!(a2.expect("error", T).await.unwrap()["code"], "GROUP_DISSOLVED");
+    assert!(
+        b1.expect("typing", Duration::from_millis(500)).await.is_none(),
+        "dissolved: not relayed"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gaps_are_filled_and_catch_up_sends_exactly_what_was_missed() {
     let Some(env) = start(Profile::Embedded, |c| c.ws.catch_up_window = 5).await else { return };
