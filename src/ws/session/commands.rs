@@ -20,6 +20,7 @@ const MAX_CATCH_UP_ITEMS: usize = 500;
 /// Most typing notices relayed per connection per second.
 const TYPING_EVERY: Duration = Duration::from_secs(1);
 
+/// A client frame: `{"type": …, "data": …}`.
 #[derive(Deserialize)]
 struct ClientFrame {
     #[serde(rename = "type")]
@@ -28,6 +29,7 @@ struct ClientFrame {
     data: Value,
 }
 
+/// The conversation (and for `read`, the message) a `read` or `typing` frame names.
 #[derive(Deserialize)]
 struct ConversationRef {
     session_type: i16,

@@ -158,6 +158,9 @@ async fn fill_before(
     Some(previous)
 }
 
+/// Answer a client's `catch_up`: per conversation, the messages after the client's last that
+/// this connection has not delivered yet, then a `catch_up` summary; what was delivered grows
+/// by what the client now has, so later pushes neither repeat nor skip.
 pub(super) async fn catch_up(
     conn: &Connection,
     socket: &mut Socket,
