@@ -10,31 +10,12 @@ use crate::db::schema::{group_member, groups};
 use crate::db::{Db, DbResult, last_insert_id};
 use crate::db_run;
 
-/// A row of `groups`.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// A row of `groups` (to create one, its `id` is ignored).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = groups)]
 pub struct GroupRow {
+    #[diesel(skip_insertion)]
     pub id: i64,
-    pub name: String,
-    pub avatar: String,
-    pub announcement: String,
-    pub join_policy: i16,
-    pub max_member: i32,
-    pub member_count: i32,
-    pub owner_id: i64,
-    pub speak_status: i16,
-    pub status: i16,
-    pub creator_id: i64,
-    pub updater_id: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub member_invite: i16,
-}
-
-/// What creating a group needs.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = groups)]
-pub struct NewGroup {
     pub name: String,
     pub avatar: String,
     pub announcement: String,
@@ -69,7 +50,7 @@ pub struct GroupChanges {
 impl Db {
     /// Create a group whose members are `member_ids` (the owner included); the owner gets
     /// role 1. Returns the group id.
-    pub async fn group_create(&self, group: NewGroup, member_ids: Vec<i64>) -> DbResult<i64> {
+    pub async fn group_create(&self, group: GroupRow, member_ids: Vec<i64>) -> DbResult<i64> {
         self.run(move |mut conn| async move {
             db_run!(&mut conn, |c| {
                 c.transaction(async |c| {

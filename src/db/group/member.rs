@@ -71,6 +71,17 @@ pub struct MemberChanges {
     pub updated_at: Option<i64>,
 }
 
+/// Take the group row's lock for the rest of the transaction by "touching" it (see the
+/// module docs of `db/group`): every membership change starts with this.
+macro_rules! lock_group {
+    ($c:expr, $group_id:expr) => {
+        diesel::update(groups::table.find($group_id))
+            .set(groups::updated_at.eq(groups::updated_at))
+            .execute($c)
+            .await?
+    };
+}
+
 /// Close the pending invitations and join requests of `$ids` in the group (inside the
 /// caller's transaction, on either backend's connection `$c`). Run whenever a membership
 /// starts or ends: an invitation or request filed before is stale from then on, and must not
@@ -192,10 +203,7 @@ impl Db {
         self.run(move |mut conn| async move {
             db_run!(&mut conn, |c| {
                 c.transaction(async |c| {
-                    diesel::update(groups::table.find(group_id))
-                        .set(groups::updated_at.eq(groups::updated_at))
-                        .execute(c)
-                        .await?;
+                    lock_group!(c, group_id);
                     let group: Option<GroupRow> = groups::table
                         .find(group_id)
                         .select(GroupRow::as_select())
@@ -274,10 +282,7 @@ impl Db {
         self.run(move |mut conn| async move {
             db_run!(&mut conn, |c| {
                 c.transaction(async |c| {
-                    diesel::update(groups::table.find(group_id))
-                        .set(groups::updated_at.eq(groups::updated_at))
-                        .execute(c)
-                        .await?;
+                    lock_group!(c, group_id);
                     let members: Vec<(i64, i16)> = group_member::table
                         .filter(group_member::group_id.eq(group_id))
                         .filter(group_member::user_id.eq_any(&user_ids))
@@ -363,10 +368,7 @@ impl Db {
         self.run(move |mut conn| async move {
             db_run!(&mut conn, |c| {
                 c.transaction(async |c| {
-                    diesel::update(groups::table.find(group_id))
-                        .set(groups::updated_at.eq(groups::updated_at))
-                        .execute(c)
-                        .await?;
+                    lock_group!(c, group_id);
                     let n = diesel::delete(
                         group_member::table
                             .filter(group_member::group_id.eq(group_id))

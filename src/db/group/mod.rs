@@ -55,7 +55,7 @@ mod member;
 
 pub use admission::{Admission, InviteRow, JoinRequestRow};
 pub use ban::BanRow;
-pub use lifecycle::{GroupChanges, GroupRow, NewGroup};
+pub use lifecycle::{GroupChanges, GroupRow};
 pub use link::LinkRow;
 pub use member::{AddOutcome, MemberChanges, MemberRow, RemoveOutcome};
 

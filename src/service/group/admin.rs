@@ -9,7 +9,7 @@ use super::members::mute_changes;
 use super::rules::*;
 use super::view::*;
 use crate::bus::GroupEventKind;
-use crate::db::group::{GroupChanges, MemberChanges, ROLE_MEMBER};
+use crate::db::group::{GroupChanges, GroupRow, MemberChanges, MemberRow, ROLE_MEMBER};
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorCode, Result};
 use crate::state::AppState;
@@ -49,30 +49,59 @@ pub async fn admin_mute(
     let g = load_group(state, group_id).await?;
     ensure_active(&g)?;
     let now = now_ms();
-    match member {
+    let Some(uid) = member else {
+        if until.is_some() {
+            return Err(AppError::invalid("--until applies to one member (--member)"));
+        }
+        return set_speak(state, &g, None, 0, None, now).await;
+    };
+    if require_target(state, &g, uid).await?.role != ROLE_MEMBER {
+        return Err(AppError::code(ErrorCode::AdminCannotBeMuted));
+    }
+    let (speak, until) = mute_changes(Some(0), until, now)?.unwrap_or((0, None));
+    set_speak(state, &g, Some(uid), speak, until, now).await
+}
+
+/// Lift the group-wide mute, or one member's mute.
+pub async fn admin_unmute(state: &AppState, group_id: i64, member: Option<i64>) -> Result<()> {
+    let g = load_group(state, group_id).await?;
+    ensure_active(&g)?;
+    if let Some(uid) = member {
+        require_target(state, &g, uid).await?;
+    }
+    set_speak(state, &g, member, 1, None, now_ms()).await
+}
+
+async fn require_target(state: &AppState, g: &GroupRow, uid: i64) -> Result<MemberRow> {
+    state
+        .db
+        .group_member_find(g.id, uid)
+        .await?
+        .ok_or_else(|| AppError::code(ErrorCode::TargetNotGroupMember))
+}
+
+/// Store `speak` (0 muted, 1 not) for the whole group (`member` None) or one member (with
+/// `until`), and tell the members.
+async fn set_speak(
+    state: &AppState,
+    g: &GroupRow,
+    member: Option<i64>,
+    speak: i16,
+    until: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    let event = match member {
         None => {
-            if until.is_some() {
-                return Err(AppError::invalid("--until applies to one member (--member)"));
-            }
-            let changes =
-                GroupChanges { speak_status: Some(0), updated_at: Some(now), ..Default::default() };
+            let changes = GroupChanges {
+                speak_status: Some(speak),
+                updated_at: Some(now),
+                ..Default::default()
+            };
             state.db.group_update(g.id, changes).await?;
             GroupEvent::new(g.id, GroupEventKind::InfoUpdated, 0)
-                .values(json!({"speak_status": 0}))
-                .via(Via::Control)
-                .send(state)
-                .await;
+                .values(json!({"speak_status": speak}))
         }
         Some(uid) => {
-            let m = state
-                .db
-                .group_member_find(g.id, uid)
-                .await?
-                .ok_or_else(|| AppError::code(ErrorCode::TargetNotGroupMember))?;
-            if m.role != ROLE_MEMBER {
-                return Err(AppError::code(ErrorCode::AdminCannotBeMuted));
-            }
-            let (speak, until) = mute_changes(Some(0), until, now)?.unwrap_or((0, None));
             let changes = MemberChanges {
                 speak_status: Some(speak),
                 muted_until: Some(until),
@@ -80,54 +109,10 @@ pub async fn admin_mute(
                 ..Default::default()
             };
             state.db.group_member_update(g.id, uid, changes).await?;
-            GroupEvent::new(g.id, GroupEventKind::MemberMuted, 0)
-                .targets(vec![uid])
-                .values(json!({"speak_status": 0, "muted_until": until}))
-                .via(Via::Control)
-                .send(state)
-                .await;
+            GroupEvent::speak_changed(g.id, 0, uid, speak, until)
         }
-    }
-    Ok(())
-}
-
-/// Lift the group-wide mute, or one member's mute.
-pub async fn admin_unmute(state: &AppState, group_id: i64, member: Option<i64>) -> Result<()> {
-    let g = load_group(state, group_id).await?;
-    ensure_active(&g)?;
-    let now = now_ms();
-    match member {
-        None => {
-            let changes =
-                GroupChanges { speak_status: Some(1), updated_at: Some(now), ..Default::default() };
-            state.db.group_update(g.id, changes).await?;
-            GroupEvent::new(g.id, GroupEventKind::InfoUpdated, 0)
-                .values(json!({"speak_status": 1}))
-                .via(Via::Control)
-                .send(state)
-                .await;
-        }
-        Some(uid) => {
-            state
-                .db
-                .group_member_find(g.id, uid)
-                .await?
-                .ok_or_else(|| AppError::code(ErrorCode::TargetNotGroupMember))?;
-            let changes = MemberChanges {
-                speak_status: Some(1),
-                muted_until: Some(None),
-                updated_at: Some(now),
-                ..Default::default()
-            };
-            state.db.group_member_update(g.id, uid, changes).await?;
-            GroupEvent::new(g.id, GroupEventKind::MemberUnmuted, 0)
-                .targets(vec![uid])
-                .values(json!({"speak_status": 1, "muted_until": null}))
-                .via(Via::Control)
-                .send(state)
-                .await;
-        }
-    }
+    };
+    event.via(Via::Control).send(state).await;
     Ok(())
 }
 

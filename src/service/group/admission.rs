@@ -49,8 +49,7 @@ pub async fn join(
                 )));
             }
             state.db.group_request_upsert(g.id, user_id, message.clone(), now_ms()).await?;
-            let admins =
-                state.db.group_member_ids(g.id, Some(vec![ROLE_OWNER, ROLE_ADMIN])).await?;
+            let admins = admin_ids(state, g.id).await?;
             GroupEvent::new(g.id, GroupEventKind::JoinRequested, user_id)
                 .targets(vec![user_id])
                 .values(json!({"message": message}))
@@ -110,11 +109,22 @@ pub(super) async fn admit(
     Ok(true)
 }
 
+/// The owner and admins of the group: who answers join requests and watches the ban list.
+async fn admin_ids(state: &AppState, group_id: i64) -> Result<Vec<i64>> {
+    Ok(state.db.group_member_ids(group_id, Some(vec![ROLE_OWNER, ROLE_ADMIN])).await?)
+}
+
+/// The group, when `user_id` is its owner or an admin (a dissolved group's lists stay
+/// readable).
+async fn admin_reading(state: &AppState, group_id: i64, user_id: i64) -> Result<GroupRow> {
+    let g = load_group(state, group_id).await?;
+    require_admin(&require_member(state, &g, user_id).await?)?;
+    Ok(g)
+}
+
 /// The ban list (owner/admins).
 pub async fn bans(state: &AppState, user_id: i64, group_id: i64) -> Result<Vec<BanView>> {
-    let g = load_group(state, group_id).await?;
-    let me = require_member(state, &g, user_id).await?;
-    require_admin(&me)?;
+    let g = admin_reading(state, group_id, user_id).await?;
     Ok(state
         .db
         .group_ban_list(g.id)
@@ -135,14 +145,13 @@ pub async fn unban(state: &AppState, user_id: i64, group_id: i64, target_id: i64
     if target_id <= 0 {
         return Err(AppError::code(ErrorCode::InvalidUserId));
     }
-    let (g, me) = member_context(state, group_id, user_id).await?;
-    require_admin(&me)?;
+    let (g, _) = admin_context(state, group_id, user_id).await?;
     if !state.db.group_ban_delete(g.id, target_id).await? {
         return Err(AppError::code(ErrorCode::GroupBanNotFound));
     }
     GroupEvent::new(g.id, GroupEventKind::MemberUnbanned, user_id)
         .targets(vec![target_id])
-        .to(state.db.group_member_ids(g.id, Some(vec![ROLE_OWNER, ROLE_ADMIN])).await?)
+        .to(admin_ids(state, g.id).await?)
         .send(state)
         .await;
     Ok(())
@@ -150,9 +159,7 @@ pub async fn unban(state: &AppState, user_id: i64, group_id: i64, target_id: i64
 
 /// Pending join requests (owner/admins).
 pub async fn requests(state: &AppState, user_id: i64, group_id: i64) -> Result<Vec<RequestView>> {
-    let g = load_group(state, group_id).await?;
-    let me = require_member(state, &g, user_id).await?;
-    require_admin(&me)?;
+    let g = admin_reading(state, group_id, user_id).await?;
     Ok(state
         .db
         .group_request_list_pending(g.id)
@@ -179,10 +186,10 @@ pub async fn handle_request(
     if requester <= 0 {
         return Err(AppError::code(ErrorCode::InvalidUserId));
     }
-    let (g, me) = member_context(state, group_id, user_id).await?;
-    require_admin(&me)?;
+    let (g, _) = admin_context(state, group_id, user_id).await?;
     settle(state, &g, Admission::Request, requester, user_id, accept).await
 }
+
 /// Invite people directly (owner/admins; plain members when the group allows it). The
 /// invitee joins by accepting. Returns how many invitations were sent.
 pub async fn invite(
@@ -191,11 +198,7 @@ pub async fn invite(
     group_id: i64,
     user_ids: &[i64],
 ) -> Result<Count> {
-    let ids = check_user_ids(
-        user_ids,
-        ErrorCode::GroupMemberListEmpty,
-        state.config.groups.max_members as usize,
-    )?;
+    let ids = check_member_list(state, user_ids)?;
     let (g, me) = member_context(state, group_id, user_id).await?;
     if !may_invite(&g, &me) {
         return Err(AppError::code(ErrorCode::GroupInviteNotAllowed));

@@ -45,6 +45,21 @@ impl GroupEvent {
         }
     }
 
+    /// `target` was muted (`speak` 0, until `until` or for good) or unmuted (`speak` 1).
+    pub(super) fn speak_changed(
+        group_id: i64,
+        actor_id: i64,
+        target: i64,
+        speak: i16,
+        until: Option<i64>,
+    ) -> Self {
+        let kind =
+            if speak == 0 { GroupEventKind::MemberMuted } else { GroupEventKind::MemberUnmuted };
+        GroupEvent::new(group_id, kind, actor_id)
+            .targets(vec![target])
+            .values(json!({"speak_status": speak, "muted_until": until}))
+    }
+
     /// The users the event is about.
     pub(super) fn targets(mut self, ids: Vec<i64>) -> Self {
         self.target_ids = ids;

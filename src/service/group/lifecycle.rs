@@ -7,9 +7,7 @@ use super::event::{GroupEvent, Via};
 use super::rules::*;
 use super::view::*;
 use crate::bus::GroupEventKind;
-use crate::db::group::{
-    GROUP_ACTIVE, GroupChanges, GroupRow, NewGroup, POLICY_INVITE_ONLY, ROLE_ADMIN,
-};
+use crate::db::group::{GROUP_ACTIVE, GroupChanges, GroupRow, POLICY_INVITE_ONLY, ROLE_ADMIN};
 use crate::db::now_ms;
 use crate::db::user::UserRow;
 use crate::error::{AppError, ErrorCode, Result};
@@ -54,7 +52,8 @@ pub async fn create(state: &AppState, creator_id: i64, input: CreateInput) -> Re
     let group_id = state
         .db
         .group_create(
-            NewGroup {
+            GroupRow {
+                id: 0,
                 name: name.clone(),
                 avatar,
                 announcement: String::new(),

@@ -51,8 +51,7 @@ pub async fn create_link(
 /// The group's links that still work (see [`link_works`]), newest first (owner/admins), so
 /// they can revoke what they do not want.
 pub async fn links(state: &AppState, user_id: i64, group_id: i64) -> Result<Vec<LinkView>> {
-    let (g, me) = member_context(state, group_id, user_id).await?;
-    require_admin(&me)?;
+    let (g, _) = admin_context(state, group_id, user_id).await?;
     Ok(state
         .db
         .group_link_list_unexpired(g.id, now_ms())

@@ -83,13 +83,8 @@ pub async fn add_members(
     group_id: i64,
     user_ids: &[i64],
 ) -> Result<Count> {
-    let ids = check_user_ids(
-        user_ids,
-        ErrorCode::GroupMemberListEmpty,
-        state.config.groups.max_members as usize,
-    )?;
-    let (g, me) = member_context(state, group_id, user_id).await?;
-    require_admin(&me)?;
+    let ids = check_member_list(state, user_ids)?;
+    let (g, _) = admin_context(state, group_id, user_id).await?;
     let ids: Vec<i64> = ids.into_iter().filter(|&id| id != user_id).collect();
     if ids.is_empty() {
         return Ok(Count { count: 0 });
@@ -132,13 +127,8 @@ pub async fn remove_members(
     user_ids: &[i64],
     ban: bool,
 ) -> Result<Count> {
-    let ids = check_user_ids(
-        user_ids,
-        ErrorCode::GroupMemberListEmpty,
-        state.config.groups.max_members as usize,
-    )?;
-    let (g, me) = member_context(state, group_id, user_id).await?;
-    require_admin(&me)?;
+    let ids = check_member_list(state, user_ids)?;
+    let (g, me) = admin_context(state, group_id, user_id).await?;
     let ids: Vec<i64> = ids.into_iter().filter(|&id| id != user_id).collect();
     let roles: Vec<i16> =
         [ROLE_MEMBER, ROLE_ADMIN].into_iter().filter(|&r| outranks(me.role, r)).collect();
@@ -216,13 +206,7 @@ pub async fn update_member(
             .await;
     }
     if let Some((speak, until)) = mute {
-        let kind =
-            if speak == 0 { GroupEventKind::MemberMuted } else { GroupEventKind::MemberUnmuted };
-        GroupEvent::new(g.id, kind, user_id)
-            .targets(vec![target_id])
-            .values(json!({"speak_status": speak, "muted_until": until}))
-            .send(state)
-            .await;
+        GroupEvent::speak_changed(g.id, user_id, target_id, speak, until).send(state).await;
     }
     Ok(())
 }

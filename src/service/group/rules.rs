@@ -37,6 +37,13 @@ pub(super) fn check_user_ids(ids: &[i64], empty: ErrorCode, cap: usize) -> Resul
     Ok(ids)
 }
 
+/// The user ids of a request to add, remove or invite people: at least one, all valid, at
+/// most a full group's worth.
+pub(super) fn check_member_list(state: &AppState, ids: &[i64]) -> Result<Vec<i64>> {
+    let cap = state.config.groups.max_members as usize;
+    check_user_ids(ids, ErrorCode::GroupMemberListEmpty, cap)
+}
+
 /// The server-wide ceiling as stored in `max_member`.
 pub(super) fn server_max(state: &AppState) -> i32 {
     i32::try_from(state.config.groups.max_members).unwrap_or(i32::MAX)
@@ -136,6 +143,17 @@ pub(super) async fn member_context(
     let g = load_group(state, group_id).await?;
     let me = require_member(state, &g, user_id).await?;
     ensure_active(&g)?;
+    Ok((g, me))
+}
+
+/// [`member_context`] for what only the owner and admins may do.
+pub(super) async fn admin_context(
+    state: &AppState,
+    group_id: i64,
+    user_id: i64,
+) -> Result<(GroupRow, MemberRow)> {
+    let (g, me) = member_context(state, group_id, user_id).await?;
+    require_admin(&me)?;
     Ok((g, me))
 }
 
