@@ -37,7 +37,7 @@ macro_rules! resolve_requests {
     };
 }
 
-/// Set the status of the pending invitations of `$user_ids`, as [`resolve_requests!`].
+/// Set the status of the pending invitations of `$user_ids`, as `resolve_requests!`.
 macro_rules! resolve_invitations {
     ($c:expr, $group_id:expr, $user_ids:expr, $status:expr, $now:expr) => {
         diesel::update(pending_in!(group_invite, invitee_id, $group_id, $user_ids))
