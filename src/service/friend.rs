@@ -716,6 +716,17 @@ pub async fn can_chat_at(
     }
 }
 
+/// Whether `a` and `b` are friends in the sense every rule but private chat's own checks
+/// uses (adding someone to a group, say): [`Standing::may_chat`], friends both ways with no
+/// block either way.
+pub async fn are_friends(state: &AppState, a: i64, b: i64) -> Result<bool> {
+    if a == b {
+        return Ok(false);
+    }
+    let relation = state.db.relation_get(a, b).await?;
+    Ok(Standing::of(relation.as_ref(), a, b).may_chat())
+}
+
 /// How `user_id` appears to friends: their chosen status while connected anywhere
 /// (invisible shows as 0, offline), 0 when not connected.
 pub async fn visible_status(state: &AppState, user_id: i64) -> Result<i16> {

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use jim::bus::{Event, GroupEventKind};
+use jim::db::friend::RelationChanges;
 use jim::service::group::can_send;
 use serde_json::{Value, json};
 
@@ -22,15 +23,28 @@ both_profiles!(
     recall_follows_the_group_ranks,
     joining_or_removal_closes_pending_invitations_and_requests,
     invite_links_work_only_while_their_creator_may_invite,
+    a_block_either_way_means_not_friends_for_groups,
 );
 
 fn code(body: &Value) -> String {
     body["code"].as_str().unwrap_or("").to_string()
 }
 
-/// Make `a` and `b` mutual friends (a `user_relation` row with status 3).
+/// Make `a` and `b` mutual friends (their `user_relation` row gets status 3; blocks stay as
+/// they are), without the invitation round trip's greeting and events.
 async fn befriend(app: &TestApp, a: i64, b: i64) {
-    app.state.db.relation_upsert(a, b, 3, jim::db::now_ms()).await.unwrap();
+    let now = jim::db::now_ms();
+    app.state
+        .db
+        .relation_modify(a, b, now, move |r| RelationChanges {
+            status: 3,
+            block_status: r.block_status,
+            remark_on_a: r.remark_on_a.clone(),
+            remark_on_b: r.remark_on_b.clone(),
+            updated_at: now,
+        })
+        .await
+        .unwrap();
 }
 
 /// Create a group as `owner` with `members` (made friends first); returns its id.
@@ -1165,4 +1179,33 @@ async fn invite_links_work_only_while_their_creator_may_invite(profile: Profile)
     assert_eq!(join_link(app, &outsiders[2], &by_owner).await, (404, "GROUP_LINK_INVALID".into()));
     assert!(app.state.db.group_member_find(gid, outsiders[2].0).await.unwrap().is_none());
     assert!(app.state.db.group_member_find(gid, outsiders[3].0).await.unwrap().is_none());
+}
+
+/// Group rules ask the friends feature whether two users are friends, so a block counts: a
+/// friend who blocked me, or whom I blocked, cannot be put in a group by me (creation or
+/// adding), and can be again once the block is lifted.
+async fn a_block_either_way_means_not_friends_for_groups(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let owner = app.user("olga").await;
+    let bob = app.user("boris").await;
+    let carol = app.user("clara").await;
+    let gid = new_group(app, &owner, &[carol.0]).await;
+    befriend(app, owner.0, bob.0).await;
+    let block = |token: String, other: i64, status: i64| async move {
+        let body = json!({"user_id": other, "block_status": status});
+        ok(app, &token, "/api/v1/friend/update", body).await;
+    };
+    let create = json!({"member_ids": [bob.0]});
+    let add = json!({"group_id": gid, "user_ids": [bob.0]});
+    for (blocker, blocked) in [(&bob, owner.0), (&owner, bob.0)] {
+        block(blocker.1.clone(), blocked, 0).await;
+        let r = attempt(app, &owner.1, "/api/v1/group/create", create.clone()).await;
+        assert_eq!(r, (403, "GROUP_MEMBER_NOT_FRIEND".into()), "blocked by {}", blocker.0);
+        let r = attempt(app, &owner.1, "/api/v1/group/member/add", add.clone()).await;
+        assert_eq!(r, (403, "GROUP_MEMBER_NOT_FRIEND".into()), "blocked by {}", blocker.0);
+        block(blocker.1.clone(), blocked, 1).await;
+    }
+    ok(app, &owner.1, "/api/v1/group/member/add", add).await;
+    ok(app, &owner.1, "/api/v1/group/create", create).await;
 }

@@ -1,0 +1,63 @@
+//! The `group_ban` table (bans are written by [`Db::group_member_remove`]).
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::schema::{group_ban, users};
+use crate::db::user::UserRow;
+use crate::db::{Db, DbResult};
+use crate::db_run;
+
+/// A row of `group_ban`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = group_ban)]
+pub struct BanRow {
+    pub id: i64,
+    pub group_id: i64,
+    pub user_id: i64,
+    pub banned_by: i64,
+    pub created_at: i64,
+}
+
+impl Db {
+    pub async fn group_ban_exists(&self, group_id: i64, user_id: i64) -> DbResult<bool> {
+        self.run(move |mut conn| async move {
+            let n: i64 = db_run!(&mut conn, |c| group_ban::table
+                .filter(group_ban::group_id.eq(group_id))
+                .filter(group_ban::user_id.eq(user_id))
+                .count()
+                .get_result(c)
+                .await)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// The ban list with the banned accounts, oldest ban first.
+    pub async fn group_ban_list(&self, group_id: i64) -> DbResult<Vec<(BanRow, UserRow)>> {
+        self.run(move |mut conn| async move {
+            Ok(db_run!(&mut conn, |c| group_ban::table
+                .inner_join(users::table.on(users::id.eq(group_ban::user_id)))
+                .filter(group_ban::group_id.eq(group_id))
+                .order(group_ban::id.asc())
+                .select((BanRow::as_select(), UserRow::as_select()))
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+
+    pub async fn group_ban_delete(&self, group_id: i64, user_id: i64) -> DbResult<bool> {
+        self.run(move |mut conn| async move {
+            let n = db_run!(&mut conn, |c| diesel::delete(
+                group_ban::table
+                    .filter(group_ban::group_id.eq(group_id))
+                    .filter(group_ban::user_id.eq(user_id))
+            )
+            .execute(c)
+            .await)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+}
