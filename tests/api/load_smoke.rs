@@ -4,7 +4,6 @@
 //! is missing (e.g. only `--test api` was built) this test fails, it never skips.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use crate::helpers::jim_bin;
 
@@ -19,7 +18,6 @@ fn the_load_tool_smoke_run_is_clean() {
         "the load tool is not built at {} (`cargo test` builds it; or run `cargo build --example load`)",
         load.display()
     );
-    let started = Instant::now();
     let out = Command::new(&load)
         .args(["--smoke", "--jim", jim_bin()])
         .output()
@@ -34,5 +32,4 @@ fn the_load_tool_smoke_run_is_clean() {
             "no {scenario} result:\n{stdout}"
         );
     }
-    assert!(started.elapsed() < Duration::from_secs(20), "the smoke took {:?}", started.elapsed());
 }
