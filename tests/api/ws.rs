@@ -554,6 +554,8 @@ async fn a_reconnect_with_catch_up_never_reorders_and_resync_fills_lost_pushes()
     // A frame without history (the friend coming online) goes at once and does not end the
     // wait for the catch-up.
     let _a_online = WsClient::connect(app, &ta).await.unwrap();
+    // Fixed waits: the presence frame, then the live push, must reach the held connection
+    // before its catch_up, and nothing outside the socket under test shows when they have.
     tokio::time::sleep(Duration::from_millis(300)).await;
     say(app, &ta, 1, b, "live").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
