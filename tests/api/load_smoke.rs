@@ -1,4 +1,4 @@
-//! CI smoke of the load tool (`examples/load.rs`): a few seconds of tiny b1, b3, b4 and b5
+//! CI smoke of the load tool (`examples/load/`): a few seconds of tiny b1, b3, b4 and b5
 //! against a `jim serve` the tool starts itself, so the tool cannot rot. `cargo test` builds
 //! every example next to the test binaries (target/<profile>/examples/load); when the binary
 //! is missing (e.g. only `--test api` was built) this test fails, it never skips.
