@@ -22,6 +22,9 @@
 //!
 //! Each run prints a human report and one `RESULT {json}` line for scripts.
 
+// A tool run by hand and by tests/api/load_smoke.rs: stopping with a message is its way to fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod api;
 mod group;
 mod idle;
