@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the load benchmarks B1-B5 (examples/load.rs) against a release `jim serve` in both
+# Run the load benchmarks B1-B5 (examples/load/) against a release `jim serve` in both
 # profiles, RUNS times each, and write the results table into BENCHMARKS.md (between the
 # "results" markers; the hand-written analysis around them is kept).
 #

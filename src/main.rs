@@ -9,6 +9,8 @@ use clap::Parser;
 /// ~12% of the server's time under load, mimalloc kept faulting in fresh huge pages. It also
 /// serves C's `malloc` (Cargo feature `unprefixed_malloc_on_supported_platforms`), so that the
 /// bundled SQLite's allocations stop costing the message writer ~12% of its time in glibc.
+/// jemalloc does not build for MSVC targets; Windows builds keep the system allocator.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -196,7 +195,7 @@ impl AuthCache {
                     }
                     Err(_) => return None,
                 };
-                Some((meta.ino(), meta.len()))
+                Some((file_identity(&meta)?, meta.len()))
             }
             EpochSource::Redis(reads) => reads.read().await,
             EpochSource::Off => None,
@@ -267,6 +266,50 @@ impl AuthCache {
     }
 }
 
+/// What tells the epoch file apart from an earlier one at the same path (deleted and created
+/// again, so its length starts over): its inode where there is one.
+#[cfg(unix)]
+fn file_identity(meta: &std::fs::Metadata) -> Option<u64> {
+    Some(std::os::unix::fs::MetadataExt::ino(meta))
+}
+
+/// Without inodes (Windows): the time of the last write, in nanoseconds. A file created again
+/// is written later than the one it replaces (to the clock's resolution), and every
+/// revocation also changes the length. Not the creation time: Windows gives a file created
+/// again within seconds under the same name its predecessor's creation time. Unknown (so
+/// nothing is served from memory) when the time cannot be read. Compiled on every target so
+/// that its test runs on Linux too.
+#[cfg_attr(unix, allow(dead_code))]
+fn last_write_identity(meta: &std::fs::Metadata) -> Option<u64> {
+    let since = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_nanos()).ok()
+}
+
+#[cfg(not(unix))]
+fn file_identity(meta: &std::fs::Metadata) -> Option<u64> {
+    last_write_identity(meta)
+}
+
 fn new_epoch_value() -> String {
     rand::random::<u64>().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::last_write_identity;
+
+    #[test]
+    fn the_identity_used_without_inodes_follows_the_last_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("epoch");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_modified(UNIX_EPOCH + Duration::from_secs(1_000)).unwrap();
+        let before = last_write_identity(&std::fs::metadata(&path).unwrap());
+        assert_eq!(before, Some(1_000_000_000_000));
+        file.set_modified(UNIX_EPOCH + Duration::from_secs(1_001)).unwrap();
+        let after = last_write_identity(&std::fs::metadata(&path).unwrap());
+        assert_ne!(after, before);
+    }
 }

@@ -1,4 +1,4 @@
-//! The message store on MongoDB, in the original's collections (`room`, `message`, spec §5.2).
+//! The message store on MongoDB, in the original's collections (`room`, `message`).
 //!
 //! No replica set (hence no transactions) is required; the contract holds through unique
 //! indexes, created at connect time:

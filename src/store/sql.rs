@@ -161,6 +161,7 @@ impl SqlStore {
     }
 
     /// `features`: what MySQL writers may rely on (`None`: ask the server at the first batch).
+    #[allow(clippy::expect_used, reason = "start-up: without its writers the store cannot run")]
     fn start(db: Db, features: Option<Features>) -> Self {
         let (appends, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(queue));

@@ -1,6 +1,7 @@
 //! The WebSocket wire: frames read from and written to the upgraded TCP stream on buffers
-//! that exist only while bytes are in flight, so an idle connection holds none (B4), and
-//! frames queued together leave in one write (B3).
+//! that exist only while bytes are in flight, so an idle connection holds none (the memory
+//! per idle socket, bar B4 in BENCHMARKS.md), and frames queued together leave in one write
+//! (the group fan-out, bar B3 there).
 
 use std::io;
 use std::time::Duration;

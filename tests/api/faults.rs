@@ -23,15 +23,6 @@ async fn behind_proxy() -> Option<(Env, TcpProxy)> {
     Some((Env { app, dir, scale: Some(scale) }, proxy))
 }
 
-async fn friends(app: &TestApp, a: &str, b: &str) -> ((i64, String), (i64, String)) {
-    let (ida, ta) = app.user(a).await;
-    let (idb, tb) = app.user(b).await;
-    let (_, inv) = app.post_as(&ta, "/api/v1/friend/invite/add", &json!({"user_id": idb})).await;
-    let id = inv["data"]["invite"]["id"].as_i64().unwrap();
-    app.post_as(&tb, "/api/v1/friend/invite/update", &json!({"id": id, "status": 1})).await;
-    ((ida, ta), (idb, tb))
-}
-
 fn send_body(target: i64, text: &str) -> Value {
     json!({"session_type": 1, "type": 1, "target_id": target, "body": {"text": text}})
 }

@@ -22,20 +22,8 @@ async fn answer(app: &TestApp, token: &str, id: i64, status: i16, reply: &str) -
     .await
 }
 
-async fn befriend(app: &TestApp, a: (i64, &str), b: (i64, &str)) {
-    let (status, body) = invite(app, a.1, b.0).await;
-    assert_eq!(status, 200, "{body}");
-    let id = body["data"]["invite"]["id"].as_i64().unwrap();
-    let (status, body) = answer(app, b.1, id, 1, "").await;
-    assert_eq!(status, 200, "{body}");
-}
-
 async fn update(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
     app.post_as(token, "/api/v1/friend/update", &body).await
-}
-
-fn code(r: &(u16, Value)) -> (u16, Option<&str>) {
-    (r.0, r.1["code"].as_str())
 }
 
 crate::both_profiles!(

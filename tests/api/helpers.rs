@@ -11,7 +11,7 @@ use jim::app::Stopper;
 use jim::logging::{self, CapturedLog};
 use jim::state::AppState;
 use jim::{Application, Config};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 
 /// A running application plus what a test needs to talk to it.
@@ -227,13 +227,12 @@ impl PrivateRedis {
             .spawn()
             .map_err(|e| e.to_string())?;
         self.child = Some(child);
-        for _ in 0..100 {
-            if redis_ping(&self.url()).await.is_ok() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let url = self.url();
+        if eventually(Duration::from_secs(5), || async { redis_ping(&url).await.is_ok() }).await {
+            Ok(())
+        } else {
+            Err("redis-server did not answer within 5 s".into())
         }
-        Err("redis-server did not answer within 5 s".into())
     }
 }
 
@@ -286,6 +285,31 @@ pub fn text(bytes: &[u8]) -> String {
 /// Path of the built `jim` binary.
 pub fn jim_bin() -> &'static str {
     env!("CARGO_BIN_EXE_jim")
+}
+
+/// A response's status and error code, for comparing both at once.
+pub fn code(r: &(u16, Value)) -> (u16, Option<&str>) {
+    (r.0, r.1["code"].as_str())
+}
+
+/// Make the existing users `a` and `b` (id, token) friends through the API: `a` invites,
+/// `b` accepts.
+pub async fn befriend(app: &TestApp, a: (i64, &str), b: (i64, &str)) {
+    let (status, body) =
+        app.post_as(a.1, "/api/v1/friend/invite/add", &json!({"user_id": b.0})).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["data"]["invite"]["id"].as_i64().unwrap();
+    let (status, body) =
+        app.post_as(b.1, "/api/v1/friend/invite/update", &json!({"id": id, "status": 1})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Two new users who are friends: ((a, token a), (b, token b)).
+pub async fn friends(app: &TestApp, a: &str, b: &str) -> ((i64, String), (i64, String)) {
+    let (ida, ta) = app.user(a).await;
+    let (idb, tb) = app.user(b).await;
+    befriend(app, (ida, &ta), (idb, &tb)).await;
+    ((ida, ta), (idb, tb))
 }
 
 /// Poll `check` every 20 ms until it returns true or `timeout` passes.

@@ -1,10 +1,9 @@
-//! CI smoke of the load tool (`examples/load.rs`): a few seconds of tiny b1, b3, b4 and b5
+//! CI smoke of the load tool (`examples/load/`): a few seconds of tiny b1, b3, b4 and b5
 //! against a `jim serve` the tool starts itself, so the tool cannot rot. `cargo test` builds
 //! every example next to the test binaries (target/<profile>/examples/load); when the binary
 //! is missing (e.g. only `--test api` was built) this test fails, it never skips.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use crate::helpers::jim_bin;
 
@@ -19,7 +18,6 @@ fn the_load_tool_smoke_run_is_clean() {
         "the load tool is not built at {} (`cargo test` builds it; or run `cargo build --example load`)",
         load.display()
     );
-    let started = Instant::now();
     let out = Command::new(&load)
         .args(["--smoke", "--jim", jim_bin()])
         .output()
@@ -34,5 +32,4 @@ fn the_load_tool_smoke_run_is_clean() {
             "no {scenario} result:\n{stdout}"
         );
     }
-    assert!(started.elapsed() < Duration::from_secs(20), "the smoke took {:?}", started.elapsed());
 }

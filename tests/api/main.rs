@@ -1,6 +1,9 @@
 //! Integration tests: one binary that starts real `jim` applications (embedded: temp SQLite;
 //! scale-out: MariaDB + Redis) on 127.0.0.1:0 and drives them over HTTP and the CLI.
 
+// A failed unwrap here is a failed test, with its message: the crate-wide deny is for src/.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[macro_use]
 mod helpers;
 

@@ -1,4 +1,4 @@
-//! One contract suite for every message store (the delivery contract of DESIGN.md): the SQLite
+//! One contract suite for every message store (the delivery contract, README "Delivery contract"): the SQLite
 //! store (embedded profile), the MySQL store (scale-out profile) and the MongoDB store (when
 //! `JIM_TEST_MONGODB_URL` is set). Each case talks to the store through `jim::store` only and
 //! uses its own room ids, so the cases are independent of each other.

@@ -11,13 +11,13 @@ use crate::helpers::*;
 
 const T: Duration = Duration::from_secs(5);
 
-async fn friends(app: &TestApp, a: &str, b: &str) -> ((i64, String), (i64, String)) {
-    let (ida, ta) = app.user(a).await;
-    let (idb, tb) = app.user(b).await;
-    let (_, inv) = app.post_as(&ta, "/api/v1/friend/invite/add", &json!({"user_id": idb})).await;
-    let id = inv["data"]["invite"]["id"].as_i64().unwrap();
-    app.post_as(&tb, "/api/v1/friend/invite/update", &json!({"id": id, "status": 1})).await;
-    ((ida, ta), (idb, tb))
+/// Whether every one of `users` has a connection in `app`'s hub within [`T`].
+async fn every_one_online(app: &TestApp, users: &[i64]) -> bool {
+    eventually(T, || async {
+        let online = app.state.hub.online_users().await;
+        users.iter().all(|u| online.contains(u))
+    })
+    .await
 }
 
 /// Store a private message from `a` to `b` without publishing it: a push lost on its way.
@@ -219,7 +219,7 @@ async fn pushes_reach_every_device_in_order(profile: Profile) {
     let mut a1 = WsClient::connect(app, &ta).await.unwrap();
     let mut b1 = WsClient::connect(app, &tb).await.unwrap();
     let mut b2 = WsClient::connect(app, &tb).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(every_one_online(app, &[a, b]).await, "every device joined the hub");
     for i in 0..20 {
         say(app, &ta, 1, b, &format!("m{i}")).await;
     }
@@ -461,7 +461,10 @@ async fn two_instances_fifty_clients_exactly_once_in_order() {
         let instance = if i % 2 == 0 { &a } else { &b };
         clients.push((*id, WsClient::connect(instance, t).await.unwrap()));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let on_a: Vec<i64> = users.iter().step_by(2).map(|u| u.0).collect();
+    let on_b: Vec<i64> = users.iter().skip(1).step_by(2).map(|u| u.0).collect();
+    assert!(every_one_online(&a, &on_a).await, "every client joined instance a's hub");
+    assert!(every_one_online(&b, &on_b).await, "every client joined instance b's hub");
     // Group messages from members on both instances, and private messages to the owner.
     let sends = users.iter().enumerate().take(20).map(|(i, (_, t))| {
         let instance = if i % 2 == 0 { &a } else { &b };
@@ -549,7 +552,8 @@ async fn nothing_is_lost_when_redis_restarts_mid_traffic() {
             other => panic!("no catch_up answer: {other:?}"),
         }
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(every_one_online(&b, &[receiver]).await, "the receiver joined instance b's hub");
+    assert!(b.state.bus.wait_subscribed(Duration::from_secs(10)).await);
     for i in 0..5 {
         say(&a, &ts, 1, receiver, &format!("before {i}")).await;
     }
@@ -586,6 +590,8 @@ async fn a_reconnect_with_catch_up_never_reorders_and_resync_fills_lost_pushes()
     // A frame without history (the friend coming online) goes at once and does not end the
     // wait for the catch-up.
     let _a_online = WsClient::connect(app, &ta).await.unwrap();
+    // Fixed waits: the presence frame, then the live push, must reach the held connection
+    // before its catch_up, and nothing outside the socket under test shows when they have.
     tokio::time::sleep(Duration::from_millis(300)).await;
     say(app, &ta, 1, b, "live").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
