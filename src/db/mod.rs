@@ -175,7 +175,8 @@ impl DbError {
 /// How a lost or refused link to the database reads in a query's error. The MySQL driver
 /// hands its own errors to diesel as text only (mysql_async's `Display`), so they are told
 /// apart by it: an I/O error on the socket (reset, broken pipe, end of stream, TLS), the
-/// driver finding the connection closed, and the server errors that mean "not now"
+/// driver finding the connection closed or out of step with the server, and the server
+/// errors that mean "not now"
 /// (1040 too many connections, 1053 shutting down, 1927 connection killed, 2006/2013 gone).
 const LOST_LINK: &[&str] = &[
     "Input/output error",
@@ -186,6 +187,10 @@ const LOST_LINK: &[&str] = &[
     "Connection was killed",
     "server has gone away",
     "Lost connection to",
+    // The connection's protocol state is broken, as after a KILL that lands between a query
+    // and its answer: the connection cannot be used again.
+    "Packet out of order",
+    "Unexpected packet",
 ];
 
 impl From<DbError> for crate::error::AppError {
@@ -640,6 +645,8 @@ mod tests {
             "Input/output error: Input/output error: Connection reset by peer (os error 104)",
             "Input/output error: Broken pipe (os error 32)",
             "Driver error: `Connection to the server is closed.'",
+            "Driver error: `Packet out of order.'",
+            "Driver error: `Unexpected packet.'",
             "Server shutdown in progress",
             "Deadlock found when trying to get lock; try restarting transaction",
             "database is locked",

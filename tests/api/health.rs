@@ -73,7 +73,11 @@ async fn pooled_mariadb_connections_closed_by_the_server_are_replaced() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for _ in 0..8 {
         let (status, body) = app.get_as(&token, "/api/v1/profile/info").await;
-        assert_eq!(status, 200, "{body}");
+        // On a failure, show the cause the server logged (never sent to the client).
+        let causes = || {
+            app.log.text().lines().filter(|l| l.contains("cause")).collect::<Vec<_>>().join("\n")
+        };
+        assert_eq!(status, 200, "{body}\nserver log:\n{}", causes());
     }
     assert_eq!(app.get("/readyz").await.0, 200);
     app.stop().await;
