@@ -14,10 +14,10 @@ use actix_web::{App, middleware::from_fn, web};
 use anyhow::{Context, bail};
 use slog::{Logger, info};
 
+use crate::bus::auth_cache::AuthCache;
 use crate::bus::{Bus, Cache, local, redis};
 use crate::config::Config;
 use crate::db::Db;
-use crate::service::auth_cache::AuthCache;
 use crate::state::{AppState, Dependencies};
 use crate::ws::hub::HubHandle;
 use crate::ws::presence::Presence;
@@ -114,7 +114,7 @@ impl Application {
         };
 
         let secret = secret::load_or_create(&config, &db).await.context("secret")?;
-        background.push(tokio::spawn(poll_control_events(
+        background.push(tokio::spawn(crate::bus::notify::relay_control_events(
             db.clone(),
             bus.clone(),
             log.new(slog::o!("component" => "control")),
@@ -269,46 +269,6 @@ fn cors(origins: &[String]) -> Cors {
         }
     }
     cors
-}
-
-/// How often servers look for admin actions recorded by the CLI.
-const CONTROL_POLL: Duration = Duration::from_millis(500);
-/// Control events older than this are removed.
-const CONTROL_RETENTION_MS: i64 = 24 * 3600 * 1000;
-
-/// Relay admin actions recorded in `control_events` (by `jim user …` in another process) to
-/// this instance's subscribers, so that e.g. a disabled user's sockets close at once.
-async fn poll_control_events(db: Db, bus: Bus, log: Logger) {
-    let mut last = loop {
-        match db.control_max_id().await {
-            Ok(id) => break id,
-            Err(_) => tokio::time::sleep(CONTROL_POLL).await,
-        }
-    };
-    let mut tick = tokio::time::interval(CONTROL_POLL);
-    let mut polls: u64 = 0;
-    loop {
-        tick.tick().await;
-        polls += 1;
-        match db.control_since(last, 200).await {
-            Ok(rows) => {
-                for row in rows {
-                    last = row.id;
-                    match serde_json::from_str::<crate::bus::Event>(&row.payload) {
-                        Ok(event) => {
-                            bus.deliver_local(event);
-                        }
-                        Err(e) => slog::warn!(log, "control event not understood";
-                            "id" => row.id, "error" => e.to_string()),
-                    }
-                }
-            }
-            Err(e) => slog::warn!(log, "control poll failed"; "error" => e.to_string()),
-        }
-        if polls.is_multiple_of(7200) {
-            let _ = db.control_purge(crate::db::now_ms() - CONTROL_RETENTION_MS).await;
-        }
-    }
 }
 
 /// Shared state for a CLI command: the configured database (migrated like `serve` would),

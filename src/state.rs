@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use slog::Logger;
 
+use crate::bus::auth_cache::AuthCache;
+use crate::bus::notify::Notifier;
 use crate::bus::publisher::Publisher;
 use crate::bus::{Bus, Cache};
 use crate::config::Config;
 use crate::db::Db;
 use crate::secret::Secret;
-use crate::service::auth_cache::AuthCache;
 use crate::service::password::PasswordHasher;
 use crate::store::MessageStore;
 use crate::ws::hub::HubHandle;
@@ -34,7 +35,9 @@ pub struct AppState {
     /// Who is online on any instance.
     pub presence: Presence,
     /// Sessions already verified (see [`AuthCache`]).
-    pub auth_cache: AuthCache,
+    pub auth_cache: Arc<AuthCache>,
+    /// How revocations and admin actions reach every server.
+    pub notifier: Notifier,
     /// Unique per process; stamped on bus messages.
     pub instance_id: String,
     /// `http.trusted_proxies`, parsed once.
@@ -59,10 +62,13 @@ impl AppState {
         let Dependencies { db, bus, cache, secret, messages, hub, presence, auth_cache } = deps;
         let hasher = PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_concurrency);
         let publisher = Publisher::start(bus.clone(), config.chat.publish_queue, log.clone());
+        let auth_cache = Arc::new(auth_cache);
+        let notifier = Notifier::new(db.clone(), bus.clone(), auth_cache.clone(), log.clone());
         let trusted_proxies =
             config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
         Self {
             auth_cache,
+            notifier,
             trusted_proxies,
             hub,
             presence,

@@ -1,7 +1,9 @@
 //! Cross-instance events and the shared cache: Redis in the scale-out profile, in-process in
 //! the embedded one. Callers see one `Bus` and one `Cache` whichever is configured.
 
+pub mod auth_cache;
 pub mod local;
+pub mod notify;
 pub mod publisher;
 pub mod redis;
 

@@ -9,12 +9,12 @@ use rand::RngCore;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::bus::{Event, RevokeReason};
+use crate::bus::RevokeReason;
+use crate::bus::auth_cache::{Epoch, Verified};
 use crate::db::now_ms;
 use crate::db::session::NewSession;
 use crate::db::user::{NewUser, STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
 use crate::error::{AppError, ErrorCode, Result};
-use crate::service::auth_cache::{Epoch, Verified};
 use crate::service::{captcha, validate};
 use crate::state::AppState;
 
@@ -34,7 +34,7 @@ pub struct Principal {
     /// The revocation epoch read when this request was authenticated (see [`AuthCache`]);
     /// later checks of the same request file what they find under it.
     ///
-    /// [`AuthCache`]: crate::service::auth_cache::AuthCache
+    /// [`AuthCache`]: crate::bus::auth_cache::AuthCache
     pub epoch: Option<Epoch>,
 }
 
@@ -338,7 +338,7 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 /// process verified it since the last revocation anywhere (see [`AuthCache`]), else from
 /// the database; so a logout or a disable on any instance is honoured at once.
 ///
-/// [`AuthCache`]: crate::service::auth_cache::AuthCache
+/// [`AuthCache`]: crate::bus::auth_cache::AuthCache
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
     let token = token.trim();
     if token.is_empty() {
@@ -400,50 +400,13 @@ fn touch_when_due(state: &AppState, hash: &str, session_id: i64, last_seen_at: i
     }
 }
 
-/// Stop every process using sessions it verified before now (see [`AuthCache`]). Call
-/// after a revocation committed, before answering.
-pub async fn invalidate_auth_cache(state: &AppState) {
-    if let Err(e) = state.auth_cache.invalidate().await {
-        // Servers still drop their entries when they hear the revocation (bus or control
-        // table); until then they may accept the revoked session.
-        slog::error!(state.log, "cannot move the session epoch"; "error" => e.to_string());
-    }
-}
-
-/// Tell every instance that sessions ended, so their sockets close.
-pub async fn announce_revocation(
-    state: &AppState,
-    user_id: i64,
-    session_ids: Vec<i64>,
-    reason: RevokeReason,
-) {
-    invalidate_auth_cache(state).await;
-    let event = Event::SessionsRevoked { user_id, session_ids, reason };
-    if let Err(e) = state.bus.publish(event.clone()).await {
-        // The database already refuses these sessions; only the socket close is late. Fall
-        // back to the control table that every server polls.
-        slog::warn!(state.log, "revocation publish failed; using control table"; "error" => e.to_string());
-        notify_servers(state, event).await;
-    }
-}
-
-/// Record an event in the control table that every server polls (how the CLI reaches
-/// running servers in both profiles).
-pub async fn notify_servers(state: &AppState, event: Event) {
-    let user_id = event.user_id().unwrap_or(0);
-    let payload = serde_json::to_string(&event).unwrap_or_default();
-    if let Err(e) = state.db.control_insert("event".into(), user_id, payload, now_ms()).await {
-        slog::error!(state.log, "cannot record control event"; "error" => e.to_string());
-    }
-}
-
 /// End the caller's session.
 pub async fn logout(state: &AppState, principal: &Principal) -> Result<()> {
     let ids = state
         .db
         .session_revoke(principal.user_id, Some(principal.session_id), None, now_ms())
         .await?;
-    announce_revocation(state, principal.user_id, ids, RevokeReason::Logout).await;
+    state.notifier.announce_revocation(principal.user_id, ids, RevokeReason::Logout).await;
     Ok(())
 }
 
@@ -487,7 +450,10 @@ pub async fn revoke_sessions(
         }
         _ => return Err(AppError::invalid("give either session_id or all_others = true")),
     };
-    announce_revocation(state, principal.user_id, ids.clone(), RevokeReason::SessionRevoked).await;
+    state
+        .notifier
+        .announce_revocation(principal.user_id, ids.clone(), RevokeReason::SessionRevoked)
+        .await;
     Ok(ids)
 }
 
@@ -512,6 +478,6 @@ pub async fn change_password(
     let now = now_ms();
     state.db.user_set_password_hash(user.id, hash, now).await?;
     let ids = state.db.session_revoke(user.id, None, Some(principal.session_id), now).await?;
-    announce_revocation(state, user.id, ids, RevokeReason::PasswordChanged).await;
+    state.notifier.announce_revocation(user.id, ids, RevokeReason::PasswordChanged).await;
     Ok(())
 }

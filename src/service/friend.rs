@@ -5,12 +5,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::bus::auth_cache::Epoch;
 use crate::bus::{Event, FriendEventKind};
 use crate::db::friend::{AcceptOutcome, InviteRow, RelationChanges, RelationRow};
 use crate::db::now_ms;
 use crate::db::user::{STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
 use crate::error::{AppError, ErrorCode, Result};
-use crate::service::auth_cache::Epoch;
 use crate::state::AppState;
 use crate::store::{NewMessage, SESSION_PRIVATE, private_room_id};
 
@@ -636,7 +636,7 @@ pub async fn update(
     // A bit cleared is a friendship ended (status) or a block begun (block_status): no
     // process may go on trusting "allowed". Before anything else that could fail.
     if before.status & !after.status != 0 || before.block_status & !after.block_status != 0 {
-        crate::service::auth::invalidate_auth_cache(state).await;
+        state.notifier.invalidate_verified().await;
     }
     if update.status == Some(0) && update.delete_history {
         crate::service::chat::clear_history(state, caller, &private_room_id(caller, target))
@@ -683,7 +683,7 @@ pub async fn can_chat(state: &AppState, sender: i64, target: i64) -> Result<()> 
 /// [`can_chat`] with the revocation epoch the caller read already (at authentication): an
 /// answer found allowed at that epoch is taken from memory (see [`AuthCache`]).
 ///
-/// [`AuthCache`]: crate::service::auth_cache::AuthCache
+/// [`AuthCache`]: crate::bus::auth_cache::AuthCache
 pub async fn can_chat_at(
     state: &AppState,
     sender: i64,

@@ -2,7 +2,6 @@
 //! disagree; no actix or diesel types appear in these signatures.
 
 pub mod auth;
-pub mod auth_cache;
 pub mod captcha;
 pub mod chat;
 pub mod friend;

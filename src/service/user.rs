@@ -146,12 +146,12 @@ async fn revoke_all(
     // remembered sessions are dropped and sockets closed even if marking the rows failed.
     let revoked = state.db.session_revoke(user_id, None, None, now_ms()).await;
     match actor {
-        Actor::Api => auth::announce_revocation(state, user_id, Vec::new(), reason).await,
+        Actor::Api => state.notifier.announce_revocation(user_id, Vec::new(), reason).await,
         Actor::Cli => {
-            auth::invalidate_auth_cache(state).await;
+            state.notifier.invalidate_verified().await;
             let event =
                 crate::bus::Event::SessionsRevoked { user_id, session_ids: Vec::new(), reason };
-            auth::notify_servers(state, event).await
+            state.notifier.record_for_servers(event).await
         }
     }
     revoked?;

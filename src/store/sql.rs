@@ -39,7 +39,7 @@ const QUEUE: usize = 4096;
 /// Writers committing batches at once on MySQL (SQLite has one writer anyway). One: several
 /// writers overlap their round trips, but split the queue into more, smaller batches, and
 /// every batch costs MariaDB the same handful of statements; with the per-message reads
-/// gone (see `service::auth_cache`) that cost is what limits the rate.
+/// gone (see `bus::auth_cache`) that cost is what limits the rate.
 const MYSQL_WRITERS: usize = 1;
 
 /// A batch that takes longer than this to commit, or a checkpoint to run, is logged (disk or

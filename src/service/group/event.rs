@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use crate::bus::{Event, GroupEventKind};
-use crate::service::auth;
 use crate::state::AppState;
 
 /// How an event reaches the instances: published on the bus by a server, recorded in the
@@ -114,11 +113,11 @@ impl GroupEvent {
             member_ids,
         };
         match self.via {
-            Via::Control => auth::notify_servers(state, event).await,
+            Via::Control => state.notifier.record_for_servers(event).await,
             Via::Bus => {
                 if let Err(e) = state.bus.publish(event.clone()).await {
                     slog::warn!(state.log, "group event publish failed; using control table"; "error" => e.to_string());
-                    auth::notify_servers(state, event).await;
+                    state.notifier.record_for_servers(event).await;
                 }
             }
         }
