@@ -33,21 +33,6 @@ async fn say(app: &TestApp, token: &str, target: i64, text: &str) -> Value {
     body["data"].clone()
 }
 
-/// Store a private message from `a` to `b` without publishing it: a push lost on its way.
-async fn store_without_push(app: &TestApp, a: i64, b: i64, action_id: &str) -> i64 {
-    let lost = jim::store::NewMessage {
-        room_id: jim::store::private_room_id(a, b),
-        session_type: 1,
-        message_type: 1,
-        sender_id: a,
-        receiver_id: b,
-        action_id: action_id.into(),
-        body: json!({"text": "lost"}).to_string(),
-        created_at: 0,
-    };
-    app.state.messages.append(lost).await.unwrap().message_id
-}
-
 /// Every frame until `quiet` passes without one (or the socket closes).
 async fn frames(client: &mut WsClient, quiet: Duration) -> Vec<Value> {
     let mut out = Vec::new();

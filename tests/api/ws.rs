@@ -20,21 +20,6 @@ async fn every_one_online(app: &TestApp, users: &[i64]) -> bool {
     .await
 }
 
-/// Store a private message from `a` to `b` without publishing it: a push lost on its way.
-async fn store_without_push(app: &TestApp, a: i64, b: i64, action_id: &str) {
-    let lost = jim::store::NewMessage {
-        room_id: jim::store::private_room_id(a, b),
-        session_type: 1,
-        message_type: 1,
-        sender_id: a,
-        receiver_id: b,
-        action_id: action_id.into(),
-        body: json!({"text": "lost"}).to_string(),
-        created_at: 0,
-    };
-    app.state.messages.append(lost).await.unwrap();
-}
-
 async fn say(app: &TestApp, token: &str, st: i16, target: i64, text: &str) -> Value {
     let (s, body) = app
         .post_as(
