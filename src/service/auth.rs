@@ -13,6 +13,7 @@ use crate::bus::{Event, RevokeReason};
 use crate::db::now_ms;
 use crate::db::session::NewSession;
 use crate::db::user::{NewUser, STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::domain::OnlineStatus;
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth_cache::{Epoch, Verified};
 use crate::service::{captcha, validate};
@@ -160,7 +161,7 @@ pub async fn create_user(
         nickname: nickname.clone(),
         avatar: String::new(),
         birth_date,
-        online_status: 1,
+        online_status: OnlineStatus::Online.as_i16(),
         status: STATUS_ACTIVE,
         created_at: now,
         updated_at: now,

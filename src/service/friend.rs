@@ -9,6 +9,7 @@ use crate::bus::{Event, FriendEventKind};
 use crate::db::friend::{AcceptOutcome, InviteRow, RelationChanges, RelationRow};
 use crate::db::now_ms;
 use crate::db::user::{STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::domain::OnlineStatus;
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth_cache::Epoch;
 use crate::state::AppState;
@@ -540,8 +541,10 @@ pub async fn list(
                 nickname: u.nickname.clone(),
                 avatar: u.avatar.clone(),
                 remark,
-                online_status: if u.online_status == 4 || !state.presence.is_online(id) {
-                    0
+                online_status: if u.online_status == OnlineStatus::Invisible.as_i16()
+                    || !state.presence.is_online(id)
+                {
+                    OnlineStatus::SHOWN_OFFLINE
                 } else {
                     u.online_status
                 },
@@ -731,12 +734,16 @@ pub async fn are_friends(state: &AppState, a: i64, b: i64) -> Result<bool> {
 /// (invisible shows as 0, offline), 0 when not connected.
 pub async fn visible_status(state: &AppState, user_id: i64) -> Result<i16> {
     if !state.presence.is_online(user_id) {
-        return Ok(0);
+        return Ok(OnlineStatus::SHOWN_OFFLINE);
     }
     let user = state.db.user_find_by_id(user_id).await?;
     Ok(match user {
-        Some(u) if u.status == STATUS_ACTIVE && u.online_status != 4 => u.online_status,
-        _ => 0,
+        Some(u)
+            if u.status == STATUS_ACTIVE && u.online_status != OnlineStatus::Invisible.as_i16() =>
+        {
+            u.online_status
+        }
+        _ => OnlineStatus::SHOWN_OFFLINE,
     })
 }
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::bus::RevokeReason;
 use crate::db::now_ms;
 use crate::db::user::{ProfileChanges, STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::domain::OnlineStatus;
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth::{self, UserSummary};
 use crate::service::validate;
@@ -45,9 +46,6 @@ pub struct ProfileUpdate {
     pub online_status: Option<i16>,
 }
 
-/// Online status values a user may choose.
-pub const ONLINE_STATUSES: [i16; 4] = [1, 2, 3, 4];
-
 async fn load(state: &AppState, user_id: i64) -> Result<UserRow> {
     state.db.user_find_by_id(user_id).await?.ok_or_else(|| AppError::code(ErrorCode::UserNotFound))
 }
@@ -75,7 +73,7 @@ pub async fn update_profile(
             Some(if date.trim().is_empty() { None } else { Some(validate::birth_date(date)?) });
     }
     if let Some(status) = update.online_status {
-        if !ONLINE_STATUSES.contains(&status) {
+        if OnlineStatus::from_i16(status).is_none() {
             return Err(AppError::code(ErrorCode::InvalidOnlineStatus));
         }
         changes.online_status = Some(status);

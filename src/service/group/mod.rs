@@ -73,7 +73,7 @@ mod tests {
             nickname: nickname.into(),
             avatar: String::new(),
             birth_date: None,
-            online_status: 1,
+            online_status: crate::domain::OnlineStatus::Online.as_i16(),
             status: 1,
             created_at: 0,
             updated_at: 0,
