@@ -42,6 +42,19 @@ macro_rules! small_int_enum {
             }
         }
 
+        /// Lets rule code compare a stored `i16` with a variant directly.
+        impl PartialEq<$name> for i16 {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_i16()
+            }
+        }
+
+        impl PartialEq<i16> for $name {
+            fn eq(&self, other: &i16) -> bool {
+                self.as_i16() == *other
+            }
+        }
+
         impl TryFrom<i16> for $name {
             type Error = i16;
 
@@ -69,6 +82,70 @@ impl OnlineStatus {
     pub const SHOWN_OFFLINE: i16 = 0;
 }
 
+small_int_enum! {
+    /// A member's role in a group (`group_member.role`).
+    pub enum GroupRole {
+        Member = 0,
+        Owner = 1,
+        Admin = 2,
+    }
+}
+
+impl GroupRole {
+    /// The name shown to people (the CLI's member list).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+small_int_enum! {
+    /// How people come into a group (`groups.join_policy`); the API names it with
+    /// [`JoinPolicy::name`].
+    pub enum JoinPolicy {
+        InviteOnly = 0,
+        Open = 1,
+        Approval = 2,
+    }
+}
+
+impl JoinPolicy {
+    /// The wire name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::InviteOnly => "invite_only",
+            Self::Open => "open",
+            Self::Approval => "approval",
+        }
+    }
+
+    /// The policy a wire name names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|p| p.name() == name)
+    }
+}
+
+small_int_enum! {
+    /// Whether a group still lives (`groups.status`).
+    pub enum GroupStatus {
+        Dissolved = 0,
+        Active = 1,
+    }
+}
+
+small_int_enum! {
+    /// Where a request that awaits an answer stands: friend invitations, group join requests
+    /// and group invitations (their `status` columns).
+    pub enum RequestStatus {
+        Pending = 0,
+        Accepted = 1,
+        Rejected = 2,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +158,39 @@ mod tests {
         }
         assert_eq!(OnlineStatus::from_i16(OnlineStatus::SHOWN_OFFLINE), None);
         assert_eq!(OnlineStatus::try_from(5), Err(5));
+        for &r in GroupRole::ALL {
+            assert_eq!(GroupRole::from_i16(r.as_i16()), Some(r));
+        }
+        for &p in JoinPolicy::ALL {
+            assert_eq!(JoinPolicy::from_i16(p.as_i16()), Some(p));
+        }
+    }
+
+    #[test]
+    fn stored_values_are_the_ones_the_database_already_holds() {
+        assert_eq!(
+            [GroupRole::Member, GroupRole::Owner, GroupRole::Admin].map(i16::from),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            [JoinPolicy::InviteOnly, JoinPolicy::Open, JoinPolicy::Approval].map(i16::from),
+            [0, 1, 2]
+        );
+        assert_eq!([GroupStatus::Dissolved, GroupStatus::Active].map(i16::from), [0, 1]);
+        assert_eq!(
+            [RequestStatus::Pending, RequestStatus::Accepted, RequestStatus::Rejected]
+                .map(i16::from),
+            [0, 1, 2]
+        );
+        assert_eq!(OnlineStatus::Online.as_i16(), 1);
+        assert_eq!(OnlineStatus::Invisible.as_i16(), 4);
+    }
+
+    #[test]
+    fn join_policy_names_round_trip() {
+        for &p in JoinPolicy::ALL {
+            assert_eq!(JoinPolicy::from_name(p.name()), Some(p));
+        }
+        assert_eq!(JoinPolicy::from_name("public"), None);
     }
 }

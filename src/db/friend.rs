@@ -9,6 +9,7 @@ use super::schema::{user_relation, user_relation_invite, users};
 use super::user::{STATUS_ACTIVE, UserRow};
 use super::{Db, DbError, DbResult, last_insert_id};
 use crate::db_run;
+use crate::domain::RequestStatus;
 
 /// A row of `user_relation`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -39,11 +40,6 @@ pub struct InviteRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
-
-/// Invitation status values.
-pub const INVITE_PENDING: i16 = 0;
-pub const INVITE_ACCEPTED: i16 = 1;
-pub const INVITE_REJECTED: i16 = 2;
 
 /// The value of `pending_pair` for a pair.
 pub fn pair_key(a: i64, b: i64) -> String {
@@ -226,7 +222,7 @@ impl Db {
                             user_relation_invite::target_id.eq(to),
                             user_relation_invite::note.eq(&note),
                             user_relation_invite::reply.eq(""),
-                            user_relation_invite::status.eq(INVITE_PENDING),
+                            user_relation_invite::status.eq(RequestStatus::Pending.as_i16()),
                             user_relation_invite::pending_pair.eq(Some(&key)),
                             user_relation_invite::created_at.eq(now),
                             user_relation_invite::updated_at.eq(now),
@@ -254,10 +250,10 @@ impl Db {
             let n = db_run!(&mut conn, |c| diesel::update(
                 user_relation_invite::table
                     .find(id)
-                    .filter(user_relation_invite::status.eq(INVITE_PENDING))
+                    .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
             )
             .set((
-                user_relation_invite::status.eq(INVITE_REJECTED),
+                user_relation_invite::status.eq(RequestStatus::Rejected.as_i16()),
                 user_relation_invite::reply.eq(&reply),
                 user_relation_invite::pending_pair.eq(None::<String>),
                 user_relation_invite::updated_at.eq(now),
@@ -285,13 +281,11 @@ impl Db {
             async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
-                        let settled = diesel::update(
-                            user_relation_invite::table
-                                .find(id)
-                                .filter(user_relation_invite::status.eq(INVITE_PENDING)),
-                        )
+                        let settled = diesel::update(user_relation_invite::table.find(id).filter(
+                            user_relation_invite::status.eq(RequestStatus::Pending.as_i16()),
+                        ))
                         .set((
-                            user_relation_invite::status.eq(INVITE_ACCEPTED),
+                            user_relation_invite::status.eq(RequestStatus::Accepted.as_i16()),
                             user_relation_invite::reply.eq(&reply),
                             user_relation_invite::pending_pair.eq(None::<String>),
                             user_relation_invite::updated_at.eq(now),
@@ -360,7 +354,7 @@ impl Db {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| user_relation_invite::table
                 .filter(user_relation_invite::target_id.eq(user_id))
-                .filter(user_relation_invite::status.eq(INVITE_PENDING))
+                .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
                 .count()
                 .get_result(c)
                 .await)?)

@@ -9,7 +9,7 @@ use crate::bus::{Event, FriendEventKind};
 use crate::db::friend::{AcceptOutcome, InviteRow, RelationChanges, RelationRow};
 use crate::db::now_ms;
 use crate::db::user::{STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
-use crate::domain::OnlineStatus;
+use crate::domain::{OnlineStatus, RequestStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth_cache::Epoch;
 use crate::state::AppState;
@@ -410,7 +410,7 @@ pub async fn answer(
         // Not mine to answer; do not reveal whose it is.
         return Err(AppError::code(ErrorCode::InviteNotFound));
     }
-    if invite.status != crate::db::friend::INVITE_PENDING {
+    if invite.status != RequestStatus::Pending {
         return Err(AppError::code(ErrorCode::InviteAlreadyHandled));
     }
     if status == 1 {
@@ -447,8 +447,7 @@ pub async fn invitations(
     before_id: Option<i64>,
     limit: Option<i64>,
 ) -> Result<Vec<InviteView>> {
-    use crate::db::friend::{INVITE_PENDING, INVITE_REJECTED};
-    if status.is_some_and(|s| !(INVITE_PENDING..=INVITE_REJECTED).contains(&s)) {
+    if status.is_some_and(|s| RequestStatus::from_i16(s).is_none()) {
         return Err(AppError::invalid("status must be 0 (pending), 1 (accepted) or 2 (rejected)"));
     }
     let before = before_id.filter(|b| *b > 0).unwrap_or(i64::MAX);
@@ -541,7 +540,7 @@ pub async fn list(
                 nickname: u.nickname.clone(),
                 avatar: u.avatar.clone(),
                 remark,
-                online_status: if u.online_status == OnlineStatus::Invisible.as_i16()
+                online_status: if u.online_status == OnlineStatus::Invisible
                     || !state.presence.is_online(id)
                 {
                     OnlineStatus::SHOWN_OFFLINE
@@ -738,9 +737,7 @@ pub async fn visible_status(state: &AppState, user_id: i64) -> Result<i16> {
     }
     let user = state.db.user_find_by_id(user_id).await?;
     Ok(match user {
-        Some(u)
-            if u.status == STATUS_ACTIVE && u.online_status != OnlineStatus::Invisible.as_i16() =>
-        {
+        Some(u) if u.status == STATUS_ACTIVE && u.online_status != OnlineStatus::Invisible => {
             u.online_status
         }
         _ => OnlineStatus::SHOWN_OFFLINE,
