@@ -146,6 +146,26 @@ small_int_enum! {
     }
 }
 
+small_int_enum! {
+    /// Whether an account may be used (`users.status`).
+    pub enum UserStatus {
+        Disabled = 0,
+        Active = 1,
+        Deleted = 2,
+    }
+}
+
+impl UserStatus {
+    /// The name shown to operators.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::Active => "active",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +200,10 @@ mod tests {
         assert_eq!(
             [RequestStatus::Pending, RequestStatus::Accepted, RequestStatus::Rejected]
                 .map(i16::from),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            [UserStatus::Disabled, UserStatus::Active, UserStatus::Deleted].map(i16::from),
             [0, 1, 2]
         );
         assert_eq!(OnlineStatus::Online.as_i16(), 1);

@@ -6,10 +6,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{user_relation, user_relation_invite, users};
-use super::user::{STATUS_ACTIVE, UserRow};
+use super::user::UserRow;
 use super::{Db, DbError, DbResult, last_insert_id};
 use crate::db_run;
-use crate::domain::RequestStatus;
+use crate::domain::{RequestStatus, UserStatus};
 
 /// A row of `user_relation`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -383,7 +383,7 @@ impl Db {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| users::table
                 .filter(users::id.eq_any(&ids))
-                .filter(users::status.eq(STATUS_ACTIVE))
+                .filter(users::status.eq(UserStatus::Active.as_i16()))
                 .order(users::id.asc())
                 .select(UserRow::as_select())
                 .load(c)
@@ -403,7 +403,7 @@ impl Db {
         let upper = format!("{prefix}{}", char::MAX);
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::status.eq(STATUS_ACTIVE))
+                .filter(users::status.eq(UserStatus::Active.as_i16()))
                 .filter(users::nickname.ge(&prefix))
                 .filter(users::nickname.lt(&upper))
                 .filter(users::id.gt(after_id))

@@ -12,8 +12,8 @@ use serde_json::json;
 use crate::bus::{Event, RevokeReason};
 use crate::db::now_ms;
 use crate::db::session::NewSession;
-use crate::db::user::{NewUser, STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
-use crate::domain::OnlineStatus;
+use crate::db::user::{NewUser, UserRow};
+use crate::domain::{OnlineStatus, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth_cache::{Epoch, Verified};
 use crate::service::{captcha, validate};
@@ -162,7 +162,7 @@ pub async fn create_user(
         avatar: String::new(),
         birth_date,
         online_status: OnlineStatus::Online.as_i16(),
-        status: STATUS_ACTIVE,
+        status: UserStatus::Active.as_i16(),
         created_at: now,
         updated_at: now,
     };
@@ -317,11 +317,11 @@ impl Reservations {
 }
 
 fn check_status(user: &UserRow) -> Result<()> {
-    match user.status {
-        STATUS_ACTIVE => Ok(()),
-        STATUS_DISABLED => Err(AppError::code(ErrorCode::AccountDisabled)),
-        STATUS_DELETED => Err(AppError::code(ErrorCode::AccountDeleted)),
-        _ => Err(AppError::code(ErrorCode::AccountDisabled)),
+    match UserStatus::from_i16(user.status) {
+        Some(UserStatus::Active) => Ok(()),
+        Some(UserStatus::Deleted) => Err(AppError::code(ErrorCode::AccountDeleted)),
+        // An unknown stored value locks the account like a disabled one.
+        Some(UserStatus::Disabled) | None => Err(AppError::code(ErrorCode::AccountDisabled)),
     }
 }
 

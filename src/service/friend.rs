@@ -8,8 +8,8 @@ use serde_json::json;
 use crate::bus::{Event, FriendEventKind};
 use crate::db::friend::{AcceptOutcome, InviteRow, RelationChanges, RelationRow};
 use crate::db::now_ms;
-use crate::db::user::{STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
-use crate::domain::{OnlineStatus, RequestStatus};
+use crate::db::user::UserRow;
+use crate::domain::{OnlineStatus, RequestStatus, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth_cache::Epoch;
 use crate::state::AppState;
@@ -237,8 +237,10 @@ async fn load_target(state: &AppState, target: i64) -> Result<UserRow> {
     let user = state.db.user_find_by_id(target).await?;
     match user {
         None => Err(AppError::code(ErrorCode::TargetNotExists)),
-        Some(u) if u.status == STATUS_DISABLED => Err(AppError::code(ErrorCode::TargetDisabled)),
-        Some(u) if u.status == STATUS_DELETED => Err(AppError::code(ErrorCode::TargetDeleted)),
+        Some(u) if u.status == UserStatus::Disabled => {
+            Err(AppError::code(ErrorCode::TargetDisabled))
+        }
+        Some(u) if u.status == UserStatus::Deleted => Err(AppError::code(ErrorCode::TargetDeleted)),
         Some(u) => Ok(u),
     }
 }
@@ -397,9 +399,10 @@ pub async fn answer(
     if invite_id <= 0 {
         return Err(AppError::invalid("id must be a positive invitation id"));
     }
-    if !matches!(status, 1 | 2) {
-        return Err(AppError::code(ErrorCode::InviteStatusInvalid));
-    }
+    let answer = match RequestStatus::from_i16(status) {
+        Some(a @ (RequestStatus::Accepted | RequestStatus::Rejected)) => a,
+        _ => return Err(AppError::code(ErrorCode::InviteStatusInvalid)),
+    };
     let reply = short_text(reply, MAX_NOTE_CHARS, ErrorCode::InviteReplyTooLong)?;
     let invite = state
         .db
@@ -413,7 +416,7 @@ pub async fn answer(
     if invite.status != RequestStatus::Pending {
         return Err(AppError::code(ErrorCode::InviteAlreadyHandled));
     }
-    if status == 1 {
+    if answer == RequestStatus::Accepted {
         load_target(state, invite.user_id).await?;
         let relation = state.db.relation_get(caller, invite.user_id).await?;
         Standing::of(relation.as_ref(), caller, invite.user_id).check_blocks()?;
@@ -708,7 +711,7 @@ pub async fn can_chat_at(
         return Err(AppError::code(ErrorCode::NotFriends));
     }
     match found {
-        Some((status, _)) if status == STATUS_ACTIVE => {
+        Some((status, _)) if status == UserStatus::Active => {
             if let Some(epoch) = epoch {
                 state.auth_cache.allow_chat(sender, target, epoch);
             }
@@ -737,7 +740,7 @@ pub async fn visible_status(state: &AppState, user_id: i64) -> Result<i16> {
     }
     let user = state.db.user_find_by_id(user_id).await?;
     Ok(match user {
-        Some(u) if u.status == STATUS_ACTIVE && u.online_status != OnlineStatus::Invisible => {
+        Some(u) if u.status == UserStatus::Active && u.online_status != OnlineStatus::Invisible => {
             u.online_status
         }
         _ => OnlineStatus::SHOWN_OFFLINE,
