@@ -166,6 +166,37 @@ impl UserStatus {
     }
 }
 
+small_int_enum! {
+    /// The kind of a conversation (`session_type` of messages and rooms, and on the wire).
+    pub enum SessionType {
+        Private = 1,
+        Group = 2,
+        World = 99,
+    }
+}
+
+small_int_enum! {
+    /// The kind of a message's body (`message_type`).
+    pub enum MessageType {
+        Text = 1,
+        Image = 2,
+        Voice = 3,
+        Video = 4,
+        Location = 5,
+        File = 6,
+        Sticker = 7,
+    }
+}
+
+small_int_enum! {
+    /// Where a stored message stands (`messages.status`).
+    pub enum MessageStatus {
+        Normal = 1,
+        Deleted = 2,
+        Recalled = 3,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +236,18 @@ mod tests {
         assert_eq!(
             [UserStatus::Disabled, UserStatus::Active, UserStatus::Deleted].map(i16::from),
             [0, 1, 2]
+        );
+        assert_eq!(
+            [SessionType::Private, SessionType::Group, SessionType::World].map(i16::from),
+            [1, 2, 99]
+        );
+        assert_eq!(
+            MessageType::ALL.iter().map(|t| t.as_i16()).collect::<Vec<_>>(),
+            (1..=7).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            [MessageStatus::Normal, MessageStatus::Deleted, MessageStatus::Recalled].map(i16::from),
+            [1, 2, 3]
         );
         assert_eq!(OnlineStatus::Online.as_i16(), 1);
         assert_eq!(OnlineStatus::Invisible.as_i16(), 4);

@@ -9,11 +9,11 @@ use crate::bus::{Event, FriendEventKind};
 use crate::db::friend::{AcceptOutcome, InviteRow, RelationChanges, RelationRow};
 use crate::db::now_ms;
 use crate::db::user::UserRow;
-use crate::domain::{OnlineStatus, RequestStatus, UserStatus};
+use crate::domain::{OnlineStatus, RequestStatus, SessionType, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth_cache::Epoch;
 use crate::state::AppState;
-use crate::store::{NewMessage, SESSION_PRIVATE, private_room_id};
+use crate::store::{NewMessage, private_room_id};
 
 /// Longest invitation note and reply, in characters.
 pub const MAX_NOTE_CHARS: usize = 100;
@@ -261,7 +261,7 @@ pub async fn send_greeting(
 ) -> Option<crate::store::StoredMessage> {
     let message = NewMessage {
         room_id: private_room_id(from, to),
-        session_type: SESSION_PRIVATE,
+        session_type: SessionType::Private.as_i16(),
         message_type: 1,
         sender_id: from,
         receiver_id: to,
