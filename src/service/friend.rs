@@ -9,7 +9,7 @@ use crate::bus::{Event, FriendEventKind};
 use crate::db::friend::{AcceptOutcome, InviteRow, RelationChanges, RelationRow};
 use crate::db::now_ms;
 use crate::db::user::UserRow;
-use crate::domain::{OnlineStatus, RequestStatus, SessionType, UserStatus};
+use crate::domain::{MessageType, OnlineStatus, RequestStatus, SessionType, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth_cache::Epoch;
 use crate::state::AppState;
@@ -262,7 +262,7 @@ pub async fn send_greeting(
     let message = NewMessage {
         room_id: private_room_id(from, to),
         session_type: SessionType::Private.as_i16(),
-        message_type: 1,
+        message_type: MessageType::Text.as_i16(),
         sender_id: from,
         receiver_id: to,
         action_id: format!("greeting-{}", uuid::Uuid::new_v4().simple()),

@@ -75,7 +75,7 @@ mod tests {
             avatar: String::new(),
             birth_date: None,
             online_status: crate::domain::OnlineStatus::Online.as_i16(),
-            status: 1,
+            status: crate::domain::UserStatus::Active.as_i16(),
             created_at: 0,
             updated_at: 0,
         }
