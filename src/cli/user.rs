@@ -8,7 +8,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::config::LoadedConfig;
-use crate::db::user::{STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::db::user::UserRow;
+use crate::domain::UserStatus;
 use crate::service::user::{self, Actor};
 use crate::state::AppState;
 
@@ -123,9 +124,11 @@ pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitC
             let created = user::create(&state, &username, &password, nickname.as_deref()).await?;
             println!("created user {} ({})", created.id, created.username);
         }
-        UserCommand::Disable(t) => change_status(&state, &t, STATUS_DISABLED, "disable").await?,
-        UserCommand::Enable(t) => change_status(&state, &t, STATUS_ACTIVE, "enable").await?,
-        UserCommand::Delete(t) => change_status(&state, &t, STATUS_DELETED, "delete").await?,
+        UserCommand::Disable(t) => {
+            change_status(&state, &t, UserStatus::Disabled, "disable").await?
+        }
+        UserCommand::Enable(t) => change_status(&state, &t, UserStatus::Active, "enable").await?,
+        UserCommand::Delete(t) => change_status(&state, &t, UserStatus::Deleted, "delete").await?,
         UserCommand::ResetPassword(t) => {
             let u = user::find(&state, &t.user).await?;
             if !super::confirmed(
@@ -146,16 +149,16 @@ pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitC
 async fn change_status(
     state: &AppState,
     t: &Target,
-    status: i16,
+    status: UserStatus,
     verb: &str,
 ) -> anyhow::Result<()> {
     let u = user::find(state, &t.user).await?;
-    if status != STATUS_ACTIVE
+    if status != UserStatus::Active
         && !super::confirmed(t.yes, &format!("{verb} user {} ({})", u.id, u.username))?
     {
         anyhow::bail!("cancelled");
     }
     user::set_status(state, u.id, status, Actor::Cli).await?;
-    println!("user {} ({}) is now {}", u.id, u.username, user::status_name(status));
+    println!("user {} ({}) is now {}", u.id, u.username, status.name());
     Ok(())
 }

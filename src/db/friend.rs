@@ -6,9 +6,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{user_relation, user_relation_invite, users};
-use super::user::{STATUS_ACTIVE, UserRow};
+use super::user::UserRow;
 use super::{Db, DbError, DbResult, last_insert_id};
 use crate::db_run;
+use crate::domain::{RequestStatus, UserStatus};
 
 /// A row of `user_relation`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -39,11 +40,6 @@ pub struct InviteRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
-
-/// Invitation status values.
-pub const INVITE_PENDING: i16 = 0;
-pub const INVITE_ACCEPTED: i16 = 1;
-pub const INVITE_REJECTED: i16 = 2;
 
 /// The value of `pending_pair` for a pair.
 pub fn pair_key(a: i64, b: i64) -> String {
@@ -226,7 +222,7 @@ impl Db {
                             user_relation_invite::target_id.eq(to),
                             user_relation_invite::note.eq(&note),
                             user_relation_invite::reply.eq(""),
-                            user_relation_invite::status.eq(INVITE_PENDING),
+                            user_relation_invite::status.eq(RequestStatus::Pending.as_i16()),
                             user_relation_invite::pending_pair.eq(Some(&key)),
                             user_relation_invite::created_at.eq(now),
                             user_relation_invite::updated_at.eq(now),
@@ -254,10 +250,10 @@ impl Db {
             let n = db_run!(&mut conn, |c| diesel::update(
                 user_relation_invite::table
                     .find(id)
-                    .filter(user_relation_invite::status.eq(INVITE_PENDING))
+                    .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
             )
             .set((
-                user_relation_invite::status.eq(INVITE_REJECTED),
+                user_relation_invite::status.eq(RequestStatus::Rejected.as_i16()),
                 user_relation_invite::reply.eq(&reply),
                 user_relation_invite::pending_pair.eq(None::<String>),
                 user_relation_invite::updated_at.eq(now),
@@ -285,13 +281,11 @@ impl Db {
             async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
-                        let settled = diesel::update(
-                            user_relation_invite::table
-                                .find(id)
-                                .filter(user_relation_invite::status.eq(INVITE_PENDING)),
-                        )
+                        let settled = diesel::update(user_relation_invite::table.find(id).filter(
+                            user_relation_invite::status.eq(RequestStatus::Pending.as_i16()),
+                        ))
                         .set((
-                            user_relation_invite::status.eq(INVITE_ACCEPTED),
+                            user_relation_invite::status.eq(RequestStatus::Accepted.as_i16()),
                             user_relation_invite::reply.eq(&reply),
                             user_relation_invite::pending_pair.eq(None::<String>),
                             user_relation_invite::updated_at.eq(now),
@@ -360,7 +354,7 @@ impl Db {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| user_relation_invite::table
                 .filter(user_relation_invite::target_id.eq(user_id))
-                .filter(user_relation_invite::status.eq(INVITE_PENDING))
+                .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
                 .count()
                 .get_result(c)
                 .await)?)
@@ -389,7 +383,7 @@ impl Db {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| users::table
                 .filter(users::id.eq_any(&ids))
-                .filter(users::status.eq(STATUS_ACTIVE))
+                .filter(users::status.eq(UserStatus::Active.as_i16()))
                 .order(users::id.asc())
                 .select(UserRow::as_select())
                 .load(c)
@@ -409,7 +403,7 @@ impl Db {
         let upper = format!("{prefix}{}", char::MAX);
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::status.eq(STATUS_ACTIVE))
+                .filter(users::status.eq(UserStatus::Active.as_i16()))
                 .filter(users::nickname.ge(&prefix))
                 .filter(users::nickname.lt(&upper))
                 .filter(users::id.gt(after_id))

@@ -7,11 +7,6 @@ use super::schema::users;
 use super::{Db, DbResult, last_insert_id};
 use crate::db_run;
 
-/// Account status values (as in the original).
-pub const STATUS_DISABLED: i16 = 0;
-pub const STATUS_ACTIVE: i16 = 1;
-pub const STATUS_DELETED: i16 = 2;
-
 /// A row of `users`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]

@@ -13,7 +13,8 @@ use crate::bus::RevokeReason;
 use crate::bus::auth_cache::{Epoch, Verified};
 use crate::db::now_ms;
 use crate::db::session::NewSession;
-use crate::db::user::{NewUser, STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::db::user::{NewUser, UserRow};
+use crate::domain::{OnlineStatus, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::{captcha, validate};
 use crate::state::AppState;
@@ -160,8 +161,8 @@ pub async fn create_user(
         nickname: nickname.clone(),
         avatar: String::new(),
         birth_date,
-        online_status: 1,
-        status: STATUS_ACTIVE,
+        online_status: OnlineStatus::Online.as_i16(),
+        status: UserStatus::Active.as_i16(),
         created_at: now,
         updated_at: now,
     };
@@ -316,11 +317,11 @@ impl Reservations {
 }
 
 fn check_status(user: &UserRow) -> Result<()> {
-    match user.status {
-        STATUS_ACTIVE => Ok(()),
-        STATUS_DISABLED => Err(AppError::code(ErrorCode::AccountDisabled)),
-        STATUS_DELETED => Err(AppError::code(ErrorCode::AccountDeleted)),
-        _ => Err(AppError::code(ErrorCode::AccountDisabled)),
+    match UserStatus::from_i16(user.status) {
+        Some(UserStatus::Active) => Ok(()),
+        Some(UserStatus::Deleted) => Err(AppError::code(ErrorCode::AccountDeleted)),
+        // An unknown stored value locks the account like a disabled one.
+        Some(UserStatus::Disabled) | None => Err(AppError::code(ErrorCode::AccountDisabled)),
     }
 }
 

@@ -11,23 +11,14 @@ use serde_json::{Map, Value, json};
 use crate::bus::Event;
 use crate::db::conversation::{ConversationFlag, ConversationKey};
 use crate::db::now_ms;
+use crate::domain::{MessageStatus, MessageType, SessionType};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth::Principal;
 use crate::service::{friend, group};
 use crate::state::AppState;
 use crate::store::{
-    MESSAGE_DELETED, MESSAGE_RECALLED, NewMessage, OnCommit, Page, SESSION_GROUP, SESSION_PRIVATE,
-    SESSION_WORLD, StoredMessage, group_room_id, private_room_id, world_room_id,
+    NewMessage, OnCommit, Page, StoredMessage, group_room_id, private_room_id, world_room_id,
 };
-
-/// Message types.
-pub const TYPE_TEXT: i16 = 1;
-pub const TYPE_IMAGE: i16 = 2;
-pub const TYPE_VOICE: i16 = 3;
-pub const TYPE_VIDEO: i16 = 4;
-pub const TYPE_LOCATION: i16 = 5;
-pub const TYPE_FILE: i16 = 6;
-pub const TYPE_STICKER: i16 = 7;
 
 /// Server-meta key of the admin world mute.
 pub const WORLD_MUTED_KEY: &str = "world_muted";
@@ -61,15 +52,15 @@ fn room_of(user: i64, session_type: i16, target_id: i64) -> Result<Room> {
     if target_id <= 0 {
         return Err(AppError::code(ErrorCode::InvalidTargetId));
     }
-    let room_id = match session_type {
-        SESSION_PRIVATE => {
+    let room_id = match SessionType::from_i16(session_type) {
+        Some(SessionType::Private) => {
             if target_id == user {
                 return Err(AppError::code(ErrorCode::ChatWithSelf));
             }
             private_room_id(user, target_id)
         }
-        SESSION_GROUP => group_room_id(target_id),
-        SESSION_WORLD => world_room_id(target_id),
+        Some(SessionType::Group) => group_room_id(target_id),
+        Some(SessionType::World) => world_room_id(target_id),
         _ => return Err(AppError::code(ErrorCode::InvalidSessionType)),
     };
     Ok(Room { room_id, session_type, target_id })
@@ -85,11 +76,13 @@ pub async fn readable_room(
     target_id: i64,
 ) -> Result<Room> {
     let room = room_of(user, session_type, target_id)?;
-    match session_type {
-        SESSION_GROUP if state.db.group_member_find(target_id, user).await?.is_none() => {
+    match SessionType::from_i16(session_type) {
+        Some(SessionType::Group)
+            if state.db.group_member_find(target_id, user).await?.is_none() =>
+        {
             return Err(AppError::code(ErrorCode::NotGroupMember));
         }
-        SESSION_WORLD => world_exists(state, target_id)?,
+        Some(SessionType::World) => world_exists(state, target_id)?,
         _ => {}
     }
     Ok(room)
@@ -114,9 +107,9 @@ pub async fn world_muted(state: &AppState) -> Result<bool> {
 
 /// Who receives pushes of a room's messages (empty for the world: everyone connected).
 async fn recipients(state: &AppState, room: &Room, user: i64) -> Result<Vec<i64>> {
-    Ok(match room.session_type {
-        SESSION_PRIVATE => vec![user.min(room.target_id), user.max(room.target_id)],
-        SESSION_GROUP => state.db.group_member_ids(room.target_id, None).await?,
+    Ok(match SessionType::from_i16(room.session_type) {
+        Some(SessionType::Private) => vec![user.min(room.target_id), user.max(room.target_id)],
+        Some(SessionType::Group) => state.db.group_member_ids(room.target_id, None).await?,
         _ => Vec::new(),
     })
 }
@@ -188,8 +181,8 @@ pub fn validate_body(state: &AppState, message_type: i16, body: &Value) -> Resul
     let mut put = |k: &str, v: Value| {
         out.insert(k.to_string(), v);
     };
-    match message_type {
-        TYPE_TEXT => {
+    match MessageType::from_i16(message_type) {
+        Some(MessageType::Text) => {
             let text = match body.get("text") {
                 Some(Value::String(s)) => s.clone(),
                 _ => {
@@ -213,7 +206,12 @@ pub fn validate_body(state: &AppState, message_type: i16, body: &Value) -> Resul
             }
             put("text", json!(text));
         }
-        TYPE_IMAGE | TYPE_VOICE | TYPE_VIDEO | TYPE_FILE => {
+        Some(
+            media @ (MessageType::Image
+            | MessageType::Voice
+            | MessageType::Video
+            | MessageType::File),
+        ) => {
             put("src", json!(media_src(state, body)?));
             if let Some(f) = text_field(body, "format", 16)? {
                 if !f.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -227,12 +225,12 @@ pub fn validate_body(state: &AppState, message_type: i16, body: &Value) -> Resul
             if let Some(size) = number_field(body, "size", 0.0..=1e13)? {
                 put("size", json!(size as u64));
             }
-            if matches!(message_type, TYPE_VOICE | TYPE_VIDEO)
+            if matches!(media, MessageType::Voice | MessageType::Video)
                 && let Some(d) = number_field(body, "duration", 0.0..=86400.0)?
             {
                 put("duration", json!(d));
             }
-            if message_type == TYPE_FILE {
+            if media == MessageType::File {
                 let name = text_field(body, "name", 255)?
                     .filter(|n| !n.trim().is_empty())
                     .ok_or_else(|| {
@@ -244,7 +242,7 @@ pub fn validate_body(state: &AppState, message_type: i16, body: &Value) -> Resul
                 put("name", json!(name));
             }
         }
-        TYPE_LOCATION => {
+        Some(MessageType::Location) => {
             let lat = number_field(body, "latitude", -90.0..=90.0)?;
             let lon = number_field(body, "longitude", -180.0..=180.0)?;
             let (Some(lat), Some(lon)) = (lat, lon) else {
@@ -262,7 +260,7 @@ pub fn validate_body(state: &AppState, message_type: i16, body: &Value) -> Resul
                 put("location_label", json!(label));
             }
         }
-        TYPE_STICKER => {
+        Some(MessageType::Sticker) => {
             let code = text_field(body, "code", 64)?.filter(|c| !c.trim().is_empty());
             match code {
                 Some(code) => put("code", json!(code)),
@@ -300,20 +298,20 @@ pub async fn send(
     input: SendInput,
 ) -> Result<StoredMessage> {
     let sender = principal.user_id;
-    if !matches!(input.session_type, SESSION_PRIVATE | SESSION_GROUP | SESSION_WORLD) {
+    if SessionType::from_i16(input.session_type).is_none() {
         return Err(AppError::code(ErrorCode::InvalidSessionType));
     }
     let room = room_of(sender, input.session_type, input.target_id)?;
-    if !(TYPE_TEXT..=TYPE_STICKER).contains(&input.message_type) {
+    if MessageType::from_i16(input.message_type).is_none() {
         return Err(AppError::code(ErrorCode::InvalidType));
     }
     let body = validate_body(state, input.message_type, &input.body)?;
     let action_id = action_id(input.action_id.as_deref())?;
-    match room.session_type {
-        SESSION_PRIVATE => {
+    match SessionType::from_i16(room.session_type) {
+        Some(SessionType::Private) => {
             friend::can_chat_at(state, sender, room.target_id, principal.epoch).await?
         }
-        SESSION_GROUP => group::can_send(state, room.target_id, sender).await?,
+        Some(SessionType::Group) => group::can_send(state, room.target_id, sender).await?,
         _ => {
             world_exists(state, room.target_id)?;
             if world_muted(state).await? {
@@ -331,7 +329,7 @@ pub async fn send(
         body: body.to_string(),
         created_at: now_ms(),
     };
-    if room.session_type == SESSION_WORLD {
+    if room.session_type == SessionType::World {
         let slow = state.config.chat.world_slow_mode_secs;
         if slow > 0 {
             let key = format!("world_slow:{}:{sender}", room.target_id);
@@ -391,9 +389,9 @@ pub async fn views_for(
         .into_iter()
         .map(|mut m| {
             if m.message_id <= cleared || hidden.contains(&m.message_id) {
-                m.status = MESSAGE_DELETED;
+                m.status = MessageStatus::Deleted.as_i16();
             }
-            if m.status != crate::store::MESSAGE_NORMAL {
+            if m.status != MessageStatus::Normal {
                 m.body = json!({});
             }
             m
@@ -497,20 +495,20 @@ pub async fn conversations(state: &AppState, user: i64) -> Result<Vec<Conversati
         }
         rooms.insert(
             private_room_id(user, other),
-            Conversation { session_type: SESSION_PRIVATE, target_id: other },
+            Conversation { session_type: SessionType::Private.as_i16(), target_id: other },
         );
     }
     for (g, _) in state.db.group_list_for_user(user).await? {
         rooms.insert(
             group_room_id(g.id),
-            Conversation { session_type: SESSION_GROUP, target_id: g.id },
+            Conversation { session_type: SessionType::Group.as_i16(), target_id: g.id },
         );
     }
     if state.config.chat.world_enabled {
         for id in &state.config.chat.world_ids {
             rooms.insert(
                 world_room_id(*id),
-                Conversation { session_type: SESSION_WORLD, target_id: *id },
+                Conversation { session_type: SessionType::World.as_i16(), target_id: *id },
             );
         }
     }
@@ -540,7 +538,7 @@ pub async fn conversations(state: &AppState, user: i64) -> Result<Vec<Conversati
         } else {
             state.messages.count_after(&info.room_id, read, user).await?
         };
-        let peer_read_message_id = if conv.session_type == SESSION_PRIVATE
+        let peer_read_message_id = if conv.session_type == SessionType::Private
             && peers_sharing_reads.contains(&conv.target_id)
         {
             let peer =
@@ -610,7 +608,7 @@ pub async fn mark_read(
         return Ok(ReadMark { room_id: room.room_id, read_message_id: 0 });
     }
     let mut recipient_ids = vec![user];
-    if session_type == SESSION_PRIVATE {
+    if session_type == SessionType::Private {
         match friend::can_chat_at(state, user, target_id, None).await {
             Ok(()) => recipient_ids.push(target_id),
             // A refusal (not friends, a block either way) only keeps the peer out of it.
@@ -660,7 +658,7 @@ pub async fn recall(
     target_id: i64,
     message_id: i64,
 ) -> Result<StoredMessage> {
-    if session_type == SESSION_WORLD {
+    if session_type == SessionType::World {
         return Err(AppError::with_message(
             ErrorCode::InvalidSessionType,
             "world messages cannot be recalled",
@@ -672,7 +670,7 @@ pub async fn recall(
         .get(&room.room_id, message_id)
         .await?
         .ok_or_else(|| AppError::code(ErrorCode::MessageNotFound))?;
-    let moderator = session_type == SESSION_GROUP
+    let moderator = session_type == SessionType::Group
         && group::may_recall_for(state, target_id, user, message.sender_id).await?;
     let (sender, not_before) = if moderator {
         (None, None)
@@ -685,7 +683,7 @@ pub async fn recall(
         let window = state.config.chat.recall_window_secs as i64 * 1000;
         (Some(user), Some(now_ms() - window))
     };
-    if message.status == MESSAGE_RECALLED {
+    if message.status == MessageStatus::Recalled {
         return Err(AppError::with_message(ErrorCode::RecallFailed, "already recalled"));
     }
     let recalled =
@@ -777,12 +775,12 @@ pub async fn typing_recipients(
     session_type: i16,
     target_id: i64,
 ) -> Result<(String, Vec<i64>)> {
-    match session_type {
-        SESSION_PRIVATE => {
+    match SessionType::from_i16(session_type) {
+        Some(SessionType::Private) => {
             friend::can_chat(state, user, target_id).await?;
             Ok((private_room_id(user, target_id), vec![target_id]))
         }
-        SESSION_GROUP => {
+        Some(SessionType::Group) => {
             group::can_send(state, target_id, user).await?;
             Ok((group_room_id(target_id), state.db.group_member_ids(target_id, None).await?))
         }
@@ -816,7 +814,7 @@ pub async fn pushed_before(
 
 fn as_pushed(mut messages: Vec<StoredMessage>) -> Vec<StoredMessage> {
     for m in &mut messages {
-        if m.status != crate::store::MESSAGE_NORMAL {
+        if m.status != MessageStatus::Normal {
             m.body = json!({});
         }
     }

@@ -9,10 +9,11 @@ use crate::bus::auth_cache::Epoch;
 use crate::bus::{Event, FriendEventKind};
 use crate::db::friend::{AcceptOutcome, InviteRow, RelationChanges, RelationRow};
 use crate::db::now_ms;
-use crate::db::user::{STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::db::user::UserRow;
+use crate::domain::{MessageType, OnlineStatus, RequestStatus, SessionType, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::state::AppState;
-use crate::store::{NewMessage, SESSION_PRIVATE, private_room_id};
+use crate::store::{NewMessage, private_room_id};
 
 /// Longest invitation note and reply, in characters.
 pub const MAX_NOTE_CHARS: usize = 100;
@@ -236,8 +237,10 @@ async fn load_target(state: &AppState, target: i64) -> Result<UserRow> {
     let user = state.db.user_find_by_id(target).await?;
     match user {
         None => Err(AppError::code(ErrorCode::TargetNotExists)),
-        Some(u) if u.status == STATUS_DISABLED => Err(AppError::code(ErrorCode::TargetDisabled)),
-        Some(u) if u.status == STATUS_DELETED => Err(AppError::code(ErrorCode::TargetDeleted)),
+        Some(u) if u.status == UserStatus::Disabled => {
+            Err(AppError::code(ErrorCode::TargetDisabled))
+        }
+        Some(u) if u.status == UserStatus::Deleted => Err(AppError::code(ErrorCode::TargetDeleted)),
         Some(u) => Ok(u),
     }
 }
@@ -258,8 +261,8 @@ pub async fn send_greeting(
 ) -> Option<crate::store::StoredMessage> {
     let message = NewMessage {
         room_id: private_room_id(from, to),
-        session_type: SESSION_PRIVATE,
-        message_type: 1,
+        session_type: SessionType::Private.as_i16(),
+        message_type: MessageType::Text.as_i16(),
         sender_id: from,
         receiver_id: to,
         action_id: format!("greeting-{}", uuid::Uuid::new_v4().simple()),
@@ -396,9 +399,10 @@ pub async fn answer(
     if invite_id <= 0 {
         return Err(AppError::invalid("id must be a positive invitation id"));
     }
-    if !matches!(status, 1 | 2) {
-        return Err(AppError::code(ErrorCode::InviteStatusInvalid));
-    }
+    let answer = match RequestStatus::from_i16(status) {
+        Some(a @ (RequestStatus::Accepted | RequestStatus::Rejected)) => a,
+        _ => return Err(AppError::code(ErrorCode::InviteStatusInvalid)),
+    };
     let reply = short_text(reply, MAX_NOTE_CHARS, ErrorCode::InviteReplyTooLong)?;
     let invite = state
         .db
@@ -409,10 +413,10 @@ pub async fn answer(
         // Not mine to answer; do not reveal whose it is.
         return Err(AppError::code(ErrorCode::InviteNotFound));
     }
-    if invite.status != crate::db::friend::INVITE_PENDING {
+    if invite.status != RequestStatus::Pending {
         return Err(AppError::code(ErrorCode::InviteAlreadyHandled));
     }
-    if status == 1 {
+    if answer == RequestStatus::Accepted {
         load_target(state, invite.user_id).await?;
         let relation = state.db.relation_get(caller, invite.user_id).await?;
         Standing::of(relation.as_ref(), caller, invite.user_id).check_blocks()?;
@@ -446,8 +450,7 @@ pub async fn invitations(
     before_id: Option<i64>,
     limit: Option<i64>,
 ) -> Result<Vec<InviteView>> {
-    use crate::db::friend::{INVITE_PENDING, INVITE_REJECTED};
-    if status.is_some_and(|s| !(INVITE_PENDING..=INVITE_REJECTED).contains(&s)) {
+    if status.is_some_and(|s| RequestStatus::from_i16(s).is_none()) {
         return Err(AppError::invalid("status must be 0 (pending), 1 (accepted) or 2 (rejected)"));
     }
     let before = before_id.filter(|b| *b > 0).unwrap_or(i64::MAX);
@@ -540,8 +543,10 @@ pub async fn list(
                 nickname: u.nickname.clone(),
                 avatar: u.avatar.clone(),
                 remark,
-                online_status: if u.online_status == 4 || !state.presence.is_online(id) {
-                    0
+                online_status: if u.online_status == OnlineStatus::Invisible
+                    || !state.presence.is_online(id)
+                {
+                    OnlineStatus::SHOWN_OFFLINE
                 } else {
                     u.online_status
                 },
@@ -706,7 +711,7 @@ pub async fn can_chat_at(
         return Err(AppError::code(ErrorCode::NotFriends));
     }
     match found {
-        Some((status, _)) if status == STATUS_ACTIVE => {
+        Some((status, _)) if status == UserStatus::Active => {
             if let Some(epoch) = epoch {
                 state.auth_cache.allow_chat(sender, target, epoch);
             }
@@ -731,12 +736,14 @@ pub async fn are_friends(state: &AppState, a: i64, b: i64) -> Result<bool> {
 /// (invisible shows as 0, offline), 0 when not connected.
 pub async fn visible_status(state: &AppState, user_id: i64) -> Result<i16> {
     if !state.presence.is_online(user_id) {
-        return Ok(0);
+        return Ok(OnlineStatus::SHOWN_OFFLINE);
     }
     let user = state.db.user_find_by_id(user_id).await?;
     Ok(match user {
-        Some(u) if u.status == STATUS_ACTIVE && u.online_status != 4 => u.online_status,
-        _ => 0,
+        Some(u) if u.status == UserStatus::Active && u.online_status != OnlineStatus::Invisible => {
+            u.online_status
+        }
+        _ => OnlineStatus::SHOWN_OFFLINE,
     })
 }
 

@@ -4,7 +4,8 @@ use serde::Serialize;
 
 use crate::bus::RevokeReason;
 use crate::db::now_ms;
-use crate::db::user::{ProfileChanges, STATUS_ACTIVE, STATUS_DELETED, STATUS_DISABLED, UserRow};
+use crate::db::user::{ProfileChanges, UserRow};
+use crate::domain::{OnlineStatus, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth::{self, UserSummary};
 use crate::service::validate;
@@ -45,9 +46,6 @@ pub struct ProfileUpdate {
     pub online_status: Option<i16>,
 }
 
-/// Online status values a user may choose.
-pub const ONLINE_STATUSES: [i16; 4] = [1, 2, 3, 4];
-
 async fn load(state: &AppState, user_id: i64) -> Result<UserRow> {
     state.db.user_find_by_id(user_id).await?.ok_or_else(|| AppError::code(ErrorCode::UserNotFound))
 }
@@ -75,7 +73,7 @@ pub async fn update_profile(
             Some(if date.trim().is_empty() { None } else { Some(validate::birth_date(date)?) });
     }
     if let Some(status) = update.online_status {
-        if !ONLINE_STATUSES.contains(&status) {
+        if OnlineStatus::from_i16(status).is_none() {
             return Err(AppError::code(ErrorCode::InvalidOnlineStatus));
         }
         changes.online_status = Some(status);
@@ -160,22 +158,28 @@ async fn revoke_all(
 
 /// Set an account's status (enable, disable, soft-delete). Disabling or deleting ends every
 /// session of the user, and running servers close the user's sockets.
-pub async fn set_status(state: &AppState, user_id: i64, status: i16, actor: Actor) -> Result<()> {
-    if !matches!(status, STATUS_ACTIVE | STATUS_DISABLED | STATUS_DELETED) {
-        return Err(AppError::invalid("unknown account status"));
-    }
+pub async fn set_status(
+    state: &AppState,
+    user_id: i64,
+    status: UserStatus,
+    actor: Actor,
+) -> Result<()> {
     let user = load(state, user_id).await?;
-    if user.status == STATUS_DELETED && status != STATUS_DELETED {
+    if user.status == UserStatus::Deleted && status != UserStatus::Deleted {
         return Err(AppError::with_message(
             ErrorCode::AccountDeleted,
             "a deleted account stays deleted",
         ));
     }
-    state.db.user_set_status(user_id, status, now_ms()).await?;
+    state.db.user_set_status(user_id, status.as_i16(), now_ms()).await?;
     match status {
-        STATUS_DISABLED => revoke_all(state, user_id, RevokeReason::AccountDisabled, actor).await?,
-        STATUS_DELETED => revoke_all(state, user_id, RevokeReason::AccountDeleted, actor).await?,
-        _ => {}
+        UserStatus::Disabled => {
+            revoke_all(state, user_id, RevokeReason::AccountDisabled, actor).await?
+        }
+        UserStatus::Deleted => {
+            revoke_all(state, user_id, RevokeReason::AccountDeleted, actor).await?
+        }
+        UserStatus::Active => {}
     }
     Ok(())
 }
@@ -196,10 +200,5 @@ pub async fn reset_password(
 
 /// Human name of a status value.
 pub fn status_name(status: i16) -> &'static str {
-    match status {
-        STATUS_ACTIVE => "active",
-        STATUS_DISABLED => "disabled",
-        STATUS_DELETED => "deleted",
-        _ => "unknown",
-    }
+    UserStatus::from_i16(status).map_or("unknown", UserStatus::name)
 }

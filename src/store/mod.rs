@@ -7,17 +7,8 @@ pub mod sql;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::MessageStatus;
 use crate::error::Result;
-
-/// Conversation kinds and their wire values.
-pub const SESSION_PRIVATE: i16 = 1;
-pub const SESSION_GROUP: i16 = 2;
-pub const SESSION_WORLD: i16 = 99;
-
-/// Message status values.
-pub const MESSAGE_NORMAL: i16 = 1;
-pub const MESSAGE_DELETED: i16 = 2;
-pub const MESSAGE_RECALLED: i16 = 3;
 
 /// Room id of a private conversation: both user ids as zero-padded lowercase hex, smaller
 /// first (the original's format, so existing clients compute the same ids).
@@ -64,7 +55,7 @@ impl NewMessage {
             receiver_id: self.receiver_id,
             action_id: self.action_id.clone(),
             body: serde_json::from_str(&self.body).unwrap_or_default(),
-            status: MESSAGE_NORMAL,
+            status: MessageStatus::Normal.as_i16(),
             created_at: self.created_at,
         }
     }

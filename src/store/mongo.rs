@@ -23,10 +23,9 @@ use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, IndexModel};
 
-use super::{
-    MESSAGE_DELETED, MESSAGE_NORMAL, MESSAGE_RECALLED, NewMessage, Page, RoomInfo, StoredMessage,
-};
+use super::{NewMessage, Page, RoomInfo, StoredMessage};
 use crate::db::now_ms;
+use crate::domain::MessageStatus;
 use crate::error::{AppError, Result};
 
 /// Collection names (the original's).
@@ -197,7 +196,7 @@ impl MongoStore {
             "body": Document::new(),
             "send_status": 1,
             "read_status": 0,
-            "status": i32::from(MESSAGE_DELETED),
+            "status": i32::from(MessageStatus::Deleted.as_i16()),
             "created_at": m.created_at,
             "updated_at": m.created_at,
         };
@@ -226,7 +225,7 @@ impl MongoStore {
             "body": body,
             "send_status": 1,
             "read_status": 0,
-            "status": i32::from(MESSAGE_NORMAL),
+            "status": i32::from(MessageStatus::Normal.as_i16()),
             "created_at": now,
             "updated_at": now,
         };
@@ -345,7 +344,7 @@ impl MongoStore {
         let mut filter = doc! {
             "room_id": room_id,
             "message_id": message_id,
-            "status": i32::from(MESSAGE_NORMAL),
+            "status": i32::from(MessageStatus::Normal.as_i16()),
         };
         if let Some(sender) = sender {
             filter.insert("sender_id", sender);
@@ -358,7 +357,7 @@ impl MongoStore {
             .messages
             .find_one_and_update(
                 filter,
-                doc! { "$set": { "status": i32::from(MESSAGE_RECALLED), "updated_at": now } },
+                doc! { "$set": { "status": i32::from(MessageStatus::Recalled.as_i16()), "updated_at": now } },
             )
             .return_document(ReturnDocument::After)
             .await
@@ -370,7 +369,7 @@ impl MongoStore {
             .update_one(
                 doc! { "room_id": room_id, "last_message.message_id": message_id },
                 doc! { "$set": {
-                    "last_message.status": i32::from(MESSAGE_RECALLED),
+                    "last_message.status": i32::from(MessageStatus::Recalled.as_i16()),
                     "last_message.updated_at": now,
                 } },
             )
@@ -396,7 +395,7 @@ impl MongoStore {
                 // Neither the reader's own messages nor the tombstones of unfilled numbers.
                 "$nor": [
                     { "sender_id": exclude_sender },
-                    { "sender_id": 0_i64, "status": i32::from(MESSAGE_DELETED) },
+                    { "sender_id": 0_i64, "status": i32::from(MessageStatus::Deleted.as_i16()) },
                 ],
             })
             .await

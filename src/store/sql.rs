@@ -14,14 +14,13 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{
-    MESSAGE_NORMAL, MESSAGE_RECALLED, NewMessage, OnCommit, Page, RoomInfo, StoredMessage,
-};
+use super::{NewMessage, OnCommit, Page, RoomInfo, StoredMessage};
 use crate::config::DatabaseKind;
 use crate::db::schema::{messages, rooms};
 use crate::db::shaped::{Bound, Shaped, kept_chunks};
 use crate::db::{Db, DbError, TRANSACTION_ATTEMPTS, last_insert_id, now_ms, retry_pause};
 use crate::db_run;
+use crate::domain::MessageStatus;
 use crate::error::{AppError, Result};
 
 /// Most messages the SQLite writer commits in one transaction. A batch is whatever queued
@@ -526,7 +525,7 @@ impl BatchWriter {
                                 messages::receiver_id.eq(m.receiver_id),
                                 messages::action_id.eq(&m.action_id),
                                 messages::body.eq(&m.body),
-                                messages::status.eq(MESSAGE_NORMAL),
+                                messages::status.eq(MessageStatus::Normal.as_i16()),
                                 messages::created_at.eq(now),
                                 messages::updated_at.eq(now),
                             ))
@@ -633,7 +632,7 @@ impl SqlStore {
                     let mut target = messages::table
                         .filter(messages::room_id.eq(&room))
                         .filter(messages::message_id.eq(message_id))
-                        .filter(messages::status.eq(MESSAGE_NORMAL))
+                        .filter(messages::status.eq(MessageStatus::Normal.as_i16()))
                         .into_boxed();
                     if let Some(sender) = sender {
                         target = target.filter(messages::sender_id.eq(sender));
@@ -648,9 +647,12 @@ impl SqlStore {
                     Ok(diesel::update(
                         messages::table
                             .filter(messages::id.eq_any(&ids))
-                            .filter(messages::status.eq(MESSAGE_NORMAL)),
+                            .filter(messages::status.eq(MessageStatus::Normal.as_i16())),
                     )
-                    .set((messages::status.eq(MESSAGE_RECALLED), messages::updated_at.eq(now_ms())))
+                    .set((
+                        messages::status.eq(MessageStatus::Recalled.as_i16()),
+                        messages::updated_at.eq(now_ms()),
+                    ))
                     .execute(c)
                     .await?)
                 })
@@ -784,7 +786,7 @@ fn messages_insert<'a, ST: 'static>(
                 Bound::Big(m.receiver_id),
                 Bound::Text(&m.action_id),
                 Bound::Text(&m.body),
-                Bound::Small(MESSAGE_NORMAL),
+                Bound::Small(MessageStatus::Normal.as_i16()),
                 Bound::Big(m.created_at),
                 Bound::Big(m.created_at),
             ]

@@ -12,9 +12,9 @@ use super::frames::{ChatPush, Outbound, frame};
 use super::hub::{HubHandle, PresenceChange, Targets};
 use super::presence::SNAPSHOT_EVERY;
 use crate::bus::{BusMessage, Event, FriendEventKind};
+use crate::domain::SessionType;
 use crate::service::friend;
 use crate::state::AppState;
-use crate::store::SESSION_WORLD;
 
 /// Run the relay until the bus closes.
 pub async fn run(
@@ -90,7 +90,7 @@ async fn handle(
     let hub: &HubHandle = &state.hub;
     match &message.event {
         Event::ChatMessage { message, recipient_ids } => {
-            let targets = if message.session_type == SESSION_WORLD {
+            let targets = if message.session_type == SessionType::World {
                 Targets::World
             } else {
                 Targets::Users(recipient_ids.clone())

@@ -6,11 +6,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use jim::domain::{MessageStatus, SessionType};
 use jim::store::sql::SqlStore;
-use jim::store::{
-    MESSAGE_DELETED, MESSAGE_NORMAL, MESSAGE_RECALLED, MessageStore, NewMessage, Page,
-    SESSION_GROUP, SESSION_PRIVATE, StoredMessage,
-};
+use jim::store::{MessageStore, NewMessage, Page, StoredMessage};
 use tokio::task::JoinSet;
 
 use crate::helpers::{Profile, free_port, start, test_config};
@@ -23,7 +21,7 @@ fn now_ms() -> i64 {
 fn text(room: &str, sender: i64, action_id: &str, text: &str) -> NewMessage {
     NewMessage {
         room_id: room.to_string(),
-        session_type: SESSION_GROUP,
+        session_type: SessionType::Group.as_i16(),
         message_type: 1,
         sender_id: sender,
         receiver_id: 7,
@@ -62,7 +60,7 @@ async fn assert_contiguous(store: &MessageStore, room: &str) -> Vec<StoredMessag
 /// Whether `m` is a store-made filler for a number whose message was not stored (only the
 /// MongoDB store makes them, when a duplicate send loses the race after allocating).
 fn is_filler(m: &StoredMessage) -> bool {
-    m.sender_id == 0 && m.status == MESSAGE_DELETED
+    m.sender_id == 0 && m.status == MessageStatus::Deleted
 }
 
 /// (a) 40 concurrent appenders × 10 messages into one room each and 10 into a shared room →
@@ -83,7 +81,7 @@ async fn concurrent_appends_are_contiguous(store: &MessageStore, prefix: &str) {
                 let m = text(&room, sender, &format!("{room}-{sender}-{i}"), &format!("m{i}"));
                 let stored = store.append(m).await.expect("append");
                 assert_eq!(stored.sender_id, sender);
-                assert_eq!(stored.status, MESSAGE_NORMAL);
+                assert_eq!(stored.status, MessageStatus::Normal.as_i16());
                 ids.push(stored.message_id);
                 answers.push(stored);
                 let m = text(&own, sender, &format!("{own}-{i}"), &format!("o{i}"));
@@ -107,7 +105,7 @@ async fn concurrent_appends_are_contiguous(store: &MessageStore, prefix: &str) {
     assert_eq!(ids, (1..=400).collect::<Vec<i64>>(), "allocated ids");
     let all = assert_contiguous(store, &room).await;
     assert_eq!(all.len(), 400);
-    assert!(all.iter().all(|m| m.status == MESSAGE_NORMAL && m.sender_id > 0));
+    assert!(all.iter().all(|m| m.status == MessageStatus::Normal && m.sender_id > 0));
     let distinct: HashSet<&str> = all.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(distinct.len(), 400, "store-wide ids are distinct");
     for answer in &answers {
@@ -254,7 +252,7 @@ async fn recall_leaves_a_tombstone(store: &MessageStore, prefix: &str) {
     assert_eq!(store.recall("no-such-room", 1, None, None).await.expect("recall"), None);
     assert_eq!(
         store.get(&room, b.message_id).await.expect("get").expect("b").status,
-        MESSAGE_NORMAL
+        MessageStatus::Normal.as_i16()
     );
 
     // The sender, inside the window.
@@ -263,7 +261,7 @@ async fn recall_leaves_a_tombstone(store: &MessageStore, prefix: &str) {
         .await
         .expect("recall")
         .expect("recalled");
-    assert_eq!(recalled.status, MESSAGE_RECALLED);
+    assert_eq!(recalled.status, MessageStatus::Recalled.as_i16());
     assert_eq!((recalled.id.as_str(), recalled.message_id), (b.id.as_str(), b.message_id));
     assert_eq!(recalled.sender_id, 2);
     // Only once.
@@ -273,22 +271,22 @@ async fn recall_leaves_a_tombstone(store: &MessageStore, prefix: &str) {
     // Without a sender condition (an admin's recall).
     let by_admin =
         store.recall(&room, a.message_id, None, None).await.expect("recall").expect("recalled");
-    assert_eq!(by_admin.status, MESSAGE_RECALLED);
+    assert_eq!(by_admin.status, MessageStatus::Recalled.as_i16());
 
     let page = store.page(&room, Page::Latest, 10).await.expect("page");
     let view: Vec<(i64, i16)> = page.iter().map(|m| (m.message_id, m.status)).collect();
     assert_eq!(
         view,
         vec![
-            (a.message_id, MESSAGE_RECALLED),
-            (b.message_id, MESSAGE_RECALLED),
-            (c.message_id, MESSAGE_NORMAL)
+            (a.message_id, MessageStatus::Recalled.as_i16()),
+            (b.message_id, MessageStatus::Recalled.as_i16()),
+            (c.message_id, MessageStatus::Normal.as_i16())
         ],
         "recalled messages stay in place as tombstones"
     );
     assert_eq!(
         store.get(&room, b.message_id).await.expect("get").expect("b").status,
-        MESSAGE_RECALLED
+        MessageStatus::Recalled.as_i16()
     );
     assert_contiguous(store, &room).await;
 }
@@ -305,7 +303,7 @@ async fn rooms_report_their_sequence(store: &MessageStore, prefix: &str) {
         store.append(m).await.expect("append");
     }
     let mut m = text(&two, 5, &format!("{two}-0"), "y");
-    m.session_type = SESSION_PRIVATE;
+    m.session_type = SessionType::Private.as_i16();
     store.append(m).await.expect("append");
 
     let mut rooms =
@@ -313,10 +311,10 @@ async fn rooms_report_their_sequence(store: &MessageStore, prefix: &str) {
     rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
     assert_eq!(rooms.len(), 2, "missing room absent: {rooms:?}");
     assert_eq!((rooms[0].room_id.as_str(), rooms[0].last_message_id), (one.as_str(), 3));
-    assert_eq!(rooms[0].session_type, SESSION_GROUP);
+    assert_eq!(rooms[0].session_type, SessionType::Group.as_i16());
     assert_eq!(rooms[0].updated_at, last_created);
     assert_eq!((rooms[1].room_id.as_str(), rooms[1].last_message_id), (two.as_str(), 1));
-    assert_eq!(rooms[1].session_type, SESSION_PRIVATE);
+    assert_eq!(rooms[1].session_type, SessionType::Private.as_i16());
     assert!(store.rooms(vec![missing]).await.expect("rooms").is_empty());
     assert!(store.rooms(Vec::new()).await.expect("rooms").is_empty());
 }

@@ -5,12 +5,13 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::is_duplicate;
 use super::lifecycle::GroupRow;
-use super::{GROUP_ACTIVE, PENDING, is_duplicate};
 use crate::db::schema::{group_invite, group_join_request, groups, users};
 use crate::db::user::UserRow;
 use crate::db::{Db, DbResult};
 use crate::db_run;
+use crate::domain::{GroupStatus, RequestStatus};
 
 /// A row of `group_join_request`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -81,7 +82,7 @@ impl Db {
                     group_join_request::group_id.eq(group_id),
                     group_join_request::user_id.eq(user_id),
                     group_join_request::message.eq(&message),
-                    group_join_request::status.eq(PENDING),
+                    group_join_request::status.eq(RequestStatus::Pending.as_i16()),
                     group_join_request::handled_by.eq(0),
                     group_join_request::created_at.eq(now),
                     group_join_request::updated_at.eq(now),
@@ -92,7 +93,7 @@ impl Db {
                         .filter(group_join_request::user_id.eq(user_id)),
                 )
                 .set((
-                    group_join_request::status.eq(PENDING),
+                    group_join_request::status.eq(RequestStatus::Pending.as_i16()),
                     group_join_request::message.eq(&message),
                     group_join_request::handled_by.eq(0),
                     group_join_request::updated_at.eq(now),
@@ -119,7 +120,7 @@ impl Db {
                     group_invite::group_id.eq(group_id),
                     group_invite::inviter_id.eq(inviter_id),
                     group_invite::invitee_id.eq(invitee_id),
-                    group_invite::status.eq(PENDING),
+                    group_invite::status.eq(RequestStatus::Pending.as_i16()),
                     group_invite::created_at.eq(now),
                     group_invite::updated_at.eq(now),
                 ),
@@ -129,7 +130,7 @@ impl Db {
                         .filter(group_invite::invitee_id.eq(invitee_id)),
                 )
                 .set((
-                    group_invite::status.eq(PENDING),
+                    group_invite::status.eq(RequestStatus::Pending.as_i16()),
                     group_invite::inviter_id.eq(inviter_id),
                     group_invite::updated_at.eq(now),
                 ))
@@ -174,10 +175,11 @@ impl Db {
         kind: Admission,
         group_id: i64,
         user_id: i64,
-        status: i16,
+        status: RequestStatus,
         by: i64,
         now: i64,
     ) -> DbResult<bool> {
+        let status = status.as_i16();
         self.run(move |mut conn| async move {
             let n = db_run!(&mut conn, |c| match kind {
                 Admission::Request => resolve_requests!(c, group_id, [user_id], status, by, now),
@@ -197,7 +199,7 @@ impl Db {
             Ok(db_run!(&mut conn, |c| group_join_request::table
                 .inner_join(users::table.on(users::id.eq(group_join_request::user_id)))
                 .filter(group_join_request::group_id.eq(group_id))
-                .filter(group_join_request::status.eq(PENDING))
+                .filter(group_join_request::status.eq(RequestStatus::Pending.as_i16()))
                 .order(group_join_request::updated_at.asc())
                 .select((JoinRequestRow::as_select(), UserRow::as_select()))
                 .load(c)
@@ -215,8 +217,8 @@ impl Db {
             Ok(db_run!(&mut conn, |c| group_invite::table
                 .inner_join(groups::table.on(groups::id.eq(group_invite::group_id)))
                 .filter(group_invite::invitee_id.eq(invitee_id))
-                .filter(group_invite::status.eq(PENDING))
-                .filter(groups::status.eq(GROUP_ACTIVE))
+                .filter(group_invite::status.eq(RequestStatus::Pending.as_i16()))
+                .filter(groups::status.eq(GroupStatus::Active.as_i16()))
                 .order(group_invite::updated_at.desc())
                 .select((InviteRow::as_select(), GroupRow::as_select()))
                 .load(c)

@@ -5,10 +5,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::member::{MemberRow, NewMember};
-use super::{GROUP_ACTIVE, GROUP_DISSOLVED, ROLE_ADMIN, ROLE_MEMBER, ROLE_OWNER};
 use crate::db::schema::{group_member, groups};
 use crate::db::{Db, DbResult, last_insert_id};
 use crate::db_run;
+use crate::domain::{GroupRole, GroupStatus};
 
 /// A row of `groups` (to create one, its `id` is ignored).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -59,7 +59,11 @@ impl Db {
                     let rows: Vec<NewMember> = member_ids
                         .iter()
                         .map(|&uid| {
-                            let role = if uid == group.owner_id { ROLE_OWNER } else { ROLE_MEMBER };
+                            let role = if uid == group.owner_id {
+                                GroupRole::Owner.as_i16()
+                            } else {
+                                GroupRole::Member.as_i16()
+                            };
                             NewMember::new(id, uid, role, group.owner_id, group.created_at)
                         })
                         .collect();
@@ -118,7 +122,7 @@ impl Db {
     pub async fn group_update(&self, id: i64, changes: GroupChanges) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n = db_run!(&mut conn, |c| diesel::update(
-                groups::table.find(id).filter(groups::status.eq(GROUP_ACTIVE))
+                groups::table.find(id).filter(groups::status.eq(GroupStatus::Active.as_i16()))
             )
             .set(&changes)
             .execute(c)
@@ -132,10 +136,10 @@ impl Db {
     pub async fn group_dissolve(&self, id: i64, by: i64, now: i64) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n = db_run!(&mut conn, |c| diesel::update(
-                groups::table.find(id).filter(groups::status.eq(GROUP_ACTIVE))
+                groups::table.find(id).filter(groups::status.eq(GroupStatus::Active.as_i16()))
             )
             .set((
-                groups::status.eq(GROUP_DISSOLVED),
+                groups::status.eq(GroupStatus::Dissolved.as_i16()),
                 groups::updater_id.eq(by),
                 groups::updated_at.eq(now)
             ))
@@ -170,7 +174,7 @@ impl Db {
                     let n = diesel::update(
                         groups::table
                             .find(id)
-                            .filter(groups::status.eq(GROUP_ACTIVE))
+                            .filter(groups::status.eq(GroupStatus::Active.as_i16()))
                             .filter(groups::owner_id.eq(old_owner)),
                     )
                     .set((
@@ -189,7 +193,7 @@ impl Db {
                             .filter(group_member::user_id.eq(new_owner)),
                     )
                     .set((
-                        group_member::role.eq(ROLE_OWNER),
+                        group_member::role.eq(GroupRole::Owner.as_i16()),
                         group_member::speak_status.eq(1),
                         group_member::muted_until.eq(None::<i64>),
                         group_member::updater_id.eq(old_owner),
@@ -203,7 +207,7 @@ impl Db {
                             .filter(group_member::user_id.eq(old_owner)),
                     )
                     .set((
-                        group_member::role.eq(ROLE_ADMIN),
+                        group_member::role.eq(GroupRole::Admin.as_i16()),
                         group_member::updater_id.eq(old_owner),
                         group_member::updated_at.eq(now),
                     ))

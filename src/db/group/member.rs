@@ -6,11 +6,11 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::lifecycle::GroupRow;
-use super::{ACCEPTED, GROUP_ACTIVE, PENDING, REJECTED, ROLE_ADMIN, ROLE_MEMBER, ROLE_OWNER};
 use crate::db::schema::{group_ban, group_invite, group_join_request, group_member, groups, users};
 use crate::db::user::UserRow;
 use crate::db::{Db, DbResult};
 use crate::db_run;
+use crate::domain::{GroupRole, GroupStatus, RequestStatus};
 
 /// A row of `group_member`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -88,8 +88,9 @@ macro_rules! lock_group {
 /// let a removed user back in later.
 macro_rules! close_pending {
     ($c:expr, $group_id:expr, $ids:expr, $status:expr, $by:expr, $now:expr) => {{
-        resolve_invitations!($c, $group_id, $ids, $status, $now)?;
-        resolve_requests!($c, $group_id, $ids, $status, $by, $now)?;
+        let status: RequestStatus = $status;
+        resolve_invitations!($c, $group_id, $ids, status.as_i16(), $now)?;
+        resolve_requests!($c, $group_id, $ids, status.as_i16(), $by, $now)?;
     }};
 }
 
@@ -157,7 +158,13 @@ impl Db {
         roles: Option<Vec<i16>>,
     ) -> DbResult<Vec<i64>> {
         self.run(move |mut conn| async move {
-            let roles = roles.unwrap_or_else(|| vec![ROLE_MEMBER, ROLE_OWNER, ROLE_ADMIN]);
+            let roles = roles.unwrap_or_else(|| {
+                vec![
+                    GroupRole::Member.as_i16(),
+                    GroupRole::Owner.as_i16(),
+                    GroupRole::Admin.as_i16(),
+                ]
+            });
             Ok(db_run!(&mut conn, |c| group_member::table
                 .filter(group_member::group_id.eq(group_id))
                 .filter(group_member::role.eq_any(&roles))
@@ -211,7 +218,7 @@ impl Db {
                         .await
                         .optional()?;
                     let Some(group) = group else { return Ok(AddOutcome::NotFound) };
-                    if group.status != GROUP_ACTIVE {
+                    if group.status != GroupStatus::Active {
                         return Ok(AddOutcome::Dissolved);
                     }
                     let already: Vec<i64> = group_member::table
@@ -241,7 +248,7 @@ impl Db {
                     let taken = diesel::update(
                         groups::table
                             .find(group_id)
-                            .filter(groups::status.eq(GROUP_ACTIVE))
+                            .filter(groups::status.eq(GroupStatus::Active.as_i16()))
                             .filter((groups::member_count + n).le(groups::max_member))
                             .filter((groups::member_count + n).le(server_max)),
                     )
@@ -253,13 +260,15 @@ impl Db {
                     }
                     let rows: Vec<NewMember> = added
                         .iter()
-                        .map(|&uid| NewMember::new(group_id, uid, ROLE_MEMBER, by, now))
+                        .map(|&uid| {
+                            NewMember::new(group_id, uid, GroupRole::Member.as_i16(), by, now)
+                        })
                         .collect();
                     // One statement per row: SQLite has no portable multi-row insert in diesel.
                     for row in &rows {
                         diesel::insert_into(group_member::table).values(row).execute(c).await?;
                     }
-                    close_pending!(c, group_id, &added, ACCEPTED, by, now);
+                    close_pending!(c, group_id, &added, RequestStatus::Accepted, by, now);
                     Ok(AddOutcome::Added { added, already, banned })
                 })
                 .await
@@ -291,7 +300,7 @@ impl Db {
                         .await?;
                     let removed: Vec<i64> = members
                         .iter()
-                        .filter(|(_, role)| *role != ROLE_OWNER && roles.contains(role))
+                        .filter(|(_, role)| *role != GroupRole::Owner && roles.contains(role))
                         .map(|(id, _)| *id)
                         .collect();
                     if !removed.is_empty() {
@@ -348,7 +357,7 @@ impl Db {
                     }
                     let gone: Vec<i64> = removed.iter().chain(banned.iter()).copied().collect();
                     if !gone.is_empty() {
-                        close_pending!(c, group_id, &gone, REJECTED, by, now);
+                        close_pending!(c, group_id, &gone, RequestStatus::Rejected, by, now);
                     }
                     Ok(RemoveOutcome { removed, banned })
                 })
@@ -373,7 +382,7 @@ impl Db {
                         group_member::table
                             .filter(group_member::group_id.eq(group_id))
                             .filter(group_member::user_id.eq(user_id))
-                            .filter(group_member::role.ne(ROLE_OWNER)),
+                            .filter(group_member::role.ne(GroupRole::Owner.as_i16())),
                     )
                     .execute(c)
                     .await?;
@@ -382,7 +391,14 @@ impl Db {
                             .set(groups::member_count.eq(groups::member_count - 1))
                             .execute(c)
                             .await?;
-                        close_pending!(c, group_id, [user_id], REJECTED, user_id, now);
+                        close_pending!(
+                            c,
+                            group_id,
+                            [user_id],
+                            RequestStatus::Rejected,
+                            user_id,
+                            now
+                        );
                     }
                     Ok(n > 0)
                 })

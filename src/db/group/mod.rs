@@ -18,7 +18,7 @@ macro_rules! pending_in {
         $table::table
             .filter($table::group_id.eq($group_id))
             .filter($table::$user.eq_any($user_ids))
-            .filter($table::status.eq(PENDING))
+            .filter($table::status.eq($crate::domain::RequestStatus::Pending.as_i16()))
     };
 }
 
@@ -58,25 +58,6 @@ pub use ban::BanRow;
 pub use lifecycle::{GroupChanges, GroupRow};
 pub use link::LinkRow;
 pub use member::{AddOutcome, MemberChanges, MemberRow, RemoveOutcome};
-
-/// Member roles (as in the original).
-pub const ROLE_MEMBER: i16 = 0;
-pub const ROLE_OWNER: i16 = 1;
-pub const ROLE_ADMIN: i16 = 2;
-
-/// `groups.status`.
-pub const GROUP_DISSOLVED: i16 = 0;
-pub const GROUP_ACTIVE: i16 = 1;
-
-/// `groups.join_policy`.
-pub const POLICY_INVITE_ONLY: i16 = 0;
-pub const POLICY_OPEN: i16 = 1;
-pub const POLICY_APPROVAL: i16 = 2;
-
-/// Status of join requests and invitations.
-pub const PENDING: i16 = 0;
-pub const ACCEPTED: i16 = 1;
-pub const REJECTED: i16 = 2;
 
 fn is_duplicate(e: &diesel::result::Error) -> bool {
     matches!(

@@ -9,8 +9,9 @@ use super::members::mute_changes;
 use super::rules::*;
 use super::view::*;
 use crate::bus::GroupEventKind;
-use crate::db::group::{GroupChanges, GroupRow, MemberChanges, MemberRow, ROLE_MEMBER};
+use crate::db::group::{GroupChanges, GroupRow, MemberChanges, MemberRow};
 use crate::db::now_ms;
+use crate::domain::GroupRole;
 use crate::error::{AppError, ErrorCode, Result};
 use crate::state::AppState;
 
@@ -55,7 +56,7 @@ pub async fn admin_mute(
         }
         return set_speak(state, &g, None, 0, None, now).await;
     };
-    if require_target(state, &g, uid).await?.role != ROLE_MEMBER {
+    if require_target(state, &g, uid).await?.role != GroupRole::Member {
         return Err(AppError::code(ErrorCode::AdminCannotBeMuted));
     }
     let (speak, until) = mute_changes(Some(0), until, now)?.unwrap_or((0, None));

@@ -10,11 +10,9 @@ use super::event::GroupEvent;
 use super::rules::*;
 use super::view::*;
 use crate::bus::GroupEventKind;
-use crate::db::group::{
-    ACCEPTED, AddOutcome, Admission, GroupRow, POLICY_APPROVAL, POLICY_OPEN, REJECTED, ROLE_ADMIN,
-    ROLE_OWNER,
-};
+use crate::db::group::{AddOutcome, Admission, GroupRow};
 use crate::db::now_ms;
+use crate::domain::{GroupRole, JoinPolicy, RequestStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::state::AppState;
 
@@ -34,12 +32,12 @@ pub async fn join(
     if state.db.group_ban_exists(g.id, user_id).await? {
         return Err(AppError::code(ErrorCode::GroupBanned));
     }
-    match g.join_policy {
-        POLICY_OPEN => {
+    match JoinPolicy::from_i16(g.join_policy) {
+        Some(JoinPolicy::Open) => {
             admit(state, &g, user_id, user_id, user_id, "join").await?;
             Ok(JoinResult { group_id: g.id, status: "joined".into() })
         }
-        POLICY_APPROVAL => {
+        Some(JoinPolicy::Approval) => {
             let message = message.unwrap_or_default().trim().to_string();
             if message.chars().count() > MAX_REQUEST_MESSAGE_CHARS
                 || message.chars().any(char::is_control)
@@ -111,7 +109,13 @@ pub(super) async fn admit(
 
 /// The owner and admins of the group: who answers join requests and watches the ban list.
 async fn admin_ids(state: &AppState, group_id: i64) -> Result<Vec<i64>> {
-    Ok(state.db.group_member_ids(group_id, Some(vec![ROLE_OWNER, ROLE_ADMIN])).await?)
+    Ok(state
+        .db
+        .group_member_ids(
+            group_id,
+            Some(vec![GroupRole::Owner.as_i16(), GroupRole::Admin.as_i16()]),
+        )
+        .await?)
 }
 
 /// The group, when `user_id` is its owner or an admin (a dissolved group's lists stay
@@ -276,7 +280,10 @@ async fn settle(
     }
     let now = now_ms();
     if !accept {
-        state.db.group_admission_resolve(kind, g.id, user_id, REJECTED, answerer, now).await?;
+        state
+            .db
+            .group_admission_resolve(kind, g.id, user_id, RequestStatus::Rejected, answerer, now)
+            .await?;
         if kind == Admission::Request {
             GroupEvent::new(g.id, GroupEventKind::JoinRequestRejected, answerer)
                 .targets(vec![user_id])
@@ -296,13 +303,23 @@ async fn settle(
             if state.db.group_member_find(g.id, user_id).await?.is_some() {
                 state
                     .db
-                    .group_admission_resolve(kind, g.id, user_id, ACCEPTED, answerer, now)
+                    .group_admission_resolve(
+                        kind,
+                        g.id,
+                        user_id,
+                        RequestStatus::Accepted,
+                        answerer,
+                        now,
+                    )
                     .await?;
                 return Err(AppError::code(ErrorCode::AlreadyGroupMember));
             }
         }
     }
     admit(state, g, user_id, answerer, answerer, via).await?;
-    state.db.group_admission_resolve(kind, g.id, user_id, ACCEPTED, answerer, now).await?;
+    state
+        .db
+        .group_admission_resolve(kind, g.id, user_id, RequestStatus::Accepted, answerer, now)
+        .await?;
     Ok(())
 }

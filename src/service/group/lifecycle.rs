@@ -7,9 +7,10 @@ use super::event::{GroupEvent, Via};
 use super::rules::*;
 use super::view::*;
 use crate::bus::GroupEventKind;
-use crate::db::group::{GROUP_ACTIVE, GroupChanges, GroupRow, POLICY_INVITE_ONLY, ROLE_ADMIN};
+use crate::db::group::{GroupChanges, GroupRow};
 use crate::db::now_ms;
 use crate::db::user::UserRow;
+use crate::domain::{GroupRole, GroupStatus, JoinPolicy};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::validate;
 use crate::state::AppState;
@@ -33,8 +34,12 @@ pub async fn create(state: &AppState, creator_id: i64, input: CreateInput) -> Re
     }
     let name = input.name.as_deref().map(validate_name).transpose()?;
     let avatar = input.avatar.as_deref().map(validate::avatar).transpose()?.unwrap_or_default();
-    let policy =
-        input.join_policy.as_deref().map(parse_policy).transpose()?.unwrap_or(POLICY_INVITE_ONLY);
+    let policy = input
+        .join_policy
+        .as_deref()
+        .map(parse_policy)
+        .transpose()?
+        .unwrap_or(JoinPolicy::InviteOnly.as_i16());
     let members = require_active_users(state, &others).await?;
     require_friends(state, creator_id, &others).await?;
     let creator = state
@@ -62,7 +67,7 @@ pub async fn create(state: &AppState, creator_id: i64, input: CreateInput) -> Re
                 member_count: total,
                 owner_id: creator_id,
                 speak_status: 1,
-                status: GROUP_ACTIVE,
+                status: GroupStatus::Active.as_i16(),
                 creator_id,
                 updater_id: creator_id,
                 created_at: now,
@@ -99,7 +104,8 @@ pub(super) fn default_name(creator: &UserRow, members: &[UserRow]) -> String {
 pub async fn info(state: &AppState, user_id: i64, group_id: i64) -> Result<GroupInfo> {
     let g = load_group(state, group_id).await?;
     let me = state.db.group_member_find(g.id, user_id).await?;
-    if me.is_none() && !(g.status == GROUP_ACTIVE && g.join_policy != POLICY_INVITE_ONLY) {
+    if me.is_none() && !(g.status == GroupStatus::Active && g.join_policy != JoinPolicy::InviteOnly)
+    {
         return Err(AppError::code(ErrorCode::NotGroupMember));
     }
     Ok(info_of(&g, me.as_ref()))
@@ -217,7 +223,7 @@ pub(super) async fn do_transfer(
     }
     GroupEvent::new(g.id, GroupEventKind::OwnerTransferred, me)
         .targets(vec![new_owner])
-        .values(json!({"owner_id": new_owner, "previous_owner_role": ROLE_ADMIN}))
+        .values(json!({"owner_id": new_owner, "previous_owner_role": GroupRole::Admin.as_i16()}))
         .send(state)
         .await;
     Ok(())

@@ -9,8 +9,9 @@ use super::event::GroupEvent;
 use super::rules::*;
 use super::view::*;
 use crate::bus::GroupEventKind;
-use crate::db::group::{GROUP_ACTIVE, MemberChanges, ROLE_ADMIN, ROLE_MEMBER, ROLE_OWNER};
+use crate::db::group::MemberChanges;
 use crate::db::now_ms;
+use crate::domain::{GroupRole, GroupStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::state::AppState;
 
@@ -18,13 +19,13 @@ use crate::state::AppState;
 pub async fn leave(state: &AppState, user_id: i64, group_id: i64) -> Result<()> {
     let g = load_group(state, group_id).await?;
     let me = require_member(state, &g, user_id).await?;
-    if me.role == ROLE_OWNER {
+    if me.role == GroupRole::Owner {
         return Err(AppError::code(ErrorCode::OwnerCannotLeave));
     }
     if !state.db.group_member_leave(g.id, user_id, now_ms()).await? {
         return Err(AppError::code(ErrorCode::NotGroupMember));
     }
-    if g.status == GROUP_ACTIVE {
+    if g.status == GroupStatus::Active {
         GroupEvent::new(g.id, GroupEventKind::MemberLeft, user_id)
             .targets(vec![user_id])
             .also_to(&[user_id])
@@ -130,8 +131,10 @@ pub async fn remove_members(
     let ids = check_member_list(state, user_ids)?;
     let (g, me) = admin_context(state, group_id, user_id).await?;
     let ids: Vec<i64> = ids.into_iter().filter(|&id| id != user_id).collect();
-    let roles: Vec<i16> =
-        [ROLE_MEMBER, ROLE_ADMIN].into_iter().filter(|&r| outranks(me.role, r)).collect();
+    let roles: Vec<i16> = [GroupRole::Member.as_i16(), GroupRole::Admin.as_i16()]
+        .into_iter()
+        .filter(|&r| outranks(me.role, r))
+        .collect();
     let out = state.db.group_member_remove(g.id, ids, roles, ban, user_id, now_ms()).await?;
     if !out.removed.is_empty() || !out.banned.is_empty() {
         GroupEvent::new(g.id, GroupEventKind::MembersRemoved, user_id)
@@ -178,20 +181,20 @@ pub async fn update_member(
         MemberChanges { updater_id: Some(user_id), updated_at: Some(now), ..Default::default() };
     let mut role_after = target.role;
     if let Some(role) = input.role {
-        if !matches!(role, ROLE_MEMBER | ROLE_ADMIN) {
+        if !matches!(GroupRole::from_i16(role), Some(GroupRole::Member | GroupRole::Admin)) {
             return Err(AppError::code(ErrorCode::InvalidRole));
         }
         require_owner(&me)?;
         changes.role = Some(role);
         role_after = role;
-        if role == ROLE_ADMIN {
+        if role == GroupRole::Admin {
             changes.speak_status = Some(1);
             changes.muted_until = Some(None);
         }
     }
     let mute = mute_changes(input.speak_status, input.muted_until, now)?;
     if let Some((speak, until)) = mute {
-        if speak == 0 && role_after != ROLE_MEMBER {
+        if speak == 0 && role_after != GroupRole::Member {
             return Err(AppError::code(ErrorCode::AdminCannotBeMuted));
         }
         changes.speak_status = Some(speak);

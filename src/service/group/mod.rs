@@ -61,8 +61,9 @@ mod tests {
     use super::members::mute_changes;
     use super::view::parse_policy;
     use super::*;
-    use crate::db::group::{MemberRow, ROLE_ADMIN, ROLE_MEMBER, ROLE_OWNER};
+    use crate::db::group::MemberRow;
     use crate::db::user::UserRow;
+    use crate::domain::GroupRole;
 
     fn user(id: i64, username: &str, nickname: &str) -> UserRow {
         UserRow {
@@ -73,8 +74,8 @@ mod tests {
             nickname: nickname.into(),
             avatar: String::new(),
             birth_date: None,
-            online_status: 1,
-            status: 1,
+            online_status: crate::domain::OnlineStatus::Online.as_i16(),
+            status: crate::domain::UserStatus::Active.as_i16(),
             created_at: 0,
             updated_at: 0,
         }
@@ -107,7 +108,7 @@ mod tests {
             id: 1,
             group_id: 1,
             user_id: 1,
-            role: ROLE_MEMBER,
+            role: GroupRole::Member.as_i16(),
             nickname: String::new(),
             speak_status: 0,
             muted_until: Some(5),
@@ -124,15 +125,18 @@ mod tests {
 
     #[test]
     fn ranks() {
-        assert!(outranks(ROLE_OWNER, ROLE_ADMIN) && outranks(ROLE_OWNER, ROLE_MEMBER));
-        assert!(outranks(ROLE_ADMIN, ROLE_MEMBER));
+        assert!(
+            outranks(GroupRole::Owner.as_i16(), GroupRole::Admin.as_i16())
+                && outranks(GroupRole::Owner.as_i16(), GroupRole::Member.as_i16())
+        );
+        assert!(outranks(GroupRole::Admin.as_i16(), GroupRole::Member.as_i16()));
         for (actor, target) in [
-            (ROLE_OWNER, ROLE_OWNER),
-            (ROLE_ADMIN, ROLE_ADMIN),
-            (ROLE_ADMIN, ROLE_OWNER),
-            (ROLE_MEMBER, ROLE_MEMBER),
-            (ROLE_MEMBER, ROLE_ADMIN),
-            (ROLE_MEMBER, ROLE_OWNER),
+            (GroupRole::Owner.as_i16(), GroupRole::Owner.as_i16()),
+            (GroupRole::Admin.as_i16(), GroupRole::Admin.as_i16()),
+            (GroupRole::Admin.as_i16(), GroupRole::Owner.as_i16()),
+            (GroupRole::Member.as_i16(), GroupRole::Member.as_i16()),
+            (GroupRole::Member.as_i16(), GroupRole::Admin.as_i16()),
+            (GroupRole::Member.as_i16(), GroupRole::Owner.as_i16()),
         ] {
             assert!(!outranks(actor, target), "{actor} on {target}");
         }

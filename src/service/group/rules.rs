@@ -5,11 +5,10 @@ use serde_json::json;
 
 use super::view::is_muted;
 use super::{MAX_ANNOUNCEMENT_CHARS, MAX_NAME_CHARS};
-use crate::db::group::{
-    GROUP_ACTIVE, GroupRow, LinkRow, MemberRow, ROLE_ADMIN, ROLE_MEMBER, ROLE_OWNER,
-};
+use crate::db::group::{GroupRow, LinkRow, MemberRow};
 use crate::db::now_ms;
 use crate::db::user::UserRow;
+use crate::domain::{GroupRole, GroupStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::friend;
 use crate::state::AppState;
@@ -55,7 +54,11 @@ pub(super) async fn load_group(state: &AppState, id: i64) -> Result<GroupRow> {
 }
 
 pub(super) fn ensure_active(g: &GroupRow) -> Result<()> {
-    if g.status == GROUP_ACTIVE { Ok(()) } else { Err(AppError::code(ErrorCode::GroupDissolved)) }
+    if g.status == GroupStatus::Active {
+        Ok(())
+    } else {
+        Err(AppError::code(ErrorCode::GroupDissolved))
+    }
 }
 
 pub(super) async fn require_member(
@@ -71,7 +74,7 @@ pub(super) async fn require_member(
 }
 
 pub(super) fn require_admin(m: &MemberRow) -> Result<()> {
-    if m.role == ROLE_OWNER || m.role == ROLE_ADMIN {
+    if m.role == GroupRole::Owner || m.role == GroupRole::Admin {
         Ok(())
     } else {
         Err(AppError::code(ErrorCode::NotAdmin))
@@ -79,7 +82,7 @@ pub(super) fn require_admin(m: &MemberRow) -> Result<()> {
 }
 
 pub(super) fn require_owner(m: &MemberRow) -> Result<()> {
-    if m.role == ROLE_OWNER { Ok(()) } else { Err(AppError::code(ErrorCode::NotOwner)) }
+    if m.role == GroupRole::Owner { Ok(()) } else { Err(AppError::code(ErrorCode::NotOwner)) }
 }
 
 /// The rank rule of every group action one member takes on another (remove, ban, mute,
@@ -88,9 +91,10 @@ pub(super) fn require_owner(m: &MemberRow) -> Result<()> {
 /// owner. What an action additionally requires (the owner alone appoints admins) is checked
 /// by that action.
 pub fn outranks(actor_role: i16, target_role: i16) -> bool {
-    match actor_role {
-        ROLE_OWNER => target_role != ROLE_OWNER,
-        ROLE_ADMIN => target_role == ROLE_MEMBER,
+    let target = GroupRole::from_i16(target_role);
+    match GroupRole::from_i16(actor_role) {
+        Some(GroupRole::Owner) => target != Some(GroupRole::Owner),
+        Some(GroupRole::Admin) => target == Some(GroupRole::Member),
         _ => false,
     }
 }
@@ -98,7 +102,7 @@ pub fn outranks(actor_role: i16, target_role: i16) -> bool {
 /// Whether a member may invite people (directly or by creating a link) under the group's
 /// current settings: the owner and admins always, plain members while `member_invite` is on.
 pub fn may_invite(g: &GroupRow, m: &MemberRow) -> bool {
-    m.role != ROLE_MEMBER || g.member_invite == 1
+    m.role != GroupRole::Member || g.member_invite == 1
 }
 
 /// Whether an unrevoked, unexpired link still works: its creator is still the member who made
@@ -119,14 +123,17 @@ pub async fn may_recall_for(
     sender: i64,
 ) -> Result<bool> {
     let Some(me) = state.db.group_member_find(group_id, actor).await? else { return Ok(false) };
-    if me.role == ROLE_MEMBER {
+    if me.role == GroupRole::Member {
         return Ok(false);
     }
     if sender == actor {
         return Ok(true);
     }
-    let target_role =
-        state.db.group_member_find(group_id, sender).await?.map_or(ROLE_MEMBER, |m| m.role);
+    let target_role = state
+        .db
+        .group_member_find(group_id, sender)
+        .await?
+        .map_or(GroupRole::Member.as_i16(), |m| m.role);
     if outranks(me.role, target_role) {
         Ok(true)
     } else {
@@ -215,7 +222,7 @@ pub async fn can_send(state: &AppState, group_id: i64, user_id: i64) -> Result<(
     let g = load_group(state, group_id).await?;
     ensure_active(&g)?;
     let me = require_member(state, &g, user_id).await?;
-    if g.speak_status == 0 && me.role == ROLE_MEMBER {
+    if g.speak_status == 0 && me.role == GroupRole::Member {
         return Err(AppError::code(ErrorCode::GroupAllMuted));
     }
     if is_muted(&me, now_ms()) {

@@ -3,11 +3,9 @@
 
 use serde::Serialize;
 
-use crate::db::group::{
-    GROUP_ACTIVE, GroupRow, LinkRow, MemberRow, POLICY_APPROVAL, POLICY_INVITE_ONLY, POLICY_OPEN,
-    ROLE_ADMIN, ROLE_OWNER,
-};
+use crate::db::group::{GroupRow, LinkRow, MemberRow};
 use crate::db::user::UserRow;
+use crate::domain::{GroupRole, GroupStatus, JoinPolicy};
 use crate::error::{AppError, ErrorCode, Result};
 
 /// A group as its members (and, for open groups, prospective members) see it.
@@ -162,30 +160,20 @@ pub struct MemberUpdateInput {
 }
 
 /// Wire name of a join policy.
+/// (an unknown stored number reads as invite-only, the most closed).
 pub fn policy_name(policy: i16) -> &'static str {
-    match policy {
-        POLICY_OPEN => "open",
-        POLICY_APPROVAL => "approval",
-        _ => "invite_only",
-    }
+    JoinPolicy::from_i16(policy).unwrap_or(JoinPolicy::InviteOnly).name()
 }
 
 pub(super) fn parse_policy(raw: &str) -> Result<i16> {
-    match raw.trim() {
-        "open" => Ok(POLICY_OPEN),
-        "approval" => Ok(POLICY_APPROVAL),
-        "invite_only" => Ok(POLICY_INVITE_ONLY),
-        _ => Err(AppError::code(ErrorCode::InvalidJoinPolicy)),
-    }
+    JoinPolicy::from_name(raw.trim())
+        .map(JoinPolicy::as_i16)
+        .ok_or_else(|| AppError::code(ErrorCode::InvalidJoinPolicy))
 }
 
-/// Human name of a role.
+/// Human name of a role (an unknown stored number reads as a plain member).
 pub fn role_name(role: i16) -> &'static str {
-    match role {
-        ROLE_OWNER => "owner",
-        ROLE_ADMIN => "admin",
-        _ => "member",
-    }
+    GroupRole::from_i16(role).unwrap_or(GroupRole::Member).name()
 }
 
 /// Whether a member is muted at `now` (an expired timed mute no longer counts).
@@ -205,7 +193,7 @@ pub(super) fn info_of(g: &GroupRow, me: Option<&MemberRow>) -> GroupInfo {
         owner_id: g.owner_id,
         speak_status: g.speak_status,
         member_invite: g.member_invite == 1,
-        status: if g.status == GROUP_ACTIVE { "active" } else { "dissolved" }.into(),
+        status: if g.status == GroupStatus::Active { "active" } else { "dissolved" }.into(),
         created_at: g.created_at,
         updated_at: g.updated_at,
         my_role: me.map(|m| m.role),

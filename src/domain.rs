@@ -1,0 +1,263 @@
+//! Domain enums: the small integers the database stores and the wire carries (roles, join
+//! policies, statuses, session and message types), each named once here. Rows and wire
+//! structs keep their `i16`, so no column and no JSON value changes; rule code converts at the
+//! edge with `from_i16` (unknown values give `None`) and writes back with `as_i16`.
+
+/// Declares a `#[repr(i16)]` enum with `as_i16`, `from_i16` and the `i16` conversions.
+macro_rules! small_int_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $value:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(i16)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant = $value,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The stored and wire value.
+            pub const fn as_i16(self) -> i16 {
+                self as i16
+            }
+
+            /// The value named by `raw`, `None` for a number no variant carries.
+            pub const fn from_i16(raw: i16) -> Option<Self> {
+                match raw {
+                    $($value => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl From<$name> for i16 {
+            fn from(value: $name) -> i16 {
+                value.as_i16()
+            }
+        }
+
+        /// Lets rule code compare a stored `i16` with a variant directly.
+        impl PartialEq<$name> for i16 {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_i16()
+            }
+        }
+
+        impl PartialEq<i16> for $name {
+            fn eq(&self, other: &i16) -> bool {
+                self.as_i16() == *other
+            }
+        }
+
+        impl TryFrom<i16> for $name {
+            type Error = i16;
+
+            fn try_from(raw: i16) -> Result<Self, i16> {
+                Self::from_i16(raw).ok_or(raw)
+            }
+        }
+    };
+}
+
+small_int_enum! {
+    /// The presence a user chooses (`users.online_status`). Friends see it only while the
+    /// user is connected, and never [`OnlineStatus::Invisible`]: both show as
+    /// [`OnlineStatus::SHOWN_OFFLINE`].
+    pub enum OnlineStatus {
+        Online = 1,
+        Away = 2,
+        Busy = 3,
+        Invisible = 4,
+    }
+}
+
+impl OnlineStatus {
+    /// What friends see for a user who is not connected or is invisible (never stored).
+    pub const SHOWN_OFFLINE: i16 = 0;
+}
+
+small_int_enum! {
+    /// A member's role in a group (`group_member.role`).
+    pub enum GroupRole {
+        Member = 0,
+        Owner = 1,
+        Admin = 2,
+    }
+}
+
+impl GroupRole {
+    /// The name shown to people (the CLI's member list).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+small_int_enum! {
+    /// How people come into a group (`groups.join_policy`); the API names it with
+    /// [`JoinPolicy::name`].
+    pub enum JoinPolicy {
+        InviteOnly = 0,
+        Open = 1,
+        Approval = 2,
+    }
+}
+
+impl JoinPolicy {
+    /// The wire name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::InviteOnly => "invite_only",
+            Self::Open => "open",
+            Self::Approval => "approval",
+        }
+    }
+
+    /// The policy a wire name names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|p| p.name() == name)
+    }
+}
+
+small_int_enum! {
+    /// Whether a group still lives (`groups.status`).
+    pub enum GroupStatus {
+        Dissolved = 0,
+        Active = 1,
+    }
+}
+
+small_int_enum! {
+    /// Where a request that awaits an answer stands: friend invitations, group join requests
+    /// and group invitations (their `status` columns).
+    pub enum RequestStatus {
+        Pending = 0,
+        Accepted = 1,
+        Rejected = 2,
+    }
+}
+
+small_int_enum! {
+    /// Whether an account may be used (`users.status`).
+    pub enum UserStatus {
+        Disabled = 0,
+        Active = 1,
+        Deleted = 2,
+    }
+}
+
+impl UserStatus {
+    /// The name shown to operators.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::Active => "active",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+small_int_enum! {
+    /// The kind of a conversation (`session_type` of messages and rooms, and on the wire).
+    pub enum SessionType {
+        Private = 1,
+        Group = 2,
+        World = 99,
+    }
+}
+
+small_int_enum! {
+    /// The kind of a message's body (`message_type`).
+    pub enum MessageType {
+        Text = 1,
+        Image = 2,
+        Voice = 3,
+        Video = 4,
+        Location = 5,
+        File = 6,
+        Sticker = 7,
+    }
+}
+
+small_int_enum! {
+    /// Where a stored message stands (`messages.status`).
+    pub enum MessageStatus {
+        Normal = 1,
+        Deleted = 2,
+        Recalled = 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_unknown_numbers_are_none() {
+        for &s in OnlineStatus::ALL {
+            assert_eq!(OnlineStatus::from_i16(s.as_i16()), Some(s));
+            assert_eq!(OnlineStatus::try_from(i16::from(s)), Ok(s));
+        }
+        assert_eq!(OnlineStatus::from_i16(OnlineStatus::SHOWN_OFFLINE), None);
+        assert_eq!(OnlineStatus::try_from(5), Err(5));
+        for &r in GroupRole::ALL {
+            assert_eq!(GroupRole::from_i16(r.as_i16()), Some(r));
+        }
+        for &p in JoinPolicy::ALL {
+            assert_eq!(JoinPolicy::from_i16(p.as_i16()), Some(p));
+        }
+    }
+
+    #[test]
+    fn stored_values_are_the_ones_the_database_already_holds() {
+        assert_eq!(
+            [GroupRole::Member, GroupRole::Owner, GroupRole::Admin].map(i16::from),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            [JoinPolicy::InviteOnly, JoinPolicy::Open, JoinPolicy::Approval].map(i16::from),
+            [0, 1, 2]
+        );
+        assert_eq!([GroupStatus::Dissolved, GroupStatus::Active].map(i16::from), [0, 1]);
+        assert_eq!(
+            [RequestStatus::Pending, RequestStatus::Accepted, RequestStatus::Rejected]
+                .map(i16::from),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            [UserStatus::Disabled, UserStatus::Active, UserStatus::Deleted].map(i16::from),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            [SessionType::Private, SessionType::Group, SessionType::World].map(i16::from),
+            [1, 2, 99]
+        );
+        assert_eq!(
+            MessageType::ALL.iter().map(|t| t.as_i16()).collect::<Vec<_>>(),
+            (1..=7).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            [MessageStatus::Normal, MessageStatus::Deleted, MessageStatus::Recalled].map(i16::from),
+            [1, 2, 3]
+        );
+        assert_eq!(OnlineStatus::Online.as_i16(), 1);
+        assert_eq!(OnlineStatus::Invisible.as_i16(), 4);
+    }
+
+    #[test]
+    fn join_policy_names_round_trip() {
+        for &p in JoinPolicy::ALL {
+            assert_eq!(JoinPolicy::from_name(p.name()), Some(p));
+        }
+        assert_eq!(JoinPolicy::from_name("public"), None);
+    }
+}
