@@ -195,8 +195,8 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HttpConfig {
-    /// Address and port to listen on. Port 0 picks a free port.
-    pub listen: String,
+    /// Address and port to listen on (an IP, not a host name). Port 0 picks a free port.
+    pub listen: SocketAddr,
     /// Worker threads; 0 means one per CPU core.
     pub workers: usize,
     /// Largest accepted request body in bytes (JSON routes).
@@ -307,7 +307,7 @@ impl Default for AuthConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:8080".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             workers: 0,
             body_limit_bytes: 64 * 1024,
             request_timeout_ms: 5000,
@@ -444,9 +444,6 @@ impl LoadedConfig {
         let mut bad = |key: &str, message: String| {
             issues.push(ConfigIssue { key: key.into(), source: self.source_of(key), message });
         };
-        if c.http.listen.parse::<SocketAddr>().is_err() {
-            bad("http.listen", format!("{:?} is not an IP:port address", c.http.listen));
-        }
         if c.http.body_limit_bytes < 1024 {
             bad("http.body_limit_bytes", "must be at least 1024".into());
         }
@@ -789,7 +786,7 @@ mod tests {
             "database.migrate_on_start=false",
         ])
         .unwrap();
-        assert_eq!(loaded.config.http.listen, "0.0.0.0:9000");
+        assert_eq!(loaded.config.http.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
         assert_eq!(loaded.config.database.pool_size, 3);
         assert!(!loaded.config.database.migrate_on_start);
         assert_eq!(loaded.source_of("http.listen"), "-O override");
@@ -830,6 +827,15 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("database.pool_size"), "{text}");
         assert!(text.contains("-O override"), "{text}");
+    }
+
+    #[test]
+    fn a_listen_address_must_be_ip_and_port() {
+        let err = load_with(&["http.listen=nonsense"]).unwrap_err().to_string();
+        assert!(err.contains("http.listen") && err.contains("-O override"), "{err}");
+        assert!(load_with(&["http.listen=localhost:80"]).is_err(), "host names are not resolved");
+        let loaded = load_with(&["http.listen=[::1]:0"]).unwrap();
+        assert_eq!(loaded.config.http.listen, "[::1]:0".parse::<SocketAddr>().unwrap());
     }
 
     #[test]
