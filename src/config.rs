@@ -156,8 +156,8 @@ fn time_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthConfig {
-    /// `open` or `closed`: whether new accounts can be registered through the API.
-    pub registration: String,
+    /// Whether new accounts can be registered through the API.
+    pub registration: Registration,
     /// RFC 3339 time before which registration is refused; empty for no limit.
     #[serde(deserialize_with = "time_text")]
     pub registration_opens_at: String,
@@ -189,6 +189,14 @@ pub struct AuthConfig {
     pub login_ip_max_failures: u32,
     /// Seconds a login session (token) stays valid.
     pub session_ttl_secs: u64,
+}
+
+/// `auth.registration`: whether the API accepts new accounts (`jim user add` always does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    Open,
+    Closed,
 }
 
 /// The HTTP listener.
@@ -285,7 +293,7 @@ impl Default for Config {
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
-            registration: "open".into(),
+            registration: Registration::Open,
             registration_opens_at: String::new(),
             registration_closes_at: String::new(),
             captcha_on_register: true,
@@ -487,9 +495,6 @@ impl LoadedConfig {
             bad("log.format", format!("{:?} is not one of auto, json, text", c.log.format));
         }
         let a = &c.auth;
-        if !matches!(a.registration.as_str(), "open" | "closed") {
-            bad("auth.registration", "must be \"open\" or \"closed\"".into());
-        }
         for (key, value) in [
             ("auth.registration_opens_at", &a.registration_opens_at),
             ("auth.registration_closes_at", &a.registration_closes_at),
@@ -627,12 +632,23 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
         ConfigError::Invalid(ConfigIssue {
             key: if key.is_empty() { "(root)".into() } else { key.clone() },
             source: source_name(e.metadata.as_ref()),
-            message: e.kind.to_string(),
+            message: load_error_message(&e.kind),
         })
     })?;
 
     let unknown = unknown_keys(&figment);
     Ok(LoadedConfig { config, sources: names, unknown, figment })
+}
+
+/// What went wrong while reading a value. A word outside a setting's choices lists them
+/// plainly (figment's own wording nests backquotes).
+fn load_error_message(kind: &figment::error::Kind) -> String {
+    match kind {
+        figment::error::Kind::UnknownVariant(found, expected) => {
+            format!("{found:?} is not one of {}", expected.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Every dotted key path of the defaults: the set of keys that mean something.
@@ -836,6 +852,16 @@ mod tests {
         assert!(load_with(&["http.listen=localhost:80"]).is_err(), "host names are not resolved");
         let loaded = load_with(&["http.listen=[::1]:0"]).unwrap();
         assert_eq!(loaded.config.http.listen, "[::1]:0".parse::<SocketAddr>().unwrap());
+    }
+
+    #[test]
+    fn registration_is_open_or_closed() {
+        let loaded = load_with(&["auth.registration=closed"]).unwrap();
+        assert_eq!(loaded.config.auth.registration, Registration::Closed);
+        assert!(render_redacted(&loaded.config).contains("registration = \"closed\""));
+        let err = load_with(&["auth.registration=maybe"]).unwrap_err().to_string();
+        assert!(err.contains("auth.registration") && err.contains("-O override"), "{err}");
+        assert!(err.contains("open") && err.contains("closed"), "names the choices: {err}");
     }
 
     #[test]
