@@ -234,8 +234,18 @@ pub struct DatabaseConfig {
     pub migrate_on_start: bool,
     /// SQLite only: milliseconds a writer waits for the lock before failing.
     pub sqlite_busy_timeout_ms: u64,
-    /// SQLite only: `full` (durable on power loss) or `normal` (durable on process crash).
-    pub sqlite_synchronous: String,
+    /// SQLite only: how durable a commit is.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// `database.sqlite_synchronous`: when SQLite considers a commit written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Durable on power loss.
+    Full,
+    /// Durable on a process crash only; faster commits.
+    Normal,
 }
 
 /// Redis: cross-instance events, cache, captcha and counters. Empty URL: in-process.
@@ -334,7 +344,7 @@ impl Default for DatabaseConfig {
             connect_timeout_secs: 5,
             migrate_on_start: true,
             sqlite_busy_timeout_ms: 5000,
-            sqlite_synchronous: "full".into(),
+            sqlite_synchronous: SqliteSynchronous::Full,
         }
     }
 }
@@ -465,9 +475,6 @@ impl LoadedConfig {
         }
         if c.database.pool_size == 0 || c.database.pool_size > 1024 {
             bad("database.pool_size", "must be between 1 and 1024".into());
-        }
-        if !matches!(c.database.sqlite_synchronous.as_str(), "full" | "normal") {
-            bad("database.sqlite_synchronous", "must be \"full\" or \"normal\"".into());
         }
         let redis = c.redis.url.trim();
         if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
@@ -862,6 +869,19 @@ mod tests {
         let err = load_with(&["auth.registration=maybe"]).unwrap_err().to_string();
         assert!(err.contains("auth.registration") && err.contains("-O override"), "{err}");
         assert!(err.contains("open") && err.contains("closed"), "names the choices: {err}");
+    }
+
+    #[test]
+    fn sqlite_synchronous_is_full_or_normal() {
+        let loaded = load_with(&["database.sqlite_synchronous=normal"]).unwrap();
+        assert_eq!(loaded.config.database.sqlite_synchronous, SqliteSynchronous::Normal);
+        assert!(render_redacted(&loaded.config).contains("sqlite_synchronous = \"normal\""));
+        let err = load_with(&["database.sqlite_synchronous=off"]).unwrap_err().to_string();
+        assert!(
+            err.contains("database.sqlite_synchronous") && err.contains("-O override"),
+            "{err}"
+        );
+        assert!(err.contains("full, normal"), "names the choices: {err}");
     }
 
     #[test]

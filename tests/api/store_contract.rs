@@ -460,9 +460,11 @@ async fn run_contract(store: &MessageStore, label: &str) {
 async fn sqlite() {
     // `normal` keeps SQLite durable across process crashes (WAL) while skipping the fsync of
     // every commit, so filling 10 000 messages stays fast; the contract does not depend on it.
-    let env = start(Profile::Embedded, |c| c.database.sqlite_synchronous = "normal".into())
-        .await
-        .expect("app");
+    let env = start(Profile::Embedded, |c| {
+        c.database.sqlite_synchronous = jim::config::SqliteSynchronous::Normal
+    })
+    .await
+    .expect("app");
     assert_eq!(env.app.state.messages.backend_name(), "sql");
     run_contract(&env.app.state.messages, "sqlite").await;
     env.app.stop().await;
