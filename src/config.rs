@@ -263,12 +263,32 @@ pub struct RedisConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MessagesConfig {
-    /// `sql` (the relational database above) or `mongodb`.
-    pub backend: String,
+    /// The store chat messages go to.
+    pub backend: MessagesBackend,
     /// MongoDB connection string, when `backend = "mongodb"`.
     pub url: String,
     /// MongoDB database name.
     pub database: String,
+}
+
+/// `messages.backend`: where chat messages are stored. Both are compiled into every build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessagesBackend {
+    /// The relational database of `[database]`.
+    Sql,
+    /// MongoDB at `messages.url`.
+    Mongodb,
+}
+
+impl MessagesBackend {
+    /// The name as written in the config (and logged at startup).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sql => "sql",
+            Self::Mongodb => "mongodb",
+        }
+    }
 }
 
 /// Logging.
@@ -357,7 +377,7 @@ impl Default for RedisConfig {
 
 impl Default for MessagesConfig {
     fn default() -> Self {
-        Self { backend: "sql".into(), url: String::new(), database: "jim".into() }
+        Self { backend: MessagesBackend::Sql, url: String::new(), database: "jim".into() }
     }
 }
 
@@ -483,14 +503,8 @@ impl LoadedConfig {
         if c.redis.pool_size == 0 {
             bad("redis.pool_size", "must be at least 1".into());
         }
-        match c.messages.backend.as_str() {
-            "sql" => {}
-            "mongodb" => {
-                if c.messages.url.trim().is_empty() {
-                    bad("messages.url", "is required when messages.backend = \"mongodb\"".into());
-                }
-            }
-            other => bad("messages.backend", format!("{other:?} is not one of sql, mongodb")),
+        if c.messages.backend == MessagesBackend::Mongodb && c.messages.url.trim().is_empty() {
+            bad("messages.url", "is required when messages.backend = \"mongodb\"".into());
         }
         if crate::logging::parse_level(&c.log.level).is_none() {
             bad(
@@ -882,6 +896,18 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("full, normal"), "names the choices: {err}");
+    }
+
+    #[test]
+    fn messages_backend_is_sql_or_mongodb() {
+        let loaded = load_with(&["messages.backend=mongodb"]).unwrap();
+        assert_eq!(loaded.config.messages.backend, MessagesBackend::Mongodb);
+        assert!(render_redacted(&loaded.config).contains("backend = \"mongodb\""));
+        let keys: Vec<_> = loaded.validate().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["messages.url"], "mongodb needs a URL");
+        let err = load_with(&["messages.backend=cassandra"]).unwrap_err().to_string();
+        assert!(err.contains("messages.backend") && err.contains("-O override"), "{err}");
+        assert!(err.contains("sql, mongodb"), "names the choices: {err}");
     }
 
     #[test]

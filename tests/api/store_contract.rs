@@ -506,7 +506,7 @@ async fn mongodb() {
 async fn mongodb_unreachable_fails_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = test_config(dir.path(), None);
-    config.messages.backend = "mongodb".into();
+    config.messages.backend = jim::config::MessagesBackend::Mongodb;
     config.messages.url = format!("mongodb://127.0.0.1:{}/", free_port());
     let (log, _captured) = jim::logging::capture(slog::Level::Debug);
     let started = Instant::now();
