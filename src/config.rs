@@ -297,8 +297,20 @@ impl MessagesBackend {
 pub struct LogConfig {
     /// `trace`, `debug`, `info`, `warn` or `error`.
     pub level: String,
-    /// `auto` (JSON unless stderr is a terminal), `json` or `text`.
-    pub format: String,
+    /// How records are written to stderr.
+    pub format: LogFormat,
+}
+
+/// `log.format`: how log records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON lines unless stderr is a terminal, text on a terminal.
+    Auto,
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Readable text.
+    Text,
 }
 
 impl Default for Config {
@@ -383,7 +395,7 @@ impl Default for MessagesConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: "auto".into() }
+        Self { level: "info".into(), format: LogFormat::Auto }
     }
 }
 
@@ -511,9 +523,6 @@ impl LoadedConfig {
                 "log.level",
                 format!("{:?} is not one of trace, debug, info, warn, error", c.log.level),
             );
-        }
-        if !matches!(c.log.format.as_str(), "auto" | "json" | "text") {
-            bad("log.format", format!("{:?} is not one of auto, json, text", c.log.format));
         }
         let a = &c.auth;
         for (key, value) in [
@@ -908,6 +917,16 @@ mod tests {
         let err = load_with(&["messages.backend=cassandra"]).unwrap_err().to_string();
         assert!(err.contains("messages.backend") && err.contains("-O override"), "{err}");
         assert!(err.contains("sql, mongodb"), "names the choices: {err}");
+    }
+
+    #[test]
+    fn log_format_is_auto_json_or_text() {
+        let loaded = load_with(&["log.format=text"]).unwrap();
+        assert_eq!(loaded.config.log.format, LogFormat::Text);
+        assert!(render_redacted(&loaded.config).contains("format = \"text\""));
+        let err = load_with(&["log.format=xml"]).unwrap_err().to_string();
+        assert!(err.contains("log.format") && err.contains("-O override"), "{err}");
+        assert!(err.contains("auto, json, text"), "names the choices: {err}");
     }
 
     #[test]

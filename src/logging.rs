@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use slog::{Drain, Level, Logger, o};
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogFormat};
 
 /// Keeps the asynchronous drain and the global `log` bridge alive; dropping it flushes.
 pub struct LogGuard {
@@ -38,10 +38,10 @@ fn log_level(level: Level) -> log::Level {
 
 /// Whether this config writes JSON (as opposed to terminal text).
 pub fn wants_json(config: &LogConfig) -> bool {
-    match config.format.as_str() {
-        "json" => true,
-        "text" => false,
-        _ => !std::io::stderr().is_terminal(),
+    match config.format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
     }
 }
 
