@@ -295,10 +295,37 @@ impl MessagesBackend {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LogConfig {
-    /// `trace`, `debug`, `info`, `warn` or `error`.
-    pub level: String,
+    /// The least severe records written.
+    pub level: LogLevel,
     /// How records are written to stderr.
     pub format: LogFormat,
+}
+
+/// `log.level`: the least severe records written. Read in any case, and `warning` means
+/// `warn`, as the log crates spell it either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl TryFrom<String> for LogLevel {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.to_ascii_lowercase().as_str() {
+            "trace" => Ok(Self::Trace),
+            "debug" => Ok(Self::Debug),
+            "info" => Ok(Self::Info),
+            "warn" | "warning" => Ok(Self::Warn),
+            "error" => Ok(Self::Error),
+            _ => Err(format!("{name:?} is not one of trace, debug, info, warn, error")),
+        }
+    }
 }
 
 /// `log.format`: how log records are written.
@@ -395,7 +422,7 @@ impl Default for MessagesConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: LogFormat::Auto }
+        Self { level: LogLevel::Info, format: LogFormat::Auto }
     }
 }
 
@@ -517,12 +544,6 @@ impl LoadedConfig {
         }
         if c.messages.backend == MessagesBackend::Mongodb && c.messages.url.trim().is_empty() {
             bad("messages.url", "is required when messages.backend = \"mongodb\"".into());
-        }
-        if crate::logging::parse_level(&c.log.level).is_none() {
-            bad(
-                "log.level",
-                format!("{:?} is not one of trace, debug, info, warn, error", c.log.level),
-            );
         }
         let a = &c.auth;
         for (key, value) in [
@@ -938,10 +959,34 @@ mod tests {
 
     #[test]
     fn validation_names_key() {
-        let loaded = load_with(&["database.url=postgres://x", "log.level=loud"]).unwrap();
+        let loaded = load_with(&["database.url=postgres://x"]).unwrap();
         let issues = loaded.validate();
         let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(keys, ["database.url", "log.level"]);
+        assert_eq!(keys, ["database.url"]);
+        // A word outside a setting's choices is refused while loading, before validation.
+        match load_with(&["database.url=postgres://x", "log.level=loud"]) {
+            Err(ConfigError::Invalid(issue)) => {
+                assert_eq!(
+                    (issue.key.as_str(), issue.source.as_str()),
+                    ("log.level", "-O override")
+                );
+            }
+            other => panic!("log.level=loud must not load: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn log_levels_are_read_in_any_case() {
+        for (written, level) in
+            [("debug", LogLevel::Debug), ("WARN", LogLevel::Warn), ("warning", LogLevel::Warn)]
+        {
+            let loaded = load_with(&[&format!("log.level={written}")]).unwrap();
+            assert_eq!(loaded.config.log.level, level, "{written}");
+        }
+        let loaded = load_with(&["log.level=Trace"]).unwrap();
+        assert!(render_redacted(&loaded.config).contains("level = \"trace\""));
+        let err = load_with(&["log.level=loud"]).unwrap_err().to_string();
+        assert!(err.contains("trace, debug, info, warn, error"), "names the choices: {err}");
     }
 
     #[test]
