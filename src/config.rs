@@ -1,6 +1,8 @@
 //! Configuration: the typed `Config`, its layered loading (defaults < jim.toml < `JIM_*` env <
 //! `-O key=value`), validation that names the offending key and its source, and the profile it
-//! selects.
+//! selects. Settings with a closed set of words are enums and the listen address a
+//! `SocketAddr`, so a bad one is refused while loading; `validate` keeps ranges and the rules
+//! that tie keys together.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -152,6 +154,16 @@ fn time_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String
     })
 }
 
+/// An `IP:port` address, refused with the text as written (serde's own message for a
+/// socket address does not quote it).
+fn socket_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse()
+        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an IP:port address")))
+}
+
 /// Accounts, passwords, captcha, login throttling and sessions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -204,6 +216,7 @@ pub enum Registration {
 #[serde(default)]
 pub struct HttpConfig {
     /// Address and port to listen on (an IP, not a host name). Port 0 picks a free port.
+    #[serde(deserialize_with = "socket_address")]
     pub listen: SocketAddr,
     /// Worker threads; 0 means one per CPU core.
     pub workers: usize,
@@ -900,6 +913,7 @@ mod tests {
     fn a_listen_address_must_be_ip_and_port() {
         let err = load_with(&["http.listen=nonsense"]).unwrap_err().to_string();
         assert!(err.contains("http.listen") && err.contains("-O override"), "{err}");
+        assert!(err.contains("\"nonsense\" is not an IP:port address"), "{err}");
         assert!(load_with(&["http.listen=localhost:80"]).is_err(), "host names are not resolved");
         let loaded = load_with(&["http.listen=[::1]:0"]).unwrap();
         assert_eq!(loaded.config.http.listen, "[::1]:0".parse::<SocketAddr>().unwrap());
