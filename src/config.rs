@@ -919,49 +919,44 @@ mod tests {
         assert_eq!(loaded.config.http.listen, "[::1]:0".parse::<SocketAddr>().unwrap());
     }
 
+    /// Every setting with a closed set of words: one of them loads and is shown as written;
+    /// any other is refused while loading, naming the key, its source and the choices.
     #[test]
-    fn registration_is_open_or_closed() {
-        let loaded = load_with(&["auth.registration=closed"]).unwrap();
-        assert_eq!(loaded.config.auth.registration, Registration::Closed);
-        assert!(render_redacted(&loaded.config).contains("registration = \"closed\""));
-        let err = load_with(&["auth.registration=maybe"]).unwrap_err().to_string();
-        assert!(err.contains("auth.registration") && err.contains("-O override"), "{err}");
-        assert!(err.contains("open") && err.contains("closed"), "names the choices: {err}");
+    fn word_settings_take_their_words_and_refuse_others() {
+        for (key, word, choices) in [
+            ("auth.registration", "closed", "open, closed"),
+            ("database.sqlite_synchronous", "normal", "full, normal"),
+            ("messages.backend", "mongodb", "sql, mongodb"),
+            ("log.format", "text", "auto, json, text"),
+            ("log.level", "trace", "trace, debug, info, warn, error"),
+        ] {
+            let loaded = load_with(&[&format!("{key}={word}")]).unwrap();
+            let shown: toml::Table = render_redacted(&loaded.config).parse().unwrap();
+            let (section, name) = key.split_once('.').unwrap();
+            assert_eq!(shown[section][name].as_str(), Some(word), "{key} is shown as written");
+            let err = load_with(&[&format!("{key}=bogus")]).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("-O override"), "{err}");
+            assert!(err.contains(&format!("\"bogus\" is not one of {choices}")), "{err}");
+        }
+        let c = load_with(&[
+            "auth.registration=closed",
+            "database.sqlite_synchronous=normal",
+            "messages.backend=mongodb",
+            "log.format=text",
+        ])
+        .unwrap()
+        .config;
+        assert_eq!(c.auth.registration, Registration::Closed);
+        assert_eq!(c.database.sqlite_synchronous, SqliteSynchronous::Normal);
+        assert_eq!(c.messages.backend, MessagesBackend::Mongodb);
+        assert_eq!(c.log.format, LogFormat::Text);
     }
 
     #[test]
-    fn sqlite_synchronous_is_full_or_normal() {
-        let loaded = load_with(&["database.sqlite_synchronous=normal"]).unwrap();
-        assert_eq!(loaded.config.database.sqlite_synchronous, SqliteSynchronous::Normal);
-        assert!(render_redacted(&loaded.config).contains("sqlite_synchronous = \"normal\""));
-        let err = load_with(&["database.sqlite_synchronous=off"]).unwrap_err().to_string();
-        assert!(
-            err.contains("database.sqlite_synchronous") && err.contains("-O override"),
-            "{err}"
-        );
-        assert!(err.contains("full, normal"), "names the choices: {err}");
-    }
-
-    #[test]
-    fn messages_backend_is_sql_or_mongodb() {
+    fn mongodb_needs_a_url() {
         let loaded = load_with(&["messages.backend=mongodb"]).unwrap();
-        assert_eq!(loaded.config.messages.backend, MessagesBackend::Mongodb);
-        assert!(render_redacted(&loaded.config).contains("backend = \"mongodb\""));
         let keys: Vec<_> = loaded.validate().into_iter().map(|i| i.key).collect();
-        assert_eq!(keys, ["messages.url"], "mongodb needs a URL");
-        let err = load_with(&["messages.backend=cassandra"]).unwrap_err().to_string();
-        assert!(err.contains("messages.backend") && err.contains("-O override"), "{err}");
-        assert!(err.contains("sql, mongodb"), "names the choices: {err}");
-    }
-
-    #[test]
-    fn log_format_is_auto_json_or_text() {
-        let loaded = load_with(&["log.format=text"]).unwrap();
-        assert_eq!(loaded.config.log.format, LogFormat::Text);
-        assert!(render_redacted(&loaded.config).contains("format = \"text\""));
-        let err = load_with(&["log.format=xml"]).unwrap_err().to_string();
-        assert!(err.contains("log.format") && err.contains("-O override"), "{err}");
-        assert!(err.contains("auto, json, text"), "names the choices: {err}");
+        assert_eq!(keys, ["messages.url"]);
     }
 
     #[test]
@@ -998,9 +993,8 @@ mod tests {
             assert_eq!(loaded.config.log.level, level, "{written}");
         }
         let loaded = load_with(&["log.level=Trace"]).unwrap();
+        assert_eq!(loaded.config.log.level, LogLevel::Trace);
         assert!(render_redacted(&loaded.config).contains("level = \"trace\""));
-        let err = load_with(&["log.level=loud"]).unwrap_err().to_string();
-        assert!(err.contains("trace, debug, info, warn, error"), "names the choices: {err}");
     }
 
     #[test]
