@@ -145,7 +145,7 @@ impl Application {
             log.new(slog::o!("component" => "relay")),
         )));
 
-        let listener = listen(&config.http.listen)
+        let listener = listen(config.http.listen)
             .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
         let addr = listener.local_addr()?;
 
@@ -184,27 +184,15 @@ impl Application {
 /// new connections during a pause, and each dropped SYN costs its client a 1 s retransmit.
 const LISTEN_BACKLOG: u32 = 4096;
 
-/// A non-blocking listener on the first address of `addr` that binds.
-fn listen(addr: &str) -> std::io::Result<TcpListener> {
-    let mut last = None;
-    for addr in std::net::ToSocketAddrs::to_socket_addrs(addr)? {
-        let bound = (|| {
-            let socket = match addr {
-                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-            };
-            socket.set_reuseaddr(true)?;
-            socket.bind(addr)?;
-            socket.listen(LISTEN_BACKLOG)?.into_std()
-        })();
-        match bound {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
-    }))
+/// A non-blocking listener on `addr`, with address reuse and a deep accept queue.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)?.into_std()
 }
 
 /// The HTTP server: actix-web's `App` for requests, and WebSocket upgrades handed with their

@@ -1,6 +1,8 @@
 //! Configuration: the typed `Config`, its layered loading (defaults < jim.toml < `JIM_*` env <
 //! `-O key=value`), validation that names the offending key and its source, and the profile it
-//! selects.
+//! selects. Settings with a closed set of words are enums and the listen address a
+//! `SocketAddr`, so a bad one is refused while loading; `validate` keeps ranges and the rules
+//! that tie keys together.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -152,12 +154,22 @@ fn time_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String
     })
 }
 
+/// An `IP:port` address, refused with the text as written (serde's own message for a
+/// socket address does not quote it).
+fn socket_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse()
+        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an IP:port address")))
+}
+
 /// Accounts, passwords, captcha, login throttling and sessions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthConfig {
-    /// `open` or `closed`: whether new accounts can be registered through the API.
-    pub registration: String,
+    /// Whether new accounts can be registered through the API.
+    pub registration: Registration,
     /// RFC 3339 time before which registration is refused; empty for no limit.
     #[serde(deserialize_with = "time_text")]
     pub registration_opens_at: String,
@@ -191,12 +203,21 @@ pub struct AuthConfig {
     pub session_ttl_secs: u64,
 }
 
+/// `auth.registration`: whether the API accepts new accounts (`jim user add` always does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
 /// The HTTP listener.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HttpConfig {
-    /// Address and port to listen on. Port 0 picks a free port.
-    pub listen: String,
+    /// Address and port to listen on (an IP, not a host name). Port 0 picks a free port.
+    #[serde(deserialize_with = "socket_address")]
+    pub listen: SocketAddr,
     /// Worker threads; 0 means one per CPU core.
     pub workers: usize,
     /// Largest accepted request body in bytes (JSON routes).
@@ -226,8 +247,18 @@ pub struct DatabaseConfig {
     pub migrate_on_start: bool,
     /// SQLite only: milliseconds a writer waits for the lock before failing.
     pub sqlite_busy_timeout_ms: u64,
-    /// SQLite only: `full` (durable on power loss) or `normal` (durable on process crash).
-    pub sqlite_synchronous: String,
+    /// SQLite only: how durable a commit is.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// `database.sqlite_synchronous`: when SQLite considers a commit written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Durable on power loss.
+    Full,
+    /// Durable on a process crash only; faster commits.
+    Normal,
 }
 
 /// Redis: cross-instance events, cache, captcha and counters. Empty URL: in-process.
@@ -245,22 +276,81 @@ pub struct RedisConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MessagesConfig {
-    /// `sql` (the relational database above) or `mongodb`.
-    pub backend: String,
+    /// The store chat messages go to.
+    pub backend: MessagesBackend,
     /// MongoDB connection string, when `backend = "mongodb"`.
     pub url: String,
     /// MongoDB database name.
     pub database: String,
 }
 
+/// `messages.backend`: where chat messages are stored. Both are compiled into every build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessagesBackend {
+    /// The relational database of `[database]`.
+    Sql,
+    /// MongoDB at `messages.url`.
+    Mongodb,
+}
+
+impl MessagesBackend {
+    /// The name as written in the config (and logged at startup).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sql => "sql",
+            Self::Mongodb => "mongodb",
+        }
+    }
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LogConfig {
-    /// `trace`, `debug`, `info`, `warn` or `error`.
-    pub level: String,
-    /// `auto` (JSON unless stderr is a terminal), `json` or `text`.
-    pub format: String,
+    /// The least severe records written.
+    pub level: LogLevel,
+    /// How records are written to stderr.
+    pub format: LogFormat,
+}
+
+/// `log.level`: the least severe records written. Read in any case, and `warning` means
+/// `warn`, as the log crates spell it either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl TryFrom<String> for LogLevel {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.to_ascii_lowercase().as_str() {
+            "trace" => Ok(Self::Trace),
+            "debug" => Ok(Self::Debug),
+            "info" => Ok(Self::Info),
+            "warn" | "warning" => Ok(Self::Warn),
+            "error" => Ok(Self::Error),
+            _ => Err(format!("{name:?} is not one of trace, debug, info, warn, error")),
+        }
+    }
+}
+
+/// `log.format`: how log records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON lines unless stderr is a terminal, text on a terminal.
+    Auto,
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Readable text.
+    Text,
 }
 
 impl Default for Config {
@@ -285,7 +375,7 @@ impl Default for Config {
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
-            registration: "open".into(),
+            registration: Registration::Open,
             registration_opens_at: String::new(),
             registration_closes_at: String::new(),
             captcha_on_register: true,
@@ -307,7 +397,7 @@ impl Default for AuthConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:8080".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             workers: 0,
             body_limit_bytes: 64 * 1024,
             request_timeout_ms: 5000,
@@ -326,7 +416,7 @@ impl Default for DatabaseConfig {
             connect_timeout_secs: 5,
             migrate_on_start: true,
             sqlite_busy_timeout_ms: 5000,
-            sqlite_synchronous: "full".into(),
+            sqlite_synchronous: SqliteSynchronous::Full,
         }
     }
 }
@@ -339,13 +429,13 @@ impl Default for RedisConfig {
 
 impl Default for MessagesConfig {
     fn default() -> Self {
-        Self { backend: "sql".into(), url: String::new(), database: "jim".into() }
+        Self { backend: MessagesBackend::Sql, url: String::new(), database: "jim".into() }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: "auto".into() }
+        Self { level: LogLevel::Info, format: LogFormat::Auto }
     }
 }
 
@@ -444,9 +534,6 @@ impl LoadedConfig {
         let mut bad = |key: &str, message: String| {
             issues.push(ConfigIssue { key: key.into(), source: self.source_of(key), message });
         };
-        if c.http.listen.parse::<SocketAddr>().is_err() {
-            bad("http.listen", format!("{:?} is not an IP:port address", c.http.listen));
-        }
         if c.http.body_limit_bytes < 1024 {
             bad("http.body_limit_bytes", "must be at least 1024".into());
         }
@@ -461,9 +548,6 @@ impl LoadedConfig {
         if c.database.pool_size == 0 || c.database.pool_size > 1024 {
             bad("database.pool_size", "must be between 1 and 1024".into());
         }
-        if !matches!(c.database.sqlite_synchronous.as_str(), "full" | "normal") {
-            bad("database.sqlite_synchronous", "must be \"full\" or \"normal\"".into());
-        }
         let redis = c.redis.url.trim();
         if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
             bad("redis.url", "must start with redis:// or rediss://".into());
@@ -471,28 +555,10 @@ impl LoadedConfig {
         if c.redis.pool_size == 0 {
             bad("redis.pool_size", "must be at least 1".into());
         }
-        match c.messages.backend.as_str() {
-            "sql" => {}
-            "mongodb" => {
-                if c.messages.url.trim().is_empty() {
-                    bad("messages.url", "is required when messages.backend = \"mongodb\"".into());
-                }
-            }
-            other => bad("messages.backend", format!("{other:?} is not one of sql, mongodb")),
-        }
-        if crate::logging::parse_level(&c.log.level).is_none() {
-            bad(
-                "log.level",
-                format!("{:?} is not one of trace, debug, info, warn, error", c.log.level),
-            );
-        }
-        if !matches!(c.log.format.as_str(), "auto" | "json" | "text") {
-            bad("log.format", format!("{:?} is not one of auto, json, text", c.log.format));
+        if c.messages.backend == MessagesBackend::Mongodb && c.messages.url.trim().is_empty() {
+            bad("messages.url", "is required when messages.backend = \"mongodb\"".into());
         }
         let a = &c.auth;
-        if !matches!(a.registration.as_str(), "open" | "closed") {
-            bad("auth.registration", "must be \"open\" or \"closed\"".into());
-        }
         for (key, value) in [
             ("auth.registration_opens_at", &a.registration_opens_at),
             ("auth.registration_closes_at", &a.registration_closes_at),
@@ -630,12 +696,23 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
         ConfigError::Invalid(ConfigIssue {
             key: if key.is_empty() { "(root)".into() } else { key.clone() },
             source: source_name(e.metadata.as_ref()),
-            message: e.kind.to_string(),
+            message: load_error_message(&e.kind),
         })
     })?;
 
     let unknown = unknown_keys(&figment);
     Ok(LoadedConfig { config, sources: names, unknown, figment })
+}
+
+/// What went wrong while reading a value. A word outside a setting's choices lists them
+/// plainly (figment's own wording nests backquotes).
+fn load_error_message(kind: &figment::error::Kind) -> String {
+    match kind {
+        figment::error::Kind::UnknownVariant(found, expected) => {
+            format!("{found:?} is not one of {}", expected.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Every dotted key path of the defaults: the set of keys that mean something.
@@ -789,7 +866,7 @@ mod tests {
             "database.migrate_on_start=false",
         ])
         .unwrap();
-        assert_eq!(loaded.config.http.listen, "0.0.0.0:9000");
+        assert_eq!(loaded.config.http.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
         assert_eq!(loaded.config.database.pool_size, 3);
         assert!(!loaded.config.database.migrate_on_start);
         assert_eq!(loaded.source_of("http.listen"), "-O override");
@@ -833,6 +910,56 @@ mod tests {
     }
 
     #[test]
+    fn a_listen_address_must_be_ip_and_port() {
+        let err = load_with(&["http.listen=nonsense"]).unwrap_err().to_string();
+        assert!(err.contains("http.listen") && err.contains("-O override"), "{err}");
+        assert!(err.contains("\"nonsense\" is not an IP:port address"), "{err}");
+        assert!(load_with(&["http.listen=localhost:80"]).is_err(), "host names are not resolved");
+        let loaded = load_with(&["http.listen=[::1]:0"]).unwrap();
+        assert_eq!(loaded.config.http.listen, "[::1]:0".parse::<SocketAddr>().unwrap());
+    }
+
+    /// Every setting with a closed set of words: one of them loads and is shown as written;
+    /// any other is refused while loading, naming the key, its source and the choices.
+    #[test]
+    fn word_settings_take_their_words_and_refuse_others() {
+        for (key, word, choices) in [
+            ("auth.registration", "closed", "open, closed"),
+            ("database.sqlite_synchronous", "normal", "full, normal"),
+            ("messages.backend", "mongodb", "sql, mongodb"),
+            ("log.format", "text", "auto, json, text"),
+            ("log.level", "trace", "trace, debug, info, warn, error"),
+        ] {
+            let loaded = load_with(&[&format!("{key}={word}")]).unwrap();
+            let shown: toml::Table = render_redacted(&loaded.config).parse().unwrap();
+            let (section, name) = key.split_once('.').unwrap();
+            assert_eq!(shown[section][name].as_str(), Some(word), "{key} is shown as written");
+            let err = load_with(&[&format!("{key}=bogus")]).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("-O override"), "{err}");
+            assert!(err.contains(&format!("\"bogus\" is not one of {choices}")), "{err}");
+        }
+        let c = load_with(&[
+            "auth.registration=closed",
+            "database.sqlite_synchronous=normal",
+            "messages.backend=mongodb",
+            "log.format=text",
+        ])
+        .unwrap()
+        .config;
+        assert_eq!(c.auth.registration, Registration::Closed);
+        assert_eq!(c.database.sqlite_synchronous, SqliteSynchronous::Normal);
+        assert_eq!(c.messages.backend, MessagesBackend::Mongodb);
+        assert_eq!(c.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn mongodb_needs_a_url() {
+        let loaded = load_with(&["messages.backend=mongodb"]).unwrap();
+        let keys: Vec<_> = loaded.validate().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["messages.url"]);
+    }
+
+    #[test]
     fn unknown_keys_are_reported() {
         let loaded = load_with(&["http.lisen=1"]).unwrap();
         assert_eq!(loaded.unknown.len(), 1);
@@ -841,10 +968,33 @@ mod tests {
 
     #[test]
     fn validation_names_key() {
-        let loaded = load_with(&["database.url=postgres://x", "log.level=loud"]).unwrap();
+        let loaded = load_with(&["database.url=postgres://x"]).unwrap();
         let issues = loaded.validate();
         let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(keys, ["database.url", "log.level"]);
+        assert_eq!(keys, ["database.url"]);
+        // A word outside a setting's choices is refused while loading, before validation.
+        match load_with(&["database.url=postgres://x", "log.level=loud"]) {
+            Err(ConfigError::Invalid(issue)) => {
+                assert_eq!(
+                    (issue.key.as_str(), issue.source.as_str()),
+                    ("log.level", "-O override")
+                );
+            }
+            other => panic!("log.level=loud must not load: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn log_levels_are_read_in_any_case() {
+        for (written, level) in
+            [("debug", LogLevel::Debug), ("WARN", LogLevel::Warn), ("warning", LogLevel::Warn)]
+        {
+            let loaded = load_with(&[&format!("log.level={written}")]).unwrap();
+            assert_eq!(loaded.config.log.level, level, "{written}");
+        }
+        let loaded = load_with(&["log.level=Trace"]).unwrap();
+        assert_eq!(loaded.config.log.level, LogLevel::Trace);
+        assert!(render_redacted(&loaded.config).contains("level = \"trace\""));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use slog::{Drain, Level, Logger, o};
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogFormat, LogLevel};
 
 /// Keeps the asynchronous drain and the global `log` bridge alive; dropping it flushes.
 pub struct LogGuard {
@@ -14,15 +14,14 @@ pub struct LogGuard {
     _async: slog_async::AsyncGuard,
 }
 
-/// Parse a level name as written in the config.
-pub fn parse_level(name: &str) -> Option<Level> {
-    match name.to_ascii_lowercase().as_str() {
-        "trace" => Some(Level::Trace),
-        "debug" => Some(Level::Debug),
-        "info" => Some(Level::Info),
-        "warn" | "warning" => Some(Level::Warning),
-        "error" => Some(Level::Error),
-        _ => None,
+/// The slog level of a configured one.
+fn slog_level(level: LogLevel) -> Level {
+    match level {
+        LogLevel::Trace => Level::Trace,
+        LogLevel::Debug => Level::Debug,
+        LogLevel::Info => Level::Info,
+        LogLevel::Warn => Level::Warning,
+        LogLevel::Error => Level::Error,
     }
 }
 
@@ -38,16 +37,16 @@ fn log_level(level: Level) -> log::Level {
 
 /// Whether this config writes JSON (as opposed to terminal text).
 pub fn wants_json(config: &LogConfig) -> bool {
-    match config.format.as_str() {
-        "json" => true,
-        "text" => false,
-        _ => !std::io::stderr().is_terminal(),
+    match config.format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
     }
 }
 
 /// Build the process-wide logger on stderr and install it as the `log` crate's backend.
 pub fn init(config: &LogConfig) -> (Logger, LogGuard) {
-    let level = parse_level(&config.level).unwrap_or(Level::Info);
+    let level = slog_level(config.level);
     let drain: Box<dyn Drain<Ok = (), Err = slog::Never> + Send> = if wants_json(config) {
         let json = slog_json::Json::new(std::io::stderr()).add_default_keys().build().fuse();
         Box::new(json)

@@ -39,7 +39,7 @@ pub async fn run(args: ServeArgs, loaded: LoadedConfig) -> anyhow::Result<ExitCo
         "profile" => config.profile_name(),
         "database" => crate::config::redact_url(&config.database_url()),
         "redis" => if config.uses_redis() { crate::config::redact_url(&config.redis.url) } else { "in-process".into() },
-        "messages" => &config.messages.backend,
+        "messages" => config.messages.backend.as_str(),
         "config_sources" => loaded.sources.join(" < "),
         "version" => env!("CARGO_PKG_VERSION"));
 

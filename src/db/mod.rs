@@ -525,7 +525,10 @@ fn sqlite_pragmas(config: &Config) -> String {
          PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; \
          PRAGMA journal_size_limit = 67108864;",
         config.database.sqlite_busy_timeout_ms,
-        config.database.sqlite_synchronous.to_ascii_uppercase()
+        match config.database.sqlite_synchronous {
+            crate::config::SqliteSynchronous::Full => "FULL",
+            crate::config::SqliteSynchronous::Normal => "NORMAL",
+        }
     )
 }
 

@@ -96,7 +96,7 @@ pub struct SessionView {
 /// Check the registration switch and window.
 fn registration_open(state: &AppState) -> Result<()> {
     let auth = &state.config.auth;
-    if auth.registration != "open" {
+    if auth.registration != crate::config::Registration::Open {
         return Err(AppError::code(ErrorCode::RegistrationClosed));
     }
     let now = chrono::Utc::now();

@@ -114,14 +114,12 @@ pub async fn connect(
     config: &crate::config::Config,
     db: &crate::db::Db,
 ) -> anyhow::Result<MessageStore> {
-    match config.messages.backend.as_str() {
-        "sql" => Ok(MessageStore::Sql(sql::SqlStore::new(db.clone()))),
-        "mongodb" => Ok(MessageStore::Mongo(
+    use crate::config::MessagesBackend;
+    match config.messages.backend {
+        MessagesBackend::Sql => Ok(MessageStore::Sql(sql::SqlStore::new(db.clone()))),
+        MessagesBackend::Mongodb => Ok(MessageStore::Mongo(
             mongo::MongoStore::connect(&config.messages.url, &config.messages.database).await?,
         )),
-        other => anyhow::bail!(
-            "messages.backend = {other:?} is not available in this build; use \"sql\" or \"mongodb\""
-        ),
     }
 }
 

@@ -392,7 +392,8 @@ async fn expired_tokens_and_disabled_accounts_get_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_can_be_closed_or_limited_to_a_window() {
-    let Some(env) = start(Profile::Embedded, |c| c.auth.registration = "closed".into()).await
+    let Some(env) =
+        start(Profile::Embedded, |c| c.auth.registration = jim::config::Registration::Closed).await
     else {
         return;
     };

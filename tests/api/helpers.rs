@@ -65,9 +65,9 @@ impl Drop for TestApp {
 /// A config for a test: loopback, port 0, one worker, state under `dir`.
 pub fn base_config(dir: &Path) -> Config {
     let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
-    config.http.listen = "127.0.0.1:0".into();
+    config.http.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.http.workers = 1;
-    config.log.level = "debug".into();
+    config.log.level = jim::config::LogLevel::Debug;
     config
 }
 

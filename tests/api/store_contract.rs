@@ -458,9 +458,11 @@ async fn run_contract(store: &MessageStore, label: &str) {
 async fn sqlite() {
     // `normal` keeps SQLite durable across process crashes (WAL) while skipping the fsync of
     // every commit, so filling 10 000 messages stays fast; the contract does not depend on it.
-    let env = start(Profile::Embedded, |c| c.database.sqlite_synchronous = "normal".into())
-        .await
-        .expect("app");
+    let env = start(Profile::Embedded, |c| {
+        c.database.sqlite_synchronous = jim::config::SqliteSynchronous::Normal
+    })
+    .await
+    .expect("app");
     assert_eq!(env.app.state.messages.backend_name(), "sql");
     run_contract(&env.app.state.messages, "sqlite").await;
     env.app.stop().await;
@@ -502,7 +504,7 @@ async fn mongodb() {
 async fn mongodb_unreachable_fails_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = test_config(dir.path(), None);
-    config.messages.backend = "mongodb".into();
+    config.messages.backend = jim::config::MessagesBackend::Mongodb;
     config.messages.url = format!("mongodb://127.0.0.1:{}/", free_port());
     let (log, _captured) = jim::logging::capture(slog::Level::Debug);
     let started = Instant::now();
