@@ -18,7 +18,7 @@ use crate::bus::auth_cache::AuthCache;
 use crate::bus::{Bus, Cache, local, redis};
 use crate::config::Config;
 use crate::db::Db;
-use crate::state::{AppState, Dependencies};
+use crate::state::{AppState, Core, Dependencies};
 use crate::ws::hub::HubHandle;
 use crate::ws::presence::Presence;
 use crate::{http, secret};
@@ -134,11 +134,11 @@ impl Application {
             cache,
             secret,
             messages,
-            hub,
             presence: Presence::default(),
             auth_cache,
         };
-        let state = web::Data::new(AppState::new(config.clone(), log.clone(), deps, instance_id));
+        let core = Core::new(config.clone(), log.clone(), deps, instance_id);
+        let state = web::Data::new(AppState::new(core, hub));
         background.push(tokio::spawn(crate::ws::relay::run(
             state.clone(),
             presence_rx,
@@ -261,7 +261,7 @@ fn cors(origins: &[String]) -> Cors {
 
 /// Shared state for a CLI command: the configured database (migrated like `serve` would),
 /// with an in-process bus and cache (the CLI reaches servers through the control table).
-pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> {
+pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<Core> {
     crate::config::ensure_data_dir(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     let db = Db::connect(&config).await.context("database")?;
@@ -271,7 +271,6 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> 
     let secret = secret::load_or_create(&config, &db).await.context("secret")?;
     let instance_id = uuid::Uuid::new_v4().simple().to_string();
     let messages = crate::store::connect(&config, &db).await.context("messages")?;
-    let (presence_tx, _) = tokio::sync::mpsc::unbounded_channel();
     // The CLI's bus and cache are in-process, but a revocation must still reach the
     // servers' session caches at once: the scale-out epoch lives in Redis.
     let redis_cache = if config.uses_redis() {
@@ -282,7 +281,6 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> 
     };
     let deps = Dependencies {
         auth_cache: AuthCache::new(&config, redis_cache),
-        hub: HubHandle::start(&config.ws, presence_tx),
         presence: Presence::default(),
         db,
         bus: Bus::Local(local::LocalBus::new(&instance_id)),
@@ -290,7 +288,7 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<AppState> 
         secret,
         messages,
     };
-    Ok(AppState::new(Arc::new(config), log, deps, instance_id))
+    Ok(Core::new(Arc::new(config), log, deps, instance_id))
 }
 
 async fn purge_local_cache(cache: Arc<local::LocalCache>) {

@@ -1,5 +1,8 @@
-//! What every request handler and background task shares: config, logger, repositories, bus.
+//! What the application shares: the core every rule runs on (config, logger, repositories,
+//! bus, caches), and around it the server's own parts (the WebSocket hub, trusted proxies,
+//! the draining flag).
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,8 +20,11 @@ use crate::store::MessageStore;
 use crate::ws::hub::HubHandle;
 use crate::ws::presence::Presence;
 
-/// Shared application state (wrapped in `web::Data`, i.e. an `Arc`).
-pub struct AppState {
+/// What services and CLI commands run on: everything a rule reads or changes, and nothing
+/// that only a running server has (its sockets). The ordered publisher and the presence
+/// table are here because rules publish committed events in commit order and show friends'
+/// presence; a CLI command's are in-process and reach no socket.
+pub struct Core {
     pub config: Arc<Config>,
     pub log: Logger,
     pub db: Db,
@@ -30,8 +36,6 @@ pub struct AppState {
     pub messages: MessageStore,
     /// Ordered background publishing of committed events.
     pub publisher: Publisher,
-    /// The registry of this instance's WebSocket connections.
-    pub hub: HubHandle,
     /// Who is online on any instance.
     pub presence: Presence,
     /// Sessions already verified (see [`AuthCache`]).
@@ -40,37 +44,29 @@ pub struct AppState {
     pub notifier: Notifier,
     /// Unique per process; stamped on bus messages.
     pub instance_id: String,
-    /// `http.trusted_proxies`, parsed once.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    shutting_down: AtomicBool,
 }
 
-/// The connected backends an [`AppState`] is built from.
+/// The connected backends a [`Core`] is built from.
 pub struct Dependencies {
     pub db: Db,
     pub bus: Bus,
     pub cache: Cache,
     pub secret: Secret,
     pub messages: MessageStore,
-    pub hub: HubHandle,
     pub presence: Presence,
     pub auth_cache: AuthCache,
 }
 
-impl AppState {
+impl Core {
     pub fn new(config: Arc<Config>, log: Logger, deps: Dependencies, instance_id: String) -> Self {
-        let Dependencies { db, bus, cache, secret, messages, hub, presence, auth_cache } = deps;
+        let Dependencies { db, bus, cache, secret, messages, presence, auth_cache } = deps;
         let hasher = PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_concurrency);
         let publisher = Publisher::start(bus.clone(), config.chat.publish_queue, log.clone());
         let auth_cache = Arc::new(auth_cache);
         let notifier = Notifier::new(db.clone(), bus.clone(), auth_cache.clone(), log.clone());
-        let trusted_proxies =
-            config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
         Self {
             auth_cache,
             notifier,
-            trusted_proxies,
-            hub,
             presence,
             messages,
             publisher,
@@ -82,8 +78,34 @@ impl AppState {
             secret,
             hasher,
             instance_id,
-            shutting_down: AtomicBool::new(false),
         }
+    }
+}
+
+/// A running server's shared state (wrapped in `web::Data`, i.e. an `Arc`): the [`Core`]
+/// (reached through `Deref`, so `state.db` reads as before) and the socket parts around it.
+pub struct AppState {
+    pub core: Core,
+    /// The registry of this instance's WebSocket connections.
+    pub hub: HubHandle,
+    /// `http.trusted_proxies`, parsed once.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    shutting_down: AtomicBool,
+}
+
+impl Deref for AppState {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl AppState {
+    pub fn new(core: Core, hub: HubHandle) -> Self {
+        let trusted_proxies =
+            core.config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
+        Self { core, hub, trusted_proxies, shutting_down: AtomicBool::new(false) }
     }
 
     /// Mark the instance as draining: `/readyz` answers 503 from now on.

@@ -11,7 +11,7 @@ use crate::config::LoadedConfig;
 use crate::db::user::UserRow;
 use crate::domain::UserStatus;
 use crate::service::user::{self, Actor};
-use crate::state::AppState;
+use crate::state::Core;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -147,7 +147,7 @@ pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitC
 }
 
 async fn change_status(
-    state: &AppState,
+    state: &Core,
     t: &Target,
     status: UserStatus,
     verb: &str,

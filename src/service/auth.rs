@@ -17,7 +17,7 @@ use crate::db::user::{NewUser, UserRow};
 use crate::domain::{OnlineStatus, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::{captcha, validate};
-use crate::state::AppState;
+use crate::state::Core;
 
 /// Who is calling, as far as the transport knows.
 #[derive(Debug, Clone, Default)]
@@ -94,7 +94,7 @@ pub struct SessionView {
 }
 
 /// Check the registration switch and window.
-fn registration_open(state: &AppState) -> Result<()> {
+fn registration_open(state: &Core) -> Result<()> {
     let auth = &state.config.auth;
     if auth.registration != crate::config::Registration::Open {
         return Err(AppError::code(ErrorCode::RegistrationClosed));
@@ -122,7 +122,7 @@ fn registration_open(state: &AppState) -> Result<()> {
 
 /// Create an account through the public API: cheap checks first, then the captcha (consumed
 /// whatever happens next), then the insert, where a lost race is `ACCOUNT_EXISTS`.
-pub async fn register(state: &AppState, input: RegisterInput) -> Result<UserSummary> {
+pub async fn register(state: &Core, input: RegisterInput) -> Result<UserSummary> {
     registration_open(state)?;
     let (username, norm) = validate::username(&input.username)?;
     validate::password(&state.config.auth, &input.password, Some(&input.confirm_password))?;
@@ -142,7 +142,7 @@ pub async fn register(state: &AppState, input: RegisterInput) -> Result<UserSumm
 
 /// Insert a validated account (shared by registration and `jim user create`).
 pub async fn create_user(
-    state: &AppState,
+    state: &Core,
     username: String,
     norm: String,
     password: &str,
@@ -186,7 +186,7 @@ fn failure_data(fail_times: i64, need_captcha: bool) -> serde_json::Value {
 /// failures. A reservation becomes the failure when the password is wrong, and is given
 /// back when the password is right or the attempt is refused before its check (locked, no
 /// or a wrong captcha).
-pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> Result<LoginOutput> {
+pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Result<LoginOutput> {
     let auth = &state.config.auth;
     let window = Duration::from_secs(auth.login_lock_secs);
     let captcha_after = i64::from(auth.login_captcha_after);
@@ -292,7 +292,7 @@ struct Reservations {
 impl Reservations {
     /// Count one attempt under `key` (a new counter lives for `window`); returns how many
     /// attempts were counted there before this one.
-    async fn take(&mut self, state: &AppState, key: String, window: Duration) -> Result<i64> {
+    async fn take(&mut self, state: &Core, key: String, window: Duration) -> Result<i64> {
         match state.cache.incr(&key, window).await {
             Ok(n) => {
                 self.keys.push(key);
@@ -307,7 +307,7 @@ impl Reservations {
 
     /// Return every attempt counted so far. Best effort: a counter that cannot be reached
     /// keeps the attempt until it expires, which only errs on the side of caution.
-    async fn give_back(&mut self, state: &AppState) {
+    async fn give_back(&mut self, state: &Core) {
         for key in self.keys.drain(..) {
             if let Err(e) = state.cache.decr(&key).await {
                 slog::warn!(state.log, "cannot give back a login reservation"; "error" => e.to_string());
@@ -340,7 +340,7 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 /// the database; so a logout or a disable on any instance is honoured at once.
 ///
 /// [`AuthCache`]: crate::bus::auth_cache::AuthCache
-pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
+pub async fn authenticate(state: &Core, token: &str) -> Result<Principal> {
     let token = token.trim();
     if token.is_empty() {
         return Err(AppError::code(ErrorCode::TokenEmpty));
@@ -391,7 +391,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
 
 /// Record activity on a session at most once a minute. Best effort and off the request
 /// path: a lost touch only makes "last seen" older.
-fn touch_when_due(state: &AppState, hash: &str, session_id: i64, last_seen_at: i64, now: i64) {
+fn touch_when_due(state: &Core, hash: &str, session_id: i64, last_seen_at: i64, now: i64) {
     if now - last_seen_at > TOUCH_EVERY_MS {
         state.auth_cache.seen(hash, now);
         let db = state.db.clone();
@@ -402,7 +402,7 @@ fn touch_when_due(state: &AppState, hash: &str, session_id: i64, last_seen_at: i
 }
 
 /// End the caller's session.
-pub async fn logout(state: &AppState, principal: &Principal) -> Result<()> {
+pub async fn logout(state: &Core, principal: &Principal) -> Result<()> {
     let ids = state
         .db
         .session_revoke(principal.user_id, Some(principal.session_id), None, now_ms())
@@ -412,7 +412,7 @@ pub async fn logout(state: &AppState, principal: &Principal) -> Result<()> {
 }
 
 /// The caller's live sessions, newest first.
-pub async fn list_sessions(state: &AppState, principal: &Principal) -> Result<Vec<SessionView>> {
+pub async fn list_sessions(state: &Core, principal: &Principal) -> Result<Vec<SessionView>> {
     let rows = state.db.session_list_live(principal.user_id, now_ms()).await?;
     Ok(rows
         .into_iter()
@@ -430,7 +430,7 @@ pub async fn list_sessions(state: &AppState, principal: &Principal) -> Result<Ve
 
 /// Revoke one of my sessions, or all but the current one. Returns the ids revoked.
 pub async fn revoke_sessions(
-    state: &AppState,
+    state: &Core,
     principal: &Principal,
     session_id: Option<i64>,
     all_others: bool,
@@ -460,7 +460,7 @@ pub async fn revoke_sessions(
 
 /// Change my password (the old one is required); my other sessions end.
 pub async fn change_password(
-    state: &AppState,
+    state: &Core,
     principal: &Principal,
     old_password: &str,
     new_password: &str,

@@ -10,7 +10,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use crate::error::{AppError, ErrorCode, Result};
-use crate::state::AppState;
+use crate::state::Core;
 
 /// What `/auth/captcha` returns.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -91,7 +91,7 @@ fn draw(kind: CaptchaKind) -> Option<(String, Vec<u8>)> {
 
 /// Issue a challenge for `kind`; the answer is stored for `auth.captcha_ttl_secs`.
 pub async fn issue(
-    state: &AppState,
+    state: &Core,
     kind: Option<&str>,
     ip: Option<IpAddr>,
 ) -> Result<CaptchaChallenge> {
@@ -122,7 +122,7 @@ pub async fn issue(
 }
 
 /// Check `answer` for captcha `id`. The stored answer is consumed whatever the outcome.
-pub async fn verify(state: &AppState, id: Option<&str>, answer: Option<&str>) -> Result<()> {
+pub async fn verify(state: &Core, id: Option<&str>, answer: Option<&str>) -> Result<()> {
     let id = id.map(str::trim).filter(|s| !s.is_empty());
     let answer = answer.map(str::trim).filter(|s| !s.is_empty());
     let Some(id) = id else { return Err(AppError::code(ErrorCode::CaptchaIdEmpty)) };

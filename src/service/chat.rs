@@ -15,7 +15,7 @@ use crate::domain::{MessageStatus, MessageType, SessionType};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth::Principal;
 use crate::service::{friend, group};
-use crate::state::AppState;
+use crate::state::Core;
 use crate::store::{
     NewMessage, OnCommit, Page, StoredMessage, group_room_id, private_room_id, world_room_id,
 };
@@ -70,7 +70,7 @@ fn room_of(user: i64, session_type: i16, target_id: i64) -> Result<Room> {
 /// (also after unfriending); group rooms by members (also of a dissolved group); world rooms
 /// by everyone while the world channel exists.
 pub async fn readable_room(
-    state: &AppState,
+    state: &Core,
     user: i64,
     session_type: i16,
     target_id: i64,
@@ -88,7 +88,7 @@ pub async fn readable_room(
     Ok(room)
 }
 
-fn world_exists(state: &AppState, world_id: i64) -> Result<()> {
+fn world_exists(state: &Core, world_id: i64) -> Result<()> {
     let chat = &state.config.chat;
     if !chat.world_enabled {
         return Err(AppError::code(ErrorCode::WorldDisabled));
@@ -100,13 +100,13 @@ fn world_exists(state: &AppState, world_id: i64) -> Result<()> {
 }
 
 /// Whether the world channel is muted (by config or by an admin).
-pub async fn world_muted(state: &AppState) -> Result<bool> {
+pub async fn world_muted(state: &Core) -> Result<bool> {
     Ok(state.config.chat.world_muted
         || state.db.meta_get(WORLD_MUTED_KEY).await?.is_some_and(|v| v == "1"))
 }
 
 /// Who receives pushes of a room's messages (empty for the world: everyone connected).
-async fn recipients(state: &AppState, room: &Room, user: i64) -> Result<Vec<i64>> {
+async fn recipients(state: &Core, room: &Room, user: i64) -> Result<Vec<i64>> {
     Ok(match SessionType::from_i16(room.session_type) {
         Some(SessionType::Private) => vec![user.min(room.target_id), user.max(room.target_id)],
         Some(SessionType::Group) => state.db.group_member_ids(room.target_id, None).await?,
@@ -150,7 +150,7 @@ fn number_field(
     }
 }
 
-fn media_src(state: &AppState, body: &Map<String, Value>) -> Result<String> {
+fn media_src(state: &Core, body: &Map<String, Value>) -> Result<String> {
     let src = text_field(body, "src", 2048)?
         .ok_or_else(|| AppError::with_message(ErrorCode::InvalidBody, "body.src is required"))?;
     let allowed = url::Url::parse(&src).is_ok_and(|u| {
@@ -169,7 +169,7 @@ fn media_src(state: &AppState, body: &Map<String, Value>) -> Result<String> {
 }
 
 /// Validate a body for its type and keep only the fields that type defines.
-pub fn validate_body(state: &AppState, message_type: i16, body: &Value) -> Result<Value> {
+pub fn validate_body(state: &Core, message_type: i16, body: &Value) -> Result<Value> {
     let empty = Map::new();
     let body = match body {
         Value::Object(map) => map,
@@ -283,7 +283,7 @@ fn action_id(raw: Option<&str>) -> Result<String> {
 
 /// The hook that queues a stored message's push to `recipient_ids` once it is committed, in
 /// commit order (see [`crate::store::MessageStore::append_then`]).
-pub fn push_on_commit(state: &AppState, recipient_ids: Vec<i64>) -> OnCommit {
+pub fn push_on_commit(state: &Core, recipient_ids: Vec<i64>) -> OnCommit {
     let publisher = state.publisher.clone();
     Box::new(move |stored| {
         publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids })
@@ -292,11 +292,7 @@ pub fn push_on_commit(state: &AppState, recipient_ids: Vec<i64>) -> OnCommit {
 
 /// Send a message. Answers only after the message is committed; the push is queued after
 /// commit and never delays the answer. A repeated `action_id` returns the original message.
-pub async fn send(
-    state: &AppState,
-    principal: &Principal,
-    input: SendInput,
-) -> Result<StoredMessage> {
+pub async fn send(state: &Core, principal: &Principal, input: SendInput) -> Result<StoredMessage> {
     let sender = principal.user_id;
     if SessionType::from_i16(input.session_type).is_none() {
         return Err(AppError::code(ErrorCode::InvalidSessionType));
@@ -373,7 +369,7 @@ fn retry_answer(
 /// Replace what a user must not see with tombstones (never holes): recalled messages lose
 /// their body; messages I deleted or cleared show as status 2 with no body.
 pub async fn views_for(
-    state: &AppState,
+    state: &Core,
     user: i64,
     room: &Room,
     messages: Vec<StoredMessage>,
@@ -399,13 +395,13 @@ pub async fn views_for(
         .collect())
 }
 
-fn clamp_limit(state: &AppState, limit: Option<i64>, default: i64) -> i64 {
+fn clamp_limit(state: &Core, limit: Option<i64>, default: i64) -> i64 {
     limit.unwrap_or(default).clamp(1, state.config.chat.history_page_max)
 }
 
 /// The newest messages of a conversation, newest first (the original's `/message/last`).
 pub async fn last(
-    state: &AppState,
+    state: &Core,
     user: i64,
     session_type: i16,
     target_id: i64,
@@ -431,7 +427,7 @@ pub struct HistoryPage {
 
 /// History before or after a `message_id` (at most one of them; neither: the newest page).
 pub async fn list(
-    state: &AppState,
+    state: &Core,
     user: i64,
     session_type: i16,
     target_id: i64,
@@ -484,7 +480,7 @@ pub struct ConversationView {
 }
 
 /// Every conversation I am part of that has messages: pinned first, then by last activity.
-pub async fn conversations(state: &AppState, user: i64) -> Result<Vec<ConversationView>> {
+pub async fn conversations(state: &Core, user: i64) -> Result<Vec<ConversationView>> {
     let mut rooms: HashMap<String, Conversation> = HashMap::new();
     // Private rooms whose other party shares their read position with me (see `mark_read`).
     let mut peers_sharing_reads = HashSet::new();
@@ -567,7 +563,7 @@ pub async fn conversations(state: &AppState, user: i64) -> Result<Vec<Conversati
 
 /// Pin/unpin or mute/unmute one of my conversations.
 pub async fn set_flag(
-    state: &AppState,
+    state: &Core,
     user: i64,
     session_type: i16,
     target_id: i64,
@@ -593,7 +589,7 @@ pub struct ReadMark {
 /// and the other party hears nothing of it. A conversation with nothing in it has nothing to
 /// mark: nothing is stored and nobody is told.
 pub async fn mark_read(
-    state: &AppState,
+    state: &Core,
     user: i64,
     session_type: i16,
     target_id: i64,
@@ -632,7 +628,7 @@ pub async fn mark_read(
 
 /// How many members (other than its sender) have read a group message.
 pub async fn read_by(
-    state: &AppState,
+    state: &Core,
     user: i64,
     session_type: i16,
     target_id: i64,
@@ -652,7 +648,7 @@ pub async fn read_by(
 /// mutes: an admin may not recall another admin's or the owner's message;
 /// `group::may_recall_for`). World messages cannot be recalled.
 pub async fn recall(
-    state: &AppState,
+    state: &Core,
     user: i64,
     session_type: i16,
     target_id: i64,
@@ -703,7 +699,7 @@ pub async fn recall(
 
 /// Delete a message for me only: it shows as a tombstone in my history from now on.
 pub async fn delete_for_me(
-    state: &AppState,
+    state: &Core,
     user: i64,
     session_type: i16,
     target_id: i64,
@@ -723,7 +719,7 @@ pub async fn delete_for_me(
 }
 
 /// Hide a whole room's history (up to its newest message) from `user` only.
-pub async fn clear_history(state: &AppState, user: i64, room_id: &str) -> Result<()> {
+pub async fn clear_history(state: &Core, user: i64, room_id: &str) -> Result<()> {
     let last = state.messages.last_message_id(room_id).await?;
     if last > 0 {
         state.db.conversation_clear(user, room_id.to_string(), last, now_ms()).await?;
@@ -748,7 +744,7 @@ pub struct CatchUp {
 /// missed nothing when it may have, so a failure is the error (503 `UNAVAILABLE` for a lost
 /// database link) and the client asks again.
 pub async fn catch_up(
-    state: &AppState,
+    state: &Core,
     user: i64,
     session_type: i16,
     target_id: i64,
@@ -770,7 +766,7 @@ pub async fn catch_up(
 /// sending, since typing announces a message: a private chat needs a friendship neither side
 /// blocked, a group must be active (not dissolved) and let the user speak now.
 pub async fn typing_recipients(
-    state: &AppState,
+    state: &Core,
     user: i64,
     session_type: i16,
     target_id: i64,
@@ -793,7 +789,7 @@ pub async fn typing_recipients(
 /// fills a gap in what it was pushed; what one user deleted for themselves is the history
 /// API's business.
 pub async fn pushed_after(
-    state: &AppState,
+    state: &Core,
     room_id: &str,
     after_id: i64,
     limit: i64,
@@ -804,7 +800,7 @@ pub async fn pushed_after(
 /// Up to `limit` messages of a room before `before_id`, ascending, as [`pushed_after`] gives
 /// them.
 pub async fn pushed_before(
-    state: &AppState,
+    state: &Core,
     room_id: &str,
     before_id: i64,
     limit: i64,
@@ -823,7 +819,7 @@ fn as_pushed(mut messages: Vec<StoredMessage>) -> Vec<StoredMessage> {
 
 /// Set or lift the admin mute of the world channel (`jim world mute|unmute`). Every running
 /// server honours it on its next world send: [`world_muted`] reads it each time.
-pub async fn set_world_muted(state: &AppState, muted: bool) -> Result<()> {
+pub async fn set_world_muted(state: &Core, muted: bool) -> Result<()> {
     state.db.meta_set(WORLD_MUTED_KEY, if muted { "1" } else { "0" }).await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use crate::db::now_ms;
 use crate::db::user::UserRow;
 use crate::domain::{MessageType, OnlineStatus, RequestStatus, SessionType, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
-use crate::state::AppState;
+use crate::state::Core;
 use crate::store::{NewMessage, private_room_id};
 
 /// Longest invitation note and reply, in characters.
@@ -233,7 +233,7 @@ fn short_text(text: &str, max: usize, code: ErrorCode) -> Result<String> {
     Ok(t.to_string())
 }
 
-async fn load_target(state: &AppState, target: i64) -> Result<UserRow> {
+async fn load_target(state: &Core, target: i64) -> Result<UserRow> {
     let user = state.db.user_find_by_id(target).await?;
     match user {
         None => Err(AppError::code(ErrorCode::TargetNotExists)),
@@ -245,7 +245,7 @@ async fn load_target(state: &AppState, target: i64) -> Result<UserRow> {
     }
 }
 
-async fn publish(state: &AppState, event: Event) {
+async fn publish(state: &Core, event: Event) {
     if let Err(e) = state.bus.publish(event).await {
         // The change is committed; clients catch up through the list routes.
         slog::warn!(state.log, "friend event not published"; "error" => e.to_string());
@@ -255,7 +255,7 @@ async fn publish(state: &AppState, event: Event) {
 /// Store and publish the greeting from `from` to `to` through the normal message path.
 /// Failures are logged: the friendship itself is already committed.
 pub async fn send_greeting(
-    state: &AppState,
+    state: &Core,
     from: i64,
     to: i64,
 ) -> Option<crate::store::StoredMessage> {
@@ -279,7 +279,7 @@ pub async fn send_greeting(
     }
 }
 
-async fn became_friends(state: &AppState, actor: i64, other: i64, invite: Option<InviteView>) {
+async fn became_friends(state: &Core, actor: i64, other: i64, invite: Option<InviteView>) {
     publish(
         state,
         Event::Friend {
@@ -296,12 +296,7 @@ async fn became_friends(state: &AppState, actor: i64, other: i64, invite: Option
 
 /// Invite `target` (or become friends at once when they invited me first, or when only I
 /// had deleted them).
-pub async fn invite(
-    state: &AppState,
-    caller: i64,
-    target: i64,
-    note: &str,
-) -> Result<InviteOutcome> {
+pub async fn invite(state: &Core, caller: i64, target: i64, note: &str) -> Result<InviteOutcome> {
     ensure_target_id(target, caller)?;
     let note = short_text(note, MAX_NOTE_CHARS, ErrorCode::InvalidNote)?;
     load_target(state, target).await?;
@@ -360,7 +355,7 @@ pub async fn invite(
 }
 
 async fn accept_pending(
-    state: &AppState,
+    state: &Core,
     caller: i64,
     invite: InviteRow,
     reply: String,
@@ -390,7 +385,7 @@ async fn accept_pending(
 
 /// Accept (`status` 1) or reject (2) an invitation I received.
 pub async fn answer(
-    state: &AppState,
+    state: &Core,
     caller: i64,
     invite_id: i64,
     status: i16,
@@ -443,7 +438,7 @@ pub async fn answer(
 
 /// Invitations I received (`incoming`) or sent, newest first.
 pub async fn invitations(
-    state: &AppState,
+    state: &Core,
     caller: i64,
     incoming: bool,
     status: Option<i16>,
@@ -460,14 +455,14 @@ pub async fn invitations(
 }
 
 /// How many invitations wait for my answer.
-pub async fn pending_count(state: &AppState, caller: i64) -> Result<i64> {
+pub async fn pending_count(state: &Core, caller: i64) -> Result<i64> {
     Ok(state.db.invite_count_pending(caller).await?)
 }
 
 /// Search by exact id or by nickname prefix (≥ 2 characters, compared literally). Skips
 /// disabled and deleted users, me, and users who blocked me. Keyset paging by id.
 pub async fn find(
-    state: &AppState,
+    state: &Core,
     caller: i64,
     user_id: Option<i64>,
     nickname: Option<&str>,
@@ -511,7 +506,7 @@ pub async fn find(
 
 /// My friends (everyone I count as a friend), by user id after `after_id`.
 pub async fn list(
-    state: &AppState,
+    state: &Core,
     caller: i64,
     after_id: Option<i64>,
     limit: Option<i64>,
@@ -578,7 +573,7 @@ pub struct UpdateOutcome {
 
 /// Delete, block, unblock, or set my remark for `target`.
 pub async fn update(
-    state: &AppState,
+    state: &Core,
     caller: i64,
     target: i64,
     update: FriendUpdate,
@@ -680,7 +675,7 @@ pub async fn update(
 }
 
 /// Whether `sender` may send a private message to `target`: mutual friends, nobody blocked.
-pub async fn can_chat(state: &AppState, sender: i64, target: i64) -> Result<()> {
+pub async fn can_chat(state: &Core, sender: i64, target: i64) -> Result<()> {
     let epoch = state.auth_cache.epoch().await;
     can_chat_at(state, sender, target, epoch).await
 }
@@ -690,7 +685,7 @@ pub async fn can_chat(state: &AppState, sender: i64, target: i64) -> Result<()> 
 ///
 /// [`AuthCache`]: crate::bus::auth_cache::AuthCache
 pub async fn can_chat_at(
-    state: &AppState,
+    state: &Core,
     sender: i64,
     target: i64,
     epoch: Option<Epoch>,
@@ -724,7 +719,7 @@ pub async fn can_chat_at(
 /// Whether `a` and `b` are friends in the sense every rule but private chat's own checks
 /// uses (adding someone to a group, say): [`Standing::may_chat`], friends both ways with no
 /// block either way.
-pub async fn are_friends(state: &AppState, a: i64, b: i64) -> Result<bool> {
+pub async fn are_friends(state: &Core, a: i64, b: i64) -> Result<bool> {
     if a == b {
         return Ok(false);
     }
@@ -734,7 +729,7 @@ pub async fn are_friends(state: &AppState, a: i64, b: i64) -> Result<bool> {
 
 /// How `user_id` appears to friends: their chosen status while connected anywhere
 /// (invisible shows as 0, offline), 0 when not connected.
-pub async fn visible_status(state: &AppState, user_id: i64) -> Result<i16> {
+pub async fn visible_status(state: &Core, user_id: i64) -> Result<i16> {
     if !state.presence.is_online(user_id) {
         return Ok(OnlineStatus::SHOWN_OFFLINE);
     }
@@ -748,7 +743,7 @@ pub async fn visible_status(state: &AppState, user_id: i64) -> Result<i16> {
 }
 
 /// Users who count `user_id` as their friend (they see its presence).
-pub async fn friend_ids(state: &AppState, user_id: i64) -> Result<Vec<i64>> {
+pub async fn friend_ids(state: &Core, user_id: i64) -> Result<Vec<i64>> {
     let relations = state.db.relation_list(user_id, RELATION_CAP).await?;
     Ok(relations
         .iter()

@@ -9,7 +9,7 @@ use crate::domain::{OnlineStatus, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth::{self, UserSummary};
 use crate::service::validate;
-use crate::state::AppState;
+use crate::state::Core;
 
 /// What `/profile/info` returns.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -46,21 +46,17 @@ pub struct ProfileUpdate {
     pub online_status: Option<i16>,
 }
 
-async fn load(state: &AppState, user_id: i64) -> Result<UserRow> {
+async fn load(state: &Core, user_id: i64) -> Result<UserRow> {
     state.db.user_find_by_id(user_id).await?.ok_or_else(|| AppError::code(ErrorCode::UserNotFound))
 }
 
 /// My profile.
-pub async fn profile(state: &AppState, user_id: i64) -> Result<Profile> {
+pub async fn profile(state: &Core, user_id: i64) -> Result<Profile> {
     Ok(load(state, user_id).await?.into())
 }
 
 /// Edit my profile and return it.
-pub async fn update_profile(
-    state: &AppState,
-    user_id: i64,
-    update: ProfileUpdate,
-) -> Result<Profile> {
+pub async fn update_profile(state: &Core, user_id: i64, update: ProfileUpdate) -> Result<Profile> {
     let mut changes = ProfileChanges::default();
     if let Some(nick) = &update.nickname {
         changes.nickname = Some(validate::nickname(nick)?);
@@ -95,7 +91,7 @@ pub async fn update_profile(
 }
 
 /// Find a user by numeric id or by username (case-insensitive).
-pub async fn find(state: &AppState, id_or_name: &str) -> Result<UserRow> {
+pub async fn find(state: &Core, id_or_name: &str) -> Result<UserRow> {
     let found = match id_or_name.trim().parse::<i64>() {
         Ok(id) => state.db.user_find_by_id(id).await?,
         Err(_) => state.db.user_find_by_username(validate::username_key(id_or_name)).await?,
@@ -106,14 +102,14 @@ pub async fn find(state: &AppState, id_or_name: &str) -> Result<UserRow> {
 }
 
 /// A page of users after `after_id`.
-pub async fn list(state: &AppState, after_id: i64, limit: i64) -> Result<Vec<UserRow>> {
+pub async fn list(state: &Core, after_id: i64, limit: i64) -> Result<Vec<UserRow>> {
     Ok(state.db.user_list(after_id, limit.clamp(1, 1000)).await?)
 }
 
 /// Create an account as an administrator: the same rules as registration, minus the captcha
 /// and the registration switch.
 pub async fn create(
-    state: &AppState,
+    state: &Core,
     username: &str,
     password: &str,
     nickname: Option<&str>,
@@ -134,12 +130,7 @@ pub enum Actor {
     Cli,
 }
 
-async fn revoke_all(
-    state: &AppState,
-    user_id: i64,
-    reason: RevokeReason,
-    actor: Actor,
-) -> Result<()> {
+async fn revoke_all(state: &Core, user_id: i64, reason: RevokeReason, actor: Actor) -> Result<()> {
     // The caller already committed a change that ends the sessions (a status, a password):
     // remembered sessions are dropped and sockets closed even if marking the rows failed.
     let revoked = state.db.session_revoke(user_id, None, None, now_ms()).await;
@@ -159,7 +150,7 @@ async fn revoke_all(
 /// Set an account's status (enable, disable, soft-delete). Disabling or deleting ends every
 /// session of the user, and running servers close the user's sockets.
 pub async fn set_status(
-    state: &AppState,
+    state: &Core,
     user_id: i64,
     status: UserStatus,
     actor: Actor,
@@ -186,7 +177,7 @@ pub async fn set_status(
 
 /// Set a new password for a user; every session of the user ends.
 pub async fn reset_password(
-    state: &AppState,
+    state: &Core,
     user_id: i64,
     password: &str,
     actor: Actor,

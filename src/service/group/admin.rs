@@ -13,10 +13,10 @@ use crate::db::group::{GroupChanges, GroupRow, MemberChanges, MemberRow};
 use crate::db::now_ms;
 use crate::domain::GroupRole;
 use crate::error::{AppError, ErrorCode, Result};
-use crate::state::AppState;
+use crate::state::Core;
 
 /// A page of groups after `after_id`.
-pub async fn admin_list(state: &AppState, after_id: i64, limit: i64) -> Result<Vec<GroupInfo>> {
+pub async fn admin_list(state: &Core, after_id: i64, limit: i64) -> Result<Vec<GroupInfo>> {
     Ok(state
         .db
         .group_list(after_id, limit.clamp(1, 1000))
@@ -27,7 +27,7 @@ pub async fn admin_list(state: &AppState, after_id: i64, limit: i64) -> Result<V
 }
 
 /// One group with its members.
-pub async fn admin_show(state: &AppState, group_id: i64) -> Result<(GroupInfo, Vec<MemberView>)> {
+pub async fn admin_show(state: &Core, group_id: i64) -> Result<(GroupInfo, Vec<MemberView>)> {
     let g = load_group(state, group_id).await?;
     let now = now_ms();
     let members = state
@@ -42,7 +42,7 @@ pub async fn admin_show(state: &AppState, group_id: i64) -> Result<(GroupInfo, V
 
 /// Mute the whole group, or one member (optionally until `until`, Unix ms).
 pub async fn admin_mute(
-    state: &AppState,
+    state: &Core,
     group_id: i64,
     member: Option<i64>,
     until: Option<i64>,
@@ -64,7 +64,7 @@ pub async fn admin_mute(
 }
 
 /// Lift the group-wide mute, or one member's mute.
-pub async fn admin_unmute(state: &AppState, group_id: i64, member: Option<i64>) -> Result<()> {
+pub async fn admin_unmute(state: &Core, group_id: i64, member: Option<i64>) -> Result<()> {
     let g = load_group(state, group_id).await?;
     ensure_active(&g)?;
     if let Some(uid) = member {
@@ -73,7 +73,7 @@ pub async fn admin_unmute(state: &AppState, group_id: i64, member: Option<i64>) 
     set_speak(state, &g, member, 1, None, now_ms()).await
 }
 
-async fn require_target(state: &AppState, g: &GroupRow, uid: i64) -> Result<MemberRow> {
+async fn require_target(state: &Core, g: &GroupRow, uid: i64) -> Result<MemberRow> {
     state
         .db
         .group_member_find(g.id, uid)
@@ -84,7 +84,7 @@ async fn require_target(state: &AppState, g: &GroupRow, uid: i64) -> Result<Memb
 /// Store `speak` (0 muted, 1 not) for the whole group (`member` None) or one member (with
 /// `until`), and tell the members.
 async fn set_speak(
-    state: &AppState,
+    state: &Core,
     g: &GroupRow,
     member: Option<i64>,
     speak: i16,
@@ -118,7 +118,7 @@ async fn set_speak(
 }
 
 /// Dissolve a group as an administrator.
-pub async fn admin_dissolve(state: &AppState, group_id: i64) -> Result<()> {
+pub async fn admin_dissolve(state: &Core, group_id: i64) -> Result<()> {
     let g = load_group(state, group_id).await?;
     ensure_active(&g)?;
     do_dissolve(state, &g, 0, Via::Control).await

@@ -14,12 +14,12 @@ use crate::db::group::{AddOutcome, Admission, GroupRow};
 use crate::db::now_ms;
 use crate::domain::{GroupRole, JoinPolicy, RequestStatus};
 use crate::error::{AppError, ErrorCode, Result};
-use crate::state::AppState;
+use crate::state::Core;
 
 /// Join a group: `open` groups at once, `approval` groups by a join request, `invite_only`
 /// groups not at all (use an invitation or a link).
 pub async fn join(
-    state: &AppState,
+    state: &Core,
     user_id: i64,
     group_id: i64,
     message: Option<String>,
@@ -63,7 +63,7 @@ pub async fn join(
 /// Add `ids` inside the seat-counting transaction, mapping its outcome to errors: any banned
 /// id → GROUP_BANNED (nothing added), too few seats → GROUP_FULL. Returns the ids added.
 pub(super) async fn add_checked(
-    state: &AppState,
+    state: &Core,
     g: &GroupRow,
     ids: Vec<i64>,
     by: i64,
@@ -87,7 +87,7 @@ pub(super) async fn add_checked(
 /// `added_by`; their pending invitations and join requests closed) and tell the members,
 /// whichever way they came in (`via`). False when they were a member already.
 pub(super) async fn admit(
-    state: &AppState,
+    state: &Core,
     g: &GroupRow,
     joiner: i64,
     added_by: i64,
@@ -108,7 +108,7 @@ pub(super) async fn admit(
 }
 
 /// The owner and admins of the group: who answers join requests and watches the ban list.
-async fn admin_ids(state: &AppState, group_id: i64) -> Result<Vec<i64>> {
+async fn admin_ids(state: &Core, group_id: i64) -> Result<Vec<i64>> {
     Ok(state
         .db
         .group_member_ids(
@@ -120,14 +120,14 @@ async fn admin_ids(state: &AppState, group_id: i64) -> Result<Vec<i64>> {
 
 /// The group, when `user_id` is its owner or an admin (a dissolved group's lists stay
 /// readable).
-async fn admin_reading(state: &AppState, group_id: i64, user_id: i64) -> Result<GroupRow> {
+async fn admin_reading(state: &Core, group_id: i64, user_id: i64) -> Result<GroupRow> {
     let g = load_group(state, group_id).await?;
     require_admin(&require_member(state, &g, user_id).await?)?;
     Ok(g)
 }
 
 /// The ban list (owner/admins).
-pub async fn bans(state: &AppState, user_id: i64, group_id: i64) -> Result<Vec<BanView>> {
+pub async fn bans(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<BanView>> {
     let g = admin_reading(state, group_id, user_id).await?;
     Ok(state
         .db
@@ -145,7 +145,7 @@ pub async fn bans(state: &AppState, user_id: i64, group_id: i64) -> Result<Vec<B
 }
 
 /// Lift a ban (owner/admins).
-pub async fn unban(state: &AppState, user_id: i64, group_id: i64, target_id: i64) -> Result<()> {
+pub async fn unban(state: &Core, user_id: i64, group_id: i64, target_id: i64) -> Result<()> {
     if target_id <= 0 {
         return Err(AppError::code(ErrorCode::InvalidUserId));
     }
@@ -162,7 +162,7 @@ pub async fn unban(state: &AppState, user_id: i64, group_id: i64, target_id: i64
 }
 
 /// Pending join requests (owner/admins).
-pub async fn requests(state: &AppState, user_id: i64, group_id: i64) -> Result<Vec<RequestView>> {
+pub async fn requests(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<RequestView>> {
     let g = admin_reading(state, group_id, user_id).await?;
     Ok(state
         .db
@@ -181,7 +181,7 @@ pub async fn requests(state: &AppState, user_id: i64, group_id: i64) -> Result<V
 
 /// Accept or reject a pending join request (owner/admins).
 pub async fn handle_request(
-    state: &AppState,
+    state: &Core,
     user_id: i64,
     group_id: i64,
     requester: i64,
@@ -196,12 +196,7 @@ pub async fn handle_request(
 
 /// Invite people directly (owner/admins; plain members when the group allows it). The
 /// invitee joins by accepting. Returns how many invitations were sent.
-pub async fn invite(
-    state: &AppState,
-    user_id: i64,
-    group_id: i64,
-    user_ids: &[i64],
-) -> Result<Count> {
+pub async fn invite(state: &Core, user_id: i64, group_id: i64, user_ids: &[i64]) -> Result<Count> {
     let ids = check_member_list(state, user_ids)?;
     let (g, me) = member_context(state, group_id, user_id).await?;
     if !may_invite(&g, &me) {
@@ -234,7 +229,7 @@ pub async fn invite(
 }
 
 /// My pending invitations.
-pub async fn my_invites(state: &AppState, user_id: i64) -> Result<Vec<InviteView>> {
+pub async fn my_invites(state: &Core, user_id: i64) -> Result<Vec<InviteView>> {
     Ok(state
         .db
         .group_invite_list_pending(user_id)
@@ -250,12 +245,7 @@ pub async fn my_invites(state: &AppState, user_id: i64) -> Result<Vec<InviteView
 }
 
 /// Accept or reject my pending invitation to a group.
-pub async fn answer_invite(
-    state: &AppState,
-    user_id: i64,
-    group_id: i64,
-    accept: bool,
-) -> Result<()> {
+pub async fn answer_invite(state: &Core, user_id: i64, group_id: i64, accept: bool) -> Result<()> {
     let g = load_group(state, group_id).await?;
     settle(state, &g, Admission::Invitation, user_id, user_id, accept).await
 }
@@ -264,7 +254,7 @@ pub async fn answer_invite(
 /// the invitee for an invitation). A rejection closes it (a rejected requester is told); an
 /// acceptance seats the user as added by the answerer, in an active group, and closes it.
 async fn settle(
-    state: &AppState,
+    state: &Core,
     g: &GroupRow,
     kind: Admission,
     user_id: i64,

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::bus::{Event, GroupEventKind};
-use crate::state::AppState;
+use crate::state::Core;
 
 /// How an event reaches the instances: published on the bus by a server, recorded in the
 /// control table by the CLI (running servers relay it).
@@ -90,7 +90,7 @@ impl GroupEvent {
 
     /// Resolve the recipients and tell them. Never fails the operation that caused the
     /// event: the change is committed already, and clients catch up from the database.
-    pub(super) async fn send(self, state: &AppState) {
+    pub(super) async fn send(self, state: &Core) {
         let mut member_ids = match self.recipients {
             Some(ids) => ids,
             None => match state.db.group_member_ids(self.group_id, None).await {

@@ -10,12 +10,12 @@ use super::view::*;
 use crate::db::group::LinkRow;
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorCode, Result};
-use crate::state::AppState;
+use crate::state::Core;
 
 /// Create an invite link (owner/admins; plain members when the group allows it). It expires
 /// after `ttl_secs` (at most the configured `groups.invite_link_ttl_secs`).
 pub async fn create_link(
-    state: &AppState,
+    state: &Core,
     user_id: i64,
     group_id: i64,
     ttl_secs: Option<i64>,
@@ -50,7 +50,7 @@ pub async fn create_link(
 
 /// The group's links that still work (see [`link_works`]), newest first (owner/admins), so
 /// they can revoke what they do not want.
-pub async fn links(state: &AppState, user_id: i64, group_id: i64) -> Result<Vec<LinkView>> {
+pub async fn links(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<LinkView>> {
     let (g, _) = admin_context(state, group_id, user_id).await?;
     Ok(state
         .db
@@ -64,7 +64,7 @@ pub async fn links(state: &AppState, user_id: i64, group_id: i64) -> Result<Vec<
 
 /// Join through an invite link (whatever the join policy; never when banned; only while the
 /// link's creator may still invite, see [`link_works`]).
-pub async fn join_by_link(state: &AppState, user_id: i64, token: &str) -> Result<JoinResult> {
+pub async fn join_by_link(state: &Core, user_id: i64, token: &str) -> Result<JoinResult> {
     let token = token.trim();
     if token.is_empty() || token.len() > 64 {
         return Err(AppError::code(ErrorCode::GroupLinkInvalid));
@@ -100,7 +100,7 @@ pub async fn join_by_link(state: &AppState, user_id: i64, token: &str) -> Result
 }
 
 /// Revoke an invite link (owner/admins, or whoever created it).
-pub async fn revoke_link(state: &AppState, user_id: i64, group_id: i64, token: &str) -> Result<()> {
+pub async fn revoke_link(state: &Core, user_id: i64, group_id: i64, token: &str) -> Result<()> {
     let (g, me) = member_context(state, group_id, user_id).await?;
     let link = state
         .db

@@ -13,10 +13,10 @@ use crate::db::group::MemberChanges;
 use crate::db::now_ms;
 use crate::domain::{GroupRole, GroupStatus};
 use crate::error::{AppError, ErrorCode, Result};
-use crate::state::AppState;
+use crate::state::Core;
 
 /// Leave a group. The owner must transfer ownership or dissolve the group first.
-pub async fn leave(state: &AppState, user_id: i64, group_id: i64) -> Result<()> {
+pub async fn leave(state: &Core, user_id: i64, group_id: i64) -> Result<()> {
     let g = load_group(state, group_id).await?;
     let me = require_member(state, &g, user_id).await?;
     if me.role == GroupRole::Owner {
@@ -36,7 +36,7 @@ pub async fn leave(state: &AppState, user_id: i64, group_id: i64) -> Result<()> 
 }
 
 /// The member list (members only).
-pub async fn members(state: &AppState, user_id: i64, group_id: i64) -> Result<Vec<MemberView>> {
+pub async fn members(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<MemberView>> {
     let g = load_group(state, group_id).await?;
     require_member(state, &g, user_id).await?;
     let now = now_ms();
@@ -50,12 +50,7 @@ pub async fn members(state: &AppState, user_id: i64, group_id: i64) -> Result<Ve
 }
 
 /// Set my in-group nickname (empty clears it).
-pub async fn set_nickname(
-    state: &AppState,
-    user_id: i64,
-    group_id: i64,
-    nickname: &str,
-) -> Result<()> {
+pub async fn set_nickname(state: &Core, user_id: i64, group_id: i64, nickname: &str) -> Result<()> {
     let (g, _) = member_context(state, group_id, user_id).await?;
     let nick = nickname.trim();
     if nick.chars().count() > MAX_GROUP_NICKNAME_CHARS || nick.chars().any(char::is_control) {
@@ -79,7 +74,7 @@ pub async fn set_nickname(
 /// Add members (owner/admins): active friends of the caller, not banned. Existing members are
 /// skipped. Returns how many joined.
 pub async fn add_members(
-    state: &AppState,
+    state: &Core,
     user_id: i64,
     group_id: i64,
     user_ids: &[i64],
@@ -122,7 +117,7 @@ pub async fn add_members(
 
 /// Remove members (owner: members and admins; admins: members), optionally banning them.
 pub async fn remove_members(
-    state: &AppState,
+    state: &Core,
     user_id: i64,
     group_id: i64,
     user_ids: &[i64],
@@ -150,7 +145,7 @@ pub async fn remove_members(
 /// Appoint/dismiss an admin (owner only) and/or mute/unmute a member (owner/admins; only
 /// plain members can be muted, optionally until a time).
 pub async fn update_member(
-    state: &AppState,
+    state: &Core,
     user_id: i64,
     group_id: i64,
     target_id: i64,
