@@ -180,12 +180,13 @@ fn failure_data(fail_times: i64, need_captcha: bool) -> serde_json::Value {
 /// Log in. Every refusal that could reveal whether the account exists looks the same;
 /// throttles (per IP, per account) apply before any bcrypt work.
 ///
-/// Each attempt is counted (reserved) against the IP's and the account's failure counters
-/// before its password is checked, so a burst of parallel attempts runs no more checks than
-/// the same attempts one at a time would: attempt n of a burst sees the n - 1 before it as
-/// failures. A reservation becomes the failure when the password is wrong, and is given
-/// back when the password is right or the attempt is refused before its check (locked, no
-/// or a wrong captcha).
+/// Each attempt is counted (reserved) against the account's failure counter before its
+/// password is checked, so a burst of parallel attempts on one account, from one address or
+/// many, runs no more checks than the same attempts one at a time would: attempt n of a burst
+/// sees the n - 1 before it as failures. A reservation becomes the failure when the password
+/// is wrong, and is given back when the password is right or the attempt is refused before
+/// its check (locked, no or a wrong captcha). The per-address counter holds failures only,
+/// so many people logging in at once from one address are not refused.
 pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Result<LoginOutput> {
     let auth = &state.config.auth;
     let window = Duration::from_secs(auth.login_lock_secs);
@@ -195,12 +196,12 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
         return Err(AppError::invalid("username and password are required"));
     }
 
-    let mut reserved = Reservations::default();
-    if let Some(ip) = client.ip {
-        let key = format!("login_fail_ip:{ip}");
-        let before = reserved.take(state, key, window).await?;
-        if before >= i64::from(auth.login_ip_max_failures) {
-            reserved.give_back(state).await;
+    // The address's counter only ever holds failures: a burst of right passwords from one
+    // address (a NAT, a school) must not lock it out. The account's bound is the tight one.
+    let ip_key = client.ip.map(|ip| format!("login_fail_ip:{ip}"));
+    if let Some(key) = &ip_key {
+        let failures = state.cache.get(key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        if failures >= i64::from(auth.login_ip_max_failures) {
             return Err(AppError::with_message(
                 ErrorCode::RateLimited,
                 "too many failed logins from this address, try again later",
@@ -208,6 +209,7 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
         }
     }
 
+    let mut reserved = Reservations::default();
     let norm = validate::username_key(&input.username);
     let user = match state.db.user_find_by_username(norm.clone()).await {
         Ok(user) => user,
@@ -250,7 +252,10 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
     let user = match (matched, user) {
         (true, Some(user)) => user,
         _ => {
-            // The reservations stand as this failure.
+            // The account's reservation stands as this failure; the address counts it now.
+            if let Some(key) = &ip_key {
+                state.cache.incr(key, window).await?;
+            }
             let n = failures + 1;
             if n >= lock_after {
                 return Err(AppError::code(ErrorCode::TooManyLoginFailures)

@@ -338,6 +338,38 @@ async fn parallel_logins_run_no_more_checks_than_sequential_ones(profile: Profil
     }
 }
 
+/// Many people logging in at once from one address (a NAT, a school) with the right
+/// passwords are all let in: only failures count against an address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_right_logins_from_one_address_are_not_refused() {
+    let Some(env) = start(Profile::Embedded, |c| {
+        c.http.trusted_proxies = vec!["127.0.0.1".into()];
+        c.auth.login_ip_max_failures = 5;
+    })
+    .await
+    else {
+        return;
+    };
+    let app = &env.app;
+    let names: Vec<String> = (0..30).map(|i| format!("nat{i}")).collect();
+    for name in &names {
+        app.register(name, "passw0rd-ok").await;
+    }
+    let answers = futures_util::future::join_all(names.iter().map(|name| async move {
+        let res = app
+            .client
+            .post(format!("{}/api/v1/auth/login", app.url))
+            .header("x-forwarded-for", "10.9.9.9")
+            .json(&json!({"username": name, "password": "passw0rd-ok"}))
+            .send()
+            .await
+            .expect("request");
+        res.status().as_u16()
+    }))
+    .await;
+    assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_ip_guessing_many_accounts_is_throttled_before_bcrypt() {
     let Some(env) = start(Profile::Embedded, |c| c.auth.login_ip_max_failures = 5).await else {
