@@ -470,7 +470,12 @@ pub async fn find(
     limit: Option<i64>,
 ) -> Result<Vec<UserCard>> {
     let limit = limit.unwrap_or(20).clamp(1, MAX_PAGE);
-    let candidates = match (user_id, nickname.map(str::trim).filter(|n| !n.is_empty())) {
+    let nickname = nickname.map(str::trim).filter(|n| !n.is_empty());
+    // A nickname that is given must be valid, even where user_id decides the search.
+    if nickname.is_some_and(|n| n.chars().count() < 2) {
+        return Err(AppError::code(ErrorCode::FindNicknameTooShort));
+    }
+    let candidates = match (user_id, nickname) {
         (Some(id), _) => {
             if id <= 0 {
                 return Err(AppError::code(ErrorCode::InvalidUserId));
@@ -478,9 +483,6 @@ pub async fn find(
             state.db.users_by_ids(vec![id]).await?
         }
         (None, Some(nick)) => {
-            if nick.chars().count() < 2 {
-                return Err(AppError::code(ErrorCode::FindNicknameTooShort));
-            }
             let after = start_id.unwrap_or(0).max(0);
             state.db.users_by_nickname_prefix(nick.to_string(), after, limit * 2).await?
         }

@@ -386,6 +386,14 @@ async fn search(profile: Profile) {
         code(&app.get_as(&token, "/api/v1/friend/find?nickname=M").await),
         (400, Some("FIND_NICKNAME_TOO_SHORT"))
     );
+    // A nickname given beside user_id is checked too (the document says so).
+    assert_eq!(
+        code(
+            &app.get_as(&token, &format!("/api/v1/friend/find?user_id={}&nickname=M", ids[1]))
+                .await
+        ),
+        (400, Some("FIND_NICKNAME_TOO_SHORT"))
+    );
     assert_eq!(
         code(&app.get_as(&token, "/api/v1/friend/find").await),
         (400, Some("FIND_PARAMS_MISSING"))
