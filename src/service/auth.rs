@@ -209,24 +209,18 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
         }
     }
 
-    let mut reserved = Reservations::default();
     let norm = validate::username_key(&input.username);
-    let user = match state.db.user_find_by_username(norm.clone()).await {
-        Ok(user) => user,
-        Err(e) => {
-            reserved.give_back(state).await;
-            return Err(e.into());
-        }
-    };
+    let user = state.db.user_find_by_username(norm.clone()).await?;
     // Counting by user id means "Alice", "alice " and "ALICE" share one counter. Unknown names
     // get a counter of their own so that their answers look exactly like a real account's.
     let account_key = match &user {
         Some(u) => format!("login_fail:user:{}", u.id),
         None => format!("login_fail:name:{norm}"),
     };
-    let failures = reserved.take(state, account_key.clone(), window).await?;
+    // This attempt's reservation: attempt n of a burst sees the n - 1 before it as failures.
+    let failures = state.cache.incr(&account_key, window).await? - 1;
     if failures >= lock_after {
-        reserved.give_back(state).await;
+        give_back(state, &account_key).await;
         return Err(AppError::code(ErrorCode::TooManyLoginFailures)
             .with_data(failure_data(failures.min(lock_after), true)));
     }
@@ -234,7 +228,7 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
         && let Err(e) =
             captcha::verify(state, input.captcha_id.as_deref(), input.captcha.as_deref()).await
     {
-        reserved.give_back(state).await;
+        give_back(state, &account_key).await;
         return Err(e.with_data(failure_data(failures, true)));
     }
 
@@ -245,7 +239,7 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
     let matched = match checked {
         Ok(matched) => matched,
         Err(e) => {
-            reserved.give_back(state).await;
+            give_back(state, &account_key).await;
             return Err(e);
         }
     };
@@ -265,7 +259,7 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
                 .with_data(failure_data(n, n >= captcha_after)));
         }
     };
-    reserved.give_back(state).await;
+    // A right password resets the account's failures, this attempt's reservation with them.
     state.cache.del(&account_key).await?;
     check_status(&user)?;
 
@@ -287,37 +281,12 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
     Ok(LoginOutput { token, expires_at: expires_at / 1000, session_id })
 }
 
-/// Login attempts counted against failure counters before their password check (see
-/// [`login`]), to be given back unless they turn out to be failures.
-#[derive(Default)]
-struct Reservations {
-    keys: Vec<String>,
-}
-
-impl Reservations {
-    /// Count one attempt under `key` (a new counter lives for `window`); returns how many
-    /// attempts were counted there before this one.
-    async fn take(&mut self, state: &Core, key: String, window: Duration) -> Result<i64> {
-        match state.cache.incr(&key, window).await {
-            Ok(n) => {
-                self.keys.push(key);
-                Ok(n - 1)
-            }
-            Err(e) => {
-                self.give_back(state).await;
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Return every attempt counted so far. Best effort: a counter that cannot be reached
-    /// keeps the attempt until it expires, which only errs on the side of caution.
-    async fn give_back(&mut self, state: &Core) {
-        for key in self.keys.drain(..) {
-            if let Err(e) = state.cache.decr(&key).await {
-                slog::warn!(state.log, "cannot give back a login reservation"; "error" => e.to_string());
-            }
-        }
+/// Give back a login attempt reserved under `key` (see [`login`]) that was refused before
+/// its password check. Best effort: a counter that cannot be reached keeps the attempt until
+/// it expires, which only errs on the side of caution.
+async fn give_back(state: &Core, key: &str) {
+    if let Err(e) = state.cache.decr(key).await {
+        slog::warn!(state.log, "cannot give back a login reservation"; "error" => e.to_string());
     }
 }
 
