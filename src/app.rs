@@ -12,12 +12,13 @@ use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
 use actix_web::{App, middleware::from_fn, web};
 use anyhow::{Context, bail};
-use slog::{Logger, info};
+use slog::{Logger, info, warn};
 
 use crate::bus::auth_cache::AuthCache;
 use crate::bus::{Bus, Cache, local, redis};
-use crate::config::Config;
+use crate::config::{Config, MediaBackend};
 use crate::db::Db;
+use crate::media::blob::{BlobStore, S3Settings};
 use crate::state::{AppState, Core, Dependencies};
 use crate::ws::hub::HubHandle;
 use crate::ws::presence::Presence;
@@ -128,6 +129,11 @@ impl Application {
             Cache::Local(_) => None,
         };
         let auth_cache = AuthCache::new(&config, redis_cache);
+        let blobs = media_store(&config)?;
+        if let Err(e) = blobs.check().await {
+            // Chat works without the media store; uploads answer 503 until it is back.
+            warn!(log, "media store unreachable"; "backend" => blobs.name(), "error" => e.to_string());
+        }
         let deps = Dependencies {
             db,
             bus,
@@ -136,9 +142,16 @@ impl Application {
             messages,
             presence: Presence::default(),
             auth_cache,
+            blobs,
         };
         let core = Core::new(config.clone(), log.clone(), deps, instance_id);
         let state = web::Data::new(AppState::new(core, hub));
+        if config.media.gc_interval_secs > 0 {
+            background.push(tokio::spawn(media_gc_loop(
+                state.clone(),
+                log.new(slog::o!("component" => "media_gc")),
+            )));
+        }
         background.push(tokio::spawn(crate::ws::relay::run(
             state.clone(),
             presence_rx,
@@ -280,6 +293,7 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<Core> {
         None
     };
     let deps = Dependencies {
+        blobs: media_store(&config)?,
         auth_cache: AuthCache::new(&config, redis_cache),
         presence: Presence::default(),
         db,
@@ -289,6 +303,43 @@ pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<Core> {
         messages,
     };
     Ok(Core::new(Arc::new(config), log, deps, instance_id))
+}
+
+/// The media store `[media]` describes (nothing is contacted yet).
+fn media_store(config: &Config) -> anyhow::Result<BlobStore> {
+    let m = &config.media;
+    let store = match m.backend {
+        MediaBackend::Fs => BlobStore::fs(&config.media_dir())
+            .with_context(|| format!("media.dir {}", config.media_dir().display()))?,
+        MediaBackend::S3 => BlobStore::s3(&S3Settings {
+            endpoint: m.s3_endpoint.trim().trim_end_matches('/').to_string(),
+            bucket: m.s3_bucket.trim().to_string(),
+            region: m.s3_region.trim().to_string(),
+            access_key_id: m.s3_access_key_id.trim().to_string(),
+            secret_access_key: m.s3_secret_access_key.clone(),
+            path_style: m.s3_path_style,
+        })
+        .context("media (s3)")?,
+    };
+    Ok(store)
+}
+
+/// Delete what no message or avatar refers to any more, every `media.gc_interval_secs`
+/// (every instance runs it; a row is deleted by whichever instance chooses it first).
+async fn media_gc_loop(state: web::Data<AppState>, log: Logger) {
+    let every = Duration::from_secs(state.config.media.gc_interval_secs);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        match crate::service::media::gc(&state, false).await {
+            Ok(report) if report.deleted > 0 || report.failed > 0 => {
+                info!(log, "media clean-up";
+                    "deleted" => report.deleted, "bytes" => report.bytes, "failed" => report.failed)
+            }
+            Ok(_) => {}
+            Err(e) => warn!(log, "media clean-up failed"; "error" => e.to_string()),
+        }
+    }
 }
 
 async fn purge_local_cache(cache: Arc<local::LocalCache>) {

@@ -34,6 +34,111 @@ pub struct Config {
     pub groups: GroupsConfig,
     pub chat: ChatConfig,
     pub ws: WsConfig,
+    pub media: MediaConfig,
+}
+
+/// Uploads: where they are stored, how large they may be, and when unused ones go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    /// Where the bytes live: `fs` (a local directory) or `s3` (any S3-compatible store).
+    /// Several instances must share one store: use `s3`, or one shared directory.
+    pub backend: MediaBackend,
+    /// `fs` only: the directory. Empty: `data_dir/media`.
+    pub dir: String,
+    /// `s3` only: the endpoint URL, e.g. `https://s3.eu-west-1.amazonaws.com` or
+    /// `http://127.0.0.1:3900` (Garage, MinIO).
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    /// Must equal the store's own region name (signatures are scoped to it).
+    pub s3_region: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    /// Address buckets as `endpoint/bucket` (true, what self-hosted stores expect) rather
+    /// than `bucket.endpoint`.
+    pub s3_path_style: bool,
+    /// Largest upload of any kind, in bytes: an upload is refused (413) as soon as it
+    /// crosses this or its kind's limit, without reading the rest.
+    pub max_upload_bytes: u64,
+    pub max_image_bytes: u64,
+    pub max_voice_bytes: u64,
+    pub max_video_bytes: u64,
+    pub max_file_bytes: u64,
+    pub max_avatar_bytes: u64,
+    /// Largest image in pixels (width x height), checked from the header before decoding.
+    pub max_image_pixels: u64,
+    /// Bytes one user may hold in uploads (0: no quota).
+    pub user_quota_bytes: u64,
+    /// Uploads one user may start per minute (0: no limit).
+    pub uploads_per_minute: u32,
+    /// Remove GPS and other location data from stored photos.
+    pub strip_location: bool,
+    /// Longest side of a photo's thumbnail, in pixels.
+    pub thumbnail_edge: u32,
+    /// Side of a stored (square) avatar, in pixels.
+    pub avatar_edge: u32,
+    /// Seconds an upload may stay unreferenced (never sent, avatar replaced, message
+    /// recalled) before it is deleted.
+    pub unreferenced_grace_secs: u64,
+    /// Seconds between two runs of the background clean-up on each instance (0: only
+    /// `jim media gc`).
+    pub gc_interval_secs: u64,
+    /// Seconds a signed download URL (for `<img>`/`<video>` in browsers) stays valid.
+    pub signed_url_ttl_secs: u64,
+    /// Photos processed at once (decoding and thumbnails run off the async workers; this
+    /// bounds how much CPU uploads take from chat). 0: half the CPU cores, at least one.
+    pub image_workers: usize,
+}
+
+/// `media.backend`: where uploaded bytes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaBackend {
+    Fs,
+    S3,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        const MIB: u64 = 1024 * 1024;
+        Self {
+            backend: MediaBackend::Fs,
+            dir: String::new(),
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_path_style: true,
+            max_upload_bytes: 100 * MIB,
+            max_image_bytes: 20 * MIB,
+            max_voice_bytes: 20 * MIB,
+            max_video_bytes: 100 * MIB,
+            max_file_bytes: 100 * MIB,
+            max_avatar_bytes: 5 * MIB,
+            max_image_pixels: 100_000_000,
+            user_quota_bytes: 2048 * MIB,
+            uploads_per_minute: 60,
+            strip_location: true,
+            thumbnail_edge: 320,
+            avatar_edge: 512,
+            unreferenced_grace_secs: 24 * 3600,
+            gc_interval_secs: 3600,
+            signed_url_ttl_secs: 3600,
+            image_workers: 0,
+        }
+    }
+}
+
+impl Config {
+    /// The directory of the `fs` media backend.
+    pub fn media_dir(&self) -> PathBuf {
+        if self.media.dir.trim().is_empty() {
+            self.data_dir.join("media")
+        } else {
+            PathBuf::from(self.media.dir.trim())
+        }
+    }
 }
 
 /// WebSocket connections.
@@ -368,6 +473,7 @@ impl Default for Config {
             groups: GroupsConfig::default(),
             chat: ChatConfig::default(),
             ws: WsConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -527,6 +633,26 @@ impl LoadedConfig {
         source_name(self.figment.find_metadata(key))
     }
 
+    /// Settings that work but are probably not what the operator wants.
+    pub fn warnings(&self) -> Vec<ConfigIssue> {
+        let c = &self.config;
+        let mut warnings = Vec::new();
+        if c.uses_redis() && c.media.backend == MediaBackend::Fs {
+            warnings.push(ConfigIssue {
+                key: "media.backend".into(),
+                source: self.source_of("media.backend"),
+                message: format!(
+                    "Redis is configured (several instances), but uploads go to a local \
+                     directory ({}): an upload made through one instance cannot be downloaded \
+                     through another unless that directory is shared; use media.backend = \
+                     \"s3\"",
+                    c.media_dir().display()
+                ),
+            });
+        }
+        warnings
+    }
+
     /// Check values that deserialize fine but make no sense. Every issue names its key.
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let c = &self.config;
@@ -600,6 +726,48 @@ impl LoadedConfig {
         }
         if c.ws.send_queue_bytes < 65_536 {
             bad("ws.send_queue_bytes", "must be at least 65536".into());
+        }
+        let m = &c.media;
+        if m.backend == MediaBackend::S3 {
+            for (key, value) in [
+                ("media.s3_endpoint", &m.s3_endpoint),
+                ("media.s3_bucket", &m.s3_bucket),
+                ("media.s3_region", &m.s3_region),
+                ("media.s3_access_key_id", &m.s3_access_key_id),
+                ("media.s3_secret_access_key", &m.s3_secret_access_key),
+            ] {
+                if value.trim().is_empty() {
+                    bad(key, "is required when media.backend = \"s3\"".into());
+                }
+            }
+            let endpoint = m.s3_endpoint.trim();
+            if !endpoint.is_empty()
+                && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            {
+                bad("media.s3_endpoint", "must start with http:// or https://".into());
+            }
+        }
+        for (key, value) in [
+            ("media.max_upload_bytes", m.max_upload_bytes),
+            ("media.max_image_bytes", m.max_image_bytes),
+            ("media.max_voice_bytes", m.max_voice_bytes),
+            ("media.max_video_bytes", m.max_video_bytes),
+            ("media.max_file_bytes", m.max_file_bytes),
+            ("media.max_avatar_bytes", m.max_avatar_bytes),
+            ("media.max_image_pixels", m.max_image_pixels),
+        ] {
+            if value == 0 {
+                bad(key, "must be at least 1".into());
+            }
+        }
+        if !(16..=2048).contains(&m.thumbnail_edge) {
+            bad("media.thumbnail_edge", "must be between 16 and 2048".into());
+        }
+        if !(16..=4096).contains(&m.avatar_edge) {
+            bad("media.avatar_edge", "must be between 16 and 4096".into());
+        }
+        if m.signed_url_ttl_secs < 10 {
+            bad("media.signed_url_ttl_secs", "must be at least 10".into());
         }
         if c.chat.publish_queue == 0 {
             bad("chat.publish_queue", "must be at least 1".into());
@@ -821,6 +989,9 @@ pub fn render_redacted(config: &Config) -> String {
     shown.database.url = redact_url(&shown.database.url);
     shown.redis.url = redact_url(&shown.redis.url);
     shown.messages.url = redact_url(&shown.messages.url);
+    if !shown.media.s3_secret_access_key.is_empty() {
+        shown.media.s3_secret_access_key = "<redacted>".into();
+    }
     toml::to_string_pretty(&shown).unwrap_or_default()
 }
 

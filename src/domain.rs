@@ -197,6 +197,35 @@ small_int_enum! {
     }
 }
 
+small_int_enum! {
+    /// What an upload is for (`media.kind`): it sets the size limit, the types the bytes may
+    /// be, and what the server does with them (thumbnails for images, a square for avatars).
+    pub enum MediaKind {
+        Image = 1,
+        Voice = 2,
+        Video = 3,
+        File = 4,
+        Avatar = 5,
+    }
+}
+
+impl MediaKind {
+    /// The wire name (`kind` of an upload).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Voice => "voice",
+            Self::Video => "video",
+            Self::File => "file",
+            Self::Avatar => "avatar",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.name() == name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +278,7 @@ mod tests {
             [MessageStatus::Normal, MessageStatus::Deleted, MessageStatus::Recalled].map(i16::from),
             [1, 2, 3]
         );
+        assert_eq!(MediaKind::ALL.iter().map(|k| k.as_i16()).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
         assert_eq!(OnlineStatus::Online.as_i16(), 1);
         assert_eq!(OnlineStatus::Invisible.as_i16(), 4);
     }

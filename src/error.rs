@@ -16,6 +16,8 @@ pub mod status {
     pub const METHOD_NOT_ALLOWED: u16 = 405;
     pub const CONFLICT: u16 = 409;
     pub const PAYLOAD_TOO_LARGE: u16 = 413;
+    pub const UNSUPPORTED_MEDIA_TYPE: u16 = 415;
+    pub const RANGE_NOT_SATISFIABLE: u16 = 416;
     pub const TOO_MANY_REQUESTS: u16 = 429;
     pub const INTERNAL_SERVER_ERROR: u16 = 500;
     pub const SERVICE_UNAVAILABLE: u16 = 503;
@@ -155,6 +157,19 @@ error_codes! {
     GroupLinkInvalid => "GROUP_LINK_INVALID", NOT_FOUND, "invite link unknown, expired or revoked";
     GroupAllMuted => "GROUP_ALL_MUTED", FORBIDDEN, "the whole group is muted";
     MemberMuted => "MEMBER_MUTED", FORBIDDEN, "you have been muted in this group";
+    MediaNotFound => "MEDIA_NOT_FOUND", NOT_FOUND, "no such upload";
+    MediaTooLarge => "MEDIA_TOO_LARGE", PAYLOAD_TOO_LARGE, "the upload is larger than allowed for its kind";
+    MediaQuotaExceeded => "MEDIA_QUOTA_EXCEEDED", PAYLOAD_TOO_LARGE, "your uploads would pass your storage quota; delete some first";
+    MediaTypeRefused => "MEDIA_TYPE_REFUSED", UNSUPPORTED_MEDIA_TYPE, "the file's content is not an allowed type for this kind";
+    MediaKindInvalid => "MEDIA_KIND_INVALID", BAD_REQUEST, "kind must be image, voice, video, file or avatar";
+    MediaEmpty => "MEDIA_EMPTY", BAD_REQUEST, "the file is empty";
+    MediaMultipartInvalid => "MEDIA_MULTIPART_INVALID", BAD_REQUEST, "send multipart/form-data with one part named file";
+    MediaImageTooLarge => "MEDIA_IMAGE_TOO_LARGE", BAD_REQUEST, "the image's dimensions are larger than allowed";
+    MediaImageCorrupt => "MEDIA_IMAGE_CORRUPT", UNSUPPORTED_MEDIA_TYPE, "the image cannot be decoded";
+    MediaNotYours => "MEDIA_NOT_YOURS", FORBIDDEN, "only the uploader may attach this upload";
+    MediaKindMismatch => "MEDIA_KIND_MISMATCH", BAD_REQUEST, "this upload's kind does not fit here";
+    MediaRangeInvalid => "MEDIA_RANGE_INVALID", RANGE_NOT_SATISFIABLE, "the requested range is outside the file";
+    MediaSignatureInvalid => "MEDIA_SIGNATURE_INVALID", NOT_FOUND, "no such upload";
 }
 
 /// The crate-wide error.

@@ -14,6 +14,7 @@ use crate::bus::publisher::Publisher;
 use crate::bus::{Bus, Cache};
 use crate::config::Config;
 use crate::db::Db;
+use crate::media::blob::BlobStore;
 use crate::secret::Secret;
 use crate::service::password::PasswordHasher;
 use crate::store::MessageStore;
@@ -44,6 +45,10 @@ pub struct Core {
     pub notifier: Notifier,
     /// Unique per process; stamped on bus messages.
     pub instance_id: String,
+    /// Where uploads live (a local directory or an S3 bucket).
+    pub blobs: BlobStore,
+    /// Photos processed at once (`media.image_workers`).
+    pub image_jobs: Arc<tokio::sync::Semaphore>,
 }
 
 /// The connected backends a [`Core`] is built from.
@@ -55,11 +60,13 @@ pub struct Dependencies {
     pub messages: MessageStore,
     pub presence: Presence,
     pub auth_cache: AuthCache,
+    pub blobs: BlobStore,
 }
 
 impl Core {
     pub fn new(config: Arc<Config>, log: Logger, deps: Dependencies, instance_id: String) -> Self {
-        let Dependencies { db, bus, cache, secret, messages, presence, auth_cache } = deps;
+        let Dependencies { db, bus, cache, secret, messages, presence, auth_cache, blobs } = deps;
+        let image_jobs = crate::service::media::image_workers(config.media.image_workers);
         let hasher = PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_concurrency);
         let publisher = Publisher::start(bus.clone(), config.chat.publish_queue, log.clone());
         let auth_cache = Arc::new(auth_cache);
@@ -78,6 +85,8 @@ impl Core {
             secret,
             hasher,
             instance_id,
+            blobs,
+            image_jobs,
         }
     }
 }

@@ -32,6 +32,9 @@ pub fn run(cmd: ConfigCommand, sources: &ConfigSources) -> anyhow::Result<ExitCo
             for unknown in &loaded.unknown {
                 eprintln!("error: {unknown}");
             }
+            for warning in loaded.warnings() {
+                eprintln!("warning: {warning}");
+            }
             println!("sources: {}", loaded.sources.join(" < "));
             println!("profile: {}", loaded.config.profile_name());
             if issues.is_empty() && loaded.unknown.is_empty() {

@@ -3,6 +3,7 @@
 
 mod config_cmd;
 mod group;
+mod media;
 mod migrate;
 mod serve;
 mod user;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Manage groups: list, show, mute, unmute, dissolve (running servers act at once).
     #[command(subcommand)]
     Group(group::GroupCommand),
+    /// Uploads: clean up what nothing refers to (`gc [--dry-run]`), or count them (`stats`).
+    #[command(subcommand)]
+    Media(media::MediaCommand),
 }
 
 /// Run a parsed command line; the exit code follows the convention 0 ok, 1 error, 2 usage.
@@ -93,6 +97,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Group(cmd) => match load_valid(&sources) {
             Ok(loaded) => group::run(cmd, loaded).await,
+            Err(code) => Ok(code),
+        },
+        Command::Media(cmd) => match load_valid(&sources) {
+            Ok(loaded) => media::run(cmd, loaded).await,
             Err(code) => Ok(code),
         },
     };

@@ -25,6 +25,9 @@ pub async fn run(args: ServeArgs, loaded: LoadedConfig) -> anyhow::Result<ExitCo
     for unknown in &loaded.unknown {
         warn!(log, "unknown config key"; "key" => &unknown.key, "source" => &unknown.source);
     }
+    for warning in loaded.warnings() {
+        warn!(log, "config"; "key" => &warning.key, "warning" => &warning.message);
+    }
     let app = match Application::build(config.clone(), log.clone()).await {
         Ok(app) => app,
         Err(e) => {

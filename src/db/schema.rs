@@ -219,6 +219,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    media (id) {
+        id -> Text,
+        owner_id -> BigInt,
+        kind -> SmallInt,
+        state -> SmallInt,
+        mime -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        name -> Text,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        thumb_mime -> Nullable<Text>,
+        thumb_size -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    media_refs (id) {
+        id -> BigInt,
+        media_id -> Text,
+        ref_kind -> SmallInt,
+        room_id -> Text,
+        session_type -> SmallInt,
+        party_a -> BigInt,
+        party_b -> BigInt,
+        ref_key -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    media_usage (user_id) {
+        user_id -> BigInt,
+        bytes -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(group_member -> groups (group_id));
 diesel::joinable!(group_member -> users (user_id));
@@ -241,4 +281,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversation_clears,
     conversation_state,
     message_hides,
+    media,
+    media_refs,
+    media_usage,
 );

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod friend;
 pub mod group;
 pub mod health;
+pub mod media;
 pub mod middleware;
 pub mod openapi;
 pub mod profile;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     .configure(chat::routes)
     .route("/api/v1/ws", web::get().to(crate::ws::session::connect))
     .configure(group::routes)
+    .configure(media::routes)
     .default_service(web::to(no_route));
 }
 

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, Response, ResponseBuilder, content::ContentBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, chat, envelope, friend, group, health, profile};
+use super::{auth, chat, envelope, friend, group, health, media, profile};
 use crate::service;
 
 /// The API description. Every route must be listed in `paths`; a test checks the router and
@@ -82,6 +82,10 @@ use crate::service;
         group::link_join,
         group::link_revoke,
         group::links,
+        media::upload,
+        media::sign,
+        media::download,
+        media::thumbnail,
     ),
     modifiers(&BearerAuth, &CommonResponses),
     components(schemas(envelope::ErrorEnvelope, health::Liveness, service::health::Readiness)),
@@ -92,7 +96,8 @@ use crate::service;
         (name = "friend", description = "Search, invitations, friend list, remarks, delete, block"),
         (name = "chat", description = "Messages, history, conversations, read marks, recall"),
         (name = "realtime", description = "The WebSocket: pushes, catch-up, typing, presence"),
-        (name = "group", description = "Groups: create, join, roles, moderation, invitations, links, dissolve")
+        (name = "group", description = "Groups: create, join, roles, moderation, invitations, links, dissolve"),
+        (name = "media", description = "Uploads: photos, voice notes, videos, files, avatars; downloads and signed URLs")
     )
 )]
 pub struct ApiDoc;
@@ -210,7 +215,22 @@ static ALLOWED_METHODS: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
 
 /// The methods `path` accepts (an `Allow` header value), or `None` for an unknown path.
 pub fn allowed_methods(path: &str) -> Option<&'static str> {
-    ALLOWED_METHODS.get(path).map(String::as_str)
+    if let Some(allow) = ALLOWED_METHODS.get(path) {
+        return Some(allow.as_str());
+    }
+    // A templated path (`/api/v1/media/{id}`) matches any value in its `{…}` segments.
+    let segments: Vec<&str> = path.split('/').collect();
+    ALLOWED_METHODS
+        .iter()
+        .filter(|(template, _)| template.contains('{'))
+        .find(|(template, _)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(t, s)| {
+                    (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
+                })
+        })
+        .map(|(_, allow)| allow.as_str())
 }
 
 /// The spec as pretty JSON (also what `jim openapi` prints).

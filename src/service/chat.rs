@@ -14,7 +14,7 @@ use crate::db::now_ms;
 use crate::domain::{MessageStatus, MessageType, SessionType};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth::Principal;
-use crate::service::{friend, group};
+use crate::service::{friend, group, media};
 use crate::state::Core;
 use crate::store::{
     NewMessage, OnCommit, Page, StoredMessage, group_room_id, private_room_id, world_room_id,
@@ -168,6 +168,29 @@ fn media_src(state: &Core, body: &Map<String, Value>) -> Result<String> {
     Ok(src)
 }
 
+/// The upload a media message refers to (`body.media_id`), if any.
+fn media_id_of(message_type: i16, body: &Value) -> Result<Option<String>> {
+    let Some(raw) = body.get("media_id") else { return Ok(None) };
+    let media_type = matches!(
+        MessageType::from_i16(message_type),
+        Some(
+            MessageType::Image
+                | MessageType::Voice
+                | MessageType::Video
+                | MessageType::File
+                | MessageType::Sticker
+        )
+    );
+    match raw {
+        Value::String(id) if media_type => Ok(Some(id.clone())),
+        Value::Null => Ok(None),
+        _ => Err(AppError::with_message(
+            ErrorCode::InvalidBody,
+            "body.media_id must be the id of an upload, on an image, voice, video, file or sticker message",
+        )),
+    }
+}
+
 /// Validate a body for its type and keep only the fields that type defines.
 pub fn validate_body(state: &Core, message_type: i16, body: &Value) -> Result<Value> {
     let empty = Map::new();
@@ -212,7 +235,11 @@ pub fn validate_body(state: &Core, message_type: i16, body: &Value) -> Result<Va
             | MessageType::Video
             | MessageType::File),
         ) => {
-            put("src", json!(media_src(state, body)?));
+            // By reference (`media_id`), the server fills the rest from the upload (send).
+            let by_reference = body.get("media_id").is_some_and(|v| !v.is_null());
+            if !by_reference {
+                put("src", json!(media_src(state, body)?));
+            }
             if let Some(f) = text_field(body, "format", 16)? {
                 if !f.chars().all(|c| c.is_ascii_alphanumeric()) {
                     return Err(AppError::with_message(
@@ -230,7 +257,7 @@ pub fn validate_body(state: &Core, message_type: i16, body: &Value) -> Result<Va
             {
                 put("duration", json!(d));
             }
-            if media == MessageType::File {
+            if media == MessageType::File && !by_reference {
                 let name = text_field(body, "name", 255)?
                     .filter(|n| !n.trim().is_empty())
                     .ok_or_else(|| {
@@ -264,6 +291,7 @@ pub fn validate_body(state: &Core, message_type: i16, body: &Value) -> Result<Va
             let code = text_field(body, "code", 64)?.filter(|c| !c.trim().is_empty());
             match code {
                 Some(code) => put("code", json!(code)),
+                None if body.get("media_id").is_some_and(|v| !v.is_null()) => {}
                 None => put("src", json!(media_src(state, body)?)),
             }
         }
@@ -301,7 +329,13 @@ pub async fn send(state: &Core, principal: &Principal, input: SendInput) -> Resu
     if MessageType::from_i16(input.message_type).is_none() {
         return Err(AppError::code(ErrorCode::InvalidType));
     }
-    let body = validate_body(state, input.message_type, &input.body)?;
+    let mut body = validate_body(state, input.message_type, &input.body)?;
+    let media_id = media_id_of(input.message_type, &input.body)?;
+    if let (Some(id), Some(kind), Value::Object(fields)) =
+        (&media_id, MessageType::from_i16(input.message_type), &mut body)
+    {
+        media::fill_body(state, sender, kind, id, fields).await?;
+    }
     let action_id = action_id(input.action_id.as_deref())?;
     match SessionType::from_i16(room.session_type) {
         Some(SessionType::Private) => {
@@ -340,6 +374,18 @@ pub async fn send(state: &Core, principal: &Principal, input: SendInput) -> Resu
                 };
             }
         }
+    }
+    if let Some(id) = &media_id {
+        media::refer_from_message(
+            state,
+            id,
+            &room.room_id,
+            room.session_type,
+            sender,
+            room.target_id,
+            &action_id,
+        )
+        .await?;
     }
     // Recipients are read before the commit so that the push can be queued in commit order
     // (a member who joins in between gets this message with their next push, from the store).
@@ -686,6 +732,7 @@ pub async fn recall(
         state.messages.recall(&room.room_id, message_id, sender, not_before).await?.ok_or_else(
             || AppError::with_message(ErrorCode::RecallFailed, "the recall window has passed"),
         )?;
+    media::forget_message(state, &room.room_id, recalled.sender_id, &recalled.action_id).await?;
     let recipient_ids = recipients(state, &room, user).await?;
     let mut tombstone = recalled;
     tombstone.body = json!({});

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod friend;
 pub mod group;
 pub mod health;
+pub mod media;
 pub mod password;
 pub mod user;
 pub mod validate;

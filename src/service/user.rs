@@ -8,7 +8,7 @@ use crate::db::user::{ProfileChanges, UserRow};
 use crate::domain::{OnlineStatus, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth::{self, UserSummary};
-use crate::service::validate;
+use crate::service::{media, validate};
 use crate::state::Core;
 
 /// What `/profile/info` returns.
@@ -62,7 +62,12 @@ pub async fn update_profile(state: &Core, user_id: i64, update: ProfileUpdate) -
         changes.nickname = Some(validate::nickname(nick)?);
     }
     if let Some(avatar) = &update.avatar {
-        changes.avatar = Some(validate::avatar(avatar)?);
+        // An upload's id is taken (and the old avatar released) once everything else holds.
+        changes.avatar = Some(if media::is_media_id(avatar) {
+            String::new()
+        } else {
+            validate::avatar(avatar)?
+        });
     }
     if let Some(date) = &update.birth_date {
         changes.birth_date =
@@ -80,6 +85,10 @@ pub async fn update_profile(state: &Core, user_id: i64, update: ProfileUpdate) -
         && changes.online_status.is_none()
     {
         return Err(AppError::invalid("nothing to update"));
+    }
+    if let Some(avatar) = &update.avatar {
+        changes.avatar =
+            Some(media::set_avatar(state, user_id, media::AvatarOf::User(user_id), avatar).await?);
     }
     changes.updated_at = Some(now_ms());
     let status_changed = changes.online_status.is_some();

@@ -225,6 +225,10 @@ async fn openapi_spec_and_vendored_ui_are_served() {
         "/api/v1/chat/conversation/pin",
         "/api/v1/chat/conversation/mute",
         "/api/v1/ws",
+        "/api/v1/media/upload",
+        "/api/v1/media/sign",
+        "/api/v1/media/{id}",
+        "/api/v1/media/{id}/thumbnail",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} documented");
     }

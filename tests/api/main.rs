@@ -19,6 +19,7 @@ mod groups;
 mod health;
 mod http;
 mod load_smoke;
+mod media;
 mod migrations;
 mod store_contract;
 mod ws;

@@ -12,7 +12,7 @@ use crate::db::now_ms;
 use crate::db::user::UserRow;
 use crate::domain::{GroupRole, GroupStatus, JoinPolicy};
 use crate::error::{AppError, ErrorCode, Result};
-use crate::service::validate;
+use crate::service::{media, validate};
 use crate::state::Core;
 
 /// Create a group with the caller as owner and `member_ids` (active friends of the caller) as
@@ -134,9 +134,12 @@ pub async fn update(state: &Core, user_id: i64, group_id: i64, input: UpdateInpu
         changes.name = Some(name);
     }
     if let Some(avatar) = &input.avatar {
-        let avatar = validate::avatar(avatar)?;
-        values.insert("avatar".into(), json!(avatar));
-        changes.avatar = Some(avatar);
+        // Checked here; an upload's id is taken (and the old avatar released) below, once
+        // the caller is known to be allowed.
+        if !media::is_media_id(avatar) {
+            validate::avatar(avatar)?;
+        }
+        values.insert("avatar".into(), Value::Null);
     }
     if let Some(text) = &input.announcement {
         let text = validate_announcement(text)?;
@@ -176,6 +179,12 @@ pub async fn update(state: &Core, user_id: i64, group_id: i64, input: UpdateInpu
     if let Some(new_owner) = input.owner_id {
         require_owner(&me)?;
         check_transfer_target(user_id, new_owner)?;
+    }
+    if let Some(avatar) = &input.avatar {
+        let avatar =
+            media::set_avatar(state, user_id, media::AvatarOf::Group(g.id), avatar).await?;
+        values.insert("avatar".into(), json!(avatar));
+        changes.avatar = Some(avatar);
     }
     if !values.is_empty() {
         changes.updater_id = Some(user_id);
