@@ -2,4 +2,5 @@
 //! (`image`), and where blobs live, on local disk or S3 (`blob`). Nothing here touches the
 //! database, the configuration or HTTP.
 
+pub mod image;
 pub mod inspect;
