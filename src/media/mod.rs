@@ -2,5 +2,6 @@
 //! (`image`), and where blobs live, on local disk or S3 (`blob`). Nothing here touches the
 //! database, the configuration or HTTP.
 
+pub mod blob;
 pub mod image;
 pub mod inspect;
