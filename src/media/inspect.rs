@@ -35,7 +35,19 @@ pub fn sniff(head: &[u8]) -> Sniffed {
         infer::MatcherType::Video => ContentClass::Video,
         _ => ContentClass::Other,
     };
-    Sniffed { mime: kind.mime_type(), class }
+    Sniffed { mime: standard_mime(kind.mime_type()), class }
+}
+
+/// The registered name for types the magic-number table spells its own way, so that the
+/// `Content-Type` served is one browsers know (`audio/opus` is an Ogg file to them).
+fn standard_mime(mime: &'static str) -> &'static str {
+    match mime {
+        "audio/opus" => "audio/ogg",
+        "audio/x-flac" => "audio/flac",
+        "audio/x-wav" => "audio/wav",
+        "audio/m4a" => "audio/mp4",
+        other => other,
+    }
 }
 
 /// Image types the server decodes (thumbnails, avatars): the only images it shows inline.
@@ -135,8 +147,12 @@ mod tests {
         let jpeg = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0";
         assert_eq!(sniff(jpeg).mime, "image/jpeg");
         let mut ogg = b"OggS\0\x02".to_vec();
+        ogg.resize(28, 0);
+        ogg.extend_from_slice(b"OpusHead");
         ogg.resize(64, 0);
-        assert_eq!(sniff(&ogg).class, ContentClass::Audio);
+        assert_eq!(sniff(&ogg), Sniffed { mime: "audio/ogg", class: ContentClass::Audio });
+        let flac = b"fLaC\0\0\0\x22";
+        assert_eq!(sniff(flac), Sniffed { mime: "audio/flac", class: ContentClass::Audio });
         let mp4 = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom";
         assert_eq!(sniff(mp4), Sniffed { mime: "video/mp4", class: ContentClass::Video });
         let pdf = b"%PDF-1.7\n";
