@@ -8,6 +8,7 @@
 mod helpers;
 
 mod auth;
+mod blob_contract;
 mod bus;
 mod chat;
 mod cli;
@@ -15,6 +16,7 @@ mod cli_user;
 mod config_example;
 mod faults;
 mod friends;
+mod garage;
 mod groups;
 mod health;
 mod http;
