@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite, the scale-out profile included: MariaDB and Redis are started
-# when they are down (scripts/start-services.sh), and the scale-out tests FAIL instead of
-# skipping when those services cannot be reached (JIM_TEST_REQUIRE_SCALEOUT=1).
+# when they are down (scripts/start-services.sh), Garage (S3) is installed when absent
+# (scripts/install-garage.sh), and the scale-out tests FAIL instead of skipping when those
+# services cannot be reached (JIM_TEST_REQUIRE_SCALEOUT=1).
 #
 # Extra arguments go to `cargo test`, e.g. `scripts/test.sh bus::` to run only the bus tests.
 # Without arguments it first runs scripts/fuzz-api.sh for 60 s (JIM_SKIP_FUZZ=1 skips it).
@@ -33,6 +34,13 @@ drop_test_databases() {
 }
 drop_test_databases
 trap drop_test_databases EXIT
+
+# The S3 media tests run against a real Garage: built once into a cache outside the checkout
+# (about 16 minutes on two cores the first time), then reused.
+if [ -z "${GARAGE_BIN:-}" ]; then
+    GARAGE_BIN="$(bash scripts/install-garage.sh)"
+    export GARAGE_BIN
+fi
 
 # The API against its own OpenAPI document: a short schemathesis run on a fresh server (the
 # whole suite only, not a filtered run; FUZZ_SECONDS=300 before a release). It runs first so

@@ -741,8 +741,9 @@ impl LoadedConfig {
                 }
             }
             let endpoint = m.s3_endpoint.trim();
-            if !endpoint.is_empty()
-                && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            if !(endpoint.is_empty()
+                || endpoint.starts_with("http://")
+                || endpoint.starts_with("https://"))
             {
                 bad("media.s3_endpoint", "must start with http:// or https://".into());
             }

@@ -19,8 +19,9 @@ use crate::state::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/media/upload", web::post().to(upload))
         .route("/api/v1/media/sign", web::post().to(sign))
-        .route("/api/v1/media/{id}", web::get().to(download))
-        .route("/api/v1/media/{id}/thumbnail", web::get().to(thumbnail));
+        // Ids are 32 hex digits: `sign` and `upload` are never taken for one.
+        .route("/api/v1/media/{id:[0-9a-f]{32}}", web::get().to(download))
+        .route("/api/v1/media/{id:[0-9a-f]{32}}/thumbnail", web::get().to(thumbnail));
 }
 
 /// The form of an upload.

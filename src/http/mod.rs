@@ -83,6 +83,11 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
 /// (Routes are registered with their method as a guard, so actix itself only sees "no match".)
 async fn no_route(req: HttpRequest) -> HttpResponse {
     match openapi::allowed_methods(req.path()) {
+        // The method fits the path's shape but no route took it (an id of the wrong form):
+        // there is no such thing.
+        Some(allow) if allow.split(", ").any(|m| m == req.method().as_str()) => {
+            AppError::code(ErrorCode::NotFound).error_response()
+        }
         Some(allow) => {
             let mut res = AppError::code(ErrorCode::MethodNotAllowed).error_response();
             if let Ok(value) = HeaderValue::from_str(allow) {

@@ -171,7 +171,8 @@ async fn photo_upload_and_download(profile: Profile) {
     let app = &env.app;
     let (_, token) = app.user("mira").await;
     let original = jpeg(640, 480);
-    let info = upload_ok(app, &token, Some("image"), "../../etc/holiday.jpg", original.clone()).await;
+    let info =
+        upload_ok(app, &token, Some("image"), "../../etc/holiday.jpg", original.clone()).await;
     let id = info["id"].as_str().unwrap();
     assert_eq!(id.len(), 32, "128 random bits, hex: {info}");
     assert_eq!(info["mime"], "image/jpeg");
@@ -180,7 +181,10 @@ async fn photo_upload_and_download(profile: Profile) {
     let long = format!("{}.jpg", "n".repeat(1000));
     let named = upload_ok(app, &token, None, &long, original).await;
     let name = named["name"].as_str().unwrap();
-    assert!(name.len() <= 255 && name.ends_with(".jpg"), "cut to 255 bytes, extension kept: {name}");
+    assert!(
+        name.len() <= 255 && name.ends_with(".jpg"),
+        "cut to 255 bytes, extension kept: {name}"
+    );
     assert_eq!((info["width"].as_i64(), info["height"].as_i64()), (Some(640), Some(480)));
     assert_eq!(info["url"], format!("/api/v1/media/{id}"));
     let size = info["size"].as_u64().unwrap();
@@ -695,7 +699,8 @@ async fn the_clean_up_deletes_only_what_nothing_refers_to() {
     let files = || walk(&media_dir);
     assert_eq!(files().len(), 4, "two uploads, each with a thumbnail: {:?}", files());
 
-    let out = jim_for(&env, &["media", "gc", "--dry-run", "-O", "media.unreferenced_grace_secs=0"], "");
+    let out =
+        jim_for(&env, &["media", "gc", "--dry-run", "-O", "media.unreferenced_grace_secs=0"], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("would delete 1 upload(s)"), "{}", text(&out.stdout));
     assert_eq!(files().len(), 4, "a dry run deletes nothing");
@@ -731,10 +736,13 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn config_check_warns_about_local_media_with_redis() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(jim_bin())
+    let mut cmd = std::process::Command::new(jim_bin());
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("JIM_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd
         .current_dir(dir.path())
         .args(["config", "check", "-O", "redis.url=redis://127.0.0.1:6379"])
-        .env_remove("JIM_REDIS__URL")
         .output()
         .unwrap();
     let err = text(&out.stderr);
