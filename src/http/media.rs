@@ -31,13 +31,27 @@ pub struct UploadForm {
     /// The bytes (one part). Its type is read from the bytes, not from the part's header.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-    /// `image`, `voice`, `video`, `file` or `avatar` (before `file`; default: from the bytes).
+    /// Before `file`; default: from the bytes.
+    #[schema(value_type = Option<UploadKind>)]
     kind: Option<String>,
+}
+
+/// What an upload is for.
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum UploadKind {
+    Image,
+    Voice,
+    Video,
+    File,
+    Avatar,
 }
 
 #[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
 pub struct UploadQuery {
     /// The kind, as the form field `kind` (either may be given).
+    #[param(value_type = Option<UploadKind>)]
     pub kind: Option<String>,
 }
 
@@ -135,8 +149,8 @@ pub struct SignedQuery {
 /// `If-None-Match` 304. Authenticate with the token header or a signed URL's `u`, `e`, `s`.
 #[utoipa::path(get, path = "/api/v1/media/{id}", tag = "media", security(("bearer" = [])),
     params(("id" = String, Path, description = "The upload's id"), SignedQuery),
-    responses((status = 200, description = "The bytes", content_type = "application/octet-stream"),
-        (status = 206, description = "The range asked for", content_type = "application/octet-stream"),
+    responses((status = 200, description = "The bytes, with the type read from them at upload", content_type = "*/*"),
+        (status = 206, description = "The range asked for", content_type = "*/*"),
         (status = 304, description = "Not modified"),
         (status = 401, description = "TOKEN_*", body = ErrorEnvelope),
         (status = 404, description = "MEDIA_NOT_FOUND", body = ErrorEnvelope),
@@ -154,7 +168,7 @@ pub async fn download(
 /// A photo's thumbnail (same rules as the upload itself).
 #[utoipa::path(get, path = "/api/v1/media/{id}/thumbnail", tag = "media", security(("bearer" = [])),
     params(("id" = String, Path, description = "The upload's id"), SignedQuery),
-    responses((status = 200, description = "The thumbnail", content_type = "image/jpeg"),
+    responses((status = 200, description = "The thumbnail (JPEG, or PNG for pictures with transparency)", content_type = "image/*"),
         (status = 304, description = "Not modified"),
         (status = 401, description = "TOKEN_*", body = ErrorEnvelope),
         (status = 404, description = "MEDIA_NOT_FOUND", body = ErrorEnvelope),
