@@ -103,6 +103,14 @@ pub async fn upload(
                 let bytes = (&mut part).map(|chunk| chunk.map_err(multipart_error));
                 let info = media::upload(&state, user.0.user_id, kind, &file_name, expected, bytes)
                     .await?;
+                // `file` must come last: a `kind` after it would have been read too late.
+                if form.next().await.is_some() {
+                    media::discard(&state, &info.id).await?;
+                    return Err(AppError::with_message(
+                        ErrorCode::MediaMultipartInvalid,
+                        "file must be the last part (send kind before it)",
+                    ));
+                }
                 return Ok(envelope::ok(info));
             }
             "kind" => {

@@ -525,6 +525,14 @@ where
     })
 }
 
+/// Remove an upload just made (its request turned out to be malformed after the file).
+pub async fn discard(state: &Core, id: &str) -> Result<()> {
+    if remove_blobs(state, id).await {
+        state.db.media_remove(id.to_string()).await?;
+    }
+    Ok(())
+}
+
 /// An upload the caller may download, with the bytes asked for.
 pub struct Download {
     pub mime: String,

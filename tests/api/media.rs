@@ -467,6 +467,19 @@ async fn bad_uploads_are_refused_and_leave_nothing(profile: Profile) {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
+    // `kind` after `file` comes too late to apply: refused, and the upload is not kept.
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(png(8, 8)).file_name("late.png"))
+        .text("kind", "-58800");
+    let res = app
+        .client
+        .post(format!("{}/api/v1/media/upload", app.url))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
     // Nothing of any of that was kept: no upload counted, no bytes held.
     let stats = jim::service::media::stats(&app.state).await.unwrap();
     assert!(stats.iter().all(|s| s.count == 0 && s.pending == 0), "{stats:?}");
