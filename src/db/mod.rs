@@ -7,6 +7,7 @@ pub mod control;
 pub mod conversation;
 pub mod friend;
 pub mod group;
+mod ids;
 pub mod meta;
 pub mod migrate;
 pub mod schema;
