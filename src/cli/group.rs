@@ -8,6 +8,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::config::LoadedConfig;
+use crate::domain::GroupId;
 use crate::service::group::{self, GroupInfo, MemberView};
 use crate::service::user;
 
@@ -27,13 +28,13 @@ pub enum GroupCommand {
     },
     /// Show one group and its members.
     Show {
-        id: i64,
+        id: GroupId,
         #[arg(long)]
         json: bool,
     },
     /// Mute the whole group (owner and admins still speak), or one member.
     Mute {
-        id: i64,
+        id: GroupId,
         /// Mute only this member (user id or username).
         #[arg(long)]
         member: Option<String>,
@@ -44,7 +45,7 @@ pub enum GroupCommand {
     },
     /// Lift the group-wide mute, or one member's mute.
     Unmute {
-        id: i64,
+        id: GroupId,
         /// Unmute only this member (user id or username).
         #[arg(long)]
         member: Option<String>,
@@ -52,7 +53,7 @@ pub enum GroupCommand {
     /// Dissolve a group: members are told, nobody can join or write to it any more; its
     /// history stays readable to former members.
     Dissolve {
-        id: i64,
+        id: GroupId,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,

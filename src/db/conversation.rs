@@ -7,12 +7,13 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::schema::{conversation_clears, conversation_state, message_hides};
 use super::{Db, DbError, DbResult};
 use crate::db_run;
+use crate::domain::UserId;
 
 /// A row of `conversation_state`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = conversation_state)]
 pub struct ConversationStateRow {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub room_id: String,
     pub session_type: i16,
     pub target_id: i64,
@@ -25,7 +26,7 @@ pub struct ConversationStateRow {
 /// Which conversation a state row is for.
 #[derive(Debug, Clone)]
 pub struct ConversationKey {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub room_id: String,
     pub session_type: i16,
     pub target_id: i64,
@@ -35,7 +36,7 @@ pub struct ConversationKey {
 #[derive(Insertable)]
 #[diesel(table_name = conversation_state)]
 struct NewConversationState<'a> {
-    user_id: i64,
+    user_id: UserId,
     room_id: &'a str,
     session_type: i16,
     target_id: i64,
@@ -151,7 +152,7 @@ impl Db {
     /// My state rows for the given rooms.
     pub async fn conversation_states(
         &self,
-        user_id: i64,
+        user_id: UserId,
         room_ids: Vec<String>,
     ) -> DbResult<Vec<ConversationStateRow>> {
         self.run(move |mut conn| async move {
@@ -168,7 +169,7 @@ impl Db {
     /// My state rows of one session type (e.g. the world rooms I have used).
     pub async fn conversation_states_of_type(
         &self,
-        user_id: i64,
+        user_id: UserId,
         session_type: i16,
     ) -> DbResult<Vec<ConversationStateRow>> {
         self.run(move |mut conn| async move {
@@ -187,7 +188,7 @@ impl Db {
         &self,
         room_id: String,
         message_id: i64,
-        sender: i64,
+        sender: UserId,
     ) -> DbResult<i64> {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| conversation_state::table
@@ -204,7 +205,7 @@ impl Db {
     /// Hide `room_id` up to `up_to` from `user_id`'s history.
     pub async fn conversation_clear(
         &self,
-        user_id: i64,
+        user_id: UserId,
         room_id: String,
         up_to: i64,
         now: i64,
@@ -225,7 +226,7 @@ impl Db {
     }
 
     /// Up to which message `user_id` cleared `room_id` (0: never).
-    pub async fn conversation_cleared_to(&self, user_id: i64, room_id: String) -> DbResult<i64> {
+    pub async fn conversation_cleared_to(&self, user_id: UserId, room_id: String) -> DbResult<i64> {
         self.run(move |mut conn| async move {
             let v: Option<i64> = db_run!(&mut conn, |c| conversation_clears::table
                 .filter(conversation_clears::user_id.eq(user_id))
@@ -242,7 +243,7 @@ impl Db {
     /// Hide one message from `user_id` only.
     pub async fn message_hide(
         &self,
-        user_id: i64,
+        user_id: UserId,
         room_id: String,
         message_id: i64,
         now: i64,
@@ -265,7 +266,7 @@ impl Db {
     /// Which of `message_ids` in `room_id` `user_id` has hidden.
     pub async fn message_hidden(
         &self,
-        user_id: i64,
+        user_id: UserId,
         room_id: String,
         message_ids: Vec<i64>,
     ) -> DbResult<Vec<i64>> {

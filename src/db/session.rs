@@ -7,13 +7,14 @@ use super::schema::{sessions, users};
 use super::user::UserRow;
 use super::{Db, DbResult, last_insert_id};
 use crate::db_run;
+use crate::domain::UserId;
 
 /// A row of `sessions`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub token_hash: String,
     pub user_agent: String,
     pub ip: String,
@@ -27,7 +28,7 @@ pub struct SessionRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct NewSession {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub token_hash: String,
     pub user_agent: String,
     pub ip: String,
@@ -80,7 +81,7 @@ impl Db {
     }
 
     /// Live (not revoked, not expired) sessions of a user, newest first.
-    pub async fn session_list_live(&self, user_id: i64, now: i64) -> DbResult<Vec<SessionRow>> {
+    pub async fn session_list_live(&self, user_id: UserId, now: i64) -> DbResult<Vec<SessionRow>> {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| sessions::table
                 .filter(sessions::user_id.eq(user_id))
@@ -98,7 +99,7 @@ impl Db {
     /// `except`. Returns the ids revoked.
     pub async fn session_revoke(
         &self,
-        user_id: i64,
+        user_id: UserId,
         only: Option<i64>,
         except: Option<i64>,
         now: i64,

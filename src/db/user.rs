@@ -6,12 +6,13 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::schema::users;
 use super::{Db, DbResult, last_insert_id};
 use crate::db_run;
+use crate::domain::UserId;
 
 /// A row of `users`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub username_norm: String,
     pub password_hash: String,
@@ -53,12 +54,12 @@ pub struct ProfileChanges {
 
 impl Db {
     /// Insert a user and return its id. A taken username is a unique violation.
-    pub async fn user_insert(&self, user: NewUser) -> DbResult<i64> {
+    pub async fn user_insert(&self, user: NewUser) -> DbResult<UserId> {
         self.run(move |mut conn| async move {
             db_run!(&mut conn, |c| {
                 c.transaction(async |c| {
                     diesel::insert_into(users::table).values(&user).execute(c).await?;
-                    last_insert_id(c).await
+                    last_insert_id(c).await.map(UserId)
                 })
                 .await
             })
@@ -66,7 +67,7 @@ impl Db {
         .await
     }
 
-    pub async fn user_find_by_id(&self, id: i64) -> DbResult<Option<UserRow>> {
+    pub async fn user_find_by_id(&self, id: UserId) -> DbResult<Option<UserRow>> {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| users::table
                 .find(id)
@@ -104,7 +105,7 @@ impl Db {
         .await
     }
 
-    pub async fn user_update_profile(&self, id: i64, changes: ProfileChanges) -> DbResult<bool> {
+    pub async fn user_update_profile(&self, id: UserId, changes: ProfileChanges) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n = db_run!(&mut conn, |c| diesel::update(users::table.find(id))
                 .set(&changes)
@@ -115,7 +116,12 @@ impl Db {
         .await
     }
 
-    pub async fn user_set_password_hash(&self, id: i64, hash: String, now: i64) -> DbResult<bool> {
+    pub async fn user_set_password_hash(
+        &self,
+        id: UserId,
+        hash: String,
+        now: i64,
+    ) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n = db_run!(&mut conn, |c| diesel::update(users::table.find(id))
                 .set((users::password_hash.eq(&hash), users::updated_at.eq(now)))
@@ -126,7 +132,7 @@ impl Db {
         .await
     }
 
-    pub async fn user_set_status(&self, id: i64, status: i16, now: i64) -> DbResult<bool> {
+    pub async fn user_set_status(&self, id: UserId, status: i16, now: i64) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n = db_run!(&mut conn, |c| diesel::update(users::table.find(id))
                 .set((users::status.eq(status), users::updated_at.eq(now)))

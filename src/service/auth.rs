@@ -14,7 +14,7 @@ use crate::bus::auth_cache::{Epoch, Verified};
 use crate::db::now_ms;
 use crate::db::session::NewSession;
 use crate::db::user::{NewUser, UserRow};
-use crate::domain::{OnlineStatus, UserStatus};
+use crate::domain::{OnlineStatus, UserId, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::{captcha, validate};
 use crate::state::Core;
@@ -29,7 +29,7 @@ pub struct ClientInfo {
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub session_id: i64,
     pub username: String,
     /// The revocation epoch read when this request was authenticated (see [`AuthCache`]);
@@ -42,7 +42,8 @@ pub struct Principal {
 /// A new account, as returned by registration.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserSummary {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     pub nickname: String,
 }

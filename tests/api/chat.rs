@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use jim::bus::Event;
+use jim::domain::UserId;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -180,7 +181,7 @@ async fn send_validates_every_type(profile: Profile) {
     .await
     .expect("pushed");
     assert_eq!(pushed.0.id, m["id"].as_str().unwrap());
-    assert_eq!(pushed.1, vec![a.min(b), a.max(b)]);
+    assert_eq!(pushed.1, vec![UserId(a.min(b)), UserId(a.max(b))]);
 
     let ok = [
         (

@@ -11,18 +11,18 @@ use crate::db::schema::{group_invite, group_join_request, groups, users};
 use crate::db::user::UserRow;
 use crate::db::{Db, DbResult};
 use crate::db_run;
-use crate::domain::{GroupStatus, RequestStatus};
+use crate::domain::{GroupId, GroupStatus, RequestStatus, UserId};
 
 /// A row of `group_join_request`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = group_join_request)]
 pub struct JoinRequestRow {
     pub id: i64,
-    pub group_id: i64,
-    pub user_id: i64,
+    pub group_id: GroupId,
+    pub user_id: UserId,
     pub message: String,
     pub status: i16,
-    pub handled_by: i64,
+    pub handled_by: UserId,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -32,9 +32,9 @@ pub struct JoinRequestRow {
 #[diesel(table_name = group_invite)]
 pub struct InviteRow {
     pub id: i64,
-    pub group_id: i64,
-    pub inviter_id: i64,
-    pub invitee_id: i64,
+    pub group_id: GroupId,
+    pub inviter_id: UserId,
+    pub invitee_id: UserId,
     pub status: i16,
     pub created_at: i64,
     pub updated_at: i64,
@@ -69,8 +69,8 @@ impl Db {
     /// Open (or reopen) the join request of `user_id` with its message.
     pub async fn group_request_upsert(
         &self,
-        group_id: i64,
-        user_id: i64,
+        group_id: GroupId,
+        user_id: UserId,
         message: String,
         now: i64,
     ) -> DbResult<()> {
@@ -107,9 +107,9 @@ impl Db {
     /// Open (or reopen) an invitation of `invitee_id` from `inviter_id`.
     pub async fn group_invite_upsert(
         &self,
-        group_id: i64,
-        inviter_id: i64,
-        invitee_id: i64,
+        group_id: GroupId,
+        inviter_id: UserId,
+        invitee_id: UserId,
         now: i64,
     ) -> DbResult<()> {
         self.run(move |mut conn| async move {
@@ -144,8 +144,8 @@ impl Db {
     pub async fn group_admission_is_pending(
         &self,
         kind: Admission,
-        group_id: i64,
-        user_id: i64,
+        group_id: GroupId,
+        user_id: UserId,
     ) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n: i64 = db_run!(&mut conn, |c| match kind {
@@ -173,10 +173,10 @@ impl Db {
     pub async fn group_admission_resolve(
         &self,
         kind: Admission,
-        group_id: i64,
-        user_id: i64,
+        group_id: GroupId,
+        user_id: UserId,
         status: RequestStatus,
-        by: i64,
+        by: UserId,
         now: i64,
     ) -> DbResult<bool> {
         let status = status.as_i16();
@@ -193,7 +193,7 @@ impl Db {
     /// Pending join requests with the requesting accounts, oldest first.
     pub async fn group_request_list_pending(
         &self,
-        group_id: i64,
+        group_id: GroupId,
     ) -> DbResult<Vec<(JoinRequestRow, UserRow)>> {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| group_join_request::table
@@ -211,7 +211,7 @@ impl Db {
     /// My pending invitations with their (active) groups, newest first.
     pub async fn group_invite_list_pending(
         &self,
-        invitee_id: i64,
+        invitee_id: UserId,
     ) -> DbResult<Vec<(InviteRow, GroupRow)>> {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| group_invite::table

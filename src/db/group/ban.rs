@@ -7,20 +7,21 @@ use crate::db::schema::{group_ban, users};
 use crate::db::user::UserRow;
 use crate::db::{Db, DbResult};
 use crate::db_run;
+use crate::domain::{GroupId, UserId};
 
 /// A row of `group_ban`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = group_ban)]
 pub struct BanRow {
     pub id: i64,
-    pub group_id: i64,
-    pub user_id: i64,
-    pub banned_by: i64,
+    pub group_id: GroupId,
+    pub user_id: UserId,
+    pub banned_by: UserId,
     pub created_at: i64,
 }
 
 impl Db {
-    pub async fn group_ban_exists(&self, group_id: i64, user_id: i64) -> DbResult<bool> {
+    pub async fn group_ban_exists(&self, group_id: GroupId, user_id: UserId) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n: i64 = db_run!(&mut conn, |c| group_ban::table
                 .filter(group_ban::group_id.eq(group_id))
@@ -34,7 +35,7 @@ impl Db {
     }
 
     /// The ban list with the banned accounts, oldest ban first.
-    pub async fn group_ban_list(&self, group_id: i64) -> DbResult<Vec<(BanRow, UserRow)>> {
+    pub async fn group_ban_list(&self, group_id: GroupId) -> DbResult<Vec<(BanRow, UserRow)>> {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| group_ban::table
                 .inner_join(users::table.on(users::id.eq(group_ban::user_id)))
@@ -47,7 +48,7 @@ impl Db {
         .await
     }
 
-    pub async fn group_ban_delete(&self, group_id: i64, user_id: i64) -> DbResult<bool> {
+    pub async fn group_ban_delete(&self, group_id: GroupId, user_id: UserId) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n = db_run!(&mut conn, |c| diesel::delete(
                 group_ban::table

@@ -8,25 +8,25 @@ use super::member::{MemberRow, NewMember};
 use crate::db::schema::{group_member, groups};
 use crate::db::{Db, DbResult, last_insert_id};
 use crate::db_run;
-use crate::domain::{GroupRole, GroupStatus};
+use crate::domain::{GroupId, GroupRole, GroupStatus, UserId};
 
 /// A row of `groups` (to create one, its `id` is ignored).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = groups)]
 pub struct GroupRow {
     #[diesel(skip_insertion)]
-    pub id: i64,
+    pub id: GroupId,
     pub name: String,
     pub avatar: String,
     pub announcement: String,
     pub join_policy: i16,
     pub max_member: i32,
     pub member_count: i32,
-    pub owner_id: i64,
+    pub owner_id: UserId,
     pub speak_status: i16,
     pub status: i16,
-    pub creator_id: i64,
-    pub updater_id: i64,
+    pub creator_id: UserId,
+    pub updater_id: UserId,
     pub created_at: i64,
     pub updated_at: i64,
     pub member_invite: i16,
@@ -43,19 +43,23 @@ pub struct GroupChanges {
     pub max_member: Option<i32>,
     pub speak_status: Option<i16>,
     pub member_invite: Option<i16>,
-    pub updater_id: Option<i64>,
+    pub updater_id: Option<UserId>,
     pub updated_at: Option<i64>,
 }
 
 impl Db {
     /// Create a group whose members are `member_ids` (the owner included); the owner gets
     /// role 1. Returns the group id.
-    pub async fn group_create(&self, group: GroupRow, member_ids: Vec<i64>) -> DbResult<i64> {
+    pub async fn group_create(
+        &self,
+        group: GroupRow,
+        member_ids: Vec<UserId>,
+    ) -> DbResult<GroupId> {
         self.run(move |mut conn| async move {
             db_run!(&mut conn, |c| {
                 c.transaction(async |c| {
                     diesel::insert_into(groups::table).values(&group).execute(c).await?;
-                    let id = last_insert_id(c).await?;
+                    let id = GroupId(last_insert_id(c).await?);
                     let rows: Vec<NewMember> = member_ids
                         .iter()
                         .map(|&uid| {
@@ -79,7 +83,7 @@ impl Db {
         .await
     }
 
-    pub async fn group_find(&self, id: i64) -> DbResult<Option<GroupRow>> {
+    pub async fn group_find(&self, id: GroupId) -> DbResult<Option<GroupRow>> {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| groups::table
                 .find(id)
@@ -106,7 +110,10 @@ impl Db {
     }
 
     /// The groups `user_id` belongs to, with their membership, in group id order.
-    pub async fn group_list_for_user(&self, user_id: i64) -> DbResult<Vec<(GroupRow, MemberRow)>> {
+    pub async fn group_list_for_user(
+        &self,
+        user_id: UserId,
+    ) -> DbResult<Vec<(GroupRow, MemberRow)>> {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| group_member::table
                 .inner_join(groups::table)
@@ -119,7 +126,7 @@ impl Db {
         .await
     }
 
-    pub async fn group_update(&self, id: i64, changes: GroupChanges) -> DbResult<bool> {
+    pub async fn group_update(&self, id: GroupId, changes: GroupChanges) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n = db_run!(&mut conn, |c| diesel::update(
                 groups::table.find(id).filter(groups::status.eq(GroupStatus::Active.as_i16()))
@@ -133,7 +140,7 @@ impl Db {
     }
 
     /// Mark an active group dissolved; false when it was not active.
-    pub async fn group_dissolve(&self, id: i64, by: i64, now: i64) -> DbResult<bool> {
+    pub async fn group_dissolve(&self, id: GroupId, by: UserId, now: i64) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n = db_run!(&mut conn, |c| diesel::update(
                 groups::table.find(id).filter(groups::status.eq(GroupStatus::Active.as_i16()))
@@ -154,9 +161,9 @@ impl Db {
     /// the group is not active, `old_owner` is not its owner or `new_owner` not a member.
     pub async fn group_transfer(
         &self,
-        id: i64,
-        old_owner: i64,
-        new_owner: i64,
+        id: GroupId,
+        old_owner: UserId,
+        new_owner: UserId,
         now: i64,
     ) -> DbResult<bool> {
         self.run(move |mut conn| async move {

@@ -7,6 +7,7 @@ use super::member::MemberRow;
 use crate::db::schema::{group_invite_link, group_member};
 use crate::db::{Db, DbResult};
 use crate::db_run;
+use crate::domain::{GroupId, UserId};
 
 /// A row of `group_invite_link`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -14,9 +15,9 @@ use crate::db_run;
 pub struct LinkRow {
     #[diesel(skip_insertion)]
     pub id: i64,
-    pub group_id: i64,
+    pub group_id: GroupId,
     pub token: String,
-    pub creator_id: i64,
+    pub creator_id: UserId,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub created_at: i64,
@@ -53,7 +54,7 @@ impl Db {
     /// removed). Whether a link still works is the service's rule, not decided here.
     pub async fn group_link_list_unexpired(
         &self,
-        group_id: i64,
+        group_id: GroupId,
         now: i64,
     ) -> DbResult<Vec<(LinkRow, Option<MemberRow>)>> {
         self.run(move |mut conn| async move {
@@ -89,7 +90,7 @@ impl Db {
     /// Revoke a live link of the group; false when there was none.
     pub async fn group_link_revoke(
         &self,
-        group_id: i64,
+        group_id: GroupId,
         token: String,
         now: i64,
     ) -> DbResult<bool> {
