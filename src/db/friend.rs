@@ -96,16 +96,13 @@ impl Db {
     /// The relation row of a pair, if any.
     pub async fn relation_get(&self, a: UserId, b: UserId) -> DbResult<Option<RelationRow>> {
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| user_relation::table
-                .filter(user_relation::user_a_id.eq(lo))
-                .filter(user_relation::user_b_id.eq(hi))
-                .select(RelationRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| user_relation::table
+            .filter(user_relation::user_a_id.eq(lo))
+            .filter(user_relation::user_b_id.eq(hi))
+            .select(RelationRow::as_select())
+            .first(c)
+            .await
+            .optional())
     }
 
     /// What a private send needs in one round trip: `target`'s account status (`None`: no
@@ -116,19 +113,16 @@ impl Db {
         target: UserId,
     ) -> DbResult<Option<(i16, Option<RelationRow>)>> {
         let (lo, hi) = if sender < target { (sender, target) } else { (target, sender) };
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .left_join(
-                    user_relation::table
-                        .on(user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi))),
-                )
-                .filter(users::id.eq(target))
-                .select((users::status, user_relation::all_columns.nullable()))
-                .first::<(i16, Option<RelationRow>)>(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| users::table
+            .left_join(
+                user_relation::table
+                    .on(user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi))),
+            )
+            .filter(users::id.eq(target))
+            .select((users::status, user_relation::all_columns.nullable()))
+            .first::<(i16, Option<RelationRow>)>(c)
+            .await
+            .optional())
     }
 
     /// Create the pair's row if missing (nobody friends, nobody blocked) and apply `change`
@@ -181,27 +175,21 @@ impl Db {
     /// The pending invitation of a pair (either direction), if any.
     pub async fn invite_pending(&self, a: UserId, b: UserId) -> DbResult<Option<InviteRow>> {
         let key = pair_key(a, b);
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| user_relation_invite::table
-                .filter(user_relation_invite::pending_pair.eq(&key))
-                .select(InviteRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| user_relation_invite::table
+            .filter(user_relation_invite::pending_pair.eq(&key))
+            .select(InviteRow::as_select())
+            .first(c)
+            .await
+            .optional())
     }
 
     pub async fn invite_find(&self, id: i64) -> DbResult<Option<InviteRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| user_relation_invite::table
-                .find(id)
-                .select(InviteRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| user_relation_invite::table
+            .find(id)
+            .select(InviteRow::as_select())
+            .first(c)
+            .await
+            .optional())
     }
 
     /// Insert a pending invitation; a unique violation means the pair already has one.
@@ -213,56 +201,47 @@ impl Db {
         now: i64,
     ) -> DbResult<InviteRow> {
         let key = pair_key(from, to);
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    diesel::insert_into(user_relation_invite::table)
-                        .values((
-                            user_relation_invite::user_id.eq(from),
-                            user_relation_invite::target_id.eq(to),
-                            user_relation_invite::note.eq(&note),
-                            user_relation_invite::reply.eq(""),
-                            user_relation_invite::status.eq(RequestStatus::Pending.as_i16()),
-                            user_relation_invite::pending_pair.eq(Some(&key)),
-                            user_relation_invite::created_at.eq(now),
-                            user_relation_invite::updated_at.eq(now),
-                        ))
-                        .execute(c)
-                        .await?;
-                    let id = last_insert_id(c).await?;
-                    Ok::<_, DbError>(
-                        user_relation_invite::table
-                            .find(id)
-                            .select(InviteRow::as_select())
-                            .first(c)
-                            .await?,
-                    )
-                })
-                .await
-            })
+        transaction!(self, |c| {
+            diesel::insert_into(user_relation_invite::table)
+                .values((
+                    user_relation_invite::user_id.eq(from),
+                    user_relation_invite::target_id.eq(to),
+                    user_relation_invite::note.eq(&note),
+                    user_relation_invite::reply.eq(""),
+                    user_relation_invite::status.eq(RequestStatus::Pending.as_i16()),
+                    user_relation_invite::pending_pair.eq(Some(&key)),
+                    user_relation_invite::created_at.eq(now),
+                    user_relation_invite::updated_at.eq(now),
+                ))
+                .execute(c)
+                .await?;
+            let id = last_insert_id(c).await?;
+            Ok::<_, DbError>(
+                user_relation_invite::table
+                    .find(id)
+                    .select(InviteRow::as_select())
+                    .first(c)
+                    .await?,
+            )
         })
-        .await
     }
 
     /// Reject a pending invitation; false when it was no longer pending.
     pub async fn invite_reject(&self, id: i64, reply: String, now: i64) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(
-                user_relation_invite::table
-                    .find(id)
-                    .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
-            )
-            .set((
-                user_relation_invite::status.eq(RequestStatus::Rejected.as_i16()),
-                user_relation_invite::reply.eq(&reply),
-                user_relation_invite::pending_pair.eq(None::<String>),
-                user_relation_invite::updated_at.eq(now),
-            ))
-            .execute(c)
-            .await)?;
-            Ok(n > 0)
-        })
-        .await
+        query!(self, |c| diesel::update(
+            user_relation_invite::table
+                .find(id)
+                .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
+        )
+        .set((
+            user_relation_invite::status.eq(RequestStatus::Rejected.as_i16()),
+            user_relation_invite::reply.eq(&reply),
+            user_relation_invite::pending_pair.eq(None::<String>),
+            user_relation_invite::updated_at.eq(now),
+        ))
+        .execute(c)
+        .await)
+        .map(|n| n > 0)
     }
 
     /// In one transaction: settle the invitation `id` as accepted (only if still pending) and
@@ -351,45 +330,34 @@ impl Db {
 
     /// Pending invitations waiting for `user_id`'s answer.
     pub async fn invite_count_pending(&self, user_id: UserId) -> DbResult<i64> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| user_relation_invite::table
-                .filter(user_relation_invite::target_id.eq(user_id))
-                .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
-                .count()
-                .get_result(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| user_relation_invite::table
+            .filter(user_relation_invite::target_id.eq(user_id))
+            .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
+            .count()
+            .get_result(c)
+            .await)
     }
 
     /// Every relation row `user_id` is part of (capped).
     pub async fn relation_list(&self, user_id: UserId, cap: i64) -> DbResult<Vec<RelationRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| user_relation::table
-                .filter(
-                    user_relation::user_a_id.eq(user_id).or(user_relation::user_b_id.eq(user_id))
-                )
-                .order(user_relation::id.asc())
-                .limit(cap)
-                .select(RelationRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| user_relation::table
+            .filter(user_relation::user_a_id.eq(user_id).or(user_relation::user_b_id.eq(user_id)))
+            .order(user_relation::id.asc())
+            .limit(cap)
+            .select(RelationRow::as_select())
+            .load(c)
+            .await)
     }
 
     /// Active users with the given ids.
     pub async fn users_by_ids(&self, ids: Vec<UserId>) -> DbResult<Vec<UserRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::id.eq_any(&ids))
-                .filter(users::status.eq(UserStatus::Active.as_i16()))
-                .order(users::id.asc())
-                .select(UserRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| users::table
+            .filter(users::id.eq_any(&ids))
+            .filter(users::status.eq(UserStatus::Active.as_i16()))
+            .order(users::id.asc())
+            .select(UserRow::as_select())
+            .load(c)
+            .await)
     }
 
     /// Active users whose nickname starts with `prefix` (compared exactly, so `%` and `_` are
@@ -401,18 +369,15 @@ impl Db {
         limit: i64,
     ) -> DbResult<Vec<UserRow>> {
         let upper = format!("{prefix}{}", char::MAX);
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::status.eq(UserStatus::Active.as_i16()))
-                .filter(users::nickname.ge(&prefix))
-                .filter(users::nickname.lt(&upper))
-                .filter(users::id.gt(after_id))
-                .order(users::id.asc())
-                .limit(limit)
-                .select(UserRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| users::table
+            .filter(users::status.eq(UserStatus::Active.as_i16()))
+            .filter(users::nickname.ge(&prefix))
+            .filter(users::nickname.lt(&upper))
+            .filter(users::id.gt(after_id))
+            .order(users::id.asc())
+            .limit(limit)
+            .select(UserRow::as_select())
+            .load(c)
+            .await)
     }
 }

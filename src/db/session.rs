@@ -1,12 +1,11 @@
 //! Repository for `sessions`: one row per login, found by the keyed hash of its token.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::schema::{sessions, users};
 use super::user::UserRow;
 use super::{Db, DbResult, last_insert_id};
-use crate::db_run;
 use crate::domain::UserId;
 
 /// A row of `sessions`.
@@ -39,16 +38,10 @@ pub struct NewSession {
 
 impl Db {
     pub async fn session_insert(&self, session: NewSession) -> DbResult<i64> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    diesel::insert_into(sessions::table).values(&session).execute(c).await?;
-                    last_insert_id(c).await
-                })
-                .await
-            })
+        transaction!(self, |c| {
+            diesel::insert_into(sessions::table).values(&session).execute(c).await?;
+            last_insert_id(c).await
         })
-        .await
     }
 
     /// The session holding `token_hash`, with its user, in one query.
@@ -56,43 +49,34 @@ impl Db {
         &self,
         token_hash: String,
     ) -> DbResult<Option<(SessionRow, UserRow)>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| sessions::table
-                .inner_join(users::table)
-                .filter(sessions::token_hash.eq(&token_hash))
-                .select((SessionRow::as_select(), UserRow::as_select()))
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| sessions::table
+            .inner_join(users::table)
+            .filter(sessions::token_hash.eq(&token_hash))
+            .select((SessionRow::as_select(), UserRow::as_select()))
+            .first(c)
+            .await
+            .optional())
     }
 
     /// Record activity on a session.
     pub async fn session_touch(&self, id: i64, now: i64) -> DbResult<()> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| diesel::update(sessions::table.find(id))
-                .set(sessions::last_seen_at.eq(now))
-                .execute(c)
-                .await)?;
-            Ok(())
-        })
-        .await
+        query!(self, |c| diesel::update(sessions::table.find(id))
+            .set(sessions::last_seen_at.eq(now))
+            .execute(c)
+            .await)?;
+        Ok(())
     }
 
     /// Live (not revoked, not expired) sessions of a user, newest first.
     pub async fn session_list_live(&self, user_id: UserId, now: i64) -> DbResult<Vec<SessionRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| sessions::table
-                .filter(sessions::user_id.eq(user_id))
-                .filter(sessions::revoked_at.is_null())
-                .filter(sessions::expires_at.gt(now))
-                .order(sessions::id.desc())
-                .select(SessionRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .order(sessions::id.desc())
+            .select(SessionRow::as_select())
+            .load(c)
+            .await)
     }
 
     /// Revoke the live sessions of `user_id` selected by `only` (one id) or all of them except
@@ -104,31 +88,25 @@ impl Db {
         except: Option<i64>,
         now: i64,
     ) -> DbResult<Vec<i64>> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    let mut query = sessions::table
-                        .filter(sessions::user_id.eq(user_id))
-                        .filter(sessions::revoked_at.is_null())
-                        .into_boxed();
-                    if let Some(id) = only {
-                        query = query.filter(sessions::id.eq(id));
-                    }
-                    if let Some(id) = except {
-                        query = query.filter(sessions::id.ne(id));
-                    }
-                    let ids: Vec<i64> = query.select(sessions::id).load(c).await?;
-                    if !ids.is_empty() {
-                        diesel::update(sessions::table.filter(sessions::id.eq_any(&ids)))
-                            .set(sessions::revoked_at.eq(now))
-                            .execute(c)
-                            .await?;
-                    }
-                    Ok(ids)
-                })
-                .await
-            })
+        transaction!(self, |c| {
+            let mut query = sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::revoked_at.is_null())
+                .into_boxed();
+            if let Some(id) = only {
+                query = query.filter(sessions::id.eq(id));
+            }
+            if let Some(id) = except {
+                query = query.filter(sessions::id.ne(id));
+            }
+            let ids: Vec<i64> = query.select(sessions::id).load(c).await?;
+            if !ids.is_empty() {
+                diesel::update(sessions::table.filter(sessions::id.eq_any(&ids)))
+                    .set(sessions::revoked_at.eq(now))
+                    .execute(c)
+                    .await?;
+            }
+            Ok(ids)
         })
-        .await
     }
 }

@@ -1,11 +1,10 @@
 //! Repository for `users`.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::schema::users;
 use super::{Db, DbResult, last_insert_id};
-use crate::db_run;
 use crate::domain::UserId;
 
 /// A row of `users`.
@@ -55,65 +54,44 @@ pub struct ProfileChanges {
 impl Db {
     /// Insert a user and return its id. A taken username is a unique violation.
     pub async fn user_insert(&self, user: NewUser) -> DbResult<UserId> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    diesel::insert_into(users::table).values(&user).execute(c).await?;
-                    last_insert_id(c).await.map(UserId)
-                })
-                .await
-            })
+        transaction!(self, |c| {
+            diesel::insert_into(users::table).values(&user).execute(c).await?;
+            last_insert_id(c).await.map(UserId)
         })
-        .await
     }
 
     pub async fn user_find_by_id(&self, id: UserId) -> DbResult<Option<UserRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .find(id)
-                .select(UserRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| users::table
+            .find(id)
+            .select(UserRow::as_select())
+            .first(c)
+            .await
+            .optional())
     }
 
     pub async fn user_find_by_username(&self, username_norm: String) -> DbResult<Option<UserRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::username_norm.eq(&username_norm))
-                .select(UserRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| users::table
+            .filter(users::username_norm.eq(&username_norm))
+            .select(UserRow::as_select())
+            .first(c)
+            .await
+            .optional())
     }
 
     /// Users with id greater than `after_id`, in id order.
     pub async fn user_list(&self, after_id: i64, limit: i64) -> DbResult<Vec<UserRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::id.gt(after_id))
-                .order(users::id.asc())
-                .limit(limit)
-                .select(UserRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| users::table
+            .filter(users::id.gt(after_id))
+            .order(users::id.asc())
+            .limit(limit)
+            .select(UserRow::as_select())
+            .load(c)
+            .await)
     }
 
     pub async fn user_update_profile(&self, id: UserId, changes: ProfileChanges) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(users::table.find(id))
-                .set(&changes)
-                .execute(c)
-                .await)?;
-            Ok(n > 0)
-        })
-        .await
+        query!(self, |c| diesel::update(users::table.find(id)).set(&changes).execute(c).await)
+            .map(|n| n > 0)
     }
 
     pub async fn user_set_password_hash(
@@ -122,24 +100,18 @@ impl Db {
         hash: String,
         now: i64,
     ) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(users::table.find(id))
-                .set((users::password_hash.eq(&hash), users::updated_at.eq(now)))
-                .execute(c)
-                .await)?;
-            Ok(n > 0)
-        })
-        .await
+        query!(self, |c| diesel::update(users::table.find(id))
+            .set((users::password_hash.eq(&hash), users::updated_at.eq(now)))
+            .execute(c)
+            .await)
+        .map(|n| n > 0)
     }
 
     pub async fn user_set_status(&self, id: UserId, status: i16, now: i64) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(users::table.find(id))
-                .set((users::status.eq(status), users::updated_at.eq(now)))
-                .execute(c)
-                .await)?;
-            Ok(n > 0)
-        })
-        .await
+        query!(self, |c| diesel::update(users::table.find(id))
+            .set((users::status.eq(status), users::updated_at.eq(now)))
+            .execute(c)
+            .await)
+        .map(|n| n > 0)
     }
 }

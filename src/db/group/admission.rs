@@ -147,24 +147,21 @@ impl Db {
         group_id: GroupId,
         user_id: UserId,
     ) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n: i64 = db_run!(&mut conn, |c| match kind {
-                Admission::Request => {
-                    pending_in!(group_join_request, user_id, group_id, [user_id])
-                        .count()
-                        .get_result(c)
-                        .await
-                }
-                Admission::Invitation => {
-                    pending_in!(group_invite, invitee_id, group_id, [user_id])
-                        .count()
-                        .get_result(c)
-                        .await
-                }
-            })?;
-            Ok(n > 0)
-        })
-        .await
+        let n: i64 = query!(self, |c| match kind {
+            Admission::Request => {
+                pending_in!(group_join_request, user_id, group_id, [user_id])
+                    .count()
+                    .get_result(c)
+                    .await
+            }
+            Admission::Invitation => {
+                pending_in!(group_invite, invitee_id, group_id, [user_id])
+                    .count()
+                    .get_result(c)
+                    .await
+            }
+        })?;
+        Ok(n > 0)
     }
 
     /// Settle the pending admission of `user_id` with `status` (`by` is recorded as the one
@@ -180,14 +177,11 @@ impl Db {
         now: i64,
     ) -> DbResult<bool> {
         let status = status.as_i16();
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| match kind {
-                Admission::Request => resolve_requests!(c, group_id, [user_id], status, by, now),
-                Admission::Invitation => resolve_invitations!(c, group_id, [user_id], status, now),
-            })?;
-            Ok(n > 0)
+        query!(self, |c| match kind {
+            Admission::Request => resolve_requests!(c, group_id, [user_id], status, by, now),
+            Admission::Invitation => resolve_invitations!(c, group_id, [user_id], status, now),
         })
-        .await
+        .map(|n| n > 0)
     }
 
     /// Pending join requests with the requesting accounts, oldest first.
@@ -195,17 +189,14 @@ impl Db {
         &self,
         group_id: GroupId,
     ) -> DbResult<Vec<(JoinRequestRow, UserRow)>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| group_join_request::table
-                .inner_join(users::table.on(users::id.eq(group_join_request::user_id)))
-                .filter(group_join_request::group_id.eq(group_id))
-                .filter(group_join_request::status.eq(RequestStatus::Pending.as_i16()))
-                .order(group_join_request::updated_at.asc())
-                .select((JoinRequestRow::as_select(), UserRow::as_select()))
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| group_join_request::table
+            .inner_join(users::table.on(users::id.eq(group_join_request::user_id)))
+            .filter(group_join_request::group_id.eq(group_id))
+            .filter(group_join_request::status.eq(RequestStatus::Pending.as_i16()))
+            .order(group_join_request::updated_at.asc())
+            .select((JoinRequestRow::as_select(), UserRow::as_select()))
+            .load(c)
+            .await)
     }
 
     /// My pending invitations with their (active) groups, newest first.
@@ -213,17 +204,14 @@ impl Db {
         &self,
         invitee_id: UserId,
     ) -> DbResult<Vec<(InviteRow, GroupRow)>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| group_invite::table
-                .inner_join(groups::table.on(groups::id.eq(group_invite::group_id)))
-                .filter(group_invite::invitee_id.eq(invitee_id))
-                .filter(group_invite::status.eq(RequestStatus::Pending.as_i16()))
-                .filter(groups::status.eq(GroupStatus::Active.as_i16()))
-                .order(group_invite::updated_at.desc())
-                .select((InviteRow::as_select(), GroupRow::as_select()))
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| group_invite::table
+            .inner_join(groups::table.on(groups::id.eq(group_invite::group_id)))
+            .filter(group_invite::invitee_id.eq(invitee_id))
+            .filter(group_invite::status.eq(RequestStatus::Pending.as_i16()))
+            .filter(groups::status.eq(GroupStatus::Active.as_i16()))
+            .order(group_invite::updated_at.desc())
+            .select((InviteRow::as_select(), GroupRow::as_select()))
+            .load(c)
+            .await)
     }
 }

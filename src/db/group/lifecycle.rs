@@ -2,12 +2,11 @@
 //! transfer ownership.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::member::{MemberRow, NewMember};
 use crate::db::schema::{group_member, groups};
 use crate::db::{Db, DbResult, last_insert_id};
-use crate::db_run;
 use crate::domain::{GroupId, GroupRole, GroupStatus, UserId};
 
 /// A row of `groups` (to create one, its `id` is ignored).
@@ -55,58 +54,46 @@ impl Db {
         group: GroupRow,
         member_ids: Vec<UserId>,
     ) -> DbResult<GroupId> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    diesel::insert_into(groups::table).values(&group).execute(c).await?;
-                    let id = GroupId(last_insert_id(c).await?);
-                    let rows: Vec<NewMember> = member_ids
-                        .iter()
-                        .map(|&uid| {
-                            let role = if uid == group.owner_id {
-                                GroupRole::Owner.as_i16()
-                            } else {
-                                GroupRole::Member.as_i16()
-                            };
-                            NewMember::new(id, uid, role, group.owner_id, group.created_at)
-                        })
-                        .collect();
-                    // One statement per row: SQLite has no portable multi-row insert in diesel.
-                    for row in &rows {
-                        diesel::insert_into(group_member::table).values(row).execute(c).await?;
-                    }
-                    Ok(id)
+        transaction!(self, |c| {
+            diesel::insert_into(groups::table).values(&group).execute(c).await?;
+            let id = GroupId(last_insert_id(c).await?);
+            let rows: Vec<NewMember> = member_ids
+                .iter()
+                .map(|&uid| {
+                    let role = if uid == group.owner_id {
+                        GroupRole::Owner.as_i16()
+                    } else {
+                        GroupRole::Member.as_i16()
+                    };
+                    NewMember::new(id, uid, role, group.owner_id, group.created_at)
                 })
-                .await
-            })
+                .collect();
+            // One statement per row: SQLite has no portable multi-row insert in diesel.
+            for row in &rows {
+                diesel::insert_into(group_member::table).values(row).execute(c).await?;
+            }
+            Ok(id)
         })
-        .await
     }
 
     pub async fn group_find(&self, id: GroupId) -> DbResult<Option<GroupRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| groups::table
-                .find(id)
-                .select(GroupRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| groups::table
+            .find(id)
+            .select(GroupRow::as_select())
+            .first(c)
+            .await
+            .optional())
     }
 
     /// Groups with id greater than `after_id`, in id order (dissolved ones included).
     pub async fn group_list(&self, after_id: i64, limit: i64) -> DbResult<Vec<GroupRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| groups::table
-                .filter(groups::id.gt(after_id))
-                .order(groups::id.asc())
-                .limit(limit)
-                .select(GroupRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| groups::table
+            .filter(groups::id.gt(after_id))
+            .order(groups::id.asc())
+            .limit(limit)
+            .select(GroupRow::as_select())
+            .load(c)
+            .await)
     }
 
     /// The groups `user_id` belongs to, with their membership, in group id order.
@@ -114,47 +101,38 @@ impl Db {
         &self,
         user_id: UserId,
     ) -> DbResult<Vec<(GroupRow, MemberRow)>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| group_member::table
-                .inner_join(groups::table)
-                .filter(group_member::user_id.eq(user_id))
-                .order(groups::id.asc())
-                .select((GroupRow::as_select(), MemberRow::as_select()))
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| group_member::table
+            .inner_join(groups::table)
+            .filter(group_member::user_id.eq(user_id))
+            .order(groups::id.asc())
+            .select((GroupRow::as_select(), MemberRow::as_select()))
+            .load(c)
+            .await)
     }
 
     pub async fn group_update(&self, id: GroupId, changes: GroupChanges) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(
-                groups::table.find(id).filter(groups::status.eq(GroupStatus::Active.as_i16()))
-            )
-            .set(&changes)
-            .execute(c)
-            .await)?;
-            Ok(n > 0)
-        })
-        .await
+        query!(self, |c| diesel::update(
+            groups::table.find(id).filter(groups::status.eq(GroupStatus::Active.as_i16()))
+        )
+        .set(&changes)
+        .execute(c)
+        .await)
+        .map(|n| n > 0)
     }
 
     /// Mark an active group dissolved; false when it was not active.
     pub async fn group_dissolve(&self, id: GroupId, by: UserId, now: i64) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(
-                groups::table.find(id).filter(groups::status.eq(GroupStatus::Active.as_i16()))
-            )
-            .set((
-                groups::status.eq(GroupStatus::Dissolved.as_i16()),
-                groups::updater_id.eq(by),
-                groups::updated_at.eq(now)
-            ))
-            .execute(c)
-            .await)?;
-            Ok(n > 0)
-        })
-        .await
+        query!(self, |c| diesel::update(
+            groups::table.find(id).filter(groups::status.eq(GroupStatus::Active.as_i16()))
+        )
+        .set((
+            groups::status.eq(GroupStatus::Dissolved.as_i16()),
+            groups::updater_id.eq(by),
+            groups::updated_at.eq(now)
+        ))
+        .execute(c)
+        .await)
+        .map(|n| n > 0)
     }
 
     /// Make `new_owner` (a member) the owner and `old_owner` an admin, atomically. False when
@@ -166,65 +144,59 @@ impl Db {
         new_owner: UserId,
         now: i64,
     ) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    let is_member: i64 = group_member::table
-                        .filter(group_member::group_id.eq(id))
-                        .filter(group_member::user_id.eq(new_owner))
-                        .count()
-                        .get_result(c)
-                        .await?;
-                    if is_member == 0 {
-                        return Ok(false);
-                    }
-                    let n = diesel::update(
-                        groups::table
-                            .find(id)
-                            .filter(groups::status.eq(GroupStatus::Active.as_i16()))
-                            .filter(groups::owner_id.eq(old_owner)),
-                    )
-                    .set((
-                        groups::owner_id.eq(new_owner),
-                        groups::updater_id.eq(old_owner),
-                        groups::updated_at.eq(now),
-                    ))
-                    .execute(c)
-                    .await?;
-                    if n == 0 {
-                        return Ok(false);
-                    }
-                    diesel::update(
-                        group_member::table
-                            .filter(group_member::group_id.eq(id))
-                            .filter(group_member::user_id.eq(new_owner)),
-                    )
-                    .set((
-                        group_member::role.eq(GroupRole::Owner.as_i16()),
-                        group_member::speak_status.eq(1),
-                        group_member::muted_until.eq(None::<i64>),
-                        group_member::updater_id.eq(old_owner),
-                        group_member::updated_at.eq(now),
-                    ))
-                    .execute(c)
-                    .await?;
-                    diesel::update(
-                        group_member::table
-                            .filter(group_member::group_id.eq(id))
-                            .filter(group_member::user_id.eq(old_owner)),
-                    )
-                    .set((
-                        group_member::role.eq(GroupRole::Admin.as_i16()),
-                        group_member::updater_id.eq(old_owner),
-                        group_member::updated_at.eq(now),
-                    ))
-                    .execute(c)
-                    .await?;
-                    Ok(true)
-                })
-                .await
-            })
+        transaction!(self, |c| {
+            let is_member: i64 = group_member::table
+                .filter(group_member::group_id.eq(id))
+                .filter(group_member::user_id.eq(new_owner))
+                .count()
+                .get_result(c)
+                .await?;
+            if is_member == 0 {
+                return Ok(false);
+            }
+            let n = diesel::update(
+                groups::table
+                    .find(id)
+                    .filter(groups::status.eq(GroupStatus::Active.as_i16()))
+                    .filter(groups::owner_id.eq(old_owner)),
+            )
+            .set((
+                groups::owner_id.eq(new_owner),
+                groups::updater_id.eq(old_owner),
+                groups::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await?;
+            if n == 0 {
+                return Ok(false);
+            }
+            diesel::update(
+                group_member::table
+                    .filter(group_member::group_id.eq(id))
+                    .filter(group_member::user_id.eq(new_owner)),
+            )
+            .set((
+                group_member::role.eq(GroupRole::Owner.as_i16()),
+                group_member::speak_status.eq(1),
+                group_member::muted_until.eq(None::<i64>),
+                group_member::updater_id.eq(old_owner),
+                group_member::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await?;
+            diesel::update(
+                group_member::table
+                    .filter(group_member::group_id.eq(id))
+                    .filter(group_member::user_id.eq(old_owner)),
+            )
+            .set((
+                group_member::role.eq(GroupRole::Admin.as_i16()),
+                group_member::updater_id.eq(old_owner),
+                group_member::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await?;
+            Ok(true)
         })
-        .await
     }
 }

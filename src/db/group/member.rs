@@ -3,7 +3,7 @@
 //! in-group nickname, mutes).
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::lifecycle::GroupRow;
 use crate::db::schema::{group_ban, group_invite, group_join_request, group_member, groups, users};
@@ -125,16 +125,13 @@ impl Db {
         group_id: GroupId,
         user_id: UserId,
     ) -> DbResult<Option<MemberRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| group_member::table
-                .filter(group_member::group_id.eq(group_id))
-                .filter(group_member::user_id.eq(user_id))
-                .select(MemberRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| group_member::table
+            .filter(group_member::group_id.eq(group_id))
+            .filter(group_member::user_id.eq(user_id))
+            .select(MemberRow::as_select())
+            .first(c)
+            .await
+            .optional())
     }
 
     /// Members with their accounts, in joining order.
@@ -142,16 +139,13 @@ impl Db {
         &self,
         group_id: GroupId,
     ) -> DbResult<Vec<(MemberRow, UserRow)>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| group_member::table
-                .inner_join(users::table)
-                .filter(group_member::group_id.eq(group_id))
-                .order(group_member::id.asc())
-                .select((MemberRow::as_select(), UserRow::as_select()))
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| group_member::table
+            .inner_join(users::table)
+            .filter(group_member::group_id.eq(group_id))
+            .order(group_member::id.asc())
+            .select((MemberRow::as_select(), UserRow::as_select()))
+            .load(c)
+            .await)
     }
 
     /// Ids of the members (optionally only those with one of `roles`).
@@ -185,18 +179,15 @@ impl Db {
         user_id: UserId,
         changes: MemberChanges,
     ) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(
-                group_member::table
-                    .filter(group_member::group_id.eq(group_id))
-                    .filter(group_member::user_id.eq(user_id))
-            )
-            .set(&changes)
-            .execute(c)
-            .await)?;
-            Ok(n > 0)
-        })
-        .await
+        query!(self, |c| diesel::update(
+            group_member::table
+                .filter(group_member::group_id.eq(group_id))
+                .filter(group_member::user_id.eq(user_id))
+        )
+        .set(&changes)
+        .execute(c)
+        .await)
+        .map(|n| n > 0)
     }
 
     /// Add `user_ids` to an active group in one transaction: members and banned users are
@@ -210,74 +201,66 @@ impl Db {
         server_max: i32,
         now: i64,
     ) -> DbResult<AddOutcome> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    lock_group!(c, group_id);
-                    let group: Option<GroupRow> = groups::table
-                        .find(group_id)
-                        .select(GroupRow::as_select())
-                        .first(c)
-                        .await
-                        .optional()?;
-                    let Some(group) = group else { return Ok(AddOutcome::NotFound) };
-                    if group.status != GroupStatus::Active {
-                        return Ok(AddOutcome::Dissolved);
-                    }
-                    let already: Vec<UserId> = group_member::table
-                        .filter(group_member::group_id.eq(group_id))
-                        .filter(group_member::user_id.eq_any(&user_ids))
-                        .select(group_member::user_id)
-                        .load(c)
-                        .await?;
-                    let banned: Vec<UserId> = group_ban::table
-                        .filter(group_ban::group_id.eq(group_id))
-                        .filter(group_ban::user_id.eq_any(&user_ids))
-                        .select(group_ban::user_id)
-                        .load(c)
-                        .await?;
-                    let mut added: Vec<UserId> = user_ids
-                        .iter()
-                        .copied()
-                        .filter(|id| !already.contains(id) && !banned.contains(id))
-                        .collect();
-                    added.sort_unstable();
-                    added.dedup();
-                    if added.is_empty() {
-                        return Ok(AddOutcome::Added { added, already, banned });
-                    }
-                    let n = added.len() as i32;
-                    let limit = group.max_member.min(server_max);
-                    let taken = diesel::update(
-                        groups::table
-                            .find(group_id)
-                            .filter(groups::status.eq(GroupStatus::Active.as_i16()))
-                            .filter((groups::member_count + n).le(groups::max_member))
-                            .filter((groups::member_count + n).le(server_max)),
-                    )
-                    .set((groups::member_count.eq(groups::member_count + n),))
-                    .execute(c)
-                    .await?;
-                    if taken == 0 {
-                        return Ok(AddOutcome::Full { max: limit, total: group.member_count });
-                    }
-                    let rows: Vec<NewMember> = added
-                        .iter()
-                        .map(|&uid| {
-                            NewMember::new(group_id, uid, GroupRole::Member.as_i16(), by, now)
-                        })
-                        .collect();
-                    // One statement per row: SQLite has no portable multi-row insert in diesel.
-                    for row in &rows {
-                        diesel::insert_into(group_member::table).values(row).execute(c).await?;
-                    }
-                    close_pending!(c, group_id, &added, RequestStatus::Accepted, by, now);
-                    Ok(AddOutcome::Added { added, already, banned })
-                })
+        transaction!(self, |c| {
+            lock_group!(c, group_id);
+            let group: Option<GroupRow> = groups::table
+                .find(group_id)
+                .select(GroupRow::as_select())
+                .first(c)
                 .await
-            })
+                .optional()?;
+            let Some(group) = group else { return Ok(AddOutcome::NotFound) };
+            if group.status != GroupStatus::Active {
+                return Ok(AddOutcome::Dissolved);
+            }
+            let already: Vec<UserId> = group_member::table
+                .filter(group_member::group_id.eq(group_id))
+                .filter(group_member::user_id.eq_any(&user_ids))
+                .select(group_member::user_id)
+                .load(c)
+                .await?;
+            let banned: Vec<UserId> = group_ban::table
+                .filter(group_ban::group_id.eq(group_id))
+                .filter(group_ban::user_id.eq_any(&user_ids))
+                .select(group_ban::user_id)
+                .load(c)
+                .await?;
+            let mut added: Vec<UserId> = user_ids
+                .iter()
+                .copied()
+                .filter(|id| !already.contains(id) && !banned.contains(id))
+                .collect();
+            added.sort_unstable();
+            added.dedup();
+            if added.is_empty() {
+                return Ok(AddOutcome::Added { added, already, banned });
+            }
+            let n = added.len() as i32;
+            let limit = group.max_member.min(server_max);
+            let taken = diesel::update(
+                groups::table
+                    .find(group_id)
+                    .filter(groups::status.eq(GroupStatus::Active.as_i16()))
+                    .filter((groups::member_count + n).le(groups::max_member))
+                    .filter((groups::member_count + n).le(server_max)),
+            )
+            .set((groups::member_count.eq(groups::member_count + n),))
+            .execute(c)
+            .await?;
+            if taken == 0 {
+                return Ok(AddOutcome::Full { max: limit, total: group.member_count });
+            }
+            let rows: Vec<NewMember> = added
+                .iter()
+                .map(|&uid| NewMember::new(group_id, uid, GroupRole::Member.as_i16(), by, now))
+                .collect();
+            // One statement per row: SQLite has no portable multi-row insert in diesel.
+            for row in &rows {
+                diesel::insert_into(group_member::table).values(row).execute(c).await?;
+            }
+            close_pending!(c, group_id, &added, RequestStatus::Accepted, by, now);
+            Ok(AddOutcome::Added { added, already, banned })
         })
-        .await
     }
 
     /// Remove the members among `user_ids` whose role is in `roles` (never the owner), and
@@ -291,83 +274,77 @@ impl Db {
         by: UserId,
         now: i64,
     ) -> DbResult<RemoveOutcome> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    lock_group!(c, group_id);
-                    let members: Vec<(UserId, i16)> = group_member::table
+        transaction!(self, |c| {
+            lock_group!(c, group_id);
+            let members: Vec<(UserId, i16)> = group_member::table
+                .filter(group_member::group_id.eq(group_id))
+                .filter(group_member::user_id.eq_any(&user_ids))
+                .select((group_member::user_id, group_member::role))
+                .load(c)
+                .await?;
+            let removed: Vec<UserId> = members
+                .iter()
+                .filter(|(_, role)| *role != GroupRole::Owner && roles.contains(role))
+                .map(|(id, _)| *id)
+                .collect();
+            if !removed.is_empty() {
+                diesel::delete(
+                    group_member::table
                         .filter(group_member::group_id.eq(group_id))
-                        .filter(group_member::user_id.eq_any(&user_ids))
-                        .select((group_member::user_id, group_member::role))
-                        .load(c)
-                        .await?;
-                    let removed: Vec<UserId> = members
-                        .iter()
-                        .filter(|(_, role)| *role != GroupRole::Owner && roles.contains(role))
-                        .map(|(id, _)| *id)
-                        .collect();
-                    if !removed.is_empty() {
-                        diesel::delete(
-                            group_member::table
-                                .filter(group_member::group_id.eq(group_id))
-                                .filter(group_member::user_id.eq_any(&removed)),
-                        )
+                        .filter(group_member::user_id.eq_any(&removed)),
+                )
+                .execute(c)
+                .await?;
+                let n = removed.len() as i32;
+                diesel::update(groups::table.find(group_id))
+                    .set(groups::member_count.eq(groups::member_count - n))
+                    .execute(c)
+                    .await?;
+            }
+            let mut banned = Vec::new();
+            if ban {
+                let outsiders: Vec<UserId> = user_ids
+                    .iter()
+                    .copied()
+                    .filter(|id| !members.iter().any(|(m, _)| m == id))
+                    .collect();
+                let existing: Vec<UserId> = users::table
+                    .filter(users::id.eq_any(&outsiders))
+                    .select(users::id)
+                    .load(c)
+                    .await?;
+                let already: Vec<UserId> = group_ban::table
+                    .filter(group_ban::group_id.eq(group_id))
+                    .select(group_ban::user_id)
+                    .load(c)
+                    .await?;
+                let mut targets: Vec<UserId> = removed
+                    .iter()
+                    .chain(existing.iter())
+                    .copied()
+                    .filter(|id| !already.contains(id))
+                    .collect();
+                targets.sort_unstable();
+                targets.dedup();
+                for uid in &targets {
+                    diesel::insert_into(group_ban::table)
+                        .values((
+                            group_ban::group_id.eq(group_id),
+                            group_ban::user_id.eq(*uid),
+                            group_ban::banned_by.eq(by),
+                            group_ban::created_at.eq(now),
+                        ))
                         .execute(c)
                         .await?;
-                        let n = removed.len() as i32;
-                        diesel::update(groups::table.find(group_id))
-                            .set(groups::member_count.eq(groups::member_count - n))
-                            .execute(c)
-                            .await?;
-                    }
-                    let mut banned = Vec::new();
-                    if ban {
-                        let outsiders: Vec<UserId> = user_ids
-                            .iter()
-                            .copied()
-                            .filter(|id| !members.iter().any(|(m, _)| m == id))
-                            .collect();
-                        let existing: Vec<UserId> = users::table
-                            .filter(users::id.eq_any(&outsiders))
-                            .select(users::id)
-                            .load(c)
-                            .await?;
-                        let already: Vec<UserId> = group_ban::table
-                            .filter(group_ban::group_id.eq(group_id))
-                            .select(group_ban::user_id)
-                            .load(c)
-                            .await?;
-                        let mut targets: Vec<UserId> = removed
-                            .iter()
-                            .chain(existing.iter())
-                            .copied()
-                            .filter(|id| !already.contains(id))
-                            .collect();
-                        targets.sort_unstable();
-                        targets.dedup();
-                        for uid in &targets {
-                            diesel::insert_into(group_ban::table)
-                                .values((
-                                    group_ban::group_id.eq(group_id),
-                                    group_ban::user_id.eq(*uid),
-                                    group_ban::banned_by.eq(by),
-                                    group_ban::created_at.eq(now),
-                                ))
-                                .execute(c)
-                                .await?;
-                        }
-                        banned = targets;
-                    }
-                    let gone: Vec<UserId> = removed.iter().chain(banned.iter()).copied().collect();
-                    if !gone.is_empty() {
-                        close_pending!(c, group_id, &gone, RequestStatus::Rejected, by, now);
-                    }
-                    Ok(RemoveOutcome { removed, banned })
-                })
-                .await
-            })
+                }
+                banned = targets;
+            }
+            let gone: Vec<UserId> = removed.iter().chain(banned.iter()).copied().collect();
+            if !gone.is_empty() {
+                close_pending!(c, group_id, &gone, RequestStatus::Rejected, by, now);
+            }
+            Ok(RemoveOutcome { removed, banned })
         })
-        .await
     }
 
     /// A member (not the owner) leaves; false when they were not a removable member.
@@ -377,37 +354,24 @@ impl Db {
         user_id: UserId,
         now: i64,
     ) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    lock_group!(c, group_id);
-                    let n = diesel::delete(
-                        group_member::table
-                            .filter(group_member::group_id.eq(group_id))
-                            .filter(group_member::user_id.eq(user_id))
-                            .filter(group_member::role.ne(GroupRole::Owner.as_i16())),
-                    )
+        transaction!(self, |c| {
+            lock_group!(c, group_id);
+            let n = diesel::delete(
+                group_member::table
+                    .filter(group_member::group_id.eq(group_id))
+                    .filter(group_member::user_id.eq(user_id))
+                    .filter(group_member::role.ne(GroupRole::Owner.as_i16())),
+            )
+            .execute(c)
+            .await?;
+            if n > 0 {
+                diesel::update(groups::table.find(group_id))
+                    .set(groups::member_count.eq(groups::member_count - 1))
                     .execute(c)
                     .await?;
-                    if n > 0 {
-                        diesel::update(groups::table.find(group_id))
-                            .set(groups::member_count.eq(groups::member_count - 1))
-                            .execute(c)
-                            .await?;
-                        close_pending!(
-                            c,
-                            group_id,
-                            [user_id],
-                            RequestStatus::Rejected,
-                            user_id,
-                            now
-                        );
-                    }
-                    Ok(n > 0)
-                })
-                .await
-            })
+                close_pending!(c, group_id, [user_id], RequestStatus::Rejected, user_id, now);
+            }
+            Ok(n > 0)
         })
-        .await
     }
 }
