@@ -57,13 +57,10 @@ impl Db {
 
     /// Events after `after_id`, oldest first.
     pub async fn control_since(&self, after_id: i64, limit: i64) -> DbResult<Vec<ControlEventRow>> {
-        query!(self, |c| control_events::table
+        query!(self, all ControlEventRow, control_events::table
             .filter(control_events::id.gt(after_id))
             .order(control_events::id.asc())
-            .limit(limit)
-            .select(ControlEventRow::as_select())
-            .load(c)
-            .await)
+            .limit(limit))
     }
 
     /// Remove events older than `before` (they have been acted on long ago).

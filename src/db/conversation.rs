@@ -141,12 +141,9 @@ impl Db {
         user_id: UserId,
         room_ids: Vec<String>,
     ) -> DbResult<Vec<ConversationStateRow>> {
-        query!(self, |c| conversation_state::table
+        query!(self, all ConversationStateRow, conversation_state::table
             .filter(conversation_state::user_id.eq(user_id))
-            .filter(conversation_state::room_id.eq_any(&room_ids))
-            .select(ConversationStateRow::as_select())
-            .load(c)
-            .await)
+            .filter(conversation_state::room_id.eq_any(&room_ids)))
     }
 
     /// My state rows of one session type (e.g. the world rooms I have used).
@@ -155,12 +152,9 @@ impl Db {
         user_id: UserId,
         session_type: i16,
     ) -> DbResult<Vec<ConversationStateRow>> {
-        query!(self, |c| conversation_state::table
+        query!(self, all ConversationStateRow, conversation_state::table
             .filter(conversation_state::user_id.eq(user_id))
-            .filter(conversation_state::session_type.eq(session_type))
-            .select(ConversationStateRow::as_select())
-            .load(c)
-            .await)
+            .filter(conversation_state::session_type.eq(session_type)))
     }
 
     /// How many users other than `sender` have read `room_id` up to at least `message_id`.

@@ -96,13 +96,9 @@ impl Db {
     /// The relation row of a pair, if any.
     pub async fn relation_get(&self, a: UserId, b: UserId) -> DbResult<Option<RelationRow>> {
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        query!(self, |c| user_relation::table
+        query!(self, optional RelationRow, user_relation::table
             .filter(user_relation::user_a_id.eq(lo))
-            .filter(user_relation::user_b_id.eq(hi))
-            .select(RelationRow::as_select())
-            .first(c)
-            .await
-            .optional())
+            .filter(user_relation::user_b_id.eq(hi)))
     }
 
     /// What a private send needs in one round trip: `target`'s account status (`None`: no
@@ -175,21 +171,12 @@ impl Db {
     /// The pending invitation of a pair (either direction), if any.
     pub async fn invite_pending(&self, a: UserId, b: UserId) -> DbResult<Option<InviteRow>> {
         let key = pair_key(a, b);
-        query!(self, |c| user_relation_invite::table
-            .filter(user_relation_invite::pending_pair.eq(&key))
-            .select(InviteRow::as_select())
-            .first(c)
-            .await
-            .optional())
+        query!(self, optional InviteRow, user_relation_invite::table
+            .filter(user_relation_invite::pending_pair.eq(&key)))
     }
 
     pub async fn invite_find(&self, id: i64) -> DbResult<Option<InviteRow>> {
-        query!(self, |c| user_relation_invite::table
-            .find(id)
-            .select(InviteRow::as_select())
-            .first(c)
-            .await
-            .optional())
+        query!(self, optional InviteRow, user_relation_invite::table.find(id))
     }
 
     /// Insert a pending invitation; a unique violation means the pair already has one.
@@ -340,24 +327,18 @@ impl Db {
 
     /// Every relation row `user_id` is part of (capped).
     pub async fn relation_list(&self, user_id: UserId, cap: i64) -> DbResult<Vec<RelationRow>> {
-        query!(self, |c| user_relation::table
+        query!(self, all RelationRow, user_relation::table
             .filter(user_relation::user_a_id.eq(user_id).or(user_relation::user_b_id.eq(user_id)))
             .order(user_relation::id.asc())
-            .limit(cap)
-            .select(RelationRow::as_select())
-            .load(c)
-            .await)
+            .limit(cap))
     }
 
     /// Active users with the given ids.
     pub async fn users_by_ids(&self, ids: Vec<UserId>) -> DbResult<Vec<UserRow>> {
-        query!(self, |c| users::table
+        query!(self, all UserRow, users::table
             .filter(users::id.eq_any(&ids))
             .filter(users::status.eq(UserStatus::Active.as_i16()))
-            .order(users::id.asc())
-            .select(UserRow::as_select())
-            .load(c)
-            .await)
+            .order(users::id.asc()))
     }
 
     /// Active users whose nickname starts with `prefix` (compared exactly, so `%` and `_` are
@@ -369,15 +350,12 @@ impl Db {
         limit: i64,
     ) -> DbResult<Vec<UserRow>> {
         let upper = format!("{prefix}{}", char::MAX);
-        query!(self, |c| users::table
+        query!(self, all UserRow, users::table
             .filter(users::status.eq(UserStatus::Active.as_i16()))
             .filter(users::nickname.ge(&prefix))
             .filter(users::nickname.lt(&upper))
             .filter(users::id.gt(after_id))
             .order(users::id.asc())
-            .limit(limit)
-            .select(UserRow::as_select())
-            .load(c)
-            .await)
+            .limit(limit))
     }
 }

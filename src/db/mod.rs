@@ -5,9 +5,18 @@
 /// One statement (or a few) on a pooled connection of the active backend, through
 /// [`Db::run`]: `query!(db, |c| body)` runs `body` once per backend as [`db_run!`] does, with
 /// what it captures moved in, and turns its diesel error into a [`DbError`].
+///
+/// The two usual endings are spelled once: `query!(db, optional Row, q)` is the first row of
+/// `q` as a `Row`, if any; `query!(db, all Row, q)` every row of `q` as a `Row`.
 macro_rules! query {
     ($db:expr, |$c:ident| $body:expr) => {
         $db.run(move |mut conn| async move { Ok($crate::db_run!(&mut conn, |$c| $body)?) }).await
+    };
+    ($db:expr, optional $row:ty, $query:expr) => {
+        query!($db, |c| $query.select(<$row>::as_select()).first(c).await.optional())
+    };
+    ($db:expr, all $row:ty, $query:expr) => {
+        query!($db, |c| $query.select(<$row>::as_select()).load(c).await)
     };
 }
 

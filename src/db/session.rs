@@ -8,10 +8,11 @@ use super::user::UserRow;
 use super::{Db, DbResult, last_insert_id};
 use crate::domain::UserId;
 
-/// A row of `sessions`.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// A row of `sessions` (to create one, its `id` is ignored).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
+    #[diesel(skip_insertion)]
     pub id: i64,
     pub user_id: UserId,
     pub token_hash: String,
@@ -23,21 +24,8 @@ pub struct SessionRow {
     pub revoked_at: Option<i64>,
 }
 
-/// What creating a session needs.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = sessions)]
-pub struct NewSession {
-    pub user_id: UserId,
-    pub token_hash: String,
-    pub user_agent: String,
-    pub ip: String,
-    pub created_at: i64,
-    pub last_seen_at: i64,
-    pub expires_at: i64,
-}
-
 impl Db {
-    pub async fn session_insert(&self, session: NewSession) -> DbResult<i64> {
+    pub async fn session_insert(&self, session: SessionRow) -> DbResult<i64> {
         transaction!(self, |c| {
             diesel::insert_into(sessions::table).values(&session).execute(c).await?;
             last_insert_id(c).await
@@ -49,13 +37,11 @@ impl Db {
         &self,
         token_hash: String,
     ) -> DbResult<Option<(SessionRow, UserRow)>> {
-        query!(self, |c| sessions::table
-            .inner_join(users::table)
-            .filter(sessions::token_hash.eq(&token_hash))
-            .select((SessionRow::as_select(), UserRow::as_select()))
-            .first(c)
-            .await
-            .optional())
+        query!(
+            self,
+            optional(SessionRow, UserRow),
+            sessions::table.inner_join(users::table).filter(sessions::token_hash.eq(&token_hash))
+        )
     }
 
     /// Record activity on a session.
@@ -69,14 +55,11 @@ impl Db {
 
     /// Live (not revoked, not expired) sessions of a user, newest first.
     pub async fn session_list_live(&self, user_id: UserId, now: i64) -> DbResult<Vec<SessionRow>> {
-        query!(self, |c| sessions::table
+        query!(self, all SessionRow, sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null())
             .filter(sessions::expires_at.gt(now))
-            .order(sessions::id.desc())
-            .select(SessionRow::as_select())
-            .load(c)
-            .await)
+            .order(sessions::id.desc()))
     }
 
     /// Revoke the live sessions of `user_id` selected by `only` (one id) or all of them except

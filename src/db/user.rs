@@ -7,27 +7,12 @@ use super::schema::users;
 use super::{Db, DbResult, last_insert_id};
 use crate::domain::UserId;
 
-/// A row of `users`.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// A row of `users` (to create one, its `id` is ignored).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
+    #[diesel(skip_insertion)]
     pub id: UserId,
-    pub username: String,
-    pub username_norm: String,
-    pub password_hash: String,
-    pub nickname: String,
-    pub avatar: String,
-    pub birth_date: Option<String>,
-    pub online_status: i16,
-    pub status: i16,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// What creating a user needs.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = users)]
-pub struct NewUser {
     pub username: String,
     pub username_norm: String,
     pub password_hash: String,
@@ -53,7 +38,7 @@ pub struct ProfileChanges {
 
 impl Db {
     /// Insert a user and return its id. A taken username is a unique violation.
-    pub async fn user_insert(&self, user: NewUser) -> DbResult<UserId> {
+    pub async fn user_insert(&self, user: UserRow) -> DbResult<UserId> {
         transaction!(self, |c| {
             diesel::insert_into(users::table).values(&user).execute(c).await?;
             last_insert_id(c).await.map(UserId)
@@ -61,32 +46,19 @@ impl Db {
     }
 
     pub async fn user_find_by_id(&self, id: UserId) -> DbResult<Option<UserRow>> {
-        query!(self, |c| users::table
-            .find(id)
-            .select(UserRow::as_select())
-            .first(c)
-            .await
-            .optional())
+        query!(self, optional UserRow, users::table.find(id))
     }
 
     pub async fn user_find_by_username(&self, username_norm: String) -> DbResult<Option<UserRow>> {
-        query!(self, |c| users::table
-            .filter(users::username_norm.eq(&username_norm))
-            .select(UserRow::as_select())
-            .first(c)
-            .await
-            .optional())
+        query!(self, optional UserRow, users::table.filter(users::username_norm.eq(&username_norm)))
     }
 
     /// Users with id greater than `after_id`, in id order.
     pub async fn user_list(&self, after_id: i64, limit: i64) -> DbResult<Vec<UserRow>> {
-        query!(self, |c| users::table
+        query!(self, all UserRow, users::table
             .filter(users::id.gt(after_id))
             .order(users::id.asc())
-            .limit(limit)
-            .select(UserRow::as_select())
-            .load(c)
-            .await)
+            .limit(limit))
     }
 
     pub async fn user_update_profile(&self, id: UserId, changes: ProfileChanges) -> DbResult<bool> {

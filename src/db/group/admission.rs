@@ -189,14 +189,15 @@ impl Db {
         &self,
         group_id: GroupId,
     ) -> DbResult<Vec<(JoinRequestRow, UserRow)>> {
-        query!(self, |c| group_join_request::table
-            .inner_join(users::table.on(users::id.eq(group_join_request::user_id)))
-            .filter(group_join_request::group_id.eq(group_id))
-            .filter(group_join_request::status.eq(RequestStatus::Pending.as_i16()))
-            .order(group_join_request::updated_at.asc())
-            .select((JoinRequestRow::as_select(), UserRow::as_select()))
-            .load(c)
-            .await)
+        query!(
+            self,
+            all(JoinRequestRow, UserRow),
+            group_join_request::table
+                .inner_join(users::table.on(users::id.eq(group_join_request::user_id)))
+                .filter(group_join_request::group_id.eq(group_id))
+                .filter(group_join_request::status.eq(RequestStatus::Pending.as_i16()))
+                .order(group_join_request::updated_at.asc())
+        )
     }
 
     /// My pending invitations with their (active) groups, newest first.
@@ -204,14 +205,15 @@ impl Db {
         &self,
         invitee_id: UserId,
     ) -> DbResult<Vec<(InviteRow, GroupRow)>> {
-        query!(self, |c| group_invite::table
-            .inner_join(groups::table.on(groups::id.eq(group_invite::group_id)))
-            .filter(group_invite::invitee_id.eq(invitee_id))
-            .filter(group_invite::status.eq(RequestStatus::Pending.as_i16()))
-            .filter(groups::status.eq(GroupStatus::Active.as_i16()))
-            .order(group_invite::updated_at.desc())
-            .select((InviteRow::as_select(), GroupRow::as_select()))
-            .load(c)
-            .await)
+        query!(
+            self,
+            all(InviteRow, GroupRow),
+            group_invite::table
+                .inner_join(groups::table.on(groups::id.eq(group_invite::group_id)))
+                .filter(group_invite::invitee_id.eq(invitee_id))
+                .filter(group_invite::status.eq(RequestStatus::Pending.as_i16()))
+                .filter(groups::status.eq(GroupStatus::Active.as_i16()))
+                .order(group_invite::updated_at.desc())
+        )
     }
 }

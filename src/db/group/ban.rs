@@ -32,13 +32,14 @@ impl Db {
 
     /// The ban list with the banned accounts, oldest ban first.
     pub async fn group_ban_list(&self, group_id: GroupId) -> DbResult<Vec<(BanRow, UserRow)>> {
-        query!(self, |c| group_ban::table
-            .inner_join(users::table.on(users::id.eq(group_ban::user_id)))
-            .filter(group_ban::group_id.eq(group_id))
-            .order(group_ban::id.asc())
-            .select((BanRow::as_select(), UserRow::as_select()))
-            .load(c)
-            .await)
+        query!(
+            self,
+            all(BanRow, UserRow),
+            group_ban::table
+                .inner_join(users::table.on(users::id.eq(group_ban::user_id)))
+                .filter(group_ban::group_id.eq(group_id))
+                .order(group_ban::id.asc())
+        )
     }
 
     pub async fn group_ban_delete(&self, group_id: GroupId, user_id: UserId) -> DbResult<bool> {

@@ -77,23 +77,15 @@ impl Db {
     }
 
     pub async fn group_find(&self, id: GroupId) -> DbResult<Option<GroupRow>> {
-        query!(self, |c| groups::table
-            .find(id)
-            .select(GroupRow::as_select())
-            .first(c)
-            .await
-            .optional())
+        query!(self, optional GroupRow, groups::table.find(id))
     }
 
     /// Groups with id greater than `after_id`, in id order (dissolved ones included).
     pub async fn group_list(&self, after_id: i64, limit: i64) -> DbResult<Vec<GroupRow>> {
-        query!(self, |c| groups::table
+        query!(self, all GroupRow, groups::table
             .filter(groups::id.gt(after_id))
             .order(groups::id.asc())
-            .limit(limit)
-            .select(GroupRow::as_select())
-            .load(c)
-            .await)
+            .limit(limit))
     }
 
     /// The groups `user_id` belongs to, with their membership, in group id order.
@@ -101,13 +93,14 @@ impl Db {
         &self,
         user_id: UserId,
     ) -> DbResult<Vec<(GroupRow, MemberRow)>> {
-        query!(self, |c| group_member::table
-            .inner_join(groups::table)
-            .filter(group_member::user_id.eq(user_id))
-            .order(groups::id.asc())
-            .select((GroupRow::as_select(), MemberRow::as_select()))
-            .load(c)
-            .await)
+        query!(
+            self,
+            all(GroupRow, MemberRow),
+            group_member::table
+                .inner_join(groups::table)
+                .filter(group_member::user_id.eq(user_id))
+                .order(groups::id.asc())
+        )
     }
 
     pub async fn group_update(&self, id: GroupId, changes: GroupChanges) -> DbResult<bool> {

@@ -34,12 +34,8 @@ impl Db {
     }
 
     pub async fn group_link_find(&self, token: String) -> DbResult<Option<LinkRow>> {
-        query!(self, |c| group_invite_link::table
-            .filter(group_invite_link::token.eq(&token))
-            .select(LinkRow::as_select())
-            .first(c)
-            .await
-            .optional())
+        query!(self, optional LinkRow, group_invite_link::table
+            .filter(group_invite_link::token.eq(&token)))
     }
 
     /// The group's links that are neither revoked nor expired at `now`, newest first, each

@@ -125,13 +125,9 @@ impl Db {
         group_id: GroupId,
         user_id: UserId,
     ) -> DbResult<Option<MemberRow>> {
-        query!(self, |c| group_member::table
+        query!(self, optional MemberRow, group_member::table
             .filter(group_member::group_id.eq(group_id))
-            .filter(group_member::user_id.eq(user_id))
-            .select(MemberRow::as_select())
-            .first(c)
-            .await
-            .optional())
+            .filter(group_member::user_id.eq(user_id)))
     }
 
     /// Members with their accounts, in joining order.
@@ -139,13 +135,14 @@ impl Db {
         &self,
         group_id: GroupId,
     ) -> DbResult<Vec<(MemberRow, UserRow)>> {
-        query!(self, |c| group_member::table
-            .inner_join(users::table)
-            .filter(group_member::group_id.eq(group_id))
-            .order(group_member::id.asc())
-            .select((MemberRow::as_select(), UserRow::as_select()))
-            .load(c)
-            .await)
+        query!(
+            self,
+            all(MemberRow, UserRow),
+            group_member::table
+                .inner_join(users::table)
+                .filter(group_member::group_id.eq(group_id))
+                .order(group_member::id.asc())
+        )
     }
 
     /// Ids of the members (optionally only those with one of `roles`).
