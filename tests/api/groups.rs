@@ -111,114 +111,65 @@ struct Cast {
     x: (i64, String),
 }
 
+/// How an [`Act`] is tried: a read (`GET …?group_id=`), a change (a POST answered "ok" or a
+/// code), a change that counts who it reached ("ok:N"), or the send check.
+enum Try {
+    Read(&'static str),
+    Change(&'static str, Value),
+    Counted(&'static str, Value),
+    Send,
+}
+
 async fn perform(app: &TestApp, c: &Cast, act: Act, gid: i64, who: &(i64, String)) -> String {
+    use Act::*;
     let tok = who.1.as_str();
-    let get = |path: &'static str| async move {
-        let (status, res) = app.get_as(tok, &format!("{path}?group_id={gid}")).await;
-        assert_ne!(status, 500, "{res}");
-        if status == 200 { "ok".to_string() } else { code(&res) }
+    let g = |extra: Value| {
+        let mut body = json!({"group_id": gid});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
     };
-    match act {
-        Act::Info => get("/api/v1/group/info").await,
-        Act::Members => get("/api/v1/group/members").await,
-        Act::Bans => get("/api/v1/group/bans").await,
-        Act::Requests => get("/api/v1/group/requests").await,
-        Act::Links => get("/api/v1/group/links").await,
-        Act::Join => attempt(app, tok, "/api/v1/group/join", json!({"group_id": gid})).await.1,
-        Act::Leave => attempt(app, tok, "/api/v1/group/leave", json!({"group_id": gid})).await.1,
-        Act::Rename => {
-            attempt(app, tok, "/api/v1/group/update", json!({"group_id": gid, "name": "New"}))
-                .await
-                .1
+    let member_update = "/api/v1/group/member/update";
+    let how = match act {
+        Info => Try::Read("/api/v1/group/info"),
+        Members => Try::Read("/api/v1/group/members"),
+        Bans => Try::Read("/api/v1/group/bans"),
+        Requests => Try::Read("/api/v1/group/requests"),
+        Links => Try::Read("/api/v1/group/links"),
+        Join => Try::Change("/api/v1/group/join", g(json!({}))),
+        Leave => Try::Change("/api/v1/group/leave", g(json!({}))),
+        Rename => Try::Change("/api/v1/group/update", g(json!({"name": "New"}))),
+        Announce => Try::Change("/api/v1/group/update", g(json!({"announcement": "hi"}))),
+        MuteAll => Try::Change("/api/v1/group/update", g(json!({"speak_status": 0}))),
+        Transfer => Try::Change("/api/v1/group/transfer", g(json!({"user_id": c.t.0}))),
+        AddMember => Try::Counted("/api/v1/group/member/add", g(json!({"user_ids": [c.x.0]}))),
+        RemoveMember | RemoveAdmin => {
+            Try::Counted("/api/v1/group/member/remove", g(json!({"user_ids": [c.t.0]})))
         }
-        Act::Announce => {
-            attempt(
-                app,
-                tok,
-                "/api/v1/group/update",
-                json!({"group_id": gid, "announcement": "hi"}),
-            )
-            .await
-            .1
+        AppointAdmin => Try::Change(member_update, g(json!({"user_id": c.t.0, "role": 2}))),
+        MuteMember => Try::Change(member_update, g(json!({"user_id": c.t.0, "speak_status": 0}))),
+        MuteAdmin => Try::Change(member_update, g(json!({"user_id": c.a.0, "speak_status": 0}))),
+        TouchOwner => Try::Change(member_update, g(json!({"user_id": c.o.0, "speak_status": 0}))),
+        CreateLink => Try::Change("/api/v1/group/link/create", g(json!({}))),
+        Invite => Try::Counted("/api/v1/group/invite", g(json!({"user_ids": [c.x.0]}))),
+        Nickname => Try::Change("/api/v1/group/member/nickname", g(json!({"nickname": "nick"}))),
+        Dissolve => Try::Change("/api/v1/group/dissolve", g(json!({}))),
+        Send | SendWhenAllMuted => Try::Send,
+    };
+    match how {
+        Try::Read(path) => {
+            let (status, res) = app.get_as(tok, &format!("{path}?group_id={gid}")).await;
+            assert_ne!(status, 500, "{res}");
+            if status == 200 { "ok".to_string() } else { code(&res) }
         }
-        Act::MuteAll => {
-            attempt(app, tok, "/api/v1/group/update", json!({"group_id": gid, "speak_status": 0}))
-                .await
-                .1
-        }
-        Act::Transfer => {
-            attempt(app, tok, "/api/v1/group/transfer", json!({"group_id": gid, "user_id": c.t.0}))
-                .await
-                .1
-        }
-        Act::AddMember => {
-            let (status, res) = app
-                .post_as(
-                    tok,
-                    "/api/v1/group/member/add",
-                    &json!({"group_id": gid, "user_ids": [c.x.0]}),
-                )
-                .await;
+        Try::Change(path, body) => attempt(app, tok, path, body).await.1,
+        Try::Counted(path, body) => {
+            let (status, res) = app.post_as(tok, path, &body).await;
             if status == 200 { format!("ok:{}", res["data"]["count"]) } else { code(&res) }
         }
-        Act::RemoveMember | Act::RemoveAdmin => {
-            let (status, res) = app
-                .post_as(
-                    tok,
-                    "/api/v1/group/member/remove",
-                    &json!({"group_id": gid, "user_ids": [c.t.0]}),
-                )
-                .await;
-            if status == 200 { format!("ok:{}", res["data"]["count"]) } else { code(&res) }
-        }
-        Act::AppointAdmin => {
-            let body = json!({"group_id": gid, "user_id": c.t.0, "role": 2});
-            attempt(app, tok, "/api/v1/group/member/update", body).await.1
-        }
-        Act::MuteMember => {
-            let body = json!({"group_id": gid, "user_id": c.t.0, "speak_status": 0});
-            attempt(app, tok, "/api/v1/group/member/update", body).await.1
-        }
-        Act::MuteAdmin => {
-            let body = json!({"group_id": gid, "user_id": c.a.0, "speak_status": 0});
-            attempt(app, tok, "/api/v1/group/member/update", body).await.1
-        }
-        Act::TouchOwner => {
-            let body = json!({"group_id": gid, "user_id": c.o.0, "speak_status": 0});
-            attempt(app, tok, "/api/v1/group/member/update", body).await.1
-        }
-        Act::CreateLink => {
-            attempt(app, tok, "/api/v1/group/link/create", json!({"group_id": gid})).await.1
-        }
-        Act::Invite => {
-            let (status, res) = app
-                .post_as(
-                    tok,
-                    "/api/v1/group/invite",
-                    &json!({"group_id": gid, "user_ids": [c.x.0]}),
-                )
-                .await;
-            if status == 200 { format!("ok:{}", res["data"]["count"]) } else { code(&res) }
-        }
-        Act::Nickname => {
-            attempt(
-                app,
-                tok,
-                "/api/v1/group/member/nickname",
-                json!({"group_id": gid, "nickname": "nick"}),
-            )
-            .await
-            .1
-        }
-        Act::Dissolve => {
-            attempt(app, tok, "/api/v1/group/dissolve", json!({"group_id": gid})).await.1
-        }
-        Act::Send | Act::SendWhenAllMuted => {
-            match can_send(app.state.get_ref(), GroupId(gid), UserId(who.0)).await {
-                Ok(()) => "ok".into(),
-                Err(e) => e.error_code().as_str().to_string(),
-            }
-        }
+        Try::Send => match can_send(app.state.get_ref(), GroupId(gid), UserId(who.0)).await {
+            Ok(()) => "ok".into(),
+            Err(e) => e.error_code().as_str().to_string(),
+        },
     }
 }
 
