@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::json;
 
+use super::ListPage;
 use crate::config::LoadedConfig;
 use crate::domain::GroupId;
 use crate::service::group::{self, GroupInfo, MemberView};
@@ -15,17 +16,7 @@ use crate::service::user;
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
     /// List groups in id order (dissolved ones included).
-    List {
-        /// Print JSON lines instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Start after this group id.
-        #[arg(long, default_value_t = 0)]
-        after: i64,
-        /// At most this many groups (1-1000).
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-    },
+    List(ListPage),
     /// Show one group and its members.
     Show {
         id: GroupId,
@@ -99,7 +90,7 @@ pub async fn run(cmd: GroupCommand, loaded: LoadedConfig) -> anyhow::Result<Exit
     let log = slog::Logger::root(slog::Discard, slog::o!());
     let state = crate::app::cli_state(loaded.config, log).await?;
     match cmd {
-        GroupCommand::List { json, after, limit } => {
+        GroupCommand::List(ListPage { json, after, limit }) => {
             let groups = group::admin_list(&state, after, limit).await?;
             if json {
                 for g in &groups {

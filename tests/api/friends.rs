@@ -208,9 +208,7 @@ async fn invitation_rules(profile: Profile) {
 async fn delete_restore_and_chat_permission(profile: Profile) {
     let Some(env) = start(profile, |_| {}).await else { return };
     let app = &env.app;
-    let (a, ta) = app.user("fay").await;
-    let (b, tb) = app.user("gus").await;
-    befriend(app, (a, &ta), (b, &tb)).await;
+    let ((a, ta), (b, tb)) = friends(app, "fay", "gus").await;
     // Found allowed (and possibly remembered) before the delete.
     friend::can_chat(&app.state, UserId(a), UserId(b)).await.unwrap();
     friend::can_chat(&app.state, UserId(b), UserId(a)).await.unwrap();
@@ -273,9 +271,7 @@ async fn delete_restore_and_chat_permission(profile: Profile) {
 async fn blocking(profile: Profile) {
     let Some(env) = start(profile, |_| {}).await else { return };
     let app = &env.app;
-    let (a, ta) = app.user("hana").await;
-    let (b, tb) = app.user("ivo").await;
-    befriend(app, (a, &ta), (b, &tb)).await;
+    let ((a, ta), (b, tb)) = friends(app, "hana", "ivo").await;
     friend::can_chat(&app.state, UserId(a), UserId(b)).await.unwrap();
     friend::can_chat(&app.state, UserId(b), UserId(a)).await.unwrap();
 
