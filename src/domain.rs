@@ -1,7 +1,75 @@
-//! Domain enums: the small integers the database stores and the wire carries (roles, join
-//! policies, statuses, session and message types), each named once here. Rows and wire
-//! structs keep their `i16`, so no column and no JSON value changes; rule code converts at the
-//! edge with `from_i16` (unknown values give `None`) and writes back with `as_i16`.
+//! Domain types: the ids of users and groups, and the enums behind the small integers the
+//! database stores and the wire carries (roles, join policies, statuses, session and message
+//! types), each named once here.
+//!
+//! [`UserId`] and [`GroupId`] wrap the stored `i64` so that a function taking both cannot be
+//! handed them swapped; they serialize as the bare number and are the same column, so no JSON
+//! value and no row changes. The enums leave rows and wire structs their `i16`; rule code
+//! converts at the edge with `from_i16` (unknown values give `None`) and writes back with
+//! `as_i16`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Declares an id newtype over the stored `i64`: ordered, hashable, printed and parsed as the
+/// bare number, serialized transparently, and documented in OpenAPI as `integer/int64` (a wire
+/// field spells that `#[schema(value_type = i64)]`, so no schema of its own is listed).
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl $name {
+            /// The stored and wire value.
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(id: $name) -> i64 {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        /// Parses the bare number, as the command line and URL paths spell it.
+        impl FromStr for $name {
+            type Err = std::num::ParseIntError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                <i64 as utoipa::PartialSchema>::schema()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+id_type! {
+    /// A user's id (`users.id`).
+    UserId
+}
+
+id_type! {
+    /// A group's id (`groups.id`).
+    GroupId
+}
 
 /// Declares a `#[repr(i16)]` enum with `as_i16`, `from_i16` and the `i16` conversions.
 macro_rules! small_int_enum {
@@ -281,6 +349,25 @@ mod tests {
         assert_eq!(MediaKind::ALL.iter().map(|k| k.as_i16()).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
         assert_eq!(OnlineStatus::Online.as_i16(), 1);
         assert_eq!(OnlineStatus::Invisible.as_i16(), 4);
+    }
+
+    #[test]
+    fn ids_are_the_bare_number_on_the_wire_and_in_text() {
+        assert_eq!(serde_json::to_string(&UserId(42)).unwrap(), "42");
+        assert_eq!(serde_json::from_str::<GroupId>("7").unwrap(), GroupId(7));
+        assert!(serde_json::from_str::<GroupId>("\"7\"").is_err());
+        assert_eq!(UserId(42).to_string(), "42");
+        assert_eq!("9".parse::<GroupId>(), Ok(GroupId(9)));
+        assert!("x".parse::<UserId>().is_err());
+        assert_eq!(i64::from(UserId(3)), 3);
+    }
+
+    #[test]
+    fn id_schemas_are_the_int64_of_the_number() {
+        use utoipa::PartialSchema;
+        let json = |s| serde_json::to_value(s).unwrap();
+        assert_eq!(json(UserId::schema()), json(i64::schema()));
+        assert_eq!(json(GroupId::schema()), json(i64::schema()));
     }
 
     #[test]

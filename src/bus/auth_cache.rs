@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::redis::RedisCache;
 use crate::config::{Config, DatabaseKind};
+use crate::domain::UserId;
 
 /// Entries kept at most; past that the map is emptied (it refills from the database).
 const MAX_ENTRIES: usize = 100_000;
@@ -145,7 +146,7 @@ pub type Epoch = (u64, u64);
 /// What a successful check of a token established.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub session_id: i64,
     pub username: String,
     pub expires_at: i64,
@@ -158,7 +159,7 @@ pub struct AuthCache {
     /// (sender, target) pairs found allowed to chat privately, with the epoch they were
     /// found at. Only "allowed" is kept: what makes a pair allowed (accepting an invitation,
     /// an unblock) needs no invalidation.
-    chats: Mutex<HashMap<(i64, i64), Epoch>>,
+    chats: Mutex<HashMap<(UserId, UserId), Epoch>>,
     epoch: EpochSource,
 }
 
@@ -221,13 +222,13 @@ impl AuthCache {
     }
 
     /// Whether `sender` was found allowed to message `target` at `epoch`.
-    pub fn chat_allowed(&self, sender: i64, target: i64, epoch: Epoch) -> bool {
+    pub fn chat_allowed(&self, sender: UserId, target: UserId, epoch: Epoch) -> bool {
         let chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
         chats.get(&(sender, target)) == Some(&epoch)
     }
 
     /// Remember that `sender` may message `target`, as found at `epoch`.
-    pub fn allow_chat(&self, sender: i64, target: i64, epoch: Epoch) {
+    pub fn allow_chat(&self, sender: UserId, target: UserId, epoch: Epoch) {
         let mut chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
         if chats.len() >= MAX_ENTRIES {
             chats.clear();

@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::domain::{GroupId, UserId};
+
 /// An event that other instances (and this one) should hear about. Later features add
 /// variants; the wire form is `{"type": "...", "data": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,31 +24,35 @@ pub enum Event {
     Probe { nonce: String },
     /// Sessions of a user ended: sockets bound to them must close. An empty `session_ids`
     /// means every session of the user.
-    SessionsRevoked { user_id: i64, session_ids: Vec<i64>, reason: RevokeReason },
+    SessionsRevoked { user_id: UserId, session_ids: Vec<i64>, reason: RevokeReason },
     /// A message was committed; push it to `recipient_ids`' devices (the list is for routing
     /// and is never sent to clients).
-    ChatMessage { message: crate::store::StoredMessage, recipient_ids: Vec<i64> },
+    ChatMessage { message: crate::store::StoredMessage, recipient_ids: Vec<UserId> },
     /// A message was recalled (status 3); its body is gone for everyone.
-    MessageRecalled { message: crate::store::StoredMessage, recipient_ids: Vec<i64>, actor_id: i64 },
+    MessageRecalled {
+        message: crate::store::StoredMessage,
+        recipient_ids: Vec<UserId>,
+        actor_id: UserId,
+    },
     /// `user_id` hid a message from their own history (their devices update).
-    MessageDeleted { user_id: i64, room_id: String, message_id: i64 },
+    MessageDeleted { user_id: UserId, room_id: String, message_id: i64 },
     /// `user_id` has read `room_id` up to `read_message_id` (their devices, and in private
     /// chats the other party, update).
     ReadPosition {
-        user_id: i64,
+        user_id: UserId,
         room_id: String,
         session_type: i16,
         target_id: i64,
         read_message_id: i64,
-        recipient_ids: Vec<i64>,
+        recipient_ids: Vec<UserId>,
     },
     /// A friend-related change that `recipient_ids` should see.
     Friend {
-        recipient_ids: Vec<i64>,
+        recipient_ids: Vec<UserId>,
         kind: FriendEventKind,
-        actor_id: i64,
+        actor_id: UserId,
         /// The other user the change is about.
-        friend_id: i64,
+        friend_id: UserId,
         /// The invitation, for invitation events.
         invite: Option<serde_json::Value>,
     },
@@ -56,29 +62,29 @@ pub enum Event {
     /// for invitations: the invitee).
     /// A user started typing in a conversation (relayed, never stored).
     Typing {
-        user_id: i64,
+        user_id: UserId,
         session_type: i16,
         target_id: i64,
         room_id: String,
-        recipient_ids: Vec<i64>,
+        recipient_ids: Vec<UserId>,
     },
     /// Users connected to `instance` went online or offline there.
-    Presence { instance: String, user_id: i64, online: bool },
+    Presence { instance: String, user_id: UserId, online: bool },
     /// Pushes may have been dropped (a full queue, a lagging relay, a lost subscription):
     /// every connection re-reads its rooms from the store and is told to refresh.
     Resync { reason: String },
     /// A user chose another online status (online, away, busy, invisible).
-    StatusChanged { user_id: i64 },
+    StatusChanged { user_id: UserId },
     /// Every user connected to `instance` right now (sent periodically, so a crashed
     /// instance's users age out).
-    PresenceSnapshot { instance: String, user_ids: Vec<i64> },
+    PresenceSnapshot { instance: String, user_ids: Vec<UserId> },
     Group {
-        group_id: i64,
+        group_id: GroupId,
         kind: GroupEventKind,
-        actor_id: i64,
-        target_ids: Vec<i64>,
+        actor_id: UserId,
+        target_ids: Vec<UserId>,
         values: serde_json::Value,
-        member_ids: Vec<i64>,
+        member_ids: Vec<UserId>,
     },
 }
 
@@ -120,11 +126,11 @@ pub enum FriendEventKind {
 
 impl Event {
     /// The user this event is about, if any.
-    pub fn user_id(&self) -> Option<i64> {
+    pub fn user_id(&self) -> Option<UserId> {
         match self {
             Event::Probe { .. } => None,
             Event::SessionsRevoked { user_id, .. } => Some(*user_id),
-            Event::ChatMessage { message, .. } => Some(message.sender_id),
+            Event::ChatMessage { message, .. } => Some(UserId(message.sender_id)),
             Event::MessageRecalled { actor_id, .. } => Some(*actor_id),
             Event::MessageDeleted { user_id, .. } | Event::ReadPosition { user_id, .. } => {
                 Some(*user_id)

@@ -11,6 +11,7 @@ use slog::Logger;
 use super::auth_cache::AuthCache;
 use super::{Bus, Event, RevokeReason};
 use crate::db::{Db, now_ms};
+use crate::domain::UserId;
 
 /// Tells every server (this one included) about revocations and admin actions.
 #[derive(Clone)]
@@ -39,7 +40,7 @@ impl Notifier {
     /// Tell every instance that sessions ended, so their sockets close.
     pub async fn announce_revocation(
         &self,
-        user_id: i64,
+        user_id: UserId,
         session_ids: Vec<i64>,
         reason: RevokeReason,
     ) {
@@ -56,7 +57,7 @@ impl Notifier {
     /// Record an event in the control table that every server polls (how the CLI reaches
     /// running servers in both profiles).
     pub async fn record_for_servers(&self, event: Event) {
-        let user_id = event.user_id().unwrap_or(0);
+        let user_id = event.user_id().map_or(0, UserId::get);
         let payload = serde_json::to_string(&event).unwrap_or_default();
         if let Err(e) = self.db.control_insert("event".into(), user_id, payload, now_ms()).await {
             slog::error!(self.log, "cannot record control event"; "error" => e.to_string());

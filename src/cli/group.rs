@@ -7,33 +7,25 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::json;
 
+use super::ListPage;
 use crate::config::LoadedConfig;
+use crate::domain::GroupId;
 use crate::service::group::{self, GroupInfo, MemberView};
 use crate::service::user;
 
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
     /// List groups in id order (dissolved ones included).
-    List {
-        /// Print JSON lines instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Start after this group id.
-        #[arg(long, default_value_t = 0)]
-        after: i64,
-        /// At most this many groups (1-1000).
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-    },
+    List(ListPage),
     /// Show one group and its members.
     Show {
-        id: i64,
+        id: GroupId,
         #[arg(long)]
         json: bool,
     },
     /// Mute the whole group (owner and admins still speak), or one member.
     Mute {
-        id: i64,
+        id: GroupId,
         /// Mute only this member (user id or username).
         #[arg(long)]
         member: Option<String>,
@@ -44,7 +36,7 @@ pub enum GroupCommand {
     },
     /// Lift the group-wide mute, or one member's mute.
     Unmute {
-        id: i64,
+        id: GroupId,
         /// Unmute only this member (user id or username).
         #[arg(long)]
         member: Option<String>,
@@ -52,7 +44,7 @@ pub enum GroupCommand {
     /// Dissolve a group: members are told, nobody can join or write to it any more; its
     /// history stays readable to former members.
     Dissolve {
-        id: i64,
+        id: GroupId,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
@@ -98,7 +90,7 @@ pub async fn run(cmd: GroupCommand, loaded: LoadedConfig) -> anyhow::Result<Exit
     let log = slog::Logger::root(slog::Discard, slog::o!());
     let state = crate::app::cli_state(loaded.config, log).await?;
     match cmd {
-        GroupCommand::List { json, after, limit } => {
+        GroupCommand::List(ListPage { json, after, limit }) => {
             let groups = group::admin_list(&state, after, limit).await?;
             if json {
                 for g in &groups {

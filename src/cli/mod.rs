@@ -12,7 +12,7 @@ mod world;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, ConfigSources, LoadedConfig};
 
@@ -79,30 +79,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(cmd) => config_cmd::run(cmd, &sources),
-        Command::Serve(args) => match load_valid(&sources) {
-            Ok(loaded) => serve::run(args, loaded).await,
-            Err(code) => Ok(code),
-        },
-        Command::Migrate(args) => match load_valid(&sources) {
-            Ok(loaded) => migrate::run(args, loaded).await,
-            Err(code) => Ok(code),
-        },
-        Command::User(cmd) => match load_valid(&sources) {
-            Ok(loaded) => user::run(cmd, loaded).await,
-            Err(code) => Ok(code),
-        },
-        Command::World(cmd) => match load_valid(&sources) {
-            Ok(loaded) => world::run(cmd, loaded).await,
-            Err(code) => Ok(code),
-        },
-        Command::Group(cmd) => match load_valid(&sources) {
-            Ok(loaded) => group::run(cmd, loaded).await,
-            Err(code) => Ok(code),
-        },
-        Command::Media(cmd) => match load_valid(&sources) {
-            Ok(loaded) => media::run(cmd, loaded).await,
-            Err(code) => Ok(code),
-        },
+        Command::Serve(args) => with_config(&sources, |loaded| serve::run(args, loaded)).await,
+        Command::Migrate(args) => with_config(&sources, |loaded| migrate::run(args, loaded)).await,
+        Command::User(cmd) => with_config(&sources, |loaded| user::run(cmd, loaded)).await,
+        Command::World(cmd) => with_config(&sources, |loaded| world::run(cmd, loaded)).await,
+        Command::Group(cmd) => with_config(&sources, |loaded| group::run(cmd, loaded)).await,
+        Command::Media(cmd) => with_config(&sources, |loaded| media::run(cmd, loaded)).await,
     };
     match result {
         Ok(code) => code,
@@ -128,6 +110,33 @@ pub(crate) fn confirmed(yes: bool, what: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Run `command` on the loaded config; an invalid config stops it first (see [`load_valid`]).
+async fn with_config<F, Fut>(sources: &ConfigSources, command: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(LoadedConfig) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    match load_valid(sources) {
+        Ok(loaded) => command(loaded).await,
+        Err(code) => Ok(code),
+    }
+}
+
+/// A page of a list command (`jim user list`, `jim group list`): where it starts, how long it
+/// is, how it is printed.
+#[derive(Debug, Args)]
+pub struct ListPage {
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Start after this id (the last one of the previous page).
+    #[arg(long, default_value_t = 0)]
+    pub after: i64,
+    /// At most this many (1-1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
 }
 
 /// Load the config and refuse to go on when it is invalid, printing every problem.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use super::ListPage;
 use crate::config::LoadedConfig;
 use crate::db::user::UserRow;
 use crate::domain::UserStatus;
@@ -16,17 +17,7 @@ use crate::state::Core;
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// List users in id order.
-    List {
-        /// Print JSON lines instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Start after this user id.
-        #[arg(long, default_value_t = 0)]
-        after: i64,
-        /// At most this many users (1-1000).
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-    },
+    List(ListPage),
     /// Show one user by id or username.
     Show {
         user: String,
@@ -87,7 +78,7 @@ pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitC
     let log = slog::Logger::root(slog::Discard, slog::o!());
     let state = crate::app::cli_state(loaded.config, log).await?;
     match cmd {
-        UserCommand::List { json, after, limit } => {
+        UserCommand::List(ListPage { json, after, limit }) => {
             let users = user::list(&state, after, limit).await?;
             if json {
                 for u in &users {

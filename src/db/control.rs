@@ -57,27 +57,18 @@ impl Db {
 
     /// Events after `after_id`, oldest first.
     pub async fn control_since(&self, after_id: i64, limit: i64) -> DbResult<Vec<ControlEventRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| control_events::table
-                .filter(control_events::id.gt(after_id))
-                .order(control_events::id.asc())
-                .limit(limit)
-                .select(ControlEventRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, all ControlEventRow, control_events::table
+            .filter(control_events::id.gt(after_id))
+            .order(control_events::id.asc())
+            .limit(limit))
     }
 
     /// Remove events older than `before` (they have been acted on long ago).
     pub async fn control_purge(&self, before: i64) -> DbResult<usize> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| diesel::delete(
-                control_events::table.filter(control_events::created_at.lt(before))
-            )
-            .execute(c)
-            .await)?)
-        })
-        .await
+        query!(self, |c| diesel::delete(
+            control_events::table.filter(control_events::created_at.lt(before))
+        )
+        .execute(c)
+        .await)
     }
 }

@@ -2,17 +2,18 @@
 //! and messages hidden for one user ("delete for me").
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::schema::{conversation_clears, conversation_state, message_hides};
 use super::{Db, DbError, DbResult};
 use crate::db_run;
+use crate::domain::UserId;
 
 /// A row of `conversation_state`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = conversation_state)]
 pub struct ConversationStateRow {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub room_id: String,
     pub session_type: i16,
     pub target_id: i64,
@@ -25,7 +26,7 @@ pub struct ConversationStateRow {
 /// Which conversation a state row is for.
 #[derive(Debug, Clone)]
 pub struct ConversationKey {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub room_id: String,
     pub session_type: i16,
     pub target_id: i64,
@@ -35,7 +36,7 @@ pub struct ConversationKey {
 #[derive(Insertable)]
 #[diesel(table_name = conversation_state)]
 struct NewConversationState<'a> {
-    user_id: i64,
+    user_id: UserId,
     room_id: &'a str,
     session_type: i16,
     target_id: i64,
@@ -76,31 +77,23 @@ impl Db {
         message_id: i64,
         now: i64,
     ) -> DbResult<i64> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    diesel::insert_or_ignore_into(conversation_state::table)
-                        .values(&NewConversationState::of(&key, now))
-                        .execute(c)
-                        .await?;
-                    let row = conversation_state::table
-                        .filter(conversation_state::user_id.eq(key.user_id))
-                        .filter(conversation_state::room_id.eq(&key.room_id));
-                    diesel::update(row.filter(conversation_state::read_message_id.lt(message_id)))
-                        .set((
-                            conversation_state::read_message_id.eq(message_id),
-                            conversation_state::updated_at.eq(now),
-                        ))
-                        .execute(c)
-                        .await?;
-                    Ok::<_, DbError>(
-                        row.select(conversation_state::read_message_id).first(c).await?,
-                    )
-                })
-                .await
-            })
+        transaction!(self, |c| {
+            diesel::insert_or_ignore_into(conversation_state::table)
+                .values(&NewConversationState::of(&key, now))
+                .execute(c)
+                .await?;
+            let row = conversation_state::table
+                .filter(conversation_state::user_id.eq(key.user_id))
+                .filter(conversation_state::room_id.eq(&key.room_id));
+            diesel::update(row.filter(conversation_state::read_message_id.lt(message_id)))
+                .set((
+                    conversation_state::read_message_id.eq(message_id),
+                    conversation_state::updated_at.eq(now),
+                ))
+                .execute(c)
+                .await?;
+            Ok::<_, DbError>(row.select(conversation_state::read_message_id).first(c).await?)
         })
-        .await
     }
 
     /// Set a flag (pin, mute) of my conversation.
@@ -110,76 +103,58 @@ impl Db {
         flag: ConversationFlag,
         now: i64,
     ) -> DbResult<()> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    diesel::insert_or_ignore_into(conversation_state::table)
-                        .values(&NewConversationState::of(&key, now))
+        transaction!(self, |c| {
+            diesel::insert_or_ignore_into(conversation_state::table)
+                .values(&NewConversationState::of(&key, now))
+                .execute(c)
+                .await?;
+            let row = conversation_state::table
+                .filter(conversation_state::user_id.eq(key.user_id))
+                .filter(conversation_state::room_id.eq(&key.room_id));
+            match flag {
+                ConversationFlag::Pinned(v) => {
+                    diesel::update(row)
+                        .set((
+                            conversation_state::pinned.eq(v),
+                            conversation_state::updated_at.eq(now),
+                        ))
                         .execute(c)
-                        .await?;
-                    let row = conversation_state::table
-                        .filter(conversation_state::user_id.eq(key.user_id))
-                        .filter(conversation_state::room_id.eq(&key.room_id));
-                    match flag {
-                        ConversationFlag::Pinned(v) => {
-                            diesel::update(row)
-                                .set((
-                                    conversation_state::pinned.eq(v),
-                                    conversation_state::updated_at.eq(now),
-                                ))
-                                .execute(c)
-                                .await?
-                        }
-                        ConversationFlag::Muted(v) => {
-                            diesel::update(row)
-                                .set((
-                                    conversation_state::muted.eq(v),
-                                    conversation_state::updated_at.eq(now),
-                                ))
-                                .execute(c)
-                                .await?
-                        }
-                    };
-                    Ok::<_, DbError>(())
-                })
-                .await
-            })
+                        .await?
+                }
+                ConversationFlag::Muted(v) => {
+                    diesel::update(row)
+                        .set((
+                            conversation_state::muted.eq(v),
+                            conversation_state::updated_at.eq(now),
+                        ))
+                        .execute(c)
+                        .await?
+                }
+            };
+            Ok::<_, DbError>(())
         })
-        .await
     }
 
     /// My state rows for the given rooms.
     pub async fn conversation_states(
         &self,
-        user_id: i64,
+        user_id: UserId,
         room_ids: Vec<String>,
     ) -> DbResult<Vec<ConversationStateRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| conversation_state::table
-                .filter(conversation_state::user_id.eq(user_id))
-                .filter(conversation_state::room_id.eq_any(&room_ids))
-                .select(ConversationStateRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, all ConversationStateRow, conversation_state::table
+            .filter(conversation_state::user_id.eq(user_id))
+            .filter(conversation_state::room_id.eq_any(&room_ids)))
     }
 
     /// My state rows of one session type (e.g. the world rooms I have used).
     pub async fn conversation_states_of_type(
         &self,
-        user_id: i64,
+        user_id: UserId,
         session_type: i16,
     ) -> DbResult<Vec<ConversationStateRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| conversation_state::table
-                .filter(conversation_state::user_id.eq(user_id))
-                .filter(conversation_state::session_type.eq(session_type))
-                .select(ConversationStateRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, all ConversationStateRow, conversation_state::table
+            .filter(conversation_state::user_id.eq(user_id))
+            .filter(conversation_state::session_type.eq(session_type)))
     }
 
     /// How many users other than `sender` have read `room_id` up to at least `message_id`.
@@ -187,45 +162,39 @@ impl Db {
         &self,
         room_id: String,
         message_id: i64,
-        sender: i64,
+        sender: UserId,
     ) -> DbResult<i64> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| conversation_state::table
-                .filter(conversation_state::room_id.eq(&room_id))
-                .filter(conversation_state::read_message_id.ge(message_id))
-                .filter(conversation_state::user_id.ne(sender))
-                .count()
-                .get_result(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| conversation_state::table
+            .filter(conversation_state::room_id.eq(&room_id))
+            .filter(conversation_state::read_message_id.ge(message_id))
+            .filter(conversation_state::user_id.ne(sender))
+            .count()
+            .get_result(c)
+            .await)
     }
 
     /// Hide `room_id` up to `up_to` from `user_id`'s history.
     pub async fn conversation_clear(
         &self,
-        user_id: i64,
+        user_id: UserId,
         room_id: String,
         up_to: i64,
         now: i64,
     ) -> DbResult<()> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| diesel::replace_into(conversation_clears::table)
-                .values((
-                    conversation_clears::user_id.eq(user_id),
-                    conversation_clears::room_id.eq(&room_id),
-                    conversation_clears::cleared_to_message_id.eq(up_to),
-                    conversation_clears::updated_at.eq(now),
-                ))
-                .execute(c)
-                .await)?;
-            Ok(())
-        })
-        .await
+        query!(self, |c| diesel::replace_into(conversation_clears::table)
+            .values((
+                conversation_clears::user_id.eq(user_id),
+                conversation_clears::room_id.eq(&room_id),
+                conversation_clears::cleared_to_message_id.eq(up_to),
+                conversation_clears::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await)?;
+        Ok(())
     }
 
     /// Up to which message `user_id` cleared `room_id` (0: never).
-    pub async fn conversation_cleared_to(&self, user_id: i64, room_id: String) -> DbResult<i64> {
+    pub async fn conversation_cleared_to(&self, user_id: UserId, room_id: String) -> DbResult<i64> {
         self.run(move |mut conn| async move {
             let v: Option<i64> = db_run!(&mut conn, |c| conversation_clears::table
                 .filter(conversation_clears::user_id.eq(user_id))
@@ -242,42 +211,36 @@ impl Db {
     /// Hide one message from `user_id` only.
     pub async fn message_hide(
         &self,
-        user_id: i64,
+        user_id: UserId,
         room_id: String,
         message_id: i64,
         now: i64,
     ) -> DbResult<()> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| diesel::insert_or_ignore_into(message_hides::table)
-                .values((
-                    message_hides::user_id.eq(user_id),
-                    message_hides::room_id.eq(&room_id),
-                    message_hides::message_id.eq(message_id),
-                    message_hides::created_at.eq(now),
-                ))
-                .execute(c)
-                .await)?;
-            Ok(())
-        })
-        .await
+        query!(self, |c| diesel::insert_or_ignore_into(message_hides::table)
+            .values((
+                message_hides::user_id.eq(user_id),
+                message_hides::room_id.eq(&room_id),
+                message_hides::message_id.eq(message_id),
+                message_hides::created_at.eq(now),
+            ))
+            .execute(c)
+            .await)?;
+        Ok(())
     }
 
     /// Which of `message_ids` in `room_id` `user_id` has hidden.
     pub async fn message_hidden(
         &self,
-        user_id: i64,
+        user_id: UserId,
         room_id: String,
         message_ids: Vec<i64>,
     ) -> DbResult<Vec<i64>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| message_hides::table
-                .filter(message_hides::user_id.eq(user_id))
-                .filter(message_hides::room_id.eq(&room_id))
-                .filter(message_hides::message_id.eq_any(&message_ids))
-                .select(message_hides::message_id)
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, |c| message_hides::table
+            .filter(message_hides::user_id.eq(user_id))
+            .filter(message_hides::room_id.eq(&room_id))
+            .filter(message_hides::message_id.eq_any(&message_ids))
+            .select(message_hides::message_id)
+            .load(c)
+            .await)
     }
 }

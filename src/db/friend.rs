@@ -9,15 +9,15 @@ use super::schema::{user_relation, user_relation_invite, users};
 use super::user::UserRow;
 use super::{Db, DbError, DbResult, last_insert_id};
 use crate::db_run;
-use crate::domain::{RequestStatus, UserStatus};
+use crate::domain::{RequestStatus, UserId, UserStatus};
 
 /// A row of `user_relation`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = user_relation)]
 pub struct RelationRow {
     pub id: i64,
-    pub user_a_id: i64,
-    pub user_b_id: i64,
+    pub user_a_id: UserId,
+    pub user_b_id: UserId,
     pub status: i16,
     pub block_status: i16,
     pub remark_on_a: String,
@@ -31,8 +31,8 @@ pub struct RelationRow {
 #[diesel(table_name = user_relation_invite)]
 pub struct InviteRow {
     pub id: i64,
-    pub user_id: i64,
-    pub target_id: i64,
+    pub user_id: UserId,
+    pub target_id: UserId,
     pub note: String,
     pub reply: String,
     pub status: i16,
@@ -42,7 +42,7 @@ pub struct InviteRow {
 }
 
 /// The value of `pending_pair` for a pair.
-pub fn pair_key(a: i64, b: i64) -> String {
+pub fn pair_key(a: UserId, b: UserId) -> String {
     let (lo, hi) = if a < b { (a, b) } else { (b, a) };
     format!("{lo}_{hi}")
 }
@@ -63,8 +63,8 @@ pub struct RelationChanges {
 #[derive(Insertable)]
 #[diesel(table_name = user_relation)]
 struct NewRelation {
-    user_a_id: i64,
-    user_b_id: i64,
+    user_a_id: UserId,
+    user_b_id: UserId,
     status: i16,
     block_status: i16,
     created_at: i64,
@@ -72,7 +72,7 @@ struct NewRelation {
 }
 
 impl NewRelation {
-    fn strangers(lo: i64, hi: i64, now: i64) -> Self {
+    fn strangers(lo: UserId, hi: UserId, now: i64) -> Self {
         NewRelation {
             user_a_id: lo,
             user_b_id: hi,
@@ -94,49 +94,39 @@ pub enum AcceptOutcome {
 
 impl Db {
     /// The relation row of a pair, if any.
-    pub async fn relation_get(&self, a: i64, b: i64) -> DbResult<Option<RelationRow>> {
+    pub async fn relation_get(&self, a: UserId, b: UserId) -> DbResult<Option<RelationRow>> {
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| user_relation::table
-                .filter(user_relation::user_a_id.eq(lo))
-                .filter(user_relation::user_b_id.eq(hi))
-                .select(RelationRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, optional RelationRow, user_relation::table
+            .filter(user_relation::user_a_id.eq(lo))
+            .filter(user_relation::user_b_id.eq(hi)))
     }
 
     /// What a private send needs in one round trip: `target`'s account status (`None`: no
     /// such user) and the pair's relation row, if any.
     pub async fn relation_with_status(
         &self,
-        sender: i64,
-        target: i64,
+        sender: UserId,
+        target: UserId,
     ) -> DbResult<Option<(i16, Option<RelationRow>)>> {
         let (lo, hi) = if sender < target { (sender, target) } else { (target, sender) };
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .left_join(
-                    user_relation::table
-                        .on(user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi))),
-                )
-                .filter(users::id.eq(target))
-                .select((users::status, user_relation::all_columns.nullable()))
-                .first::<(i16, Option<RelationRow>)>(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| users::table
+            .left_join(
+                user_relation::table
+                    .on(user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi))),
+            )
+            .filter(users::id.eq(target))
+            .select((users::status, user_relation::all_columns.nullable()))
+            .first::<(i16, Option<RelationRow>)>(c)
+            .await
+            .optional())
     }
 
     /// Create the pair's row if missing (nobody friends, nobody blocked) and apply `change`
     /// to it, all in one transaction; returns the row before and after.
     pub async fn relation_modify(
         &self,
-        a: i64,
-        b: i64,
+        a: UserId,
+        b: UserId,
         now: i64,
         change: impl Fn(&RelationRow) -> RelationChanges + Send + Sync + 'static,
     ) -> DbResult<(RelationRow, RelationRow)> {
@@ -179,90 +169,66 @@ impl Db {
     }
 
     /// The pending invitation of a pair (either direction), if any.
-    pub async fn invite_pending(&self, a: i64, b: i64) -> DbResult<Option<InviteRow>> {
+    pub async fn invite_pending(&self, a: UserId, b: UserId) -> DbResult<Option<InviteRow>> {
         let key = pair_key(a, b);
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| user_relation_invite::table
-                .filter(user_relation_invite::pending_pair.eq(&key))
-                .select(InviteRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, optional InviteRow, user_relation_invite::table
+            .filter(user_relation_invite::pending_pair.eq(&key)))
     }
 
     pub async fn invite_find(&self, id: i64) -> DbResult<Option<InviteRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| user_relation_invite::table
-                .find(id)
-                .select(InviteRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, optional InviteRow, user_relation_invite::table.find(id))
     }
 
     /// Insert a pending invitation; a unique violation means the pair already has one.
     pub async fn invite_insert(
         &self,
-        from: i64,
-        to: i64,
+        from: UserId,
+        to: UserId,
         note: String,
         now: i64,
     ) -> DbResult<InviteRow> {
         let key = pair_key(from, to);
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    diesel::insert_into(user_relation_invite::table)
-                        .values((
-                            user_relation_invite::user_id.eq(from),
-                            user_relation_invite::target_id.eq(to),
-                            user_relation_invite::note.eq(&note),
-                            user_relation_invite::reply.eq(""),
-                            user_relation_invite::status.eq(RequestStatus::Pending.as_i16()),
-                            user_relation_invite::pending_pair.eq(Some(&key)),
-                            user_relation_invite::created_at.eq(now),
-                            user_relation_invite::updated_at.eq(now),
-                        ))
-                        .execute(c)
-                        .await?;
-                    let id = last_insert_id(c).await?;
-                    Ok::<_, DbError>(
-                        user_relation_invite::table
-                            .find(id)
-                            .select(InviteRow::as_select())
-                            .first(c)
-                            .await?,
-                    )
-                })
-                .await
-            })
+        transaction!(self, |c| {
+            diesel::insert_into(user_relation_invite::table)
+                .values((
+                    user_relation_invite::user_id.eq(from),
+                    user_relation_invite::target_id.eq(to),
+                    user_relation_invite::note.eq(&note),
+                    user_relation_invite::reply.eq(""),
+                    user_relation_invite::status.eq(RequestStatus::Pending.as_i16()),
+                    user_relation_invite::pending_pair.eq(Some(&key)),
+                    user_relation_invite::created_at.eq(now),
+                    user_relation_invite::updated_at.eq(now),
+                ))
+                .execute(c)
+                .await?;
+            let id = last_insert_id(c).await?;
+            Ok::<_, DbError>(
+                user_relation_invite::table
+                    .find(id)
+                    .select(InviteRow::as_select())
+                    .first(c)
+                    .await?,
+            )
         })
-        .await
     }
 
     /// Reject a pending invitation; false when it was no longer pending.
     pub async fn invite_reject(&self, id: i64, reply: String, now: i64) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(
-                user_relation_invite::table
-                    .find(id)
-                    .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
-            )
-            .set((
-                user_relation_invite::status.eq(RequestStatus::Rejected.as_i16()),
-                user_relation_invite::reply.eq(&reply),
-                user_relation_invite::pending_pair.eq(None::<String>),
-                user_relation_invite::updated_at.eq(now),
-            ))
-            .execute(c)
-            .await)?;
-            Ok(n > 0)
-        })
-        .await
+        query!(self, |c| diesel::update(
+            user_relation_invite::table
+                .find(id)
+                .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
+        )
+        .set((
+            user_relation_invite::status.eq(RequestStatus::Rejected.as_i16()),
+            user_relation_invite::reply.eq(&reply),
+            user_relation_invite::pending_pair.eq(None::<String>),
+            user_relation_invite::updated_at.eq(now),
+        ))
+        .execute(c)
+        .await)
+        .map(|n| n > 0)
     }
 
     /// In one transaction: settle the invitation `id` as accepted (only if still pending) and
@@ -270,8 +236,8 @@ impl Db {
     pub async fn invite_accept(
         &self,
         id: i64,
-        a: i64,
-        b: i64,
+        a: UserId,
+        b: UserId,
         reply: String,
         now: i64,
     ) -> DbResult<AcceptOutcome> {
@@ -319,7 +285,7 @@ impl Db {
     /// Invitations received (`incoming`) or sent by `user_id`, newest first, before `before_id`.
     pub async fn invite_list(
         &self,
-        user_id: i64,
+        user_id: UserId,
         incoming: bool,
         status: Option<i16>,
         before_id: i64,
@@ -350,46 +316,29 @@ impl Db {
     }
 
     /// Pending invitations waiting for `user_id`'s answer.
-    pub async fn invite_count_pending(&self, user_id: i64) -> DbResult<i64> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| user_relation_invite::table
-                .filter(user_relation_invite::target_id.eq(user_id))
-                .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
-                .count()
-                .get_result(c)
-                .await)?)
-        })
-        .await
+    pub async fn invite_count_pending(&self, user_id: UserId) -> DbResult<i64> {
+        query!(self, |c| user_relation_invite::table
+            .filter(user_relation_invite::target_id.eq(user_id))
+            .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
+            .count()
+            .get_result(c)
+            .await)
     }
 
     /// Every relation row `user_id` is part of (capped).
-    pub async fn relation_list(&self, user_id: i64, cap: i64) -> DbResult<Vec<RelationRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| user_relation::table
-                .filter(
-                    user_relation::user_a_id.eq(user_id).or(user_relation::user_b_id.eq(user_id))
-                )
-                .order(user_relation::id.asc())
-                .limit(cap)
-                .select(RelationRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+    pub async fn relation_list(&self, user_id: UserId, cap: i64) -> DbResult<Vec<RelationRow>> {
+        query!(self, all RelationRow, user_relation::table
+            .filter(user_relation::user_a_id.eq(user_id).or(user_relation::user_b_id.eq(user_id)))
+            .order(user_relation::id.asc())
+            .limit(cap))
     }
 
     /// Active users with the given ids.
-    pub async fn users_by_ids(&self, ids: Vec<i64>) -> DbResult<Vec<UserRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::id.eq_any(&ids))
-                .filter(users::status.eq(UserStatus::Active.as_i16()))
-                .order(users::id.asc())
-                .select(UserRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+    pub async fn users_by_ids(&self, ids: Vec<UserId>) -> DbResult<Vec<UserRow>> {
+        query!(self, all UserRow, users::table
+            .filter(users::id.eq_any(&ids))
+            .filter(users::status.eq(UserStatus::Active.as_i16()))
+            .order(users::id.asc()))
     }
 
     /// Active users whose nickname starts with `prefix` (compared exactly, so `%` and `_` are
@@ -401,18 +350,12 @@ impl Db {
         limit: i64,
     ) -> DbResult<Vec<UserRow>> {
         let upper = format!("{prefix}{}", char::MAX);
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::status.eq(UserStatus::Active.as_i16()))
-                .filter(users::nickname.ge(&prefix))
-                .filter(users::nickname.lt(&upper))
-                .filter(users::id.gt(after_id))
-                .order(users::id.asc())
-                .limit(limit)
-                .select(UserRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, all UserRow, users::table
+            .filter(users::status.eq(UserStatus::Active.as_i16()))
+            .filter(users::nickname.ge(&prefix))
+            .filter(users::nickname.lt(&upper))
+            .filter(users::id.gt(after_id))
+            .order(users::id.asc())
+            .limit(limit))
     }
 }

@@ -9,6 +9,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::schema::{media, media_refs, media_usage};
 use super::{Db, DbError, DbResult};
 use crate::db_run;
+use crate::domain::UserId;
 
 /// `media.state`: the bytes are being received (their size is reserved against the quota).
 pub const MEDIA_UPLOADING: i16 = 0;
@@ -29,7 +30,7 @@ pub const REF_GROUP_AVATAR: i16 = 3;
 #[diesel(table_name = media)]
 pub struct MediaRow {
     pub id: String,
-    pub owner_id: i64,
+    pub owner_id: UserId,
     pub kind: i16,
     pub state: i16,
     pub mime: String,
@@ -50,7 +51,7 @@ pub struct MediaRow {
 #[diesel(table_name = media)]
 pub struct NewMedia {
     pub id: String,
-    pub owner_id: i64,
+    pub owner_id: UserId,
     pub kind: i16,
     pub state: i16,
     pub mime: String,
@@ -116,7 +117,7 @@ impl Db {
     /// user cannot together pass the quota. Returns whether the bytes were reserved.
     pub async fn media_reserve(
         &self,
-        owner_id: i64,
+        owner_id: UserId,
         media_id: String,
         bytes: i64,
         quota: i64,
@@ -128,10 +129,14 @@ impl Db {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
                         diesel::insert_or_ignore_into(media_usage::table)
-                            .values((media_usage::user_id.eq(owner_id), media_usage::bytes.eq(0)))
+                            .values((
+                                media_usage::user_id.eq(owner_id.get()),
+                                media_usage::bytes.eq(0),
+                            ))
                             .execute(c)
                             .await?;
-                        let usage = media_usage::table.filter(media_usage::user_id.eq(owner_id));
+                        let usage =
+                            media_usage::table.filter(media_usage::user_id.eq(owner_id.get()));
                         let raised = if quota > 0 {
                             diesel::update(usage.filter(media_usage::bytes.le(quota - bytes)))
                                 .set(media_usage::bytes.eq(media_usage::bytes + bytes))
@@ -173,13 +178,13 @@ impl Db {
             async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
-                        let (owner_id, reserved): (i64, i64) = media::table
+                        let (owner_id, reserved): (UserId, i64) = media::table
                             .find(&id)
                             .filter(media::state.eq(MEDIA_UPLOADING))
                             .select((media::owner_id, media::size))
                             .first(c)
                             .await?;
-                        diesel::update(media_usage::table.find(owner_id))
+                        diesel::update(media_usage::table.find(owner_id.get()))
                             .set(
                                 media_usage::bytes
                                     .eq(media_usage::bytes + (stored.size - reserved)),
@@ -219,14 +224,14 @@ impl Db {
             async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
-                        let row: Option<(i64, i64)> = media::table
+                        let row: Option<(UserId, i64)> = media::table
                             .find(&id)
                             .select((media::owner_id, media::size))
                             .first(c)
                             .await
                             .optional()?;
                         let Some((owner_id, size)) = row else { return Ok::<_, DbError>(()) };
-                        diesel::update(media_usage::table.find(owner_id))
+                        diesel::update(media_usage::table.find(owner_id.get()))
                             .set(media_usage::bytes.eq(media_usage::bytes - size))
                             .execute(c)
                             .await?;
@@ -525,10 +530,10 @@ impl Db {
     }
 
     /// Bytes a user holds (stored uploads and reservations in flight).
-    pub async fn media_usage_of(&self, user_id: i64) -> DbResult<i64> {
+    pub async fn media_usage_of(&self, user_id: UserId) -> DbResult<i64> {
         self.run(move |mut conn| async move {
             Ok(db_run!(&mut conn, |c| media_usage::table
-                .find(user_id)
+                .find(user_id.get())
                 .select(media_usage::bytes)
                 .first(c)
                 .await

@@ -35,15 +35,12 @@ impl Db {
     /// Read `key`, if set.
     pub async fn meta_get(&self, key: &str) -> DbResult<Option<String>> {
         let key = key.to_string();
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| server_meta::table
-                .filter(server_meta::meta_key.eq(&key))
-                .select(server_meta::meta_value)
-                .first::<String>(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, |c| server_meta::table
+            .filter(server_meta::meta_key.eq(&key))
+            .select(server_meta::meta_value)
+            .first::<String>(c)
+            .await
+            .optional())
     }
 
     /// Set `key` to `value` (insert or overwrite).

@@ -2,11 +2,43 @@
 //! `SyncConnectionWrapper`) or MySQL/MariaDB (through `AsyncMysqlConnection`), chosen at runtime
 //! from the URL. Query bodies are written once and compiled per backend by [`db_run!`].
 
+/// One statement (or a few) on a pooled connection of the active backend, through
+/// [`Db::run`]: `query!(db, |c| body)` runs `body` once per backend as [`db_run!`] does, with
+/// what it captures moved in, and turns its diesel error into a [`DbError`].
+///
+/// The two usual endings are spelled once: `query!(db, optional Row, q)` is the first row of
+/// `q` as a `Row`, if any; `query!(db, all Row, q)` every row of `q` as a `Row`.
+macro_rules! query {
+    ($db:expr, |$c:ident| $body:expr) => {
+        $db.run(move |mut conn| async move { Ok($crate::db_run!(&mut conn, |$c| $body)?) }).await
+    };
+    ($db:expr, optional $row:ty, $query:expr) => {
+        query!($db, |c| $query.select(<$row>::as_select()).first(c).await.optional())
+    };
+    ($db:expr, all $row:ty, $query:expr) => {
+        query!($db, |c| $query.select(<$row>::as_select()).load(c).await)
+    };
+}
+
+/// [`query!`] for a body that is one transaction: `transaction!(db, |c| { … })` runs the
+/// block inside `c.transaction`, committed when it returns `Ok`.
+macro_rules! transaction {
+    ($db:expr, |$c:ident| $body:expr) => {
+        $db.run(move |mut conn| async move {
+            $crate::db_run!(&mut conn, |$c| {
+                diesel_async::AsyncConnection::transaction($c, async |$c| $body).await
+            })
+        })
+        .await
+    };
+}
+
 mod checkpoint;
 pub mod control;
 pub mod conversation;
 pub mod friend;
 pub mod group;
+mod ids;
 pub mod media;
 pub mod meta;
 pub mod migrate;

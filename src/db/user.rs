@@ -1,33 +1,18 @@
 //! Repository for `users`.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::schema::users;
 use super::{Db, DbResult, last_insert_id};
-use crate::db_run;
+use crate::domain::UserId;
 
-/// A row of `users`.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// A row of `users` (to create one, its `id` is ignored).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: i64,
-    pub username: String,
-    pub username_norm: String,
-    pub password_hash: String,
-    pub nickname: String,
-    pub avatar: String,
-    pub birth_date: Option<String>,
-    pub online_status: i16,
-    pub status: i16,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// What creating a user needs.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = users)]
-pub struct NewUser {
+    #[diesel(skip_insertion)]
+    pub id: UserId,
     pub username: String,
     pub username_norm: String,
     pub password_hash: String,
@@ -53,87 +38,52 @@ pub struct ProfileChanges {
 
 impl Db {
     /// Insert a user and return its id. A taken username is a unique violation.
-    pub async fn user_insert(&self, user: NewUser) -> DbResult<i64> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    diesel::insert_into(users::table).values(&user).execute(c).await?;
-                    last_insert_id(c).await
-                })
-                .await
-            })
+    pub async fn user_insert(&self, user: UserRow) -> DbResult<UserId> {
+        transaction!(self, |c| {
+            diesel::insert_into(users::table).values(&user).execute(c).await?;
+            last_insert_id(c).await.map(UserId)
         })
-        .await
     }
 
-    pub async fn user_find_by_id(&self, id: i64) -> DbResult<Option<UserRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .find(id)
-                .select(UserRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+    pub async fn user_find_by_id(&self, id: UserId) -> DbResult<Option<UserRow>> {
+        query!(self, optional UserRow, users::table.find(id))
     }
 
     pub async fn user_find_by_username(&self, username_norm: String) -> DbResult<Option<UserRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::username_norm.eq(&username_norm))
-                .select(UserRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, optional UserRow, users::table.filter(users::username_norm.eq(&username_norm)))
     }
 
     /// Users with id greater than `after_id`, in id order.
     pub async fn user_list(&self, after_id: i64, limit: i64) -> DbResult<Vec<UserRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| users::table
-                .filter(users::id.gt(after_id))
-                .order(users::id.asc())
-                .limit(limit)
-                .select(UserRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(self, all UserRow, users::table
+            .filter(users::id.gt(after_id))
+            .order(users::id.asc())
+            .limit(limit))
     }
 
-    pub async fn user_update_profile(&self, id: i64, changes: ProfileChanges) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(users::table.find(id))
-                .set(&changes)
-                .execute(c)
-                .await)?;
-            Ok(n > 0)
-        })
-        .await
+    pub async fn user_update_profile(&self, id: UserId, changes: ProfileChanges) -> DbResult<bool> {
+        query!(self, |c| diesel::update(users::table.find(id)).set(&changes).execute(c).await)
+            .map(|n| n > 0)
     }
 
-    pub async fn user_set_password_hash(&self, id: i64, hash: String, now: i64) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(users::table.find(id))
-                .set((users::password_hash.eq(&hash), users::updated_at.eq(now)))
-                .execute(c)
-                .await)?;
-            Ok(n > 0)
-        })
-        .await
+    pub async fn user_set_password_hash(
+        &self,
+        id: UserId,
+        hash: String,
+        now: i64,
+    ) -> DbResult<bool> {
+        query!(self, |c| diesel::update(users::table.find(id))
+            .set((users::password_hash.eq(&hash), users::updated_at.eq(now)))
+            .execute(c)
+            .await)
+        .map(|n| n > 0)
     }
 
-    pub async fn user_set_status(&self, id: i64, status: i16, now: i64) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(users::table.find(id))
-                .set((users::status.eq(status), users::updated_at.eq(now)))
-                .execute(c)
-                .await)?;
-            Ok(n > 0)
-        })
-        .await
+    pub async fn user_set_status(&self, id: UserId, status: i16, now: i64) -> DbResult<bool> {
+        query!(self, |c| diesel::update(users::table.find(id))
+            .set((users::status.eq(status), users::updated_at.eq(now)))
+            .execute(c)
+            .await)
+        .map(|n| n > 0)
     }
 }

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::envelope::{self, Envelope, ErrorEnvelope};
 use super::extract::AuthUser;
 use super::schema;
+use crate::domain::UserId;
 use crate::error::AppError;
 use crate::service::friend::{
     self, FriendUpdate, FriendView, InviteOutcome, InviteView, UpdateOutcome, UserCard,
@@ -27,8 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct FindQuery {
     /// Exact user id.
-    #[param(minimum = 1)]
-    pub user_id: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1)]
+    pub user_id: Option<UserId>,
     /// Nickname prefix, at least 2 characters; `%` and `_` match themselves.
     #[param(min_length = 2)]
     pub nickname: Option<String>,
@@ -77,8 +78,8 @@ pub async fn list(
 #[schema(as = FriendUpdateRequest)]
 pub struct UpdateRequest {
     /// The other user.
-    #[schema(minimum = 1)]
-    pub user_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub user_id: UserId,
     #[schema(schema_with = schema::friend_status)]
     pub status: Option<i16>,
     #[schema(schema_with = schema::block_status)]
@@ -114,8 +115,8 @@ pub async fn update(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct InviteRequest {
     /// Who to invite.
-    #[schema(minimum = 1)]
-    pub user_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub user_id: UserId,
     /// Optional note, at most 100 characters.
     #[serde(default)]
     #[schema(max_length = 100)]

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::envelope::{self, Envelope, ErrorEnvelope};
 use super::extract::AuthUser;
 use super::schema;
+use crate::domain::{GroupId, UserId};
 use crate::error::AppError;
 use crate::service::group::{
     self, BanView, Count, CreateInput, Created, GroupInfo, InviteView, JoinResult, LinkView,
@@ -51,7 +52,7 @@ pub struct CreateRequest {
     /// The other initial members: existing, active friends of the caller (at most the
     /// server's group size).
     #[schema(schema_with = schema::user_ids)]
-    pub member_ids: Vec<i64>,
+    pub member_ids: Vec<UserId>,
     /// 1-50 characters; default: the members' nicknames.
     pub name: Option<String>,
     /// An http(s) URL.
@@ -85,14 +86,14 @@ pub async fn create(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct GroupIdRequest {
-    #[schema(minimum = 1)]
-    pub group_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct JoinRequest {
-    #[schema(minimum = 1)]
-    pub group_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
     /// For `approval` groups: a note to the admins (at most 200 characters).
     #[schema(max_length = 200)]
     pub message: Option<String>,
@@ -133,8 +134,8 @@ pub async fn leave(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateRequest {
-    #[schema(minimum = 1)]
-    pub group_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
     /// 1-50 characters.
     pub name: Option<String>,
     /// An http(s) URL; empty clears it.
@@ -151,8 +152,8 @@ pub struct UpdateRequest {
     /// Member limit, between the current count and the server's maximum.
     pub max_member: Option<i32>,
     /// Transfer ownership to this member (owner only; the old owner becomes an admin).
-    #[schema(minimum = 1)]
-    pub owner_id: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 1)]
+    pub owner_id: Option<UserId>,
 }
 
 /// Edit group info (owner/admins) and/or transfer ownership (`owner_id`, owner only).
@@ -185,10 +186,10 @@ pub async fn update(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct GroupUserRequest {
-    #[schema(minimum = 1)]
-    pub group_id: i64,
-    #[schema(minimum = 1)]
-    pub user_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
+    #[schema(value_type = i64, minimum = 1)]
+    pub user_id: UserId,
 }
 
 /// Transfer ownership to a member (owner only); the old owner becomes an admin.
@@ -226,8 +227,8 @@ pub async fn dissolve(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct GroupQuery {
-    #[param(minimum = 1)]
-    pub group_id: i64,
+    #[param(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
 }
 
 /// Group info (members; anyone for `open`/`approval` groups).
@@ -267,10 +268,10 @@ pub async fn members(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UserIdsRequest {
-    #[schema(minimum = 1)]
-    pub group_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
     #[schema(schema_with = schema::user_ids)]
-    pub user_ids: Vec<i64>,
+    pub user_ids: Vec<UserId>,
 }
 
 /// Add members (owner/admins): active friends of the caller who are not banned. Existing
@@ -294,11 +295,11 @@ pub async fn member_add(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MemberUpdateRequest {
-    #[schema(minimum = 1)]
-    pub group_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
     /// The member to change (not yourself).
-    #[schema(minimum = 1)]
-    pub user_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub user_id: UserId,
     /// 0 member, 2 admin (owner only).
     #[schema(schema_with = schema::member_role)]
     pub role: Option<i16>,
@@ -333,10 +334,10 @@ pub async fn member_update(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RemoveRequest {
-    #[schema(minimum = 1)]
-    pub group_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
     #[schema(schema_with = schema::user_ids)]
-    pub user_ids: Vec<i64>,
+    pub user_ids: Vec<UserId>,
     /// Also put them on the group's ban list (they cannot come back by any path).
     #[serde(default)]
     pub ban: bool,
@@ -363,8 +364,8 @@ pub async fn member_remove(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NicknameRequest {
-    #[schema(minimum = 1)]
-    pub group_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
     /// At most 32 characters; empty clears it.
     pub nickname: String,
 }
@@ -513,8 +514,8 @@ pub async fn invite_reject(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LinkCreateRequest {
-    #[schema(minimum = 1)]
-    pub group_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
     /// Lifetime in seconds (60 up to the server's `groups.invite_link_ttl_secs`, the default).
     #[schema(minimum = 60)]
     pub ttl_secs: Option<i64>,
@@ -561,8 +562,8 @@ pub async fn link_join(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LinkRevokeRequest {
-    #[schema(minimum = 1)]
-    pub group_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub group_id: GroupId,
     pub token: String,
 }
 

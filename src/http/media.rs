@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::envelope::{self, Envelope, ErrorEnvelope};
 use super::extract::AuthUser;
+use crate::domain::UserId;
 use crate::error::{AppError, ErrorCode};
 use crate::service::media::{self, MediaInfo, Variant};
 use crate::state::AppState;
@@ -198,7 +199,7 @@ async fn serve(
     signed: &SignedQuery,
 ) -> Result<HttpResponse, AppError> {
     let user = match (signed.u, signed.e, &signed.s) {
-        (Some(u), Some(e), Some(s)) => media::signed_user(state, id, variant, u, e, s)?,
+        (Some(u), Some(e), Some(s)) => media::signed_user(state, id, variant, UserId(u), e, s)?,
         _ => AuthUser::extract(req).await?.0.user_id,
     };
     let header_text = |name: header::HeaderName| {

@@ -16,12 +16,13 @@ use serde_json::Value;
 use slog::{info, o};
 
 use super::envelope::{self, RequestContext};
+use crate::domain::UserId;
 use crate::error::{AppError, ErrorCode};
 use crate::state::AppState;
 
 /// The authenticated user of a request, recorded by the auth extractor for the request log.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestUser(pub i64);
+pub struct RequestUser(pub UserId);
 
 /// The client address as far as we trust it (proxy headers only from `http.trusted_proxies`).
 #[derive(Debug, Clone, Copy)]
@@ -109,9 +110,10 @@ pub async fn request_log(
 
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (status, user_id) = match &result {
-        Ok(res) => {
-            (res.status().as_u16(), res.request().extensions().get::<RequestUser>().map(|u| u.0))
-        }
+        Ok(res) => (
+            res.status().as_u16(),
+            res.request().extensions().get::<RequestUser>().map(|u| u.0.get()),
+        ),
         Err(e) => (e.as_response_error().status_code().as_u16(), None),
     };
     let client_ip = ip.map(|i| i.to_string()).unwrap_or_default();

@@ -12,9 +12,9 @@ use serde_json::json;
 use crate::bus::RevokeReason;
 use crate::bus::auth_cache::{Epoch, Verified};
 use crate::db::now_ms;
-use crate::db::session::NewSession;
-use crate::db::user::{NewUser, UserRow};
-use crate::domain::{OnlineStatus, UserStatus};
+use crate::db::session::SessionRow;
+use crate::db::user::UserRow;
+use crate::domain::{OnlineStatus, UserId, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::{captcha, validate};
 use crate::state::Core;
@@ -29,7 +29,7 @@ pub struct ClientInfo {
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub session_id: i64,
     pub username: String,
     /// The revocation epoch read when this request was authenticated (see [`AuthCache`]);
@@ -42,7 +42,8 @@ pub struct Principal {
 /// A new account, as returned by registration.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserSummary {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     pub nickname: String,
 }
@@ -154,7 +155,8 @@ pub async fn create_user(
     }
     let password_hash = state.hasher.hash(password).await?;
     let now = now_ms();
-    let user = NewUser {
+    let user = UserRow {
+        id: UserId(0),
         username: username.clone(),
         username_norm: norm,
         password_hash,
@@ -268,7 +270,8 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
     let expires_at = now + (auth.session_ttl_secs as i64) * 1000;
     let session_id = state
         .db
-        .session_insert(NewSession {
+        .session_insert(SessionRow {
+            id: 0,
             user_id: user.id,
             token_hash: state.secret.keyed_hash(token.as_bytes()),
             user_agent: client.user_agent.chars().take(256).collect(),
@@ -276,6 +279,7 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
             created_at: now,
             last_seen_at: now,
             expires_at,
+            revoked_at: None,
         })
         .await?;
     Ok(LoginOutput { token, expires_at: expires_at / 1000, session_id })

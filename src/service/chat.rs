@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::bus::Event;
 use crate::db::conversation::{ConversationFlag, ConversationKey};
 use crate::db::now_ms;
-use crate::domain::{MessageStatus, MessageType, SessionType};
+use crate::domain::{GroupId, MessageStatus, MessageType, SessionType, UserId};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth::Principal;
 use crate::service::{friend, group, media};
@@ -35,7 +35,21 @@ pub struct Conversation {
 pub struct Room {
     pub room_id: String,
     pub session_type: i16,
+    /// A user id, group id or world id, as `session_type` says ([`Room::peer`],
+    /// [`Room::group`]).
     pub target_id: i64,
+}
+
+impl Room {
+    /// The other party of a private room.
+    pub fn peer(&self) -> UserId {
+        UserId(self.target_id)
+    }
+
+    /// The group of a group room.
+    pub fn group(&self) -> GroupId {
+        GroupId(self.target_id)
+    }
 }
 
 /// What `/chat/message/send` takes.
@@ -48,16 +62,16 @@ pub struct SendInput {
     pub body: Value,
 }
 
-fn room_of(user: i64, session_type: i16, target_id: i64) -> Result<Room> {
+fn room_of(user: UserId, session_type: i16, target_id: i64) -> Result<Room> {
     if target_id <= 0 {
         return Err(AppError::code(ErrorCode::InvalidTargetId));
     }
     let room_id = match SessionType::from_i16(session_type) {
         Some(SessionType::Private) => {
-            if target_id == user {
+            if UserId(target_id) == user {
                 return Err(AppError::code(ErrorCode::ChatWithSelf));
             }
-            private_room_id(user, target_id)
+            private_room_id(user.get(), target_id)
         }
         Some(SessionType::Group) => group_room_id(target_id),
         Some(SessionType::World) => world_room_id(target_id),
@@ -71,14 +85,14 @@ fn room_of(user: i64, session_type: i16, target_id: i64) -> Result<Room> {
 /// by everyone while the world channel exists.
 pub async fn readable_room(
     state: &Core,
-    user: i64,
+    user: UserId,
     session_type: i16,
     target_id: i64,
 ) -> Result<Room> {
     let room = room_of(user, session_type, target_id)?;
     match SessionType::from_i16(session_type) {
         Some(SessionType::Group)
-            if state.db.group_member_find(target_id, user).await?.is_none() =>
+            if state.db.group_member_find(room.group(), user).await?.is_none() =>
         {
             return Err(AppError::code(ErrorCode::NotGroupMember));
         }
@@ -106,10 +120,10 @@ pub async fn world_muted(state: &Core) -> Result<bool> {
 }
 
 /// Who receives pushes of a room's messages (empty for the world: everyone connected).
-async fn recipients(state: &Core, room: &Room, user: i64) -> Result<Vec<i64>> {
+async fn recipients(state: &Core, room: &Room, user: UserId) -> Result<Vec<UserId>> {
     Ok(match SessionType::from_i16(room.session_type) {
-        Some(SessionType::Private) => vec![user.min(room.target_id), user.max(room.target_id)],
-        Some(SessionType::Group) => state.db.group_member_ids(room.target_id, None).await?,
+        Some(SessionType::Private) => vec![user.min(room.peer()), user.max(room.peer())],
+        Some(SessionType::Group) => state.db.group_member_ids(room.group(), None).await?,
         _ => Vec::new(),
     })
 }
@@ -311,7 +325,7 @@ fn action_id(raw: Option<&str>) -> Result<String> {
 
 /// The hook that queues a stored message's push to `recipient_ids` once it is committed, in
 /// commit order (see [`crate::store::MessageStore::append_then`]).
-pub fn push_on_commit(state: &Core, recipient_ids: Vec<i64>) -> OnCommit {
+pub fn push_on_commit(state: &Core, recipient_ids: Vec<UserId>) -> OnCommit {
     let publisher = state.publisher.clone();
     Box::new(move |stored| {
         publisher.publish(Event::ChatMessage { message: stored.clone(), recipient_ids })
@@ -339,9 +353,9 @@ pub async fn send(state: &Core, principal: &Principal, input: SendInput) -> Resu
     let action_id = action_id(input.action_id.as_deref())?;
     match SessionType::from_i16(room.session_type) {
         Some(SessionType::Private) => {
-            friend::can_chat_at(state, sender, room.target_id, principal.epoch).await?
+            friend::can_chat_at(state, sender, room.peer(), principal.epoch).await?
         }
-        Some(SessionType::Group) => group::can_send(state, room.target_id, sender).await?,
+        Some(SessionType::Group) => group::can_send(state, room.group(), sender).await?,
         _ => {
             world_exists(state, room.target_id)?;
             if world_muted(state).await? {
@@ -353,7 +367,7 @@ pub async fn send(state: &Core, principal: &Principal, input: SendInput) -> Resu
         room_id: room.room_id.clone(),
         session_type: room.session_type,
         message_type: input.message_type,
-        sender_id: sender,
+        sender_id: sender.get(),
         receiver_id: room.target_id,
         action_id: action_id.clone(),
         body: body.to_string(),
@@ -366,7 +380,7 @@ pub async fn send(state: &Core, principal: &Principal, input: SendInput) -> Resu
             let n = state.cache.incr(&key, Duration::from_secs(slow)).await?;
             if n > 1 {
                 // A retry of a message already stored is not a new message: answer it.
-                return match state.messages.find_by_action(sender, &action_id).await? {
+                return match state.messages.find_by_action(sender.get(), &action_id).await? {
                     Some(existing) => {
                         retry_answer(existing, &room.room_id, input.message_type, &body)
                     }
@@ -416,7 +430,7 @@ fn retry_answer(
 /// their body; messages I deleted or cleared show as status 2 with no body.
 pub async fn views_for(
     state: &Core,
-    user: i64,
+    user: UserId,
     room: &Room,
     messages: Vec<StoredMessage>,
 ) -> Result<Vec<StoredMessage>> {
@@ -448,7 +462,7 @@ fn clamp_limit(state: &Core, limit: Option<i64>, default: i64) -> i64 {
 /// The newest messages of a conversation, newest first (the original's `/message/last`).
 pub async fn last(
     state: &Core,
-    user: i64,
+    user: UserId,
     session_type: i16,
     target_id: i64,
     limit: Option<i64>,
@@ -474,7 +488,7 @@ pub struct HistoryPage {
 /// History before or after a `message_id` (at most one of them; neither: the newest page).
 pub async fn list(
     state: &Core,
-    user: i64,
+    user: UserId,
     session_type: i16,
     target_id: i64,
     before: Option<i64>,
@@ -526,7 +540,7 @@ pub struct ConversationView {
 }
 
 /// Every conversation I am part of that has messages: pinned first, then by last activity.
-pub async fn conversations(state: &Core, user: i64) -> Result<Vec<ConversationView>> {
+pub async fn conversations(state: &Core, user: UserId) -> Result<Vec<ConversationView>> {
     let mut rooms: HashMap<String, Conversation> = HashMap::new();
     // Private rooms whose other party shares their read position with me (see `mark_read`).
     let mut peers_sharing_reads = HashSet::new();
@@ -536,14 +550,14 @@ pub async fn conversations(state: &Core, user: i64) -> Result<Vec<ConversationVi
             peers_sharing_reads.insert(other);
         }
         rooms.insert(
-            private_room_id(user, other),
-            Conversation { session_type: SessionType::Private.as_i16(), target_id: other },
+            private_room_id(user.get(), other.get()),
+            Conversation { session_type: SessionType::Private.as_i16(), target_id: other.get() },
         );
     }
     for (g, _) in state.db.group_list_for_user(user).await? {
         rooms.insert(
-            group_room_id(g.id),
-            Conversation { session_type: SessionType::Group.as_i16(), target_id: g.id },
+            group_room_id(g.id.get()),
+            Conversation { session_type: SessionType::Group.as_i16(), target_id: g.id.get() },
         );
     }
     if state.config.chat.world_enabled {
@@ -578,13 +592,13 @@ pub async fn conversations(state: &Core, user: i64) -> Result<Vec<ConversationVi
         let unread = if read >= info.last_message_id {
             0
         } else {
-            state.messages.count_after(&info.room_id, read, user).await?
+            state.messages.count_after(&info.room_id, read, user.get()).await?
         };
         let peer_read_message_id = if conv.session_type == SessionType::Private
-            && peers_sharing_reads.contains(&conv.target_id)
+            && peers_sharing_reads.contains(&room.peer())
         {
             let peer =
-                state.db.conversation_states(conv.target_id, vec![info.room_id.clone()]).await?;
+                state.db.conversation_states(room.peer(), vec![info.room_id.clone()]).await?;
             Some(peer.first().map(|s| s.read_message_id).unwrap_or(0))
         } else {
             None
@@ -610,7 +624,7 @@ pub async fn conversations(state: &Core, user: i64) -> Result<Vec<ConversationVi
 /// Pin/unpin or mute/unmute one of my conversations.
 pub async fn set_flag(
     state: &Core,
-    user: i64,
+    user: UserId,
     session_type: i16,
     target_id: i64,
     flag: ConversationFlag,
@@ -636,7 +650,7 @@ pub struct ReadMark {
 /// mark: nothing is stored and nobody is told.
 pub async fn mark_read(
     state: &Core,
-    user: i64,
+    user: UserId,
     session_type: i16,
     target_id: i64,
     message_id: i64,
@@ -651,8 +665,8 @@ pub async fn mark_read(
     }
     let mut recipient_ids = vec![user];
     if session_type == SessionType::Private {
-        match friend::can_chat_at(state, user, target_id, None).await {
-            Ok(()) => recipient_ids.push(target_id),
+        match friend::can_chat_at(state, user, room.peer(), None).await {
+            Ok(()) => recipient_ids.push(room.peer()),
             // A refusal (not friends, a block either way) only keeps the peer out of it.
             Err(AppError::Api { .. }) => {}
             Err(e) => return Err(e),
@@ -675,7 +689,7 @@ pub async fn mark_read(
 /// How many members (other than its sender) have read a group message.
 pub async fn read_by(
     state: &Core,
-    user: i64,
+    user: UserId,
     session_type: i16,
     target_id: i64,
     message_id: i64,
@@ -686,7 +700,7 @@ pub async fn read_by(
         .get(&room.room_id, message_id)
         .await?
         .ok_or_else(|| AppError::code(ErrorCode::MessageNotFound))?;
-    Ok(state.db.conversation_read_by(room.room_id, message_id, message.sender_id).await?)
+    Ok(state.db.conversation_read_by(room.room_id, message_id, UserId(message.sender_id)).await?)
 }
 
 /// Recall a message: my own within the recall window; in groups, owners and admins may also
@@ -695,7 +709,7 @@ pub async fn read_by(
 /// `group::may_recall_for`). World messages cannot be recalled.
 pub async fn recall(
     state: &Core,
-    user: i64,
+    user: UserId,
     session_type: i16,
     target_id: i64,
     message_id: i64,
@@ -712,18 +726,19 @@ pub async fn recall(
         .get(&room.room_id, message_id)
         .await?
         .ok_or_else(|| AppError::code(ErrorCode::MessageNotFound))?;
+    let sender_id = UserId(message.sender_id);
     let moderator = session_type == SessionType::Group
-        && group::may_recall_for(state, target_id, user, message.sender_id).await?;
+        && group::may_recall_for(state, room.group(), user, sender_id).await?;
     let (sender, not_before) = if moderator {
         (None, None)
-    } else if message.sender_id != user {
+    } else if sender_id != user {
         return Err(AppError::with_message(
             ErrorCode::RecallFailed,
             "only your own messages can be recalled",
         ));
     } else {
         let window = state.config.chat.recall_window_secs as i64 * 1000;
-        (Some(user), Some(now_ms() - window))
+        (Some(user.get()), Some(now_ms() - window))
     };
     if message.status == MessageStatus::Recalled {
         return Err(AppError::with_message(ErrorCode::RecallFailed, "already recalled"));
@@ -732,7 +747,8 @@ pub async fn recall(
         state.messages.recall(&room.room_id, message_id, sender, not_before).await?.ok_or_else(
             || AppError::with_message(ErrorCode::RecallFailed, "the recall window has passed"),
         )?;
-    media::forget_message(state, &room.room_id, recalled.sender_id, &recalled.action_id).await?;
+    media::forget_message(state, &room.room_id, UserId(recalled.sender_id), &recalled.action_id)
+        .await?;
     let recipient_ids = recipients(state, &room, user).await?;
     let mut tombstone = recalled;
     tombstone.body = json!({});
@@ -747,7 +763,7 @@ pub async fn recall(
 /// Delete a message for me only: it shows as a tombstone in my history from now on.
 pub async fn delete_for_me(
     state: &Core,
-    user: i64,
+    user: UserId,
     session_type: i16,
     target_id: i64,
     message_id: i64,
@@ -766,7 +782,7 @@ pub async fn delete_for_me(
 }
 
 /// Hide a whole room's history (up to its newest message) from `user` only.
-pub async fn clear_history(state: &Core, user: i64, room_id: &str) -> Result<()> {
+pub async fn clear_history(state: &Core, user: UserId, room_id: &str) -> Result<()> {
     let last = state.messages.last_message_id(room_id).await?;
     if last > 0 {
         state.db.conversation_clear(user, room_id.to_string(), last, now_ms()).await?;
@@ -792,7 +808,7 @@ pub struct CatchUp {
 /// database link) and the client asks again.
 pub async fn catch_up(
     state: &Core,
-    user: i64,
+    user: UserId,
     session_type: i16,
     target_id: i64,
     after: i64,
@@ -814,18 +830,20 @@ pub async fn catch_up(
 /// blocked, a group must be active (not dissolved) and let the user speak now.
 pub async fn typing_recipients(
     state: &Core,
-    user: i64,
+    user: UserId,
     session_type: i16,
     target_id: i64,
-) -> Result<(String, Vec<i64>)> {
+) -> Result<(String, Vec<UserId>)> {
     match SessionType::from_i16(session_type) {
         Some(SessionType::Private) => {
-            friend::can_chat(state, user, target_id).await?;
-            Ok((private_room_id(user, target_id), vec![target_id]))
+            let peer = UserId(target_id);
+            friend::can_chat(state, user, peer).await?;
+            Ok((private_room_id(user.get(), target_id), vec![peer]))
         }
         Some(SessionType::Group) => {
-            group::can_send(state, target_id, user).await?;
-            Ok((group_room_id(target_id), state.db.group_member_ids(target_id, None).await?))
+            let group_id = GroupId(target_id);
+            group::can_send(state, group_id, user).await?;
+            Ok((group_room_id(target_id), state.db.group_member_ids(group_id, None).await?))
         }
         _ => Err(AppError::code(ErrorCode::InvalidSessionType)),
     }

@@ -10,7 +10,7 @@ use crate::bus::{Event, FriendEventKind};
 use crate::db::friend::{AcceptOutcome, InviteRow, RelationChanges, RelationRow};
 use crate::db::now_ms;
 use crate::db::user::UserRow;
-use crate::domain::{MessageType, OnlineStatus, RequestStatus, SessionType, UserStatus};
+use crate::domain::{MessageType, OnlineStatus, RequestStatus, SessionType, UserId, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::state::Core;
 use crate::store::{NewMessage, private_room_id};
@@ -27,7 +27,7 @@ const RELATION_CAP: i64 = 5000;
 pub const GREETING_TEXT: &str = "We are friends now. Let's chat!";
 
 /// `caller`'s bit in a pair's fields (and the other user's bit).
-fn bits(caller: i64, other: i64) -> (i16, i16) {
+fn bits(caller: UserId, other: UserId) -> (i16, i16) {
     if caller < other { (0b10, 0b01) } else { (0b01, 0b10) }
 }
 
@@ -45,7 +45,7 @@ pub struct Standing {
 }
 
 impl Standing {
-    pub fn of(row: Option<&RelationRow>, caller: i64, other: i64) -> Self {
+    pub fn of(row: Option<&RelationRow>, caller: UserId, other: UserId) -> Self {
         let Some(r) = row else { return Standing::default() };
         let (mine, theirs) = bits(caller, other);
         Standing {
@@ -83,9 +83,11 @@ impl Standing {
 pub struct InviteView {
     pub id: i64,
     /// The inviter.
-    pub user_id: i64,
+    #[schema(value_type = i64)]
+    pub user_id: UserId,
     /// The invitee.
-    pub target_id: i64,
+    #[schema(value_type = i64)]
+    pub target_id: UserId,
     pub note: String,
     pub reply: String,
     /// 0 pending, 1 accepted, 2 rejected.
@@ -112,7 +114,8 @@ impl From<InviteRow> for InviteView {
 /// A user as search results show them.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserCard {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub nickname: String,
     pub avatar: String,
 }
@@ -120,7 +123,8 @@ pub struct UserCard {
 /// One entry of my friend list.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FriendView {
-    pub user_id: i64,
+    #[schema(value_type = i64)]
+    pub user_id: UserId,
     pub nickname: String,
     pub avatar: String,
     /// My remark for them ("" when none).
@@ -163,10 +167,12 @@ pub struct OriginalInvite {
     pub id: Option<i64>,
     /// The inviter.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub user_id: Option<UserId>,
     /// The invitee.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub target_id: Option<UserId>,
     /// The invitation's status (0 pending, 1 accepted, 2 rejected), under the original's name.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub status: Option<i16>,
@@ -200,8 +206,8 @@ impl From<&InviteView> for OriginalInvite {
 /// `actor_id`, `friend_id`, `invite`) and, for an invitation, the original's fields beside them.
 pub fn push_data(
     kind: FriendEventKind,
-    actor_id: i64,
-    friend_id: i64,
+    actor_id: UserId,
+    friend_id: UserId,
     invite: Option<&serde_json::Value>,
 ) -> serde_json::Value {
     let mut data =
@@ -215,8 +221,8 @@ pub fn push_data(
     data
 }
 
-fn ensure_target_id(target: i64, caller: i64) -> Result<()> {
-    if target <= 0 {
+fn ensure_target_id(target: UserId, caller: UserId) -> Result<()> {
+    if target.0 <= 0 {
         return Err(AppError::code(ErrorCode::InvalidUserId));
     }
     if target == caller {
@@ -233,7 +239,7 @@ fn short_text(text: &str, max: usize, code: ErrorCode) -> Result<String> {
     Ok(t.to_string())
 }
 
-async fn load_target(state: &Core, target: i64) -> Result<UserRow> {
+async fn load_target(state: &Core, target: UserId) -> Result<UserRow> {
     let user = state.db.user_find_by_id(target).await?;
     match user {
         None => Err(AppError::code(ErrorCode::TargetNotExists)),
@@ -256,15 +262,15 @@ async fn publish(state: &Core, event: Event) {
 /// Failures are logged: the friendship itself is already committed.
 pub async fn send_greeting(
     state: &Core,
-    from: i64,
-    to: i64,
+    from: UserId,
+    to: UserId,
 ) -> Option<crate::store::StoredMessage> {
     let message = NewMessage {
-        room_id: private_room_id(from, to),
+        room_id: private_room_id(from.get(), to.get()),
         session_type: SessionType::Private.as_i16(),
         message_type: MessageType::Text.as_i16(),
-        sender_id: from,
-        receiver_id: to,
+        sender_id: from.get(),
+        receiver_id: to.get(),
         action_id: format!("greeting-{}", uuid::Uuid::new_v4().simple()),
         body: json!({ "text": GREETING_TEXT }).to_string(),
         created_at: now_ms(),
@@ -279,7 +285,7 @@ pub async fn send_greeting(
     }
 }
 
-async fn became_friends(state: &Core, actor: i64, other: i64, invite: Option<InviteView>) {
+async fn became_friends(state: &Core, actor: UserId, other: UserId, invite: Option<InviteView>) {
     publish(
         state,
         Event::Friend {
@@ -296,7 +302,12 @@ async fn became_friends(state: &Core, actor: i64, other: i64, invite: Option<Inv
 
 /// Invite `target` (or become friends at once when they invited me first, or when only I
 /// had deleted them).
-pub async fn invite(state: &Core, caller: i64, target: i64, note: &str) -> Result<InviteOutcome> {
+pub async fn invite(
+    state: &Core,
+    caller: UserId,
+    target: UserId,
+    note: &str,
+) -> Result<InviteOutcome> {
     ensure_target_id(target, caller)?;
     let note = short_text(note, MAX_NOTE_CHARS, ErrorCode::InvalidNote)?;
     load_target(state, target).await?;
@@ -356,7 +367,7 @@ pub async fn invite(state: &Core, caller: i64, target: i64, note: &str) -> Resul
 
 async fn accept_pending(
     state: &Core,
-    caller: i64,
+    caller: UserId,
     invite: InviteRow,
     reply: String,
 ) -> Result<InviteOutcome> {
@@ -386,7 +397,7 @@ async fn accept_pending(
 /// Accept (`status` 1) or reject (2) an invitation I received.
 pub async fn answer(
     state: &Core,
-    caller: i64,
+    caller: UserId,
     invite_id: i64,
     status: i16,
     reply: &str,
@@ -439,7 +450,7 @@ pub async fn answer(
 /// Invitations I received (`incoming`) or sent, newest first.
 pub async fn invitations(
     state: &Core,
-    caller: i64,
+    caller: UserId,
     incoming: bool,
     status: Option<i16>,
     before_id: Option<i64>,
@@ -455,7 +466,7 @@ pub async fn invitations(
 }
 
 /// How many invitations wait for my answer.
-pub async fn pending_count(state: &Core, caller: i64) -> Result<i64> {
+pub async fn pending_count(state: &Core, caller: UserId) -> Result<i64> {
     Ok(state.db.invite_count_pending(caller).await?)
 }
 
@@ -463,8 +474,8 @@ pub async fn pending_count(state: &Core, caller: i64) -> Result<i64> {
 /// disabled and deleted users, me, and users who blocked me. Keyset paging by id.
 pub async fn find(
     state: &Core,
-    caller: i64,
-    user_id: Option<i64>,
+    caller: UserId,
+    user_id: Option<UserId>,
     nickname: Option<&str>,
     start_id: Option<i64>,
     limit: Option<i64>,
@@ -477,7 +488,7 @@ pub async fn find(
     }
     let candidates = match (user_id, nickname) {
         (Some(id), _) => {
-            if id <= 0 {
+            if id.0 <= 0 {
                 return Err(AppError::code(ErrorCode::InvalidUserId));
             }
             state.db.users_by_ids(vec![id]).await?
@@ -488,7 +499,7 @@ pub async fn find(
         }
         (None, None) => return Err(AppError::code(ErrorCode::FindParamsMissing)),
     };
-    let blockers: std::collections::HashSet<i64> = state
+    let blockers: std::collections::HashSet<UserId> = state
         .db
         .relation_list(caller, RELATION_CAP)
         .await?
@@ -509,27 +520,27 @@ pub async fn find(
 /// My friends (everyone I count as a friend), by user id after `after_id`.
 pub async fn list(
     state: &Core,
-    caller: i64,
+    caller: UserId,
     after_id: Option<i64>,
     limit: Option<i64>,
 ) -> Result<Vec<FriendView>> {
     let after = after_id.unwrap_or(0);
     let limit = limit.unwrap_or(MAX_PAGE).clamp(1, 1000) as usize;
     let relations = state.db.relation_list(caller, RELATION_CAP).await?;
-    let mut entries: Vec<(i64, Standing, String)> = relations
+    let mut entries: Vec<(UserId, Standing, String)> = relations
         .iter()
         .filter_map(|r| {
             let other = if r.user_a_id == caller { r.user_b_id } else { r.user_a_id };
             let standing = Standing::of(Some(r), caller, other);
             // My remark for them lives in their column.
             let remark = if caller < other { r.remark_on_b.clone() } else { r.remark_on_a.clone() };
-            (standing.i_befriend && other > after).then_some((other, standing, remark))
+            (standing.i_befriend && other.get() > after).then_some((other, standing, remark))
         })
         .collect();
     entries.sort_by_key(|e| e.0);
     entries.truncate(limit);
     let users = state.db.users_by_ids(entries.iter().map(|e| e.0).collect()).await?;
-    let by_id: std::collections::HashMap<i64, UserRow> =
+    let by_id: std::collections::HashMap<UserId, UserRow> =
         users.into_iter().map(|u| (u.id, u)).collect();
     Ok(entries
         .into_iter()
@@ -576,8 +587,8 @@ pub struct UpdateOutcome {
 /// Delete, block, unblock, or set my remark for `target`.
 pub async fn update(
     state: &Core,
-    caller: i64,
-    target: i64,
+    caller: UserId,
+    target: UserId,
     update: FriendUpdate,
 ) -> Result<UpdateOutcome> {
     ensure_target_id(target, caller)?;
@@ -641,8 +652,12 @@ pub async fn update(
         state.notifier.invalidate_verified().await;
     }
     if update.status == Some(0) && update.delete_history {
-        crate::service::chat::clear_history(state, caller, &private_room_id(caller, target))
-            .await?;
+        crate::service::chat::clear_history(
+            state,
+            caller,
+            &private_room_id(caller.get(), target.get()),
+        )
+        .await?;
     }
     let mut changed = false;
     let mut announce = |kind| {
@@ -677,7 +692,7 @@ pub async fn update(
 }
 
 /// Whether `sender` may send a private message to `target`: mutual friends, nobody blocked.
-pub async fn can_chat(state: &Core, sender: i64, target: i64) -> Result<()> {
+pub async fn can_chat(state: &Core, sender: UserId, target: UserId) -> Result<()> {
     let epoch = state.auth_cache.epoch().await;
     can_chat_at(state, sender, target, epoch).await
 }
@@ -688,8 +703,8 @@ pub async fn can_chat(state: &Core, sender: i64, target: i64) -> Result<()> {
 /// [`AuthCache`]: crate::bus::auth_cache::AuthCache
 pub async fn can_chat_at(
     state: &Core,
-    sender: i64,
-    target: i64,
+    sender: UserId,
+    target: UserId,
     epoch: Option<Epoch>,
 ) -> Result<()> {
     if sender == target {
@@ -721,7 +736,7 @@ pub async fn can_chat_at(
 /// Whether `a` and `b` are friends in the sense every rule but private chat's own checks
 /// uses (adding someone to a group, say): [`Standing::may_chat`], friends both ways with no
 /// block either way.
-pub async fn are_friends(state: &Core, a: i64, b: i64) -> Result<bool> {
+pub async fn are_friends(state: &Core, a: UserId, b: UserId) -> Result<bool> {
     if a == b {
         return Ok(false);
     }
@@ -731,7 +746,7 @@ pub async fn are_friends(state: &Core, a: i64, b: i64) -> Result<bool> {
 
 /// How `user_id` appears to friends: their chosen status while connected anywhere
 /// (invisible shows as 0, offline), 0 when not connected.
-pub async fn visible_status(state: &Core, user_id: i64) -> Result<i16> {
+pub async fn visible_status(state: &Core, user_id: UserId) -> Result<i16> {
     if !state.presence.is_online(user_id) {
         return Ok(OnlineStatus::SHOWN_OFFLINE);
     }
@@ -745,7 +760,7 @@ pub async fn visible_status(state: &Core, user_id: i64) -> Result<i16> {
 }
 
 /// Users who count `user_id` as their friend (they see its presence).
-pub async fn friend_ids(state: &Core, user_id: i64) -> Result<Vec<i64>> {
+pub async fn friend_ids(state: &Core, user_id: UserId) -> Result<Vec<UserId>> {
     let relations = state.db.relation_list(user_id, RELATION_CAP).await?;
     Ok(relations
         .iter()

@@ -19,7 +19,7 @@ use crate::db::media::{
     StoredMedia,
 };
 use crate::db::now_ms;
-use crate::domain::{MediaKind, MessageType, SessionType};
+use crate::domain::{GroupId, MediaKind, MessageType, SessionType, UserId};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::media::blob::{BlobError, BlobRead};
 use crate::media::image::{ImageError, ImageLimits};
@@ -221,7 +221,7 @@ fn disk_error(e: std::io::Error) -> AppError {
 /// is left behind when any step fails: no row points at a missing blob.
 pub async fn upload<S, E>(
     state: &Core,
-    owner: i64,
+    owner: UserId,
     kind: Option<MediaKind>,
     file_name: &str,
     expected_len: Option<u64>,
@@ -271,7 +271,7 @@ where
 
 async fn receive_and_store<S, E>(
     state: &Core,
-    owner: i64,
+    owner: UserId,
     id: &str,
     kind: Option<MediaKind>,
     name: String,
@@ -445,7 +445,7 @@ where
     Ok(MediaInfo::of(&row))
 }
 
-async fn reserve(state: &Core, owner: i64, id: &str, bytes: u64, quota: i64) -> Result<bool> {
+async fn reserve(state: &Core, owner: UserId, id: &str, bytes: u64, quota: i64) -> Result<bool> {
     let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
     Ok(state.db.media_reserve(owner, id.to_string(), bytes, quota, now_ms()).await?)
 }
@@ -551,7 +551,7 @@ pub struct Download {
 /// Who asks for a download: a signed-in user (token), or a signed URL made for one.
 pub async fn download(
     state: &Core,
-    user: i64,
+    user: UserId,
     id: &str,
     variant: Variant,
     range: Option<&str>,
@@ -584,7 +584,7 @@ pub async fn download(
 
 /// The stored upload `id` if `user` may download it; 404 otherwise (never 403: whether an
 /// id exists is nobody else's business).
-async fn readable(state: &Core, user: i64, id: &str) -> Result<MediaRow> {
+async fn readable(state: &Core, user: UserId, id: &str) -> Result<MediaRow> {
     let not_found = || AppError::code(ErrorCode::MediaNotFound);
     if !is_media_id(id) {
         return Err(not_found());
@@ -600,7 +600,7 @@ async fn readable(state: &Core, user: i64, id: &str) -> Result<MediaRow> {
         let granted = match r.ref_kind {
             REF_USER_AVATAR | REF_GROUP_AVATAR => true,
             REF_MESSAGE => match SessionType::from_i16(r.session_type) {
-                Some(SessionType::Private) => r.party_a == user || r.party_b == user,
+                Some(SessionType::Private) => r.party_a == user.get() || r.party_b == user.get(),
                 Some(SessionType::Group) => {
                     crate::service::chat::readable_room(state, user, r.session_type, r.party_a)
                         .await
@@ -662,13 +662,13 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<Range<u64>>
 /// A download URL for browsers (`<img>`, `<video>`), which cannot send the token header:
 /// valid for `media.signed_url_ttl_secs`, for this user only (the user's rights are checked
 /// again at download), and carrying no token. Request logs record paths without queries.
-pub fn signed_url(state: &Core, user: i64, id: &str, variant: Variant) -> String {
+pub fn signed_url(state: &Core, user: UserId, id: &str, variant: Variant) -> String {
     let expires = now_ms() / 1000 + state.config.media.signed_url_ttl_secs as i64;
     let signature = signature(state, user, id, variant, expires);
     format!("{}?u={user}&e={expires}&s={signature}", url_of(id, variant))
 }
 
-fn signature(state: &Core, user: i64, id: &str, variant: Variant, expires: i64) -> String {
+fn signature(state: &Core, user: UserId, id: &str, variant: Variant, expires: i64) -> String {
     let text = format!("media-url\n{id}{}\n{user}\n{expires}", variant.suffix());
     state.secret.keyed_hash(text.as_bytes())[..32].to_string()
 }
@@ -678,10 +678,10 @@ pub fn signed_user(
     state: &Core,
     id: &str,
     variant: Variant,
-    user: i64,
+    user: UserId,
     expires: i64,
     sig: &str,
-) -> Result<i64> {
+) -> Result<UserId> {
     let expected = signature(state, user, id, variant, expires);
     let matches: bool = expected.len() == sig.len()
         && expected.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
@@ -692,7 +692,7 @@ pub fn signed_user(
 }
 
 /// Signed URLs for uploads the user may download (others are left out of the answer).
-pub async fn sign(state: &Core, user: i64, ids: &[String]) -> Result<Map<String, Value>> {
+pub async fn sign(state: &Core, user: UserId, ids: &[String]) -> Result<Map<String, Value>> {
     if ids.len() > 100 {
         return Err(AppError::invalid("at most 100 ids at a time"));
     }
@@ -717,7 +717,7 @@ pub async fn sign(state: &Core, user: i64, ids: &[String]) -> Result<Map<String,
 /// kind must fit the message type (any upload may be sent as a file).
 pub async fn fill_body(
     state: &Core,
-    sender: i64,
+    sender: UserId,
     message_type: MessageType,
     media_id: &str,
     out: &mut Map<String, Value>,
@@ -796,12 +796,12 @@ pub async fn refer_from_message(
     media_id: &str,
     room_id: &str,
     session_type: i16,
-    sender: i64,
+    sender: UserId,
     target_id: i64,
     action_id: &str,
 ) -> Result<()> {
     let (party_a, party_b) = if session_type == SessionType::Private {
-        (sender.min(target_id), sender.max(target_id))
+        (sender.get().min(target_id), sender.get().max(target_id))
     } else {
         (target_id, 0)
     };
@@ -821,7 +821,7 @@ pub async fn refer_from_message(
     Ok(())
 }
 
-fn message_ref_key(sender: i64, action_id: &str) -> String {
+fn message_ref_key(sender: UserId, action_id: &str) -> String {
     format!("{sender}:{action_id}")
 }
 
@@ -829,7 +829,7 @@ fn message_ref_key(sender: i64, action_id: &str) -> String {
 pub async fn forget_message(
     state: &Core,
     room_id: &str,
-    sender: i64,
+    sender: UserId,
     action_id: &str,
 ) -> Result<()> {
     state
@@ -842,18 +842,18 @@ pub async fn forget_message(
 /// Whose avatar an upload becomes.
 #[derive(Debug, Clone, Copy)]
 pub enum AvatarOf {
-    User(i64),
-    Group(i64),
+    User(UserId),
+    Group(GroupId),
 }
 
 /// The value stored for an avatar given as `raw`: empty (none), an http(s) URL, or the id of
 /// an avatar upload of `by` (stored as its URL path, and referenced so the clean-up keeps
 /// it). The previous avatar upload, if any, is released (the clean-up deletes it later).
-pub async fn set_avatar(state: &Core, by: i64, of: AvatarOf, raw: &str) -> Result<String> {
+pub async fn set_avatar(state: &Core, by: UserId, of: AvatarOf, raw: &str) -> Result<String> {
     let raw = raw.trim();
     let (ref_kind, party) = match of {
-        AvatarOf::User(id) => (REF_USER_AVATAR, id),
-        AvatarOf::Group(id) => (REF_GROUP_AVATAR, id),
+        AvatarOf::User(id) => (REF_USER_AVATAR, id.get()),
+        AvatarOf::Group(id) => (REF_GROUP_AVATAR, id.get()),
     };
     if !is_media_id(raw) {
         let value = crate::service::validate::avatar(raw)?;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::bus::RevokeReason;
 use crate::db::now_ms;
 use crate::db::user::{ProfileChanges, UserRow};
-use crate::domain::{OnlineStatus, UserStatus};
+use crate::domain::{OnlineStatus, UserId, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::auth::{self, UserSummary};
 use crate::service::{media, validate};
@@ -14,7 +14,8 @@ use crate::state::Core;
 /// What `/profile/info` returns.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Profile {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     pub nickname: String,
     pub avatar: String,
@@ -46,17 +47,21 @@ pub struct ProfileUpdate {
     pub online_status: Option<i16>,
 }
 
-async fn load(state: &Core, user_id: i64) -> Result<UserRow> {
+async fn load(state: &Core, user_id: UserId) -> Result<UserRow> {
     state.db.user_find_by_id(user_id).await?.ok_or_else(|| AppError::code(ErrorCode::UserNotFound))
 }
 
 /// My profile.
-pub async fn profile(state: &Core, user_id: i64) -> Result<Profile> {
+pub async fn profile(state: &Core, user_id: UserId) -> Result<Profile> {
     Ok(load(state, user_id).await?.into())
 }
 
 /// Edit my profile and return it.
-pub async fn update_profile(state: &Core, user_id: i64, update: ProfileUpdate) -> Result<Profile> {
+pub async fn update_profile(
+    state: &Core,
+    user_id: UserId,
+    update: ProfileUpdate,
+) -> Result<Profile> {
     let mut changes = ProfileChanges::default();
     if let Some(nick) = &update.nickname {
         changes.nickname = Some(validate::nickname(nick)?);
@@ -101,7 +106,7 @@ pub async fn update_profile(state: &Core, user_id: i64, update: ProfileUpdate) -
 
 /// Find a user by numeric id or by username (case-insensitive).
 pub async fn find(state: &Core, id_or_name: &str) -> Result<UserRow> {
-    let found = match id_or_name.trim().parse::<i64>() {
+    let found = match id_or_name.trim().parse::<UserId>() {
         Ok(id) => state.db.user_find_by_id(id).await?,
         Err(_) => state.db.user_find_by_username(validate::username_key(id_or_name)).await?,
     };
@@ -139,7 +144,12 @@ pub enum Actor {
     Cli,
 }
 
-async fn revoke_all(state: &Core, user_id: i64, reason: RevokeReason, actor: Actor) -> Result<()> {
+async fn revoke_all(
+    state: &Core,
+    user_id: UserId,
+    reason: RevokeReason,
+    actor: Actor,
+) -> Result<()> {
     // The caller already committed a change that ends the sessions (a status, a password):
     // remembered sessions are dropped and sockets closed even if marking the rows failed.
     let revoked = state.db.session_revoke(user_id, None, None, now_ms()).await;
@@ -160,7 +170,7 @@ async fn revoke_all(state: &Core, user_id: i64, reason: RevokeReason, actor: Act
 /// session of the user, and running servers close the user's sockets.
 pub async fn set_status(
     state: &Core,
-    user_id: i64,
+    user_id: UserId,
     status: UserStatus,
     actor: Actor,
 ) -> Result<()> {
@@ -187,7 +197,7 @@ pub async fn set_status(
 /// Set a new password for a user; every session of the user ends.
 pub async fn reset_password(
     state: &Core,
-    user_id: i64,
+    user_id: UserId,
     password: &str,
     actor: Actor,
 ) -> Result<()> {

@@ -144,6 +144,23 @@ pub struct SqlStore {
     hooks: Arc<Mutex<()>>,
 }
 
+/// The message `$filter` selects (it names a unique key: at most one row), as clients see it.
+macro_rules! one_message {
+    ($db:expr, $filter:expr) => {{
+        let row: Option<MessageRow> = $db
+            .run(move |mut conn| async move {
+                Ok(db_run!(&mut conn, |c| messages::table
+                    .filter($filter)
+                    .select(MessageRow::as_select())
+                    .first(c)
+                    .await
+                    .optional())?)
+            })
+            .await?;
+        Ok(row.map(Into::into))
+    }};
+}
+
 impl SqlStore {
     /// The store and its batch writers (on the current runtime; SQLite's on a thread of its
     /// own, because its commits sync to disk on the calling thread).
@@ -547,19 +564,10 @@ impl BatchWriter {
 impl SqlStore {
     pub async fn get(&self, room_id: &str, message_id: i64) -> Result<Option<StoredMessage>> {
         let room_id = room_id.to_string();
-        let row = self
-            .db
-            .run(move |mut conn| async move {
-                Ok(db_run!(&mut conn, |c| messages::table
-                    .filter(messages::room_id.eq(&room_id))
-                    .filter(messages::message_id.eq(message_id))
-                    .select(MessageRow::as_select())
-                    .first(c)
-                    .await
-                    .optional())?)
-            })
-            .await?;
-        Ok(row.map(Into::into))
+        one_message!(
+            self.db,
+            messages::room_id.eq(&room_id).and(messages::message_id.eq(message_id))
+        )
     }
 
     pub async fn page(&self, room_id: &str, page: Page, limit: i64) -> Result<Vec<StoredMessage>> {
@@ -689,18 +697,7 @@ impl SqlStore {
 /// The message `sender_id` stored under `action_id`, if any.
 async fn find_by_action(db: &Db, sender_id: i64, action_id: &str) -> Result<Option<StoredMessage>> {
     let action_id = action_id.to_string();
-    let row = db
-        .run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| messages::table
-                .filter(messages::sender_id.eq(sender_id))
-                .filter(messages::action_id.eq(&action_id))
-                .select(MessageRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await?;
-    Ok(row.map(Into::into))
+    one_message!(db, messages::sender_id.eq(sender_id).and(messages::action_id.eq(&action_id)))
 }
 
 /// `UPDATE rooms` advancing one room by one message (kept prepared: diesel prepares every

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::frames::Outbound;
 use crate::config::WsConfig;
+use crate::domain::UserId;
 
 /// Close code and reason.
 pub type CloseFrame = (u16, String);
@@ -71,17 +72,17 @@ impl Conn {
 /// Who a delivery is for.
 #[derive(Debug, Clone)]
 pub enum Targets {
-    Users(Vec<i64>),
+    Users(Vec<UserId>),
     /// Every connection with the world channel on.
     World,
 }
 
 enum Command {
-    Connect { user_id: i64, conn: Conn, reply: oneshot::Sender<Result<(), ConnectError>> },
-    Disconnect { user_id: i64, conn_id: u64 },
+    Connect { user_id: UserId, conn: Conn, reply: oneshot::Sender<Result<(), ConnectError>> },
+    Disconnect { user_id: UserId, conn_id: u64 },
     Deliver { targets: Targets, frame: Outbound, except_conn: Option<u64> },
-    Kick { user_id: i64, session_ids: Vec<i64>, kicked: Outbound },
-    Online { reply: oneshot::Sender<Vec<i64>> },
+    Kick { user_id: UserId, session_ids: Vec<i64>, kicked: Outbound },
+    Online { reply: oneshot::Sender<Vec<UserId>> },
     ResyncAll,
     Shutdown { reply: oneshot::Sender<usize> },
 }
@@ -94,7 +95,7 @@ pub enum ConnectError {
 }
 
 /// A user's connection count on this instance went 0 → 1 (`true`) or 1 → 0 (`false`).
-pub type PresenceChange = (i64, bool);
+pub type PresenceChange = (UserId, bool);
 
 /// The sending half a connection gets when it registers.
 pub struct Registration {
@@ -127,7 +128,7 @@ impl HubHandle {
     /// Register a connection of `user_id` bound to `session_id`.
     pub async fn connect(
         &self,
-        user_id: i64,
+        user_id: UserId,
         session_id: i64,
     ) -> Result<Registration, ConnectError> {
         let (tx, rx) = mpsc::channel(self.queue);
@@ -145,7 +146,7 @@ impl HubHandle {
         Ok(Registration { conn_id, rx, close, close_tx, shared })
     }
 
-    pub async fn disconnect(&self, user_id: i64, conn_id: u64) {
+    pub async fn disconnect(&self, user_id: UserId, conn_id: u64) {
         let _ = self.cmd.send(Command::Disconnect { user_id, conn_id }).await;
     }
 
@@ -156,7 +157,7 @@ impl HubHandle {
 
     /// Send `kicked` to the user's connections bound to `session_ids` (all when empty), then
     /// close them.
-    pub async fn kick(&self, user_id: i64, session_ids: Vec<i64>, kicked: Outbound) {
+    pub async fn kick(&self, user_id: UserId, session_ids: Vec<i64>, kicked: Outbound) {
         let _ = self.cmd.send(Command::Kick { user_id, session_ids, kicked }).await;
     }
 
@@ -166,7 +167,7 @@ impl HubHandle {
     }
 
     /// Users with at least one connection here.
-    pub async fn online_users(&self) -> Vec<i64> {
+    pub async fn online_users(&self) -> Vec<UserId> {
         let (reply, answer) = oneshot::channel();
         if self.cmd.send(Command::Online { reply }).await.is_err() {
             return Vec::new();
@@ -190,7 +191,7 @@ async fn run(
     max_bytes: usize,
     presence: mpsc::UnboundedSender<PresenceChange>,
 ) {
-    let mut users: HashMap<i64, Vec<Conn>> = HashMap::new();
+    let mut users: HashMap<UserId, Vec<Conn>> = HashMap::new();
     let mut closing = false;
     while let Some(command) = rx.recv().await {
         match command {
@@ -217,7 +218,7 @@ async fn run(
             }
             Command::Deliver { targets, frame, except_conn } => {
                 let mut overflowed = Vec::new();
-                let mut offer = |user_id: i64, conn: &Conn| {
+                let mut offer = |user_id: UserId, conn: &Conn| {
                     if Some(conn.id) == except_conn {
                         return;
                     }
@@ -305,8 +306,8 @@ async fn run(
 }
 
 fn remove(
-    users: &mut HashMap<i64, Vec<Conn>>,
-    user_id: i64,
+    users: &mut HashMap<UserId, Vec<Conn>>,
+    user_id: UserId,
     conn_id: u64,
     presence: &mpsc::UnboundedSender<PresenceChange>,
 ) {

@@ -5,6 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::domain::UserId;
+
 /// How often an instance announces a snapshot of its online users.
 pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
 /// An instance not heard from for this long is considered gone.
@@ -12,7 +14,7 @@ pub const INSTANCE_TTL: Duration = Duration::from_secs(95);
 
 #[derive(Default)]
 struct Table {
-    instances: HashMap<String, (Instant, HashSet<i64>)>,
+    instances: HashMap<String, (Instant, HashSet<UserId>)>,
 }
 
 /// The cluster-wide presence table, as this instance knows it.
@@ -28,7 +30,7 @@ impl Presence {
     }
 
     /// Whether `user_id` has a connection on any live instance.
-    pub fn is_online(&self, user_id: i64) -> bool {
+    pub fn is_online(&self, user_id: UserId) -> bool {
         let now = Instant::now();
         self.with(|t| {
             t.instances.values().any(|(seen, users)| {
@@ -39,7 +41,7 @@ impl Presence {
 
     /// Apply a change announced by `instance`; returns whether `user_id`'s online state
     /// (anywhere) changed.
-    pub fn apply_change(&self, instance: &str, user_id: i64, online: bool) -> bool {
+    pub fn apply_change(&self, instance: &str, user_id: UserId, online: bool) -> bool {
         let before = self.is_online(user_id);
         self.with(|t| {
             let entry = t
@@ -57,15 +59,15 @@ impl Presence {
     }
 
     /// Replace what `instance` holds; returns the users whose online state changed.
-    pub fn apply_snapshot(&self, instance: &str, user_ids: &[i64]) -> Vec<i64> {
-        let affected: HashSet<i64> = self.with(|t| {
-            let mut a: HashSet<i64> = user_ids.iter().copied().collect();
+    pub fn apply_snapshot(&self, instance: &str, user_ids: &[UserId]) -> Vec<UserId> {
+        let affected: HashSet<UserId> = self.with(|t| {
+            let mut a: HashSet<UserId> = user_ids.iter().copied().collect();
             if let Some((_, old)) = t.instances.get(instance) {
                 a.extend(old.iter().copied());
             }
             a
         });
-        let before: HashMap<i64, bool> =
+        let before: HashMap<UserId, bool> =
             affected.iter().map(|u| (*u, self.is_online(*u))).collect();
         self.with(|t| {
             t.instances
@@ -84,17 +86,17 @@ mod tests {
     #[test]
     fn online_anywhere() {
         let p = Presence::default();
-        assert!(p.apply_change("a", 1, true));
-        assert!(!p.apply_change("b", 1, true), "already online");
-        assert!(!p.apply_change("a", 1, false), "still on b");
-        assert!(p.apply_change("b", 1, false));
-        assert!(!p.is_online(1));
-        let mut changed = p.apply_snapshot("c", &[2, 3]);
+        assert!(p.apply_change("a", UserId(1), true));
+        assert!(!p.apply_change("b", UserId(1), true), "already online");
+        assert!(!p.apply_change("a", UserId(1), false), "still on b");
+        assert!(p.apply_change("b", UserId(1), false));
+        assert!(!p.is_online(UserId(1)));
+        let mut changed = p.apply_snapshot("c", &[UserId(2), UserId(3)]);
         changed.sort();
-        assert_eq!(changed, vec![2, 3]);
-        assert!(p.is_online(2));
-        let mut changed = p.apply_snapshot("c", &[3]);
+        assert_eq!(changed, vec![UserId(2), UserId(3)]);
+        assert!(p.is_online(UserId(2)));
+        let mut changed = p.apply_snapshot("c", &[UserId(3)]);
         changed.sort();
-        assert_eq!(changed, vec![2]);
+        assert_eq!(changed, vec![UserId(2)]);
     }
 }

@@ -12,7 +12,7 @@ use super::frames::{ChatPush, Outbound, frame};
 use super::hub::{HubHandle, PresenceChange, Targets};
 use super::presence::SNAPSHOT_EVERY;
 use crate::bus::{BusMessage, Event, FriendEventKind};
-use crate::domain::SessionType;
+use crate::domain::{SessionType, UserId};
 use crate::service::friend;
 use crate::state::AppState;
 
@@ -84,7 +84,7 @@ async fn handle(
     state: &AppState,
     message: &Arc<BusMessage>,
     relayed: &mut RelayedRooms,
-    announce: &mpsc::UnboundedSender<i64>,
+    announce: &mpsc::UnboundedSender<UserId>,
     log: &Logger,
 ) {
     let hub: &HubHandle = &state.hub;
@@ -172,7 +172,7 @@ async fn handle(
             hub.kick(*user_id, session_ids.clone(), kicked).await;
         }
         Event::Typing { user_id, session_type, target_id, room_id, recipient_ids } => {
-            let to: Vec<i64> = recipient_ids.iter().copied().filter(|r| r != user_id).collect();
+            let to: Vec<UserId> = recipient_ids.iter().copied().filter(|r| r != user_id).collect();
             let data = json!({"user_id": user_id, "session_type": session_type, "target_id": target_id, "room_id": room_id});
             hub.deliver(Targets::Users(to), Outbound::Frame(frame("typing", data)), None).await;
         }
@@ -204,7 +204,7 @@ async fn handle(
 /// changed meanwhile (the announcement reads the current state).
 async fn announcer(
     state: actix_web::web::Data<AppState>,
-    mut announcements: mpsc::UnboundedReceiver<i64>,
+    mut announcements: mpsc::UnboundedReceiver<UserId>,
     log: Logger,
 ) {
     let mut round = Vec::new();
@@ -220,7 +220,7 @@ async fn announcer(
 
 /// Tell `user_id`'s friends connected here how they now appear: their chosen status while
 /// connected (invisible shows as offline), 0 when not connected anywhere.
-async fn announce_presence(state: &AppState, user_id: i64, log: &Logger) {
+async fn announce_presence(state: &AppState, user_id: UserId, log: &Logger) {
     let visible = match crate::service::friend::visible_status(state, user_id).await {
         Ok(v) => v,
         Err(e) => {

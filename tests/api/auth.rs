@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use jim::domain::UserId;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -96,8 +97,8 @@ async fn register_login_profile_logout(profile: Profile) {
 
     // Passwords are stored only as bcrypt hashes with a per-user salt.
     let bob = app.register("bob", "passw0rd-ok").await;
-    let a = app.state.db.user_find_by_id(id).await.unwrap().unwrap().password_hash;
-    let b = app.state.db.user_find_by_id(bob).await.unwrap().unwrap().password_hash;
+    let a = app.state.db.user_find_by_id(UserId(id)).await.unwrap().unwrap().password_hash;
+    let b = app.state.db.user_find_by_id(UserId(bob)).await.unwrap().unwrap().password_hash;
     assert!(a.starts_with("$2") && b.starts_with("$2"));
     assert_ne!(a, b, "same password, different salt");
 }
@@ -404,10 +405,10 @@ async fn expired_tokens_and_disabled_accounts_get_401() {
     let app = &env.app;
     let (id2, token) = app.user("judy").await;
     // A status changed behind the server's back (no revocation) is still caught on every request.
-    app.state.db.user_set_status(id2, 0, 0).await.unwrap();
+    app.state.db.user_set_status(UserId(id2), 0, 0).await.unwrap();
     let (status, body) = app.get_as(&token, "/api/v1/profile/info").await;
     assert_eq!((status, body["code"].as_str()), (401, Some("ACCOUNT_DISABLED")));
-    app.state.db.user_set_status(id2, 2, 0).await.unwrap();
+    app.state.db.user_set_status(UserId(id2), 2, 0).await.unwrap();
     let (status, body) = app.get_as(&token, "/api/v1/profile/info").await;
     assert_eq!((status, body["code"].as_str()), (401, Some("ACCOUNT_DELETED")));
     // Disabled and deleted accounts cannot log in; the code shows only after a right password.
@@ -424,23 +425,16 @@ async fn expired_tokens_and_disabled_accounts_get_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_can_be_closed_or_limited_to_a_window() {
-    let Some(env) =
-        start(Profile::Embedded, |c| c.auth.registration = jim::config::Registration::Closed).await
-    else {
-        return;
-    };
-    let (status, body) =
-        env.app.post("/api/v1/auth/register", &register_body("kim", "passw0rd-ok")).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("REGISTRATION_CLOSED")));
-    let Some(env) =
-        start(Profile::Embedded, |c| c.auth.registration_opens_at = "2999-01-01T00:00:00Z".into())
-            .await
-    else {
-        return;
-    };
-    let (status, body) =
-        env.app.post("/api/v1/auth/register", &register_body("kim", "passw0rd-ok")).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("REGISTRATION_CLOSED")));
+    let closed: [fn(&mut jim::Config); 2] = [
+        |c| c.auth.registration = jim::config::Registration::Closed,
+        |c| c.auth.registration_opens_at = "2999-01-01T00:00:00Z".into(),
+    ];
+    for close in closed {
+        let Some(env) = start(Profile::Embedded, close).await else { return };
+        let (status, body) =
+            env.app.post("/api/v1/auth/register", &register_body("kim", "passw0rd-ok")).await;
+        assert_eq!((status, body["code"].as_str()), (403, Some("REGISTRATION_CLOSED")));
+    }
     let Some(env) =
         start(Profile::Embedded, |c| c.auth.registration_closes_at = "2999-01-01T00:00:00Z".into())
             .await

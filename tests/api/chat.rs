@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use jim::bus::Event;
+use jim::domain::UserId;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -30,6 +31,21 @@ async fn text(app: &TestApp, token: &str, session_type: i16, target: i64, text: 
     let r = send(app, token, session_type, target, json!({"text": text})).await;
     assert_eq!(r.0, 200, "{}", r.1);
     r.1["data"].clone()
+}
+
+/// Send a text under `action_id`; it must be stored.
+async fn text_under(
+    app: &TestApp,
+    token: &str,
+    session_type: i16,
+    target: i64,
+    action_id: String,
+    text: &str,
+) {
+    let body = json!({"session_type": session_type, "type": 1, "target_id": target,
+        "action_id": action_id, "body": {"text": text}});
+    let r = app.post_as(token, "/api/v1/chat/message/send", &body).await;
+    assert_eq!(r.0, 200, "{}", r.1);
 }
 
 /// All message ids of a conversation, read forwards in pages of 50.
@@ -180,7 +196,7 @@ async fn send_validates_every_type(profile: Profile) {
     .await
     .expect("pushed");
     assert_eq!(pushed.0.id, m["id"].as_str().unwrap());
-    assert_eq!(pushed.1, vec![a.min(b), a.max(b)]);
+    assert_eq!(pushed.1, vec![UserId(a.min(b)), UserId(a.max(b))]);
 
     let ok = [
         (
@@ -314,15 +330,7 @@ async fn sends_are_idempotent_and_numbered(profile: Profile) {
         let t = t.clone();
         async move {
             for n in 0..5 {
-                let r = instance
-                    .post_as(
-                        &t,
-                        "/api/v1/chat/message/send",
-                        &json!({"session_type": 2, "type": 1,
-                    "target_id": gid, "action_id": format!("g-{i}-{n}"), "body": {"text": "hi"}}),
-                    )
-                    .await;
-                assert_eq!(r.0, 200, "{}", r.1);
+                text_under(instance, &t, 2, gid, format!("g-{i}-{n}"), "hi").await;
             }
         }
     });
@@ -330,17 +338,7 @@ async fn sends_are_idempotent_and_numbered(profile: Profile) {
     let private = (0..20).map(|i| {
         let (instance, t, target) =
             if i % 2 == 0 { (app, ta2.clone(), b2) } else { (&other, tb2.clone(), a2) };
-        async move {
-            let r = instance
-                .post_as(
-                    &t,
-                    "/api/v1/chat/message/send",
-                    &json!({"session_type": 1, "type": 1,
-                "target_id": target, "action_id": format!("p-{i}"), "body": {"text": "yo"}}),
-                )
-                .await;
-            assert_eq!(r.0, 200, "{}", r.1);
-        }
+        async move { text_under(instance, &t, 1, target, format!("p-{i}"), "yo").await }
     });
     tokio::join!(futures_util::future::join_all(sends), futures_util::future::join_all(private));
     assert_eq!(all_ids(app, &to, 2, gid).await, (1..=100).collect::<Vec<_>>());

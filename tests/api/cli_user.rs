@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use jim::bus::Event;
+use jim::domain::UserId;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -66,7 +67,7 @@ async fn admin_commands_share_the_api_rules_and_reach_running_servers(profile: P
     })
     .await
     .expect("the server hears the revocation within 2 s");
-    assert_eq!(heard, me["data"]["id"].as_i64().unwrap());
+    assert_eq!(heard, UserId(me["data"]["id"].as_i64().unwrap()));
     assert!(started.elapsed() < Duration::from_secs(10));
     let (status, body) = app
         .post("/api/v1/auth/login", &json!({"username": "quinn", "password": "passw0rd-ok"}))

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use jim::domain::UserId;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -168,7 +169,7 @@ async fn a_gap_that_cannot_be_filled_is_told_and_not_marked_delivered() {
         frame: Arc::from(frame),
         follows: false,
     };
-    let targets = jim::ws::hub::Targets::Users(vec![b]);
+    let targets = jim::ws::hub::Targets::Users(vec![UserId(b)]);
     app.state.hub.deliver(targets, jim::ws::frames::Outbound::Chat(Arc::new(push)), None).await;
     let got = frames(&mut client, Duration::from_millis(800)).await;
     let error = got.iter().find(|f| f["type"] == "error").unwrap_or_else(|| panic!("{got:?}"));

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use jim::bus::{Event, FriendEventKind};
+use jim::domain::UserId;
 use jim::service::friend;
 use serde_json::{Value, json};
 
@@ -111,8 +112,8 @@ async fn invitation_lifecycle_and_greeting(profile: Profile) {
     );
 
     // Both are really friends: private chat is allowed both ways.
-    friend::can_chat(&app.state, a, b).await.unwrap();
-    friend::can_chat(&app.state, b, a).await.unwrap();
+    friend::can_chat(&app.state, UserId(a), UserId(b)).await.unwrap();
+    friend::can_chat(&app.state, UserId(b), UserId(a)).await.unwrap();
     let (_, list) = app.get_as(&ta, "/api/v1/friend/list").await;
     assert_eq!(list["data"][0]["user_id"], b);
     assert_eq!(list["data"][0]["mutual"], true);
@@ -124,7 +125,7 @@ async fn invitation_lifecycle_and_greeting(profile: Profile) {
         while let Ok(m) = events.recv().await {
             match &m.event {
                 Event::Friend { kind: FriendEventKind::InviteReceived, recipient_ids, .. } => {
-                    assert!(recipient_ids.contains(&b));
+                    assert!(recipient_ids.contains(&UserId(b)));
                     seen_invite = true;
                 }
                 Event::ChatMessage { message, recipient_ids } => {
@@ -169,7 +170,7 @@ async fn invitation_lifecycle_and_greeting(profile: Profile) {
     })
     .await
     .unwrap();
-    assert!(heard.0.contains(&c), "routed to the inviter");
+    assert!(heard.0.contains(&UserId(c)), "routed to the inviter");
     assert_eq!(heard.1.unwrap()["reply"], "sorry");
     assert_eq!(code(&answer(app, &ta, id, 1, "").await), (409, Some("INVITE_ALREADY_HANDLED")));
     // A rejected pair can try again.
@@ -189,9 +190,9 @@ async fn invitation_rules(profile: Profile) {
         .await;
     assert_eq!(code(&long), (400, Some("INVALID_NOTE")));
     let (d, _) = app.user("dis").await;
-    app.state.db.user_set_status(d, 0, 0).await.unwrap();
+    app.state.db.user_set_status(UserId(d), 0, 0).await.unwrap();
     assert_eq!(code(&invite(app, &ta, d).await), (403, Some("TARGET_DISABLED")));
-    app.state.db.user_set_status(d, 2, 0).await.unwrap();
+    app.state.db.user_set_status(UserId(d), 2, 0).await.unwrap();
     assert_eq!(code(&invite(app, &ta, d).await), (403, Some("TARGET_DELETED")));
 
     // Mutual invitations make a friendship.
@@ -207,19 +208,17 @@ async fn invitation_rules(profile: Profile) {
 async fn delete_restore_and_chat_permission(profile: Profile) {
     let Some(env) = start(profile, |_| {}).await else { return };
     let app = &env.app;
-    let (a, ta) = app.user("fay").await;
-    let (b, tb) = app.user("gus").await;
-    befriend(app, (a, &ta), (b, &tb)).await;
+    let ((a, ta), (b, tb)) = friends(app, "fay", "gus").await;
     // Found allowed (and possibly remembered) before the delete.
-    friend::can_chat(&app.state, a, b).await.unwrap();
-    friend::can_chat(&app.state, b, a).await.unwrap();
+    friend::can_chat(&app.state, UserId(a), UserId(b)).await.unwrap();
+    friend::can_chat(&app.state, UserId(b), UserId(a)).await.unwrap();
 
     // A deletes B (one-sided): neither can chat; B still lists A, as not mutual.
     let r = update(app, &ta, json!({"user_id": b, "status": 0})).await;
     assert_eq!(r.0, 200, "{}", r.1);
     assert_eq!(r.1["data"]["changed"], true);
     for (x, y) in [(a, b), (b, a)] {
-        let err = friend::can_chat(&app.state, x, y).await.unwrap_err();
+        let err = friend::can_chat(&app.state, UserId(x), UserId(y)).await.unwrap_err();
         assert_eq!(err.error_code().as_str(), "NOT_FRIENDS");
     }
     let (_, list_a) = app.get_as(&ta, "/api/v1/friend/list").await;
@@ -235,7 +234,7 @@ async fn delete_restore_and_chat_permission(profile: Profile) {
     // The deleter restores at once by inviting again.
     let (status, body) = invite(app, &ta, b).await;
     assert_eq!((status, body["data"]["result"].as_str()), (200, Some("friends")));
-    friend::can_chat(&app.state, a, b).await.unwrap();
+    friend::can_chat(&app.state, UserId(a), UserId(b)).await.unwrap();
 
     // The deleted party must be accepted again.
     update(app, &ta, json!({"user_id": b, "status": 0})).await;
@@ -243,7 +242,7 @@ async fn delete_restore_and_chat_permission(profile: Profile) {
     assert_eq!(body["data"]["result"], "invited");
     let id = body["data"]["invite"]["id"].as_i64().unwrap();
     assert_eq!(answer(app, &ta, id, 1, "").await.0, 200);
-    friend::can_chat(&app.state, b, a).await.unwrap();
+    friend::can_chat(&app.state, UserId(b), UserId(a)).await.unwrap();
 
     // Delete with history: my view of our conversation is cleared (for me only).
     let r = update(app, &ta, json!({"user_id": b, "status": 0, "delete_history": true})).await;
@@ -272,16 +271,14 @@ async fn delete_restore_and_chat_permission(profile: Profile) {
 async fn blocking(profile: Profile) {
     let Some(env) = start(profile, |_| {}).await else { return };
     let app = &env.app;
-    let (a, ta) = app.user("hana").await;
-    let (b, tb) = app.user("ivo").await;
-    befriend(app, (a, &ta), (b, &tb)).await;
-    friend::can_chat(&app.state, a, b).await.unwrap();
-    friend::can_chat(&app.state, b, a).await.unwrap();
+    let ((a, ta), (b, tb)) = friends(app, "hana", "ivo").await;
+    friend::can_chat(&app.state, UserId(a), UserId(b)).await.unwrap();
+    friend::can_chat(&app.state, UserId(b), UserId(a)).await.unwrap();
 
     assert_eq!(update(app, &ta, json!({"user_id": b, "block_status": 0})).await.0, 200);
-    let e = friend::can_chat(&app.state, b, a).await.unwrap_err();
+    let e = friend::can_chat(&app.state, UserId(b), UserId(a)).await.unwrap_err();
     assert_eq!(e.error_code().as_str(), "BLOCKED_BY_TARGET");
-    let e = friend::can_chat(&app.state, a, b).await.unwrap_err();
+    let e = friend::can_chat(&app.state, UserId(a), UserId(b)).await.unwrap_err();
     assert_eq!(e.error_code().as_str(), "TARGET_BLOCKED", "the blocker cannot message either");
     let (_, found) = app.get_as(&tb, &format!("/api/v1/friend/find?user_id={a}")).await;
     assert_eq!(found["data"], json!([]), "blocked users cannot find the blocker");
@@ -359,7 +356,7 @@ async fn search(profile: Profile) {
         app.post_as(&t, "/api/v1/profile/update", &json!({"nickname": nick})).await;
         ids.push(id);
     }
-    app.state.db.user_set_status(ids[4], 0, 0).await.unwrap();
+    app.state.db.user_set_status(UserId(ids[4]), 0, 0).await.unwrap();
     app.post_as(&token, "/api/v1/profile/update", &json!({"nickname": "Mia Me"})).await;
 
     let (status, found) = app.get_as(&token, "/api/v1/friend/find?nickname=Mia").await;
@@ -413,10 +410,14 @@ async fn races_leave_consistent_rows(profile: Profile) {
         let (b, tb) = app.user(&format!("rb{i}")).await;
         let (ra, rb) = tokio::join!(invite(app, &ta, b), invite(app, &tb, a));
         assert!(ra.0 == 200 || rb.0 == 200, "{ra:?} {rb:?}");
-        let relation = app.state.db.relation_get(a, b).await.unwrap().expect("one row");
+        let relation =
+            app.state.db.relation_get(UserId(a), UserId(b)).await.unwrap().expect("one row");
         assert!(relation.user_a_id < relation.user_b_id);
         assert_eq!(relation.status, 3, "{ra:?} {rb:?}");
-        assert!(app.state.db.invite_pending(a, b).await.unwrap().is_none(), "nothing left pending");
+        assert!(
+            app.state.db.invite_pending(UserId(a), UserId(b)).await.unwrap().is_none(),
+            "nothing left pending"
+        );
     }
     // Accept and a second accept of one invitation.
     let (a, ta) = app.user("acc_a").await;
@@ -427,7 +428,7 @@ async fn races_leave_consistent_rows(profile: Profile) {
     let mut statuses = [r1.0, r2.0];
     statuses.sort();
     assert_eq!(statuses, [200, 409], "{r1:?} {r2:?}");
-    assert_eq!(app.state.db.relation_get(a, b).await.unwrap().unwrap().status, 3);
+    assert_eq!(app.state.db.relation_get(UserId(a), UserId(b)).await.unwrap().unwrap().status, 3);
 
     // Accept while the inviter deletes the (one-sided) relation.
     let (c, tc) = app.user("del_c").await;
@@ -447,7 +448,8 @@ async fn races_leave_consistent_rows(profile: Profile) {
         assert!(r1.0 == 200 || r1.0 == 409, "{r1:?}");
         assert_eq!(r2.0, 200);
     }
-    let relation = app.state.db.relation_get(c, d).await.unwrap().expect("still one row");
+    let relation =
+        app.state.db.relation_get(UserId(c), UserId(d)).await.unwrap().expect("still one row");
     assert!(relation.user_a_id < relation.user_b_id);
-    assert!(app.state.db.invite_pending(c, d).await.unwrap().is_none());
+    assert!(app.state.db.invite_pending(UserId(c), UserId(d)).await.unwrap().is_none());
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use jim::bus::{Event, GroupEventKind};
 use jim::db::friend::RelationChanges;
+use jim::domain::{GroupId, UserId};
 use jim::service::group::can_send;
 use serde_json::{Value, json};
 
@@ -36,7 +37,7 @@ async fn befriend(app: &TestApp, a: i64, b: i64) {
     let now = jim::db::now_ms();
     app.state
         .db
-        .relation_modify(a, b, now, move |r| RelationChanges {
+        .relation_modify(UserId(a), UserId(b), now, move |r| RelationChanges {
             status: 3,
             block_status: r.block_status,
             remark_on_a: r.remark_on_a.clone(),
@@ -110,114 +111,65 @@ struct Cast {
     x: (i64, String),
 }
 
+/// How an [`Act`] is tried: a read (`GET …?group_id=`), a change (a POST answered "ok" or a
+/// code), a change that counts who it reached ("ok:N"), or the send check.
+enum Try {
+    Read(&'static str),
+    Change(&'static str, Value),
+    Counted(&'static str, Value),
+    Send,
+}
+
 async fn perform(app: &TestApp, c: &Cast, act: Act, gid: i64, who: &(i64, String)) -> String {
+    use Act::*;
     let tok = who.1.as_str();
-    let get = |path: &'static str| async move {
-        let (status, res) = app.get_as(tok, &format!("{path}?group_id={gid}")).await;
-        assert_ne!(status, 500, "{res}");
-        if status == 200 { "ok".to_string() } else { code(&res) }
+    let g = |extra: Value| {
+        let mut body = json!({"group_id": gid});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
     };
-    match act {
-        Act::Info => get("/api/v1/group/info").await,
-        Act::Members => get("/api/v1/group/members").await,
-        Act::Bans => get("/api/v1/group/bans").await,
-        Act::Requests => get("/api/v1/group/requests").await,
-        Act::Links => get("/api/v1/group/links").await,
-        Act::Join => attempt(app, tok, "/api/v1/group/join", json!({"group_id": gid})).await.1,
-        Act::Leave => attempt(app, tok, "/api/v1/group/leave", json!({"group_id": gid})).await.1,
-        Act::Rename => {
-            attempt(app, tok, "/api/v1/group/update", json!({"group_id": gid, "name": "New"}))
-                .await
-                .1
+    let member_update = "/api/v1/group/member/update";
+    let how = match act {
+        Info => Try::Read("/api/v1/group/info"),
+        Members => Try::Read("/api/v1/group/members"),
+        Bans => Try::Read("/api/v1/group/bans"),
+        Requests => Try::Read("/api/v1/group/requests"),
+        Links => Try::Read("/api/v1/group/links"),
+        Join => Try::Change("/api/v1/group/join", g(json!({}))),
+        Leave => Try::Change("/api/v1/group/leave", g(json!({}))),
+        Rename => Try::Change("/api/v1/group/update", g(json!({"name": "New"}))),
+        Announce => Try::Change("/api/v1/group/update", g(json!({"announcement": "hi"}))),
+        MuteAll => Try::Change("/api/v1/group/update", g(json!({"speak_status": 0}))),
+        Transfer => Try::Change("/api/v1/group/transfer", g(json!({"user_id": c.t.0}))),
+        AddMember => Try::Counted("/api/v1/group/member/add", g(json!({"user_ids": [c.x.0]}))),
+        RemoveMember | RemoveAdmin => {
+            Try::Counted("/api/v1/group/member/remove", g(json!({"user_ids": [c.t.0]})))
         }
-        Act::Announce => {
-            attempt(
-                app,
-                tok,
-                "/api/v1/group/update",
-                json!({"group_id": gid, "announcement": "hi"}),
-            )
-            .await
-            .1
+        AppointAdmin => Try::Change(member_update, g(json!({"user_id": c.t.0, "role": 2}))),
+        MuteMember => Try::Change(member_update, g(json!({"user_id": c.t.0, "speak_status": 0}))),
+        MuteAdmin => Try::Change(member_update, g(json!({"user_id": c.a.0, "speak_status": 0}))),
+        TouchOwner => Try::Change(member_update, g(json!({"user_id": c.o.0, "speak_status": 0}))),
+        CreateLink => Try::Change("/api/v1/group/link/create", g(json!({}))),
+        Invite => Try::Counted("/api/v1/group/invite", g(json!({"user_ids": [c.x.0]}))),
+        Nickname => Try::Change("/api/v1/group/member/nickname", g(json!({"nickname": "nick"}))),
+        Dissolve => Try::Change("/api/v1/group/dissolve", g(json!({}))),
+        Send | SendWhenAllMuted => Try::Send,
+    };
+    match how {
+        Try::Read(path) => {
+            let (status, res) = app.get_as(tok, &format!("{path}?group_id={gid}")).await;
+            assert_ne!(status, 500, "{res}");
+            if status == 200 { "ok".to_string() } else { code(&res) }
         }
-        Act::MuteAll => {
-            attempt(app, tok, "/api/v1/group/update", json!({"group_id": gid, "speak_status": 0}))
-                .await
-                .1
-        }
-        Act::Transfer => {
-            attempt(app, tok, "/api/v1/group/transfer", json!({"group_id": gid, "user_id": c.t.0}))
-                .await
-                .1
-        }
-        Act::AddMember => {
-            let (status, res) = app
-                .post_as(
-                    tok,
-                    "/api/v1/group/member/add",
-                    &json!({"group_id": gid, "user_ids": [c.x.0]}),
-                )
-                .await;
+        Try::Change(path, body) => attempt(app, tok, path, body).await.1,
+        Try::Counted(path, body) => {
+            let (status, res) = app.post_as(tok, path, &body).await;
             if status == 200 { format!("ok:{}", res["data"]["count"]) } else { code(&res) }
         }
-        Act::RemoveMember | Act::RemoveAdmin => {
-            let (status, res) = app
-                .post_as(
-                    tok,
-                    "/api/v1/group/member/remove",
-                    &json!({"group_id": gid, "user_ids": [c.t.0]}),
-                )
-                .await;
-            if status == 200 { format!("ok:{}", res["data"]["count"]) } else { code(&res) }
-        }
-        Act::AppointAdmin => {
-            let body = json!({"group_id": gid, "user_id": c.t.0, "role": 2});
-            attempt(app, tok, "/api/v1/group/member/update", body).await.1
-        }
-        Act::MuteMember => {
-            let body = json!({"group_id": gid, "user_id": c.t.0, "speak_status": 0});
-            attempt(app, tok, "/api/v1/group/member/update", body).await.1
-        }
-        Act::MuteAdmin => {
-            let body = json!({"group_id": gid, "user_id": c.a.0, "speak_status": 0});
-            attempt(app, tok, "/api/v1/group/member/update", body).await.1
-        }
-        Act::TouchOwner => {
-            let body = json!({"group_id": gid, "user_id": c.o.0, "speak_status": 0});
-            attempt(app, tok, "/api/v1/group/member/update", body).await.1
-        }
-        Act::CreateLink => {
-            attempt(app, tok, "/api/v1/group/link/create", json!({"group_id": gid})).await.1
-        }
-        Act::Invite => {
-            let (status, res) = app
-                .post_as(
-                    tok,
-                    "/api/v1/group/invite",
-                    &json!({"group_id": gid, "user_ids": [c.x.0]}),
-                )
-                .await;
-            if status == 200 { format!("ok:{}", res["data"]["count"]) } else { code(&res) }
-        }
-        Act::Nickname => {
-            attempt(
-                app,
-                tok,
-                "/api/v1/group/member/nickname",
-                json!({"group_id": gid, "nickname": "nick"}),
-            )
-            .await
-            .1
-        }
-        Act::Dissolve => {
-            attempt(app, tok, "/api/v1/group/dissolve", json!({"group_id": gid})).await.1
-        }
-        Act::Send | Act::SendWhenAllMuted => {
-            match can_send(app.state.get_ref(), gid, who.0).await {
-                Ok(()) => "ok".into(),
-                Err(e) => e.error_code().as_str().to_string(),
-            }
-        }
+        Try::Send => match can_send(app.state.get_ref(), GroupId(gid), UserId(who.0)).await {
+            Ok(()) => "ok".into(),
+            Err(e) => e.error_code().as_str().to_string(),
+        },
     }
 }
 
@@ -404,8 +356,11 @@ async fn banned_user_cannot_rejoin_by_any_path(profile: Profile) {
     })
     .await
     .expect("removal published");
-    assert_eq!(heard.0, vec![bad.0]);
-    assert!(heard.1.contains(&bad.0) && heard.1.contains(&member.0), "removed user is told too");
+    assert_eq!(heard.0, vec![UserId(bad.0)]);
+    assert!(
+        heard.1.contains(&UserId(bad.0)) && heard.1.contains(&UserId(member.0)),
+        "removed user is told too"
+    );
     assert_eq!(heard.2["banned"], json!([bad.0]));
 
     let (_, bans) = app.get_as(&owner.1, &format!("/api/v1/group/bans?group_id={gid}")).await;
@@ -441,7 +396,7 @@ async fn banned_user_cannot_rejoin_by_any_path(profile: Profile) {
         .await;
     let r = attempt(app, &bad.1, "/api/v1/group/join", json!({"group_id": gid})).await;
     assert_eq!(r, (403, "GROUP_BANNED".into()));
-    assert!(can_send(app.state.get_ref(), gid, bad.0).await.is_err());
+    assert!(can_send(app.state.get_ref(), GroupId(gid), UserId(bad.0)).await.is_err());
 
     // Unban: the link works again.
     let r =
@@ -486,11 +441,11 @@ async fn group_life_cycle(profile: Profile) {
     assert_eq!(r, (400, "GROUP_MEMBER_INACTIVE".into()));
     befriend(app, owner.0, bob.0).await;
     befriend(app, owner.0, carol.0).await;
-    app.state.db.user_set_status(carol.0, 0, jim::db::now_ms()).await.unwrap();
+    app.state.db.user_set_status(UserId(carol.0), 0, jim::db::now_ms()).await.unwrap();
     let r = attempt(app, &owner.1, "/api/v1/group/create", json!({"member_ids": [bob.0, carol.0]}))
         .await;
     assert_eq!(r, (400, "GROUP_MEMBER_INACTIVE".into()), "disabled users cannot be added");
-    app.state.db.user_set_status(carol.0, 1, jim::db::now_ms()).await.unwrap();
+    app.state.db.user_set_status(UserId(carol.0), 1, jim::db::now_ms()).await.unwrap();
     let carol = (carol.0, app.login("carol", "passw0rd-ok").await);
 
     let mut events = app.state.bus.subscribe();
@@ -501,7 +456,7 @@ async fn group_life_cycle(profile: Profile) {
     assert_eq!(res["data"]["group_name"], "olivia, bob, carol", "default name from nicknames");
     match events.recv().await.unwrap().event.clone() {
         Event::Group { kind, group_id, member_ids, .. } => {
-            assert_eq!((kind, group_id), (GroupEventKind::Created, gid));
+            assert_eq!((kind, group_id), (GroupEventKind::Created, GroupId(gid)));
             assert_eq!(member_ids.len(), 3);
         }
         other => panic!("{other:?}"),
@@ -538,7 +493,11 @@ async fn group_life_cycle(profile: Profile) {
     )
     .await;
     assert_eq!(
-        can_send(app.state.get_ref(), gid, carol.0).await.unwrap_err().error_code().as_str(),
+        can_send(app.state.get_ref(), GroupId(gid), UserId(carol.0))
+            .await
+            .unwrap_err()
+            .error_code()
+            .as_str(),
         "MEMBER_MUTED"
     );
     let (_, members) = app.get_as(&carol.1, &format!("/api/v1/group/members?group_id={gid}")).await;
@@ -555,8 +514,8 @@ async fn group_life_cycle(profile: Profile) {
         muted_until: Some(Some(jim::db::now_ms() - 1)),
         ..Default::default()
     };
-    app.state.db.group_member_update(gid, carol.0, past).await.unwrap();
-    can_send(app.state.get_ref(), gid, carol.0).await.unwrap();
+    app.state.db.group_member_update(GroupId(gid), UserId(carol.0), past).await.unwrap();
+    can_send(app.state.get_ref(), GroupId(gid), UserId(carol.0)).await.unwrap();
     ok(
         app,
         &owner.1,
@@ -566,11 +525,15 @@ async fn group_life_cycle(profile: Profile) {
     .await;
     ok(app, &bob.1, "/api/v1/group/update", json!({"group_id": gid, "speak_status": 0})).await;
     assert_eq!(
-        can_send(app.state.get_ref(), gid, carol.0).await.unwrap_err().error_code().as_str(),
+        can_send(app.state.get_ref(), GroupId(gid), UserId(carol.0))
+            .await
+            .unwrap_err()
+            .error_code()
+            .as_str(),
         "GROUP_ALL_MUTED"
     );
-    can_send(app.state.get_ref(), gid, bob.0).await.unwrap();
-    can_send(app.state.get_ref(), gid, owner.0).await.unwrap();
+    can_send(app.state.get_ref(), GroupId(gid), UserId(bob.0)).await.unwrap();
+    can_send(app.state.get_ref(), GroupId(gid), UserId(owner.0)).await.unwrap();
     ok(app, &bob.1, "/api/v1/group/update", json!({"group_id": gid, "speak_status": 1})).await;
 
     // Approval policy: request, list, reject, request again, accept.
@@ -615,7 +578,7 @@ async fn group_life_cycle(profile: Profile) {
     ok(app, &dave.1, "/api/v1/group/join", json!({"group_id": gid})).await;
     ok(app, &owner.1, "/api/v1/group/request/accept", json!({"group_id": gid, "user_id": dave.0}))
         .await;
-    assert!(app.state.db.group_member_find(gid, dave.0).await.unwrap().is_some());
+    assert!(app.state.db.group_member_find(GroupId(gid), UserId(dave.0)).await.unwrap().is_some());
 
     // Direct invitation by a member once the group allows it.
     let r = attempt(
@@ -659,8 +622,8 @@ async fn group_life_cycle(profile: Profile) {
     .await;
     assert_eq!(r, (400, "CANNOT_EDIT_SELF".into()));
     ok(app, &owner.1, "/api/v1/group/update", json!({"group_id": gid, "owner_id": carol.0})).await;
-    let old = app.state.db.group_member_find(gid, owner.0).await.unwrap().unwrap();
-    let new = app.state.db.group_member_find(gid, carol.0).await.unwrap().unwrap();
+    let old = app.state.db.group_member_find(GroupId(gid), UserId(owner.0)).await.unwrap().unwrap();
+    let new = app.state.db.group_member_find(GroupId(gid), UserId(carol.0)).await.unwrap().unwrap();
     assert_eq!((old.role, new.role), (2, 1));
     let (_, info) = app.get_as(&owner.1, &format!("/api/v1/group/info?group_id={gid}")).await;
     assert_eq!(info["data"]["owner_id"], carol.0);
@@ -681,9 +644,13 @@ async fn group_life_cycle(profile: Profile) {
     })
     .await
     .unwrap();
-    assert!(heard.contains(&bob.0) && heard.contains(&dave.0));
+    assert!(heard.contains(&UserId(bob.0)) && heard.contains(&UserId(dave.0)));
     assert_eq!(
-        can_send(app.state.get_ref(), gid, carol.0).await.unwrap_err().error_code().as_str(),
+        can_send(app.state.get_ref(), GroupId(gid), UserId(carol.0))
+            .await
+            .unwrap_err()
+            .error_code()
+            .as_str(),
         "GROUP_DISSOLVED"
     );
     let r = attempt(app, &erin.1, "/api/v1/group/join", json!({"group_id": gid})).await;
@@ -895,10 +862,14 @@ async fn cli_group_commands_reach_running_servers(profile: Profile) {
     let out = jim_for(&env, &["group", "mute", &id], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        can_send(app.state.get_ref(), gid, bob.0).await.unwrap_err().error_code().as_str(),
+        can_send(app.state.get_ref(), GroupId(gid), UserId(bob.0))
+            .await
+            .unwrap_err()
+            .error_code()
+            .as_str(),
         "GROUP_ALL_MUTED"
     );
-    can_send(app.state.get_ref(), gid, owner.0).await.unwrap();
+    can_send(app.state.get_ref(), GroupId(gid), UserId(owner.0)).await.unwrap();
     let heard = tokio::time::timeout(Duration::from_secs(2), async {
         loop {
             if let Ok(m) = events.recv().await
@@ -913,19 +884,23 @@ async fn cli_group_commands_reach_running_servers(profile: Profile) {
     .await
     .expect("the server hears the CLI's mute within 2 s");
     assert_eq!(heard.0["speak_status"], 0);
-    assert!(heard.1.contains(&bob.0));
+    assert!(heard.1.contains(&UserId(bob.0)));
     let out = jim_for(&env, &["group", "unmute", &id], "");
     assert!(out.status.success());
-    can_send(app.state.get_ref(), gid, bob.0).await.unwrap();
+    can_send(app.state.get_ref(), GroupId(gid), UserId(bob.0)).await.unwrap();
 
     // One member, for a while.
     let out = jim_for(&env, &["group", "mute", &id, "--member", "bob", "--until", "30m"], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        can_send(app.state.get_ref(), gid, bob.0).await.unwrap_err().error_code().as_str(),
+        can_send(app.state.get_ref(), GroupId(gid), UserId(bob.0))
+            .await
+            .unwrap_err()
+            .error_code()
+            .as_str(),
         "MEMBER_MUTED"
     );
-    let m = app.state.db.group_member_find(gid, bob.0).await.unwrap().unwrap();
+    let m = app.state.db.group_member_find(GroupId(gid), UserId(bob.0)).await.unwrap().unwrap();
     let left = m.muted_until.unwrap() - jim::db::now_ms();
     assert!((1_700_000..=1_800_000).contains(&left), "{left}");
     let out = jim_for(&env, &["group", "mute", &id, "--member", "owner"], "");
@@ -935,7 +910,7 @@ async fn cli_group_commands_reach_running_servers(profile: Profile) {
     assert_eq!(out.status.code(), Some(1));
     let out = jim_for(&env, &["group", "unmute", &id, "--member", &bob.0.to_string()], "");
     assert!(out.status.success());
-    can_send(app.state.get_ref(), gid, bob.0).await.unwrap();
+    can_send(app.state.get_ref(), GroupId(gid), UserId(bob.0)).await.unwrap();
 
     // Dissolve needs confirmation.
     let out = jim_for(&env, &["group", "dissolve", &id], "y\n");
@@ -944,7 +919,11 @@ async fn cli_group_commands_reach_running_servers(profile: Profile) {
     let out = jim_for(&env, &["group", "dissolve", &id, "--yes"], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        can_send(app.state.get_ref(), gid, owner.0).await.unwrap_err().error_code().as_str(),
+        can_send(app.state.get_ref(), GroupId(gid), UserId(owner.0))
+            .await
+            .unwrap_err()
+            .error_code()
+            .as_str(),
         "GROUP_DISSOLVED"
     );
     let (_, info) = app.get_as(&bob.1, &format!("/api/v1/group/info?group_id={gid}")).await;
@@ -1018,7 +997,9 @@ async fn joining_or_removal_closes_pending_invitations_and_requests(profile: Pro
     let zoe = app.user("zoe").await;
     let gid = new_group(app, &owner, &[bob.0]).await;
     let g = json!({"group_id": gid});
-    let member = |id: i64| async move { app.state.db.group_member_find(gid, id).await.unwrap() };
+    let member = |id: i64| async move {
+        app.state.db.group_member_find(GroupId(gid), UserId(id)).await.unwrap()
+    };
     let owner_token = owner.1.as_str();
     let remove = |id: i64| async move {
         let body = json!({"group_id": gid, "user_ids": [id]});
@@ -1068,8 +1049,16 @@ async fn joining_or_removal_closes_pending_invitations_and_requests(profile: Pro
     // Removal closes what was filed while they were a member (an invitation or request that
     // raced their joining), too.
     let now = jim::db::now_ms();
-    app.state.db.group_invite_upsert(gid, owner.0, bob.0, now).await.unwrap();
-    app.state.db.group_request_upsert(gid, bob.0, String::new(), now).await.unwrap();
+    app.state
+        .db
+        .group_invite_upsert(GroupId(gid), UserId(owner.0), UserId(bob.0), now)
+        .await
+        .unwrap();
+    app.state
+        .db
+        .group_request_upsert(GroupId(gid), UserId(bob.0), String::new(), now)
+        .await
+        .unwrap();
     remove(bob.0).await;
     let r = attempt(app, &bob.1, "/api/v1/group/invite/accept", g.clone()).await;
     assert_eq!(r, (404, "GROUP_INVITE_NOT_FOUND".into()));
@@ -1177,8 +1166,22 @@ async fn invite_links_work_only_while_their_creator_may_invite(profile: Profile)
     ok(app, &owner.1, "/api/v1/group/link/revoke", revoke).await;
     assert_eq!(tokens(&live_links(app, &owner, gid).await), vec![by_admin.clone()]);
     assert_eq!(join_link(app, &outsiders[2], &by_owner).await, (404, "GROUP_LINK_INVALID".into()));
-    assert!(app.state.db.group_member_find(gid, outsiders[2].0).await.unwrap().is_none());
-    assert!(app.state.db.group_member_find(gid, outsiders[3].0).await.unwrap().is_none());
+    assert!(
+        app.state
+            .db
+            .group_member_find(GroupId(gid), UserId(outsiders[2].0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        app.state
+            .db
+            .group_member_find(GroupId(gid), UserId(outsiders[3].0))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// Group rules ask the friends feature whether two users are friends, so a block counts: a

@@ -24,25 +24,22 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// Send `request`; the answer's status and JSON body (`null` when it has none).
+async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = request.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
 impl TestApp {
     /// GET `path`, returning the status and the JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let res = self.client.get(format!("{}{path}", self.url)).send().await.expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        answer(self.client.get(format!("{}{path}", self.url))).await
     }
 
     /// POST a JSON body to `path`, returning the status and the JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let res = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await
-            .expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        answer(self.client.post(format!("{}{path}", self.url)).json(body)).await
     }
 
     /// Stop the server gracefully and wait for it.
@@ -390,29 +387,12 @@ macro_rules! both_profiles {
 impl TestApp {
     /// GET with a bearer token.
     pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
-        let res = self
-            .client
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        answer(self.client.get(format!("{}{path}", self.url)).bearer_auth(token)).await
     }
 
     /// POST JSON with a bearer token.
     pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
-        let res = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        answer(self.client.post(format!("{}{path}", self.url)).bearer_auth(token).json(body)).await
     }
 
     /// Register `username` with `password`; returns the new user id.

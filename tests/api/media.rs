@@ -483,7 +483,7 @@ async fn bad_uploads_are_refused_and_leave_nothing(profile: Profile) {
     // Nothing of any of that was kept: no upload counted, no bytes held.
     let stats = jim::service::media::stats(&app.state).await.unwrap();
     assert!(stats.iter().all(|s| s.count == 0 && s.pending == 0), "{stats:?}");
-    assert_eq!(app.state.db.media_usage_of(me).await.unwrap(), 0);
+    assert_eq!(app.state.db.media_usage_of(jim::domain::UserId(me)).await.unwrap(), 0);
 }
 
 /// A valid PNG signature and IHDR chunk claiming `w` x `h`, then nothing else.
@@ -540,7 +540,7 @@ async fn quota_holds_under_concurrent_uploads(profile: Profile) {
         assert_eq!(code(r), (413, Some("MEDIA_QUOTA_EXCEEDED")), "{}", r.1);
     }
     assert_eq!(ok, 3, "exactly what fits: {results:?}");
-    assert_eq!(app.state.db.media_usage_of(me).await.unwrap(), 3 * MIB as i64);
+    assert_eq!(app.state.db.media_usage_of(jim::domain::UserId(me)).await.unwrap(), 3 * MIB as i64);
 }
 
 async fn uploads_are_rate_limited(profile: Profile) {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use jim::domain::UserId;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -15,7 +16,7 @@ const T: Duration = Duration::from_secs(5);
 async fn every_one_online(app: &TestApp, users: &[i64]) -> bool {
     eventually(T, || async {
         let online = app.state.hub.online_users().await;
-        users.iter().all(|u| online.contains(u))
+        users.iter().all(|u| online.contains(&UserId(*u)))
     })
     .await
 }
@@ -346,11 +347,14 @@ async fn a_client_that_stops_reading_is_closed_and_others_are_unaffected() {
     });
     for _ in 0..3000 {
         say(app, &ta, 1, b, &big).await;
-        if !app.state.hub.online_users().await.contains(&b) {
+        if !app.state.hub.online_users().await.contains(&UserId(b)) {
             break;
         }
     }
-    assert!(!app.state.hub.online_users().await.contains(&b), "the stuck client was dropped");
+    assert!(
+        !app.state.hub.online_users().await.contains(&UserId(b)),
+        "the stuck client was dropped"
+    );
     let delivered = reader.await.unwrap();
     assert!(delivered >= 1, "the healthy client kept receiving");
     assert_eq!(stuck.closed(Duration::from_secs(20)).await, Some(Some(1008)));
@@ -410,9 +414,9 @@ async fn a_silent_client_is_reaped() {
     let (id, token) = env.app.user("idl").await;
     // A raw TCP connection that completes the handshake and then never answers pings.
     let client = WsClient::connect(&env.app, &token).await.unwrap();
-    assert!(env.app.state.hub.online_users().await.contains(&id));
+    assert!(env.app.state.hub.online_users().await.contains(&UserId(id)));
     let reaped = eventually(Duration::from_secs(8), || async {
-        !env.app.state.hub.online_users().await.contains(&id)
+        !env.app.state.hub.online_users().await.contains(&UserId(id))
     })
     .await;
     assert!(reaped, "half-open peer reaped");
@@ -614,10 +618,13 @@ async fn a_client_that_stops_reading_is_bounded_by_bytes_too() {
     // write buffer and 4 MiB together.
     let big = "汉".repeat(4000);
     let mut sent = 0;
-    while sent < 2000 && app.state.hub.online_users().await.contains(&b) {
+    while sent < 2000 && app.state.hub.online_users().await.contains(&UserId(b)) {
         say(app, &ta, 1, b, &big).await;
         sent += 1;
     }
-    assert!(!app.state.hub.online_users().await.contains(&b), "dropped after {sent} messages");
+    assert!(
+        !app.state.hub.online_users().await.contains(&UserId(b)),
+        "dropped after {sent} messages"
+    );
     assert_eq!(stuck.closed(Duration::from_secs(20)).await, Some(Some(1008)));
 }

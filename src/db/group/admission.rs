@@ -11,18 +11,18 @@ use crate::db::schema::{group_invite, group_join_request, groups, users};
 use crate::db::user::UserRow;
 use crate::db::{Db, DbResult};
 use crate::db_run;
-use crate::domain::{GroupStatus, RequestStatus};
+use crate::domain::{GroupId, GroupStatus, RequestStatus, UserId};
 
 /// A row of `group_join_request`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = group_join_request)]
 pub struct JoinRequestRow {
     pub id: i64,
-    pub group_id: i64,
-    pub user_id: i64,
+    pub group_id: GroupId,
+    pub user_id: UserId,
     pub message: String,
     pub status: i16,
-    pub handled_by: i64,
+    pub handled_by: UserId,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -32,9 +32,9 @@ pub struct JoinRequestRow {
 #[diesel(table_name = group_invite)]
 pub struct InviteRow {
     pub id: i64,
-    pub group_id: i64,
-    pub inviter_id: i64,
-    pub invitee_id: i64,
+    pub group_id: GroupId,
+    pub inviter_id: UserId,
+    pub invitee_id: UserId,
     pub status: i16,
     pub created_at: i64,
     pub updated_at: i64,
@@ -69,8 +69,8 @@ impl Db {
     /// Open (or reopen) the join request of `user_id` with its message.
     pub async fn group_request_upsert(
         &self,
-        group_id: i64,
-        user_id: i64,
+        group_id: GroupId,
+        user_id: UserId,
         message: String,
         now: i64,
     ) -> DbResult<()> {
@@ -107,9 +107,9 @@ impl Db {
     /// Open (or reopen) an invitation of `invitee_id` from `inviter_id`.
     pub async fn group_invite_upsert(
         &self,
-        group_id: i64,
-        inviter_id: i64,
-        invitee_id: i64,
+        group_id: GroupId,
+        inviter_id: UserId,
+        invitee_id: UserId,
         now: i64,
     ) -> DbResult<()> {
         self.run(move |mut conn| async move {
@@ -144,27 +144,24 @@ impl Db {
     pub async fn group_admission_is_pending(
         &self,
         kind: Admission,
-        group_id: i64,
-        user_id: i64,
+        group_id: GroupId,
+        user_id: UserId,
     ) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n: i64 = db_run!(&mut conn, |c| match kind {
-                Admission::Request => {
-                    pending_in!(group_join_request, user_id, group_id, [user_id])
-                        .count()
-                        .get_result(c)
-                        .await
-                }
-                Admission::Invitation => {
-                    pending_in!(group_invite, invitee_id, group_id, [user_id])
-                        .count()
-                        .get_result(c)
-                        .await
-                }
-            })?;
-            Ok(n > 0)
-        })
-        .await
+        let n: i64 = query!(self, |c| match kind {
+            Admission::Request => {
+                pending_in!(group_join_request, user_id, group_id, [user_id])
+                    .count()
+                    .get_result(c)
+                    .await
+            }
+            Admission::Invitation => {
+                pending_in!(group_invite, invitee_id, group_id, [user_id])
+                    .count()
+                    .get_result(c)
+                    .await
+            }
+        })?;
+        Ok(n > 0)
     }
 
     /// Settle the pending admission of `user_id` with `status` (`by` is recorded as the one
@@ -173,57 +170,50 @@ impl Db {
     pub async fn group_admission_resolve(
         &self,
         kind: Admission,
-        group_id: i64,
-        user_id: i64,
+        group_id: GroupId,
+        user_id: UserId,
         status: RequestStatus,
-        by: i64,
+        by: UserId,
         now: i64,
     ) -> DbResult<bool> {
         let status = status.as_i16();
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| match kind {
-                Admission::Request => resolve_requests!(c, group_id, [user_id], status, by, now),
-                Admission::Invitation => resolve_invitations!(c, group_id, [user_id], status, now),
-            })?;
-            Ok(n > 0)
+        query!(self, |c| match kind {
+            Admission::Request => resolve_requests!(c, group_id, [user_id], status, by, now),
+            Admission::Invitation => resolve_invitations!(c, group_id, [user_id], status, now),
         })
-        .await
+        .map(|n| n > 0)
     }
 
     /// Pending join requests with the requesting accounts, oldest first.
     pub async fn group_request_list_pending(
         &self,
-        group_id: i64,
+        group_id: GroupId,
     ) -> DbResult<Vec<(JoinRequestRow, UserRow)>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| group_join_request::table
+        query!(
+            self,
+            all(JoinRequestRow, UserRow),
+            group_join_request::table
                 .inner_join(users::table.on(users::id.eq(group_join_request::user_id)))
                 .filter(group_join_request::group_id.eq(group_id))
                 .filter(group_join_request::status.eq(RequestStatus::Pending.as_i16()))
                 .order(group_join_request::updated_at.asc())
-                .select((JoinRequestRow::as_select(), UserRow::as_select()))
-                .load(c)
-                .await)?)
-        })
-        .await
+        )
     }
 
     /// My pending invitations with their (active) groups, newest first.
     pub async fn group_invite_list_pending(
         &self,
-        invitee_id: i64,
+        invitee_id: UserId,
     ) -> DbResult<Vec<(InviteRow, GroupRow)>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| group_invite::table
+        query!(
+            self,
+            all(InviteRow, GroupRow),
+            group_invite::table
                 .inner_join(groups::table.on(groups::id.eq(group_invite::group_id)))
                 .filter(group_invite::invitee_id.eq(invitee_id))
                 .filter(group_invite::status.eq(RequestStatus::Pending.as_i16()))
                 .filter(groups::status.eq(GroupStatus::Active.as_i16()))
                 .order(group_invite::updated_at.desc())
-                .select((InviteRow::as_select(), GroupRow::as_select()))
-                .load(c)
-                .await)?)
-        })
-        .await
+        )
     }
 }

@@ -6,58 +6,50 @@ use diesel_async::RunQueryDsl;
 use crate::db::schema::{group_ban, users};
 use crate::db::user::UserRow;
 use crate::db::{Db, DbResult};
-use crate::db_run;
+use crate::domain::{GroupId, UserId};
 
 /// A row of `group_ban`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = group_ban)]
 pub struct BanRow {
     pub id: i64,
-    pub group_id: i64,
-    pub user_id: i64,
-    pub banned_by: i64,
+    pub group_id: GroupId,
+    pub user_id: UserId,
+    pub banned_by: UserId,
     pub created_at: i64,
 }
 
 impl Db {
-    pub async fn group_ban_exists(&self, group_id: i64, user_id: i64) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n: i64 = db_run!(&mut conn, |c| group_ban::table
-                .filter(group_ban::group_id.eq(group_id))
-                .filter(group_ban::user_id.eq(user_id))
-                .count()
-                .get_result(c)
-                .await)?;
-            Ok(n > 0)
-        })
-        .await
+    pub async fn group_ban_exists(&self, group_id: GroupId, user_id: UserId) -> DbResult<bool> {
+        let n: i64 = query!(self, |c| group_ban::table
+            .filter(group_ban::group_id.eq(group_id))
+            .filter(group_ban::user_id.eq(user_id))
+            .count()
+            .get_result(c)
+            .await)?;
+        Ok(n > 0)
     }
 
     /// The ban list with the banned accounts, oldest ban first.
-    pub async fn group_ban_list(&self, group_id: i64) -> DbResult<Vec<(BanRow, UserRow)>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| group_ban::table
+    pub async fn group_ban_list(&self, group_id: GroupId) -> DbResult<Vec<(BanRow, UserRow)>> {
+        query!(
+            self,
+            all(BanRow, UserRow),
+            group_ban::table
                 .inner_join(users::table.on(users::id.eq(group_ban::user_id)))
                 .filter(group_ban::group_id.eq(group_id))
                 .order(group_ban::id.asc())
-                .select((BanRow::as_select(), UserRow::as_select()))
-                .load(c)
-                .await)?)
-        })
-        .await
+        )
     }
 
-    pub async fn group_ban_delete(&self, group_id: i64, user_id: i64) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::delete(
-                group_ban::table
-                    .filter(group_ban::group_id.eq(group_id))
-                    .filter(group_ban::user_id.eq(user_id))
-            )
-            .execute(c)
-            .await)?;
-            Ok(n > 0)
-        })
-        .await
+    pub async fn group_ban_delete(&self, group_id: GroupId, user_id: UserId) -> DbResult<bool> {
+        query!(self, |c| diesel::delete(
+            group_ban::table
+                .filter(group_ban::group_id.eq(group_id))
+                .filter(group_ban::user_id.eq(user_id))
+        )
+        .execute(c)
+        .await)
+        .map(|n| n > 0)
     }
 }

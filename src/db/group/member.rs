@@ -3,28 +3,28 @@
 //! in-group nickname, mutes).
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::lifecycle::GroupRow;
 use crate::db::schema::{group_ban, group_invite, group_join_request, group_member, groups, users};
 use crate::db::user::UserRow;
 use crate::db::{Db, DbResult};
 use crate::db_run;
-use crate::domain::{GroupRole, GroupStatus, RequestStatus};
+use crate::domain::{GroupId, GroupRole, GroupStatus, RequestStatus, UserId};
 
 /// A row of `group_member`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = group_member)]
 pub struct MemberRow {
     pub id: i64,
-    pub group_id: i64,
-    pub user_id: i64,
+    pub group_id: GroupId,
+    pub user_id: UserId,
     pub role: i16,
     pub nickname: String,
     pub speak_status: i16,
     pub muted_until: Option<i64>,
-    pub creator_id: i64,
-    pub updater_id: i64,
+    pub creator_id: UserId,
+    pub updater_id: UserId,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -32,19 +32,19 @@ pub struct MemberRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = group_member)]
 pub(super) struct NewMember {
-    group_id: i64,
-    user_id: i64,
+    group_id: GroupId,
+    user_id: UserId,
     role: i16,
     nickname: String,
     speak_status: i16,
-    creator_id: i64,
-    updater_id: i64,
+    creator_id: UserId,
+    updater_id: UserId,
     created_at: i64,
     updated_at: i64,
 }
 
 impl NewMember {
-    pub(super) fn new(group_id: i64, user_id: i64, role: i16, by: i64, now: i64) -> Self {
+    pub(super) fn new(group_id: GroupId, user_id: UserId, role: i16, by: UserId, now: i64) -> Self {
         NewMember {
             group_id,
             user_id,
@@ -67,7 +67,7 @@ pub struct MemberChanges {
     pub nickname: Option<String>,
     pub speak_status: Option<i16>,
     pub muted_until: Option<Option<i64>>,
-    pub updater_id: Option<i64>,
+    pub updater_id: Option<UserId>,
     pub updated_at: Option<i64>,
 }
 
@@ -99,9 +99,9 @@ macro_rules! close_pending {
 pub enum AddOutcome {
     /// `added` joined; `already` were members; `banned` are on the ban list (not added).
     Added {
-        added: Vec<i64>,
-        already: Vec<i64>,
-        banned: Vec<i64>,
+        added: Vec<UserId>,
+        already: Vec<UserId>,
+        banned: Vec<UserId>,
     },
     /// Not enough seats for the new members: nothing was added.
     Full {
@@ -115,48 +115,42 @@ pub enum AddOutcome {
 /// The outcome of removing members.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoveOutcome {
-    pub removed: Vec<i64>,
-    pub banned: Vec<i64>,
+    pub removed: Vec<UserId>,
+    pub banned: Vec<UserId>,
 }
 
 impl Db {
     pub async fn group_member_find(
         &self,
-        group_id: i64,
-        user_id: i64,
+        group_id: GroupId,
+        user_id: UserId,
     ) -> DbResult<Option<MemberRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| group_member::table
-                .filter(group_member::group_id.eq(group_id))
-                .filter(group_member::user_id.eq(user_id))
-                .select(MemberRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, optional MemberRow, group_member::table
+            .filter(group_member::group_id.eq(group_id))
+            .filter(group_member::user_id.eq(user_id)))
     }
 
     /// Members with their accounts, in joining order.
-    pub async fn group_member_list(&self, group_id: i64) -> DbResult<Vec<(MemberRow, UserRow)>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| group_member::table
+    pub async fn group_member_list(
+        &self,
+        group_id: GroupId,
+    ) -> DbResult<Vec<(MemberRow, UserRow)>> {
+        query!(
+            self,
+            all(MemberRow, UserRow),
+            group_member::table
                 .inner_join(users::table)
                 .filter(group_member::group_id.eq(group_id))
                 .order(group_member::id.asc())
-                .select((MemberRow::as_select(), UserRow::as_select()))
-                .load(c)
-                .await)?)
-        })
-        .await
+        )
     }
 
     /// Ids of the members (optionally only those with one of `roles`).
     pub async fn group_member_ids(
         &self,
-        group_id: i64,
+        group_id: GroupId,
         roles: Option<Vec<i16>>,
-    ) -> DbResult<Vec<i64>> {
+    ) -> DbResult<Vec<UserId>> {
         self.run(move |mut conn| async move {
             let roles = roles.unwrap_or_else(|| {
                 vec![
@@ -178,22 +172,19 @@ impl Db {
 
     pub async fn group_member_update(
         &self,
-        group_id: i64,
-        user_id: i64,
+        group_id: GroupId,
+        user_id: UserId,
         changes: MemberChanges,
     ) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            let n = db_run!(&mut conn, |c| diesel::update(
-                group_member::table
-                    .filter(group_member::group_id.eq(group_id))
-                    .filter(group_member::user_id.eq(user_id))
-            )
-            .set(&changes)
-            .execute(c)
-            .await)?;
-            Ok(n > 0)
-        })
-        .await
+        query!(self, |c| diesel::update(
+            group_member::table
+                .filter(group_member::group_id.eq(group_id))
+                .filter(group_member::user_id.eq(user_id))
+        )
+        .set(&changes)
+        .execute(c)
+        .await)
+        .map(|n| n > 0)
     }
 
     /// Add `user_ids` to an active group in one transaction: members and banned users are
@@ -201,210 +192,183 @@ impl Db {
     /// the smaller of the group's `max_member` and `server_max`.
     pub async fn group_member_add(
         &self,
-        group_id: i64,
-        user_ids: Vec<i64>,
-        by: i64,
+        group_id: GroupId,
+        user_ids: Vec<UserId>,
+        by: UserId,
         server_max: i32,
         now: i64,
     ) -> DbResult<AddOutcome> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    lock_group!(c, group_id);
-                    let group: Option<GroupRow> = groups::table
-                        .find(group_id)
-                        .select(GroupRow::as_select())
-                        .first(c)
-                        .await
-                        .optional()?;
-                    let Some(group) = group else { return Ok(AddOutcome::NotFound) };
-                    if group.status != GroupStatus::Active {
-                        return Ok(AddOutcome::Dissolved);
-                    }
-                    let already: Vec<i64> = group_member::table
-                        .filter(group_member::group_id.eq(group_id))
-                        .filter(group_member::user_id.eq_any(&user_ids))
-                        .select(group_member::user_id)
-                        .load(c)
-                        .await?;
-                    let banned: Vec<i64> = group_ban::table
-                        .filter(group_ban::group_id.eq(group_id))
-                        .filter(group_ban::user_id.eq_any(&user_ids))
-                        .select(group_ban::user_id)
-                        .load(c)
-                        .await?;
-                    let mut added: Vec<i64> = user_ids
-                        .iter()
-                        .copied()
-                        .filter(|id| !already.contains(id) && !banned.contains(id))
-                        .collect();
-                    added.sort_unstable();
-                    added.dedup();
-                    if added.is_empty() {
-                        return Ok(AddOutcome::Added { added, already, banned });
-                    }
-                    let n = added.len() as i32;
-                    let limit = group.max_member.min(server_max);
-                    let taken = diesel::update(
-                        groups::table
-                            .find(group_id)
-                            .filter(groups::status.eq(GroupStatus::Active.as_i16()))
-                            .filter((groups::member_count + n).le(groups::max_member))
-                            .filter((groups::member_count + n).le(server_max)),
-                    )
-                    .set((groups::member_count.eq(groups::member_count + n),))
-                    .execute(c)
-                    .await?;
-                    if taken == 0 {
-                        return Ok(AddOutcome::Full { max: limit, total: group.member_count });
-                    }
-                    let rows: Vec<NewMember> = added
-                        .iter()
-                        .map(|&uid| {
-                            NewMember::new(group_id, uid, GroupRole::Member.as_i16(), by, now)
-                        })
-                        .collect();
-                    // One statement per row: SQLite has no portable multi-row insert in diesel.
-                    for row in &rows {
-                        diesel::insert_into(group_member::table).values(row).execute(c).await?;
-                    }
-                    close_pending!(c, group_id, &added, RequestStatus::Accepted, by, now);
-                    Ok(AddOutcome::Added { added, already, banned })
-                })
+        transaction!(self, |c| {
+            lock_group!(c, group_id);
+            let group: Option<GroupRow> = groups::table
+                .find(group_id)
+                .select(GroupRow::as_select())
+                .first(c)
                 .await
-            })
+                .optional()?;
+            let Some(group) = group else { return Ok(AddOutcome::NotFound) };
+            if group.status != GroupStatus::Active {
+                return Ok(AddOutcome::Dissolved);
+            }
+            let already: Vec<UserId> = group_member::table
+                .filter(group_member::group_id.eq(group_id))
+                .filter(group_member::user_id.eq_any(&user_ids))
+                .select(group_member::user_id)
+                .load(c)
+                .await?;
+            let banned: Vec<UserId> = group_ban::table
+                .filter(group_ban::group_id.eq(group_id))
+                .filter(group_ban::user_id.eq_any(&user_ids))
+                .select(group_ban::user_id)
+                .load(c)
+                .await?;
+            let mut added: Vec<UserId> = user_ids
+                .iter()
+                .copied()
+                .filter(|id| !already.contains(id) && !banned.contains(id))
+                .collect();
+            added.sort_unstable();
+            added.dedup();
+            if added.is_empty() {
+                return Ok(AddOutcome::Added { added, already, banned });
+            }
+            let n = added.len() as i32;
+            let limit = group.max_member.min(server_max);
+            let taken = diesel::update(
+                groups::table
+                    .find(group_id)
+                    .filter(groups::status.eq(GroupStatus::Active.as_i16()))
+                    .filter((groups::member_count + n).le(groups::max_member))
+                    .filter((groups::member_count + n).le(server_max)),
+            )
+            .set((groups::member_count.eq(groups::member_count + n),))
+            .execute(c)
+            .await?;
+            if taken == 0 {
+                return Ok(AddOutcome::Full { max: limit, total: group.member_count });
+            }
+            let rows: Vec<NewMember> = added
+                .iter()
+                .map(|&uid| NewMember::new(group_id, uid, GroupRole::Member.as_i16(), by, now))
+                .collect();
+            // One statement per row: SQLite has no portable multi-row insert in diesel.
+            for row in &rows {
+                diesel::insert_into(group_member::table).values(row).execute(c).await?;
+            }
+            close_pending!(c, group_id, &added, RequestStatus::Accepted, by, now);
+            Ok(AddOutcome::Added { added, already, banned })
         })
-        .await
     }
 
     /// Remove the members among `user_ids` whose role is in `roles` (never the owner), and
     /// with `ban` put them (and listed existing users who are not members) on the ban list.
     pub async fn group_member_remove(
         &self,
-        group_id: i64,
-        user_ids: Vec<i64>,
+        group_id: GroupId,
+        user_ids: Vec<UserId>,
         roles: Vec<i16>,
         ban: bool,
-        by: i64,
+        by: UserId,
         now: i64,
     ) -> DbResult<RemoveOutcome> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    lock_group!(c, group_id);
-                    let members: Vec<(i64, i16)> = group_member::table
+        transaction!(self, |c| {
+            lock_group!(c, group_id);
+            let members: Vec<(UserId, i16)> = group_member::table
+                .filter(group_member::group_id.eq(group_id))
+                .filter(group_member::user_id.eq_any(&user_ids))
+                .select((group_member::user_id, group_member::role))
+                .load(c)
+                .await?;
+            let removed: Vec<UserId> = members
+                .iter()
+                .filter(|(_, role)| *role != GroupRole::Owner && roles.contains(role))
+                .map(|(id, _)| *id)
+                .collect();
+            if !removed.is_empty() {
+                diesel::delete(
+                    group_member::table
                         .filter(group_member::group_id.eq(group_id))
-                        .filter(group_member::user_id.eq_any(&user_ids))
-                        .select((group_member::user_id, group_member::role))
-                        .load(c)
-                        .await?;
-                    let removed: Vec<i64> = members
-                        .iter()
-                        .filter(|(_, role)| *role != GroupRole::Owner && roles.contains(role))
-                        .map(|(id, _)| *id)
-                        .collect();
-                    if !removed.is_empty() {
-                        diesel::delete(
-                            group_member::table
-                                .filter(group_member::group_id.eq(group_id))
-                                .filter(group_member::user_id.eq_any(&removed)),
-                        )
+                        .filter(group_member::user_id.eq_any(&removed)),
+                )
+                .execute(c)
+                .await?;
+                let n = removed.len() as i32;
+                diesel::update(groups::table.find(group_id))
+                    .set(groups::member_count.eq(groups::member_count - n))
+                    .execute(c)
+                    .await?;
+            }
+            let mut banned = Vec::new();
+            if ban {
+                let outsiders: Vec<UserId> = user_ids
+                    .iter()
+                    .copied()
+                    .filter(|id| !members.iter().any(|(m, _)| m == id))
+                    .collect();
+                let existing: Vec<UserId> = users::table
+                    .filter(users::id.eq_any(&outsiders))
+                    .select(users::id)
+                    .load(c)
+                    .await?;
+                let already: Vec<UserId> = group_ban::table
+                    .filter(group_ban::group_id.eq(group_id))
+                    .select(group_ban::user_id)
+                    .load(c)
+                    .await?;
+                let mut targets: Vec<UserId> = removed
+                    .iter()
+                    .chain(existing.iter())
+                    .copied()
+                    .filter(|id| !already.contains(id))
+                    .collect();
+                targets.sort_unstable();
+                targets.dedup();
+                for uid in &targets {
+                    diesel::insert_into(group_ban::table)
+                        .values((
+                            group_ban::group_id.eq(group_id),
+                            group_ban::user_id.eq(*uid),
+                            group_ban::banned_by.eq(by),
+                            group_ban::created_at.eq(now),
+                        ))
                         .execute(c)
                         .await?;
-                        let n = removed.len() as i32;
-                        diesel::update(groups::table.find(group_id))
-                            .set(groups::member_count.eq(groups::member_count - n))
-                            .execute(c)
-                            .await?;
-                    }
-                    let mut banned = Vec::new();
-                    if ban {
-                        let outsiders: Vec<i64> = user_ids
-                            .iter()
-                            .copied()
-                            .filter(|id| !members.iter().any(|(m, _)| m == id))
-                            .collect();
-                        let existing: Vec<i64> = users::table
-                            .filter(users::id.eq_any(&outsiders))
-                            .select(users::id)
-                            .load(c)
-                            .await?;
-                        let already: Vec<i64> = group_ban::table
-                            .filter(group_ban::group_id.eq(group_id))
-                            .select(group_ban::user_id)
-                            .load(c)
-                            .await?;
-                        let mut targets: Vec<i64> = removed
-                            .iter()
-                            .chain(existing.iter())
-                            .copied()
-                            .filter(|id| !already.contains(id))
-                            .collect();
-                        targets.sort_unstable();
-                        targets.dedup();
-                        for uid in &targets {
-                            diesel::insert_into(group_ban::table)
-                                .values((
-                                    group_ban::group_id.eq(group_id),
-                                    group_ban::user_id.eq(*uid),
-                                    group_ban::banned_by.eq(by),
-                                    group_ban::created_at.eq(now),
-                                ))
-                                .execute(c)
-                                .await?;
-                        }
-                        banned = targets;
-                    }
-                    let gone: Vec<i64> = removed.iter().chain(banned.iter()).copied().collect();
-                    if !gone.is_empty() {
-                        close_pending!(c, group_id, &gone, RequestStatus::Rejected, by, now);
-                    }
-                    Ok(RemoveOutcome { removed, banned })
-                })
-                .await
-            })
+                }
+                banned = targets;
+            }
+            let gone: Vec<UserId> = removed.iter().chain(banned.iter()).copied().collect();
+            if !gone.is_empty() {
+                close_pending!(c, group_id, &gone, RequestStatus::Rejected, by, now);
+            }
+            Ok(RemoveOutcome { removed, banned })
         })
-        .await
     }
 
     /// A member (not the owner) leaves; false when they were not a removable member.
     pub async fn group_member_leave(
         &self,
-        group_id: i64,
-        user_id: i64,
+        group_id: GroupId,
+        user_id: UserId,
         now: i64,
     ) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| {
-                c.transaction(async |c| {
-                    lock_group!(c, group_id);
-                    let n = diesel::delete(
-                        group_member::table
-                            .filter(group_member::group_id.eq(group_id))
-                            .filter(group_member::user_id.eq(user_id))
-                            .filter(group_member::role.ne(GroupRole::Owner.as_i16())),
-                    )
+        transaction!(self, |c| {
+            lock_group!(c, group_id);
+            let n = diesel::delete(
+                group_member::table
+                    .filter(group_member::group_id.eq(group_id))
+                    .filter(group_member::user_id.eq(user_id))
+                    .filter(group_member::role.ne(GroupRole::Owner.as_i16())),
+            )
+            .execute(c)
+            .await?;
+            if n > 0 {
+                diesel::update(groups::table.find(group_id))
+                    .set(groups::member_count.eq(groups::member_count - 1))
                     .execute(c)
                     .await?;
-                    if n > 0 {
-                        diesel::update(groups::table.find(group_id))
-                            .set(groups::member_count.eq(groups::member_count - 1))
-                            .execute(c)
-                            .await?;
-                        close_pending!(
-                            c,
-                            group_id,
-                            [user_id],
-                            RequestStatus::Rejected,
-                            user_id,
-                            now
-                        );
-                    }
-                    Ok(n > 0)
-                })
-                .await
-            })
+                close_pending!(c, group_id, [user_id], RequestStatus::Rejected, user_id, now);
+            }
+            Ok(n > 0)
         })
-        .await
     }
 }

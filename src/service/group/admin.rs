@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::event::{GroupEvent, Via};
+use super::event::{ADMIN, GroupEvent, Via};
 use super::lifecycle::do_dissolve;
 use super::members::mute_changes;
 use super::rules::*;
@@ -11,7 +11,7 @@ use super::view::*;
 use crate::bus::GroupEventKind;
 use crate::db::group::{GroupChanges, GroupRow, MemberChanges, MemberRow};
 use crate::db::now_ms;
-use crate::domain::GroupRole;
+use crate::domain::{GroupId, GroupRole, UserId};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::state::Core;
 
@@ -27,7 +27,7 @@ pub async fn admin_list(state: &Core, after_id: i64, limit: i64) -> Result<Vec<G
 }
 
 /// One group with its members.
-pub async fn admin_show(state: &Core, group_id: i64) -> Result<(GroupInfo, Vec<MemberView>)> {
+pub async fn admin_show(state: &Core, group_id: GroupId) -> Result<(GroupInfo, Vec<MemberView>)> {
     let g = load_group(state, group_id).await?;
     let now = now_ms();
     let members = state
@@ -43,8 +43,8 @@ pub async fn admin_show(state: &Core, group_id: i64) -> Result<(GroupInfo, Vec<M
 /// Mute the whole group, or one member (optionally until `until`, Unix ms).
 pub async fn admin_mute(
     state: &Core,
-    group_id: i64,
-    member: Option<i64>,
+    group_id: GroupId,
+    member: Option<UserId>,
     until: Option<i64>,
 ) -> Result<()> {
     let g = load_group(state, group_id).await?;
@@ -64,7 +64,7 @@ pub async fn admin_mute(
 }
 
 /// Lift the group-wide mute, or one member's mute.
-pub async fn admin_unmute(state: &Core, group_id: i64, member: Option<i64>) -> Result<()> {
+pub async fn admin_unmute(state: &Core, group_id: GroupId, member: Option<UserId>) -> Result<()> {
     let g = load_group(state, group_id).await?;
     ensure_active(&g)?;
     if let Some(uid) = member {
@@ -73,7 +73,7 @@ pub async fn admin_unmute(state: &Core, group_id: i64, member: Option<i64>) -> R
     set_speak(state, &g, member, 1, None, now_ms()).await
 }
 
-async fn require_target(state: &Core, g: &GroupRow, uid: i64) -> Result<MemberRow> {
+async fn require_target(state: &Core, g: &GroupRow, uid: UserId) -> Result<MemberRow> {
     state
         .db
         .group_member_find(g.id, uid)
@@ -86,7 +86,7 @@ async fn require_target(state: &Core, g: &GroupRow, uid: i64) -> Result<MemberRo
 async fn set_speak(
     state: &Core,
     g: &GroupRow,
-    member: Option<i64>,
+    member: Option<UserId>,
     speak: i16,
     until: Option<i64>,
     now: i64,
@@ -99,7 +99,7 @@ async fn set_speak(
                 ..Default::default()
             };
             state.db.group_update(g.id, changes).await?;
-            GroupEvent::new(g.id, GroupEventKind::InfoUpdated, 0)
+            GroupEvent::new(g.id, GroupEventKind::InfoUpdated, ADMIN)
                 .values(json!({"speak_status": speak}))
         }
         Some(uid) => {
@@ -110,7 +110,7 @@ async fn set_speak(
                 ..Default::default()
             };
             state.db.group_member_update(g.id, uid, changes).await?;
-            GroupEvent::speak_changed(g.id, 0, uid, speak, until)
+            GroupEvent::speak_changed(g.id, ADMIN, uid, speak, until)
         }
     };
     event.via(Via::Control).send(state).await;
@@ -118,8 +118,8 @@ async fn set_speak(
 }
 
 /// Dissolve a group as an administrator.
-pub async fn admin_dissolve(state: &Core, group_id: i64) -> Result<()> {
+pub async fn admin_dissolve(state: &Core, group_id: GroupId) -> Result<()> {
     let g = load_group(state, group_id).await?;
     ensure_active(&g)?;
-    do_dissolve(state, &g, 0, Via::Control).await
+    do_dissolve(state, &g, ADMIN, Via::Control).await
 }

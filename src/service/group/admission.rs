@@ -12,7 +12,7 @@ use super::view::*;
 use crate::bus::GroupEventKind;
 use crate::db::group::{AddOutcome, Admission, GroupRow};
 use crate::db::now_ms;
-use crate::domain::{GroupRole, JoinPolicy, RequestStatus};
+use crate::domain::{GroupId, GroupRole, JoinPolicy, RequestStatus, UserId};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::state::Core;
 
@@ -20,8 +20,8 @@ use crate::state::Core;
 /// groups not at all (use an invitation or a link).
 pub async fn join(
     state: &Core,
-    user_id: i64,
-    group_id: i64,
+    user_id: UserId,
+    group_id: GroupId,
     message: Option<String>,
 ) -> Result<JoinResult> {
     let g = load_group(state, group_id).await?;
@@ -65,9 +65,9 @@ pub async fn join(
 pub(super) async fn add_checked(
     state: &Core,
     g: &GroupRow,
-    ids: Vec<i64>,
-    by: i64,
-) -> Result<Vec<i64>> {
+    ids: Vec<UserId>,
+    by: UserId,
+) -> Result<Vec<UserId>> {
     match state.db.group_member_add(g.id, ids, by, server_max(state), now_ms()).await? {
         AddOutcome::Added { added, banned, .. } => {
             if !banned.is_empty() && added.is_empty() {
@@ -89,9 +89,9 @@ pub(super) async fn add_checked(
 pub(super) async fn admit(
     state: &Core,
     g: &GroupRow,
-    joiner: i64,
-    added_by: i64,
-    actor: i64,
+    joiner: UserId,
+    added_by: UserId,
+    actor: UserId,
     via: &str,
 ) -> Result<bool> {
     let added = add_checked(state, g, vec![joiner], added_by).await?;
@@ -108,7 +108,7 @@ pub(super) async fn admit(
 }
 
 /// The owner and admins of the group: who answers join requests and watches the ban list.
-async fn admin_ids(state: &Core, group_id: i64) -> Result<Vec<i64>> {
+async fn admin_ids(state: &Core, group_id: GroupId) -> Result<Vec<UserId>> {
     Ok(state
         .db
         .group_member_ids(
@@ -120,14 +120,14 @@ async fn admin_ids(state: &Core, group_id: i64) -> Result<Vec<i64>> {
 
 /// The group, when `user_id` is its owner or an admin (a dissolved group's lists stay
 /// readable).
-async fn admin_reading(state: &Core, group_id: i64, user_id: i64) -> Result<GroupRow> {
+async fn admin_reading(state: &Core, group_id: GroupId, user_id: UserId) -> Result<GroupRow> {
     let g = load_group(state, group_id).await?;
     require_admin(&require_member(state, &g, user_id).await?)?;
     Ok(g)
 }
 
 /// The ban list (owner/admins).
-pub async fn bans(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<BanView>> {
+pub async fn bans(state: &Core, user_id: UserId, group_id: GroupId) -> Result<Vec<BanView>> {
     let g = admin_reading(state, group_id, user_id).await?;
     Ok(state
         .db
@@ -145,8 +145,13 @@ pub async fn bans(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<BanVi
 }
 
 /// Lift a ban (owner/admins).
-pub async fn unban(state: &Core, user_id: i64, group_id: i64, target_id: i64) -> Result<()> {
-    if target_id <= 0 {
+pub async fn unban(
+    state: &Core,
+    user_id: UserId,
+    group_id: GroupId,
+    target_id: UserId,
+) -> Result<()> {
+    if target_id.0 <= 0 {
         return Err(AppError::code(ErrorCode::InvalidUserId));
     }
     let (g, _) = admin_context(state, group_id, user_id).await?;
@@ -162,7 +167,11 @@ pub async fn unban(state: &Core, user_id: i64, group_id: i64, target_id: i64) ->
 }
 
 /// Pending join requests (owner/admins).
-pub async fn requests(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<RequestView>> {
+pub async fn requests(
+    state: &Core,
+    user_id: UserId,
+    group_id: GroupId,
+) -> Result<Vec<RequestView>> {
     let g = admin_reading(state, group_id, user_id).await?;
     Ok(state
         .db
@@ -182,12 +191,12 @@ pub async fn requests(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<R
 /// Accept or reject a pending join request (owner/admins).
 pub async fn handle_request(
     state: &Core,
-    user_id: i64,
-    group_id: i64,
-    requester: i64,
+    user_id: UserId,
+    group_id: GroupId,
+    requester: UserId,
     accept: bool,
 ) -> Result<()> {
-    if requester <= 0 {
+    if requester.0 <= 0 {
         return Err(AppError::code(ErrorCode::InvalidUserId));
     }
     let (g, _) = admin_context(state, group_id, user_id).await?;
@@ -196,7 +205,12 @@ pub async fn handle_request(
 
 /// Invite people directly (owner/admins; plain members when the group allows it). The
 /// invitee joins by accepting. Returns how many invitations were sent.
-pub async fn invite(state: &Core, user_id: i64, group_id: i64, user_ids: &[i64]) -> Result<Count> {
+pub async fn invite(
+    state: &Core,
+    user_id: UserId,
+    group_id: GroupId,
+    user_ids: &[UserId],
+) -> Result<Count> {
     let ids = check_member_list(state, user_ids)?;
     let (g, me) = member_context(state, group_id, user_id).await?;
     if !may_invite(&g, &me) {
@@ -229,7 +243,7 @@ pub async fn invite(state: &Core, user_id: i64, group_id: i64, user_ids: &[i64])
 }
 
 /// My pending invitations.
-pub async fn my_invites(state: &Core, user_id: i64) -> Result<Vec<InviteView>> {
+pub async fn my_invites(state: &Core, user_id: UserId) -> Result<Vec<InviteView>> {
     Ok(state
         .db
         .group_invite_list_pending(user_id)
@@ -245,7 +259,12 @@ pub async fn my_invites(state: &Core, user_id: i64) -> Result<Vec<InviteView>> {
 }
 
 /// Accept or reject my pending invitation to a group.
-pub async fn answer_invite(state: &Core, user_id: i64, group_id: i64, accept: bool) -> Result<()> {
+pub async fn answer_invite(
+    state: &Core,
+    user_id: UserId,
+    group_id: GroupId,
+    accept: bool,
+) -> Result<()> {
     let g = load_group(state, group_id).await?;
     settle(state, &g, Admission::Invitation, user_id, user_id, accept).await
 }
@@ -257,8 +276,8 @@ async fn settle(
     state: &Core,
     g: &GroupRow,
     kind: Admission,
-    user_id: i64,
-    answerer: i64,
+    user_id: UserId,
+    answerer: UserId,
     accept: bool,
 ) -> Result<()> {
     let (not_found, via) = match kind {

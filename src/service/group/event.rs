@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::bus::{Event, GroupEventKind};
+use crate::domain::{GroupId, UserId};
 use crate::state::Core;
 
 /// How an event reaches the instances: published on the bus by a server, recorded in the
@@ -18,20 +19,23 @@ pub(super) enum Via {
 /// [`send`](GroupEvent::send).
 #[must_use = "an event is told only by `send`"]
 pub(super) struct GroupEvent {
-    group_id: i64,
+    group_id: GroupId,
     kind: GroupEventKind,
-    actor_id: i64,
-    target_ids: Vec<i64>,
+    actor_id: UserId,
+    target_ids: Vec<UserId>,
     values: Value,
     /// `None`: every member at the time of sending.
-    recipients: Option<Vec<i64>>,
-    also: Vec<i64>,
+    recipients: Option<Vec<UserId>>,
+    also: Vec<UserId>,
     via: Via,
 }
 
+/// The actor of an event an administrator caused through the CLI (no user is stored as 0).
+pub(super) const ADMIN: UserId = UserId(0);
+
 impl GroupEvent {
-    /// `actor_id` 0 stands for an administrator (the CLI).
-    pub(super) fn new(group_id: i64, kind: GroupEventKind, actor_id: i64) -> Self {
+    /// `actor_id` [`ADMIN`] stands for an administrator (the CLI).
+    pub(super) fn new(group_id: GroupId, kind: GroupEventKind, actor_id: UserId) -> Self {
         GroupEvent {
             group_id,
             kind,
@@ -46,9 +50,9 @@ impl GroupEvent {
 
     /// `target` was muted (`speak` 0, until `until` or for good) or unmuted (`speak` 1).
     pub(super) fn speak_changed(
-        group_id: i64,
-        actor_id: i64,
-        target: i64,
+        group_id: GroupId,
+        actor_id: UserId,
+        target: UserId,
         speak: i16,
         until: Option<i64>,
     ) -> Self {
@@ -60,7 +64,7 @@ impl GroupEvent {
     }
 
     /// The users the event is about.
-    pub(super) fn targets(mut self, ids: Vec<i64>) -> Self {
+    pub(super) fn targets(mut self, ids: Vec<UserId>) -> Self {
         self.target_ids = ids;
         self
     }
@@ -72,13 +76,13 @@ impl GroupEvent {
     }
 
     /// Tell only `ids` instead of every member.
-    pub(super) fn to(mut self, ids: Vec<i64>) -> Self {
+    pub(super) fn to(mut self, ids: Vec<UserId>) -> Self {
         self.recipients = Some(ids);
         self
     }
 
     /// Tell `ids` as well (people who just left the group, say).
-    pub(super) fn also_to(mut self, ids: &[i64]) -> Self {
+    pub(super) fn also_to(mut self, ids: &[UserId]) -> Self {
         self.also.extend_from_slice(ids);
         self
     }

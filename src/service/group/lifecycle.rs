@@ -10,14 +10,14 @@ use crate::bus::GroupEventKind;
 use crate::db::group::{GroupChanges, GroupRow};
 use crate::db::now_ms;
 use crate::db::user::UserRow;
-use crate::domain::{GroupRole, GroupStatus, JoinPolicy};
+use crate::domain::{GroupId, GroupRole, GroupStatus, JoinPolicy, UserId};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::{media, validate};
 use crate::state::Core;
 
 /// Create a group with the caller as owner and `member_ids` (active friends of the caller) as
 /// members. The default name joins the members' nicknames.
-pub async fn create(state: &Core, creator_id: i64, input: CreateInput) -> Result<Created> {
+pub async fn create(state: &Core, creator_id: UserId, input: CreateInput) -> Result<Created> {
     let cap = state.config.groups.max_members as usize;
     let mut others = check_user_ids(&input.member_ids, ErrorCode::GroupMembersEmpty, cap.max(1))?;
     others.retain(|&id| id != creator_id);
@@ -58,7 +58,7 @@ pub async fn create(state: &Core, creator_id: i64, input: CreateInput) -> Result
         .db
         .group_create(
             GroupRow {
-                id: 0,
+                id: GroupId(0),
                 name: name.clone(),
                 avatar,
                 announcement: String::new(),
@@ -101,7 +101,7 @@ pub(super) fn default_name(creator: &UserRow, members: &[UserRow]) -> String {
 
 /// Group info: for members (dissolved groups included), and for anyone when the group can be
 /// joined without an invitation.
-pub async fn info(state: &Core, user_id: i64, group_id: i64) -> Result<GroupInfo> {
+pub async fn info(state: &Core, user_id: UserId, group_id: GroupId) -> Result<GroupInfo> {
     let g = load_group(state, group_id).await?;
     let me = state.db.group_member_find(g.id, user_id).await?;
     if me.is_none() && !(g.status == GroupStatus::Active && g.join_policy != JoinPolicy::InviteOnly)
@@ -113,7 +113,7 @@ pub async fn info(state: &Core, user_id: i64, group_id: i64) -> Result<GroupInfo
 
 /// The groups I am in (dissolved ones included, marked `dissolved`, so history stays
 /// reachable).
-pub async fn my_groups(state: &Core, user_id: i64) -> Result<Vec<GroupInfo>> {
+pub async fn my_groups(state: &Core, user_id: UserId) -> Result<Vec<GroupInfo>> {
     Ok(state
         .db
         .group_list_for_user(user_id)
@@ -124,7 +124,12 @@ pub async fn my_groups(state: &Core, user_id: i64) -> Result<Vec<GroupInfo>> {
 }
 
 /// Edit group info (owner/admins) and/or transfer ownership (`owner_id`, owner only).
-pub async fn update(state: &Core, user_id: i64, group_id: i64, input: UpdateInput) -> Result<()> {
+pub async fn update(
+    state: &Core,
+    user_id: UserId,
+    group_id: GroupId,
+    input: UpdateInput,
+) -> Result<()> {
     let (g, me) = member_context(state, group_id, user_id).await?;
     let mut changes = GroupChanges::default();
     let mut values = serde_json::Map::new();
@@ -203,8 +208,8 @@ pub async fn update(state: &Core, user_id: i64, group_id: i64, input: UpdateInpu
     Ok(())
 }
 
-pub(super) fn check_transfer_target(me: i64, new_owner: i64) -> Result<()> {
-    if new_owner <= 0 {
+pub(super) fn check_transfer_target(me: UserId, new_owner: UserId) -> Result<()> {
+    if new_owner.0 <= 0 {
         return Err(AppError::code(ErrorCode::InvalidUserId));
     }
     if new_owner == me {
@@ -213,7 +218,12 @@ pub(super) fn check_transfer_target(me: i64, new_owner: i64) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn do_transfer(state: &Core, g: &GroupRow, me: i64, new_owner: i64) -> Result<()> {
+pub(super) async fn do_transfer(
+    state: &Core,
+    g: &GroupRow,
+    me: UserId,
+    new_owner: UserId,
+) -> Result<()> {
     if state.db.group_member_find(g.id, new_owner).await?.is_none() {
         return Err(AppError::code(ErrorCode::NewOwnerNotMember));
     }
@@ -230,7 +240,12 @@ pub(super) async fn do_transfer(state: &Core, g: &GroupRow, me: i64, new_owner: 
 
 /// Transfer ownership (owner only): the new owner must be a member; the old owner becomes an
 /// admin; both in one transaction.
-pub async fn transfer(state: &Core, user_id: i64, group_id: i64, new_owner: i64) -> Result<()> {
+pub async fn transfer(
+    state: &Core,
+    user_id: UserId,
+    group_id: GroupId,
+    new_owner: UserId,
+) -> Result<()> {
     let (g, me) = member_context(state, group_id, user_id).await?;
     require_owner(&me)?;
     check_transfer_target(user_id, new_owner)?;
@@ -238,13 +253,13 @@ pub async fn transfer(state: &Core, user_id: i64, group_id: i64, new_owner: i64)
 }
 
 /// Dissolve a group (owner only). Members are told; see the module docs for what stays.
-pub async fn dissolve(state: &Core, user_id: i64, group_id: i64) -> Result<()> {
+pub async fn dissolve(state: &Core, user_id: UserId, group_id: GroupId) -> Result<()> {
     let (g, me) = member_context(state, group_id, user_id).await?;
     require_owner(&me)?;
     do_dissolve(state, &g, user_id, Via::Bus).await
 }
 
-pub(super) async fn do_dissolve(state: &Core, g: &GroupRow, by: i64, via: Via) -> Result<()> {
+pub(super) async fn do_dissolve(state: &Core, g: &GroupRow, by: UserId, via: Via) -> Result<()> {
     if !state.db.group_dissolve(g.id, by, now_ms()).await? {
         return Err(AppError::code(ErrorCode::GroupDissolved));
     }

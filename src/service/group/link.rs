@@ -9,6 +9,7 @@ use super::rules::*;
 use super::view::*;
 use crate::db::group::LinkRow;
 use crate::db::now_ms;
+use crate::domain::{GroupId, UserId};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::state::Core;
 
@@ -16,8 +17,8 @@ use crate::state::Core;
 /// after `ttl_secs` (at most the configured `groups.invite_link_ttl_secs`).
 pub async fn create_link(
     state: &Core,
-    user_id: i64,
-    group_id: i64,
+    user_id: UserId,
+    group_id: GroupId,
     ttl_secs: Option<i64>,
 ) -> Result<LinkView> {
     let (g, me) = member_context(state, group_id, user_id).await?;
@@ -50,7 +51,7 @@ pub async fn create_link(
 
 /// The group's links that still work (see [`link_works`]), newest first (owner/admins), so
 /// they can revoke what they do not want.
-pub async fn links(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<LinkView>> {
+pub async fn links(state: &Core, user_id: UserId, group_id: GroupId) -> Result<Vec<LinkView>> {
     let (g, _) = admin_context(state, group_id, user_id).await?;
     Ok(state
         .db
@@ -64,7 +65,7 @@ pub async fn links(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<Link
 
 /// Join through an invite link (whatever the join policy; never when banned; only while the
 /// link's creator may still invite, see [`link_works`]).
-pub async fn join_by_link(state: &Core, user_id: i64, token: &str) -> Result<JoinResult> {
+pub async fn join_by_link(state: &Core, user_id: UserId, token: &str) -> Result<JoinResult> {
     let token = token.trim();
     if token.is_empty() || token.len() > 64 {
         return Err(AppError::code(ErrorCode::GroupLinkInvalid));
@@ -100,7 +101,12 @@ pub async fn join_by_link(state: &Core, user_id: i64, token: &str) -> Result<Joi
 }
 
 /// Revoke an invite link (owner/admins, or whoever created it).
-pub async fn revoke_link(state: &Core, user_id: i64, group_id: i64, token: &str) -> Result<()> {
+pub async fn revoke_link(
+    state: &Core,
+    user_id: UserId,
+    group_id: GroupId,
+    token: &str,
+) -> Result<()> {
     let (g, me) = member_context(state, group_id, user_id).await?;
     let link = state
         .db

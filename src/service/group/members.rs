@@ -11,12 +11,12 @@ use super::view::*;
 use crate::bus::GroupEventKind;
 use crate::db::group::MemberChanges;
 use crate::db::now_ms;
-use crate::domain::{GroupRole, GroupStatus};
+use crate::domain::{GroupId, GroupRole, GroupStatus, UserId};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::state::Core;
 
 /// Leave a group. The owner must transfer ownership or dissolve the group first.
-pub async fn leave(state: &Core, user_id: i64, group_id: i64) -> Result<()> {
+pub async fn leave(state: &Core, user_id: UserId, group_id: GroupId) -> Result<()> {
     let g = load_group(state, group_id).await?;
     let me = require_member(state, &g, user_id).await?;
     if me.role == GroupRole::Owner {
@@ -36,7 +36,7 @@ pub async fn leave(state: &Core, user_id: i64, group_id: i64) -> Result<()> {
 }
 
 /// The member list (members only).
-pub async fn members(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<MemberView>> {
+pub async fn members(state: &Core, user_id: UserId, group_id: GroupId) -> Result<Vec<MemberView>> {
     let g = load_group(state, group_id).await?;
     require_member(state, &g, user_id).await?;
     let now = now_ms();
@@ -50,7 +50,12 @@ pub async fn members(state: &Core, user_id: i64, group_id: i64) -> Result<Vec<Me
 }
 
 /// Set my in-group nickname (empty clears it).
-pub async fn set_nickname(state: &Core, user_id: i64, group_id: i64, nickname: &str) -> Result<()> {
+pub async fn set_nickname(
+    state: &Core,
+    user_id: UserId,
+    group_id: GroupId,
+    nickname: &str,
+) -> Result<()> {
     let (g, _) = member_context(state, group_id, user_id).await?;
     let nick = nickname.trim();
     if nick.chars().count() > MAX_GROUP_NICKNAME_CHARS || nick.chars().any(char::is_control) {
@@ -75,13 +80,13 @@ pub async fn set_nickname(state: &Core, user_id: i64, group_id: i64, nickname: &
 /// skipped. Returns how many joined.
 pub async fn add_members(
     state: &Core,
-    user_id: i64,
-    group_id: i64,
-    user_ids: &[i64],
+    user_id: UserId,
+    group_id: GroupId,
+    user_ids: &[UserId],
 ) -> Result<Count> {
     let ids = check_member_list(state, user_ids)?;
     let (g, _) = admin_context(state, group_id, user_id).await?;
-    let ids: Vec<i64> = ids.into_iter().filter(|&id| id != user_id).collect();
+    let ids: Vec<UserId> = ids.into_iter().filter(|&id| id != user_id).collect();
     if ids.is_empty() {
         return Ok(Count { count: 0 });
     }
@@ -118,14 +123,14 @@ pub async fn add_members(
 /// Remove members (owner: members and admins; admins: members), optionally banning them.
 pub async fn remove_members(
     state: &Core,
-    user_id: i64,
-    group_id: i64,
-    user_ids: &[i64],
+    user_id: UserId,
+    group_id: GroupId,
+    user_ids: &[UserId],
     ban: bool,
 ) -> Result<Count> {
     let ids = check_member_list(state, user_ids)?;
     let (g, me) = admin_context(state, group_id, user_id).await?;
-    let ids: Vec<i64> = ids.into_iter().filter(|&id| id != user_id).collect();
+    let ids: Vec<UserId> = ids.into_iter().filter(|&id| id != user_id).collect();
     let roles: Vec<i16> = [GroupRole::Member.as_i16(), GroupRole::Admin.as_i16()]
         .into_iter()
         .filter(|&r| outranks(me.role, r))
@@ -146,13 +151,13 @@ pub async fn remove_members(
 /// plain members can be muted, optionally until a time).
 pub async fn update_member(
     state: &Core,
-    user_id: i64,
-    group_id: i64,
-    target_id: i64,
+    user_id: UserId,
+    group_id: GroupId,
+    target_id: UserId,
     input: MemberUpdateInput,
 ) -> Result<()> {
     check_group_id(group_id)?;
-    if target_id <= 0 {
+    if target_id.0 <= 0 {
         return Err(AppError::code(ErrorCode::InvalidUserId));
     }
     if target_id == user_id {

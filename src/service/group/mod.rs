@@ -63,11 +63,11 @@ mod tests {
     use super::*;
     use crate::db::group::MemberRow;
     use crate::db::user::UserRow;
-    use crate::domain::GroupRole;
+    use crate::domain::{GroupId, GroupRole, UserId};
 
     fn user(id: i64, username: &str, nickname: &str) -> UserRow {
         UserRow {
-            id,
+            id: UserId(id),
             username: username.into(),
             username_norm: username.to_lowercase(),
             password_hash: String::new(),
@@ -106,14 +106,14 @@ mod tests {
     fn timed_mutes_expire() {
         let m = MemberRow {
             id: 1,
-            group_id: 1,
-            user_id: 1,
+            group_id: GroupId(1),
+            user_id: UserId(1),
             role: GroupRole::Member.as_i16(),
             nickname: String::new(),
             speak_status: 0,
             muted_until: Some(5),
-            creator_id: 0,
-            updater_id: 0,
+            creator_id: UserId(0),
+            updater_id: UserId(0),
             created_at: 0,
             updated_at: 0,
         };

@@ -8,20 +8,20 @@ use super::{MAX_ANNOUNCEMENT_CHARS, MAX_NAME_CHARS};
 use crate::db::group::{GroupRow, LinkRow, MemberRow};
 use crate::db::now_ms;
 use crate::db::user::UserRow;
-use crate::domain::{GroupRole, GroupStatus};
+use crate::domain::{GroupId, GroupRole, GroupStatus, UserId};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::service::friend;
 use crate::state::Core;
 
-pub(super) fn check_group_id(id: i64) -> Result<()> {
-    if id <= 0 { Err(AppError::code(ErrorCode::InvalidGroupId)) } else { Ok(()) }
+pub(super) fn check_group_id(id: GroupId) -> Result<()> {
+    if id.0 <= 0 { Err(AppError::code(ErrorCode::InvalidGroupId)) } else { Ok(()) }
 }
 
-pub(super) fn check_user_ids(ids: &[i64], empty: ErrorCode, cap: usize) -> Result<Vec<i64>> {
+pub(super) fn check_user_ids(ids: &[UserId], empty: ErrorCode, cap: usize) -> Result<Vec<UserId>> {
     if ids.is_empty() {
         return Err(AppError::code(empty));
     }
-    if ids.iter().any(|&id| id <= 0) {
+    if ids.iter().any(|id| id.0 <= 0) {
         return Err(AppError::code(ErrorCode::InvalidUserId));
     }
     let mut ids = ids.to_vec();
@@ -38,7 +38,7 @@ pub(super) fn check_user_ids(ids: &[i64], empty: ErrorCode, cap: usize) -> Resul
 
 /// The user ids of a request to add, remove or invite people: at least one, all valid, at
 /// most a full group's worth.
-pub(super) fn check_member_list(state: &Core, ids: &[i64]) -> Result<Vec<i64>> {
+pub(super) fn check_member_list(state: &Core, ids: &[UserId]) -> Result<Vec<UserId>> {
     let cap = state.config.groups.max_members as usize;
     check_user_ids(ids, ErrorCode::GroupMemberListEmpty, cap)
 }
@@ -48,7 +48,7 @@ pub(super) fn server_max(state: &Core) -> i32 {
     i32::try_from(state.config.groups.max_members).unwrap_or(i32::MAX)
 }
 
-pub(super) async fn load_group(state: &Core, id: i64) -> Result<GroupRow> {
+pub(super) async fn load_group(state: &Core, id: GroupId) -> Result<GroupRow> {
     check_group_id(id)?;
     state.db.group_find(id).await?.ok_or_else(|| AppError::code(ErrorCode::GroupNotFound))
 }
@@ -61,7 +61,11 @@ pub(super) fn ensure_active(g: &GroupRow) -> Result<()> {
     }
 }
 
-pub(super) async fn require_member(state: &Core, g: &GroupRow, user_id: i64) -> Result<MemberRow> {
+pub(super) async fn require_member(
+    state: &Core,
+    g: &GroupRow,
+    user_id: UserId,
+) -> Result<MemberRow> {
     state
         .db
         .group_member_find(g.id, user_id)
@@ -112,7 +116,12 @@ pub(super) fn link_works(g: &GroupRow, link: &LinkRow, creator: Option<&MemberRo
 /// outrank ([`outranks`]; a sender who is no longer a member counts as a plain member),
 /// `Ok(false)` for plain members and non-members (they recall only their own, within the
 /// window), and CANNOT_EDIT_PEER_ADMIN when an admin aims at another admin or the owner.
-pub async fn may_recall_for(state: &Core, group_id: i64, actor: i64, sender: i64) -> Result<bool> {
+pub async fn may_recall_for(
+    state: &Core,
+    group_id: GroupId,
+    actor: UserId,
+    sender: UserId,
+) -> Result<bool> {
     let Some(me) = state.db.group_member_find(group_id, actor).await? else { return Ok(false) };
     if me.role == GroupRole::Member {
         return Ok(false);
@@ -135,8 +144,8 @@ pub async fn may_recall_for(state: &Core, group_id: i64, actor: i64, sender: i64
 /// An active group and the caller's membership in it.
 pub(super) async fn member_context(
     state: &Core,
-    group_id: i64,
-    user_id: i64,
+    group_id: GroupId,
+    user_id: UserId,
 ) -> Result<(GroupRow, MemberRow)> {
     let g = load_group(state, group_id).await?;
     let me = require_member(state, &g, user_id).await?;
@@ -147,8 +156,8 @@ pub(super) async fn member_context(
 /// [`member_context`] for what only the owner and admins may do.
 pub(super) async fn admin_context(
     state: &Core,
-    group_id: i64,
-    user_id: i64,
+    group_id: GroupId,
+    user_id: UserId,
 ) -> Result<(GroupRow, MemberRow)> {
     let (g, me) = member_context(state, group_id, user_id).await?;
     require_admin(&me)?;
@@ -179,9 +188,9 @@ pub(super) fn validate_announcement(raw: &str) -> Result<String> {
 }
 
 /// Make sure every id is an active account.
-pub(super) async fn require_active_users(state: &Core, ids: &[i64]) -> Result<Vec<UserRow>> {
+pub(super) async fn require_active_users(state: &Core, ids: &[UserId]) -> Result<Vec<UserRow>> {
     let users = state.db.users_by_ids(ids.to_vec()).await?;
-    let missing: Vec<i64> =
+    let missing: Vec<UserId> =
         ids.iter().copied().filter(|id| !users.iter().any(|u| u.id == *id)).collect();
     if !missing.is_empty() {
         return Err(
@@ -191,7 +200,7 @@ pub(super) async fn require_active_users(state: &Core, ids: &[i64]) -> Result<Ve
     Ok(users)
 }
 
-pub(super) async fn require_friends(state: &Core, me: i64, ids: &[i64]) -> Result<()> {
+pub(super) async fn require_friends(state: &Core, me: UserId, ids: &[UserId]) -> Result<()> {
     let mut strangers = Vec::new();
     for &id in ids {
         if !friend::are_friends(state, me, id).await? {
@@ -209,7 +218,7 @@ pub(super) async fn require_friends(state: &Core, me: i64, ids: &[i64]) -> Resul
 /// Whether `user_id` may send a message to the group now: the group exists and is not
 /// dissolved, the user is a member, is not muted (a timed mute that ended does not count), and
 /// the group is not muted as a whole unless the user is the owner or an admin.
-pub async fn can_send(state: &Core, group_id: i64, user_id: i64) -> Result<()> {
+pub async fn can_send(state: &Core, group_id: GroupId, user_id: UserId) -> Result<()> {
     let g = load_group(state, group_id).await?;
     ensure_active(&g)?;
     let me = require_member(state, &g, user_id).await?;

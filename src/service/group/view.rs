@@ -5,13 +5,14 @@ use serde::Serialize;
 
 use crate::db::group::{GroupRow, LinkRow, MemberRow};
 use crate::db::user::UserRow;
-use crate::domain::{GroupRole, GroupStatus, JoinPolicy};
+use crate::domain::{GroupId, GroupRole, GroupStatus, JoinPolicy, UserId};
 use crate::error::{AppError, ErrorCode, Result};
 
 /// A group as its members (and, for open groups, prospective members) see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GroupInfo {
-    pub group_id: i64,
+    #[schema(value_type = i64)]
+    pub group_id: GroupId,
     pub name: String,
     pub avatar: String,
     pub announcement: String,
@@ -19,7 +20,8 @@ pub struct GroupInfo {
     pub join_policy: String,
     pub max_member: i32,
     pub member_count: i32,
-    pub owner_id: i64,
+    #[schema(value_type = i64)]
+    pub owner_id: UserId,
     /// 0: everyone but the owner and admins is muted; 1: normal.
     pub speak_status: i16,
     /// Whether plain members may invite people and create invite links.
@@ -37,7 +39,8 @@ pub struct GroupInfo {
 /// One member in a member list.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MemberView {
-    pub user_id: i64,
+    #[schema(value_type = i64)]
+    pub user_id: UserId,
     pub username: String,
     /// The account's nickname.
     pub nickname: String,
@@ -55,14 +58,16 @@ pub struct MemberView {
 /// What `/group/create` returns (the original's fields).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Created {
-    pub group_id: i64,
+    #[schema(value_type = i64)]
+    pub group_id: GroupId,
     pub group_name: String,
 }
 
 /// What joining did: `joined`, or `requested` (an approval group: wait for an admin).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JoinResult {
-    pub group_id: i64,
+    #[schema(value_type = i64)]
+    pub group_id: GroupId,
     pub status: String,
 }
 
@@ -75,17 +80,20 @@ pub struct Count {
 /// One entry of a ban list.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BanView {
-    pub user_id: i64,
+    #[schema(value_type = i64)]
+    pub user_id: UserId,
     pub username: String,
     pub nickname: String,
-    pub banned_by: i64,
+    #[schema(value_type = i64)]
+    pub banned_by: UserId,
     pub banned_at: i64,
 }
 
 /// A pending join request.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestView {
-    pub user_id: i64,
+    #[schema(value_type = i64)]
+    pub user_id: UserId,
     pub username: String,
     pub nickname: String,
     pub message: String,
@@ -95,20 +103,24 @@ pub struct RequestView {
 /// A pending invitation to a group.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InviteView {
-    pub group_id: i64,
+    #[schema(value_type = i64)]
+    pub group_id: GroupId,
     pub group_name: String,
-    pub inviter_id: i64,
+    #[schema(value_type = i64)]
+    pub inviter_id: UserId,
     pub invited_at: i64,
 }
 
 /// An invite link.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LinkView {
-    pub group_id: i64,
+    #[schema(value_type = i64)]
+    pub group_id: GroupId,
     /// What joining (`/group/link/join`) and revoking (`/group/link/revoke`) take.
     pub token: String,
     /// Who created it; the link works only while they may invite.
-    pub creator_id: i64,
+    #[schema(value_type = i64)]
+    pub creator_id: UserId,
     pub created_at: i64,
     pub expires_at: i64,
     /// How many people joined through it.
@@ -131,7 +143,7 @@ impl From<&LinkRow> for LinkView {
 /// Input of `create`.
 #[derive(Debug, Clone, Default)]
 pub struct CreateInput {
-    pub member_ids: Vec<i64>,
+    pub member_ids: Vec<UserId>,
     pub name: Option<String>,
     pub avatar: Option<String>,
     pub join_policy: Option<String>,
@@ -147,7 +159,7 @@ pub struct UpdateInput {
     pub speak_status: Option<i16>,
     pub member_invite: Option<bool>,
     pub max_member: Option<i32>,
-    pub owner_id: Option<i64>,
+    pub owner_id: Option<UserId>,
 }
 
 /// Input of `update_member`.

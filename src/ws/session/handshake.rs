@@ -88,7 +88,7 @@ async fn handshake(
         "status" => response.status().as_u16(),
         "latency_ms" => (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
         "client_ip" => ip.map(|i| i.to_string()).unwrap_or_default(),
-        "user_id" => accepted.as_ref().map(|a| a.conn.user_id));
+        "user_id" => accepted.as_ref().map(|a| a.conn.user_id.get()));
     // Bodies here are small envelopes; collected, they can be written by the h1 codec.
     let (head, body) = response.into_parts();
     let body = to_bytes(body).await.unwrap_or_default();

@@ -21,6 +21,7 @@ pub use handshake::{__path_connect, PATH, connect, upgrade};
 
 use super::frames::Outbound;
 use super::hub::{CloseFrame, Shared};
+use crate::domain::UserId;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -28,7 +29,7 @@ use crate::state::AppState;
 #[derive(Clone)]
 struct Connection {
     state: web::Data<AppState>,
-    user_id: i64,
+    user_id: UserId,
     conn_id: u64,
     close_tx: watch::Sender<Option<CloseFrame>>,
     /// What the hub and this connection share (the world switch, the bytes queued).
@@ -74,7 +75,7 @@ struct Delivered {
 /// (a lost database link, a bug) is logged and never sent.
 fn failure(conn: &Connection, e: &AppError) -> Map<String, Value> {
     if let Some(cause) = e.cause() {
-        slog::warn!(conn.state.log, "socket request failed"; "user_id" => conn.user_id,
+        slog::warn!(conn.state.log, "socket request failed"; "user_id" => conn.user_id.get(),
             "code" => e.error_code().as_str(), "cause" => format!("{cause:#}"));
     }
     let mut data = Map::new();
