@@ -104,7 +104,9 @@ pub async fn upload(
                 let bytes = (&mut part).map(|chunk| chunk.map_err(multipart_error));
                 let info = media::upload(&state, user.0.user_id, kind, &file_name, expected, bytes)
                     .await?;
-                // `file` must come last: a `kind` after it would have been read too late.
+                // `file` must come last: a `kind` after it would have been read too late. (The
+                // form yields its next part only once this one is dropped.)
+                drop(part);
                 if form.next().await.is_some() {
                     media::discard(&state, &info.id).await?;
                     return Err(AppError::with_message(
