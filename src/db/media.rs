@@ -102,14 +102,8 @@ pub struct MediaTally {
 impl Db {
     /// Start an upload: its row in state "uploading" with nothing reserved yet.
     pub async fn media_begin(&self, row: NewMedia) -> DbResult<()> {
-        self.run(move |mut conn| async move {
-            db_run!(&mut conn, |c| diesel::insert_into(media::table)
-                .values(&row)
-                .execute(c)
-                .await)?;
-            Ok(())
-        })
-        .await
+        query!(self, |c| diesel::insert_into(media::table).values(&row).execute(c).await)?;
+        Ok(())
     }
 
     /// Reserve `bytes` more for an upload in progress, unless the owner's usage would pass
@@ -249,29 +243,16 @@ impl Db {
     }
 
     pub async fn media_get(&self, id: String) -> DbResult<Option<MediaRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| media::table
-                .find(&id)
-                .select(MediaRow::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+        query!(self, optional MediaRow, media::table.find(&id))
     }
 
     /// The references to an upload (at most `limit`; a download is granted by any one).
     pub async fn media_refs_of(&self, id: String, limit: i64) -> DbResult<Vec<MediaRefRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| media_refs::table
-                .filter(media_refs::media_id.eq(&id))
-                .order(media_refs::id)
-                .limit(limit)
-                .select(MediaRefRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        query!(
+            self,
+            all MediaRefRow,
+            media_refs::table.filter(media_refs::media_id.eq(&id)).order(media_refs::id).limit(limit)
+        )
     }
 
     /// Record references to stored uploads. Refused (false, nothing written) when any of them

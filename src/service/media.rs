@@ -585,14 +585,7 @@ pub async fn download(
 /// The stored upload `id` if `user` may download it; 404 otherwise (never 403: whether an
 /// id exists is nobody else's business).
 async fn readable(state: &Core, user: UserId, id: &str) -> Result<MediaRow> {
-    let not_found = || AppError::code(ErrorCode::MediaNotFound);
-    if !is_media_id(id) {
-        return Err(not_found());
-    }
-    let row = state.db.media_get(id.to_string()).await?.ok_or_else(not_found)?;
-    if row.state != MEDIA_STORED {
-        return Err(not_found());
-    }
+    let row = stored_upload(state, id).await?;
     if row.owner_id == user || row.kind == MediaKind::Avatar {
         return Ok(row);
     }
@@ -615,7 +608,20 @@ async fn readable(state: &Core, user: UserId, id: &str) -> Result<MediaRow> {
             return Ok(row);
         }
     }
-    Err(not_found())
+    Err(AppError::code(ErrorCode::MediaNotFound))
+}
+
+/// The upload `id` if it is stored (not uploading, not being deleted); 404 otherwise.
+async fn stored_upload(state: &Core, id: &str) -> Result<MediaRow> {
+    let not_found = || AppError::code(ErrorCode::MediaNotFound);
+    if !is_media_id(id) {
+        return Err(not_found());
+    }
+    let row = state.db.media_get(id.to_string()).await?.ok_or_else(not_found)?;
+    if row.state != MEDIA_STORED {
+        return Err(not_found());
+    }
+    Ok(row)
 }
 
 /// Whether `id` has the shape of an upload id (32 lower-case hex digits).
@@ -722,14 +728,7 @@ pub async fn fill_body(
     media_id: &str,
     out: &mut Map<String, Value>,
 ) -> Result<()> {
-    let not_found = || AppError::code(ErrorCode::MediaNotFound);
-    if !is_media_id(media_id) {
-        return Err(not_found());
-    }
-    let row = state.db.media_get(media_id.to_string()).await?.ok_or_else(not_found)?;
-    if row.state != MEDIA_STORED {
-        return Err(not_found());
-    }
+    let row = stored_upload(state, media_id).await?;
     if row.owner_id != sender {
         return Err(AppError::code(ErrorCode::MediaNotYours));
     }
@@ -860,12 +859,10 @@ pub async fn set_avatar(state: &Core, by: UserId, of: AvatarOf, raw: &str) -> Re
         state.db.media_avatar_set(ref_kind, party, None, now_ms()).await?;
         return Ok(value);
     }
-    let row = state
-        .db
-        .media_get(raw.to_string())
-        .await?
-        .filter(|r| r.state == MEDIA_STORED && r.owner_id == by)
-        .ok_or_else(|| AppError::code(ErrorCode::MediaNotFound))?;
+    let row = stored_upload(state, raw).await?;
+    if row.owner_id != by {
+        return Err(AppError::code(ErrorCode::MediaNotFound));
+    }
     if row.kind != MediaKind::Avatar {
         return Err(AppError::with_message(
             ErrorCode::MediaKindMismatch,

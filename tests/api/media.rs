@@ -117,16 +117,21 @@ async fn upload(
         form = form.text("kind", kind.to_string());
     }
     form = form.part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
-    let res = app
-        .client
-        .post(format!("{}/api/v1/media/upload", app.url))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
+    post_upload(token, app.client.post(format!("{}/api/v1/media/upload", app.url)).multipart(form))
         .await
-        .expect("upload");
+}
+
+/// Send an upload request built by the caller (any body); the status and JSON answer.
+async fn post_upload(token: &str, req: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = req.bearer_auth(token).send().await.expect("upload");
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Send a message; the status and JSON answer.
+async fn send(app: &TestApp, token: &str, to: (i64, i64), kind: i64, body: Value) -> (u16, Value) {
+    let message = json!({"session_type": to.0, "target_id": to.1, "type": kind, "body": body});
+    app.post_as(token, "/api/v1/chat/message/send", &message).await
 }
 
 async fn upload_ok(
@@ -280,31 +285,16 @@ async fn media_messages_grant_downloads_to_readers(profile: Profile) {
     assert_eq!(fetch(app, Some(&tb), &path, &[]).await.status(), 404, "not sent yet");
 
     // Only the uploader may attach it.
-    let r = app
-        .post_as(
-            &tb,
-            "/api/v1/chat/message/send",
-            &json!({"session_type": 1, "target_id": a, "type": 2, "body": {"media_id": id}}),
-        )
-        .await;
+    let r = send(app, &tb, (1, a), 2, json!({"media_id": id})).await;
     assert_eq!(code(&r), (403, Some("MEDIA_NOT_YOURS")), "{}", r.1);
     // A photo is not a voice note.
-    let r = app
-        .post_as(
-            &ta,
-            "/api/v1/chat/message/send",
-            &json!({"session_type": 1, "target_id": b, "type": 3, "body": {"media_id": id}}),
-        )
-        .await;
+    let r = send(app, &ta, (1, b), 3, json!({"media_id": id})).await;
     assert_eq!(code(&r), (400, Some("MEDIA_KIND_MISMATCH")), "{}", r.1);
-    let r = app
-        .post_as(&ta, "/api/v1/chat/message/send", &json!({"session_type": 1, "target_id": b, "type": 2, "body": {"media_id": "ffffffffffffffffffffffffffffffff"}}))
-        .await;
+    let r =
+        send(app, &ta, (1, b), 2, json!({"media_id": "ffffffffffffffffffffffffffffffff"})).await;
     assert_eq!(code(&r), (404, Some("MEDIA_NOT_FOUND")), "{}", r.1);
 
-    let r = app
-        .post_as(&ta, "/api/v1/chat/message/send", &json!({"session_type": 1, "target_id": b, "type": 2, "action_id": "photo-1", "body": {"media_id": id, "src": "https://evil.example/x.png", "width": 1}}))
-        .await;
+    let r = app.post_as(&ta, "/api/v1/chat/message/send", &json!({"session_type": 1, "target_id": b, "type": 2, "action_id": "photo-1", "body": {"media_id": id, "src": "https://evil.example/x.png", "width": 1}})).await;
     assert_eq!(r.0, 200, "{}", r.1);
     let body = &r.1["data"]["body"];
     assert_eq!(body["src"], path, "the server fills src: {body}");
@@ -321,9 +311,7 @@ async fn media_messages_grant_downloads_to_readers(profile: Profile) {
     assert_eq!(fetch(app, Some(&tc), &path, &[]).await.status(), 404);
 
     // A retry answers the same message; a recall takes the reader's right away.
-    let again = app
-        .post_as(&ta, "/api/v1/chat/message/send", &json!({"session_type": 1, "target_id": b, "type": 2, "action_id": "photo-1", "body": {"media_id": id}}))
-        .await;
+    let again = app.post_as(&ta, "/api/v1/chat/message/send", &json!({"session_type": 1, "target_id": b, "type": 2, "action_id": "photo-1", "body": {"media_id": id}})).await;
     assert_eq!(again.1["data"]["message_id"].as_i64(), Some(message_id), "{}", again.1);
     let r = app
         .post_as(
@@ -347,9 +335,7 @@ async fn media_messages_grant_downloads_to_readers(profile: Profile) {
     let group_id = r.1["data"]["group_id"].as_i64().unwrap();
     let file = upload_ok(app, &ta, Some("file"), "notes.pdf", b"%PDF-1.4\n% test\n".to_vec()).await;
     assert_eq!(file["mime"], "application/pdf");
-    let r = app
-        .post_as(&ta, "/api/v1/chat/message/send", &json!({"session_type": 2, "target_id": group_id, "type": 6, "body": {"media_id": file["id"]}}))
-        .await;
+    let r = send(app, &ta, (2, group_id), 6, json!({"media_id": file["id"]})).await;
     assert_eq!(r.0, 200, "{}", r.1);
     assert_eq!(r.1["data"]["body"]["name"], "notes.pdf");
     let file_path = file["url"].as_str().unwrap();
@@ -434,52 +420,43 @@ async fn bad_uploads_are_refused_and_leave_nothing(profile: Profile) {
     let r = upload(app, &token, Some("image"), "big.png", vec![0x89; 300_000]).await;
     assert_eq!(code(&r), (413, Some("MEDIA_TOO_LARGE")), "{}", r.1);
     // Not multipart; no file part; a multipart body cut off before its end.
-    let res = app
-        .client
-        .post(format!("{}/api/v1/media/upload", app.url))
-        .bearer_auth(&token)
-        .header("content-type", "application/octet-stream")
-        .body(vec![1u8; 100])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    let r = post_upload(
+        &token,
+        app.client
+            .post(format!("{}/api/v1/media/upload", app.url))
+            .header("content-type", "application/octet-stream")
+            .body(vec![1u8; 100]),
+    )
+    .await;
+    assert_eq!(r.0, 400, "{}", r.1);
     let form = reqwest::multipart::Form::new().text("kind", "file");
-    let res = app
-        .client
-        .post(format!("{}/api/v1/media/upload", app.url))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let v: Value = res.json().await.unwrap();
-    assert_eq!(v["code"], "MEDIA_MULTIPART_INVALID");
+    let r = post_upload(
+        &token,
+        app.client.post(format!("{}/api/v1/media/upload", app.url)).multipart(form),
+    )
+    .await;
+    assert_eq!(r.0, 400, "{}", r.1);
+    assert_eq!(r.1["code"], "MEDIA_MULTIPART_INVALID");
     let truncated = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n\r\nhello world";
-    let res = app
-        .client
-        .post(format!("{}/api/v1/media/upload", app.url))
-        .bearer_auth(&token)
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body(truncated)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    let r = post_upload(
+        &token,
+        app.client
+            .post(format!("{}/api/v1/media/upload", app.url))
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(truncated),
+    )
+    .await;
+    assert_eq!(r.0, 400, "{}", r.1);
     // `kind` after `file` comes too late to apply: refused, and the upload is not kept.
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(png(8, 8)).file_name("late.png"))
         .text("kind", "-58800");
-    let res = app
-        .client
-        .post(format!("{}/api/v1/media/upload", app.url))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    let r = post_upload(
+        &token,
+        app.client.post(format!("{}/api/v1/media/upload", app.url)).multipart(form),
+    )
+    .await;
+    assert_eq!(r.0, 400, "{}", r.1);
     // Nothing of any of that was kept: no upload counted, no bytes held.
     let stats = jim::service::media::stats(&app.state).await.unwrap();
     assert!(stats.iter().all(|s| s.count == 0 && s.pending == 0), "{stats:?}");
@@ -665,9 +642,7 @@ async fn an_upload_on_one_instance_downloads_from_another() {
     let b = spawn_app(config_b).await;
     let ((_, ta), (idb, tb)) = friends(&a, "left", "right").await;
     let info = upload_ok(&a, &ta, None, "shared.jpg", jpeg(64, 64)).await;
-    let r = a
-        .post_as(&ta, "/api/v1/chat/message/send", &json!({"session_type": 1, "target_id": idb, "type": 2, "body": {"media_id": info["id"]}}))
-        .await;
+    let r = send(&a, &ta, (1, idb), 2, json!({"media_id": info["id"]})).await;
     assert_eq!(r.0, 200, "{}", r.1);
     let res = fetch(&b, Some(&tb), info["url"].as_str().unwrap(), &[]).await;
     assert_eq!(res.status(), 200);
@@ -704,9 +679,7 @@ async fn the_clean_up_deletes_only_what_nothing_refers_to() {
     let ((_, ta), (b, _)) = friends(app, "keep", "peer").await;
     let kept = upload_ok(app, &ta, None, "kept.png", png(16, 16)).await;
     let dropped = upload_ok(app, &ta, None, "dropped.png", png(16, 16)).await;
-    let r = app
-        .post_as(&ta, "/api/v1/chat/message/send", &json!({"session_type": 1, "target_id": b, "type": 2, "body": {"media_id": kept["id"]}}))
-        .await;
+    let r = send(app, &ta, (1, b), 2, json!({"media_id": kept["id"]})).await;
     assert_eq!(r.0, 200, "{}", r.1);
     let media_dir = env.dir.path().join("media");
     let files = || walk(&media_dir);
