@@ -386,6 +386,29 @@ async fn avatars_are_square_and_replaced(profile: Profile) {
     assert_eq!(fetch(app, Some(&other), second["url"].as_str().unwrap(), &[]).await.status(), 200);
     let r = app.get_as(&token, "/api/v1/profile/info").await;
     assert_eq!(r.1["data"]["avatar"], second["url"]);
+
+    // A group's avatar: set by its owner or admins only, shown in the group's info.
+    let ((_, owner), (member_id, member)) = friends(app, "gowner", "gmember").await;
+    let r = app
+        .post_as(&owner, "/api/v1/group/create", &json!({"name": "g", "member_ids": [member_id]}))
+        .await;
+    let gid = r.1["data"]["group_id"].as_i64().unwrap();
+    let picture = upload_ok(app, &owner, Some("avatar"), "g.png", png(80, 60)).await;
+    let theirs = upload_ok(app, &member, Some("avatar"), "m.png", png(80, 60)).await;
+    let r = app
+        .post_as(&member, "/api/v1/group/update", &json!({"group_id": gid, "avatar": theirs["id"]}))
+        .await;
+    assert_eq!(code(&r), (403, Some("NOT_ADMIN")), "{}", r.1);
+    let r = app
+        .post_as(&owner, "/api/v1/group/update", &json!({"group_id": gid, "avatar": picture["id"]}))
+        .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let (_, info) = app.get_as(&member, &format!("/api/v1/group/info?group_id={gid}")).await;
+    assert_eq!(info["data"]["avatar"], picture["url"], "{info}");
+    assert_eq!(
+        fetch(app, Some(&member), picture["url"].as_str().unwrap(), &[]).await.status(),
+        200
+    );
 }
 
 async fn bad_uploads_are_refused_and_leave_nothing(profile: Profile) {
