@@ -76,6 +76,8 @@ NGINX_PORT="$(free_port)"
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1;
+# The files live in a private temp dir: the worker reads them as the user who started it.
+user root;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log;
 events { worker_connections 64; }
