@@ -277,6 +277,30 @@ small_int_enum! {
     }
 }
 
+small_int_enum! {
+    /// Where an upload stands (`media.state`).
+    pub enum MediaState {
+        /// Its bytes are being received (their size is reserved against the quota).
+        Uploading = 0,
+        /// Stored and servable.
+        Stored = 1,
+        /// Chosen for deletion: its blobs are being removed, downloads answer 404.
+        Deleting = 2,
+    }
+}
+
+small_int_enum! {
+    /// What keeps an upload alive and grants its download (`media_refs.ref_kind`).
+    pub enum MediaRefKind {
+        /// A message in a conversation.
+        Message = 1,
+        /// A user's avatar (`party_a` the user).
+        UserAvatar = 2,
+        /// A group's avatar (`party_a` the group).
+        GroupAvatar = 3,
+    }
+}
+
 impl MediaKind {
     /// The wire name (`kind` of an upload).
     pub const fn name(self) -> &'static str {
@@ -346,6 +370,8 @@ mod tests {
             [MessageStatus::Normal, MessageStatus::Deleted, MessageStatus::Recalled].map(i16::from),
             [1, 2, 3]
         );
+        assert_eq!(MediaState::ALL.iter().map(|k| k.as_i16()).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(MediaRefKind::ALL.iter().map(|k| k.as_i16()).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(MediaKind::ALL.iter().map(|k| k.as_i16()).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
         assert_eq!(OnlineStatus::Online.as_i16(), 1);
         assert_eq!(OnlineStatus::Invisible.as_i16(), 4);

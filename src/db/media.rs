@@ -9,21 +9,12 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::schema::{media, media_refs, media_usage};
 use super::{Db, DbError, DbResult};
 use crate::db_run;
-use crate::domain::UserId;
+use crate::domain::{MediaState, UserId};
 
-/// `media.state`: the bytes are being received (their size is reserved against the quota).
-pub const MEDIA_UPLOADING: i16 = 0;
-/// `media.state`: stored and servable.
-pub const MEDIA_STORED: i16 = 1;
-/// `media.state`: chosen for deletion; its blobs are being removed, downloads answer 404.
-pub const MEDIA_DELETING: i16 = 2;
-
-/// `media_refs.ref_kind`: a message in a conversation refers to the upload.
-pub const REF_MESSAGE: i16 = 1;
-/// `media_refs.ref_kind`: a user's avatar (`party_a` the user).
-pub const REF_USER_AVATAR: i16 = 2;
-/// `media_refs.ref_kind`: a group's avatar (`party_a` the group).
-pub const REF_GROUP_AVATAR: i16 = 3;
+// The stored values of the states, for filters (see `MediaState`).
+const UPLOADING: i16 = MediaState::Uploading.as_i16();
+const STORED: i16 = MediaState::Stored.as_i16();
+const DELETING: i16 = MediaState::Deleting.as_i16();
 
 /// A row of `media`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -146,7 +137,7 @@ impl Db {
                             return Ok::<_, DbError>(false);
                         }
                         let grown = diesel::update(
-                            media::table.find(&media_id).filter(media::state.eq(MEDIA_UPLOADING)),
+                            media::table.find(&media_id).filter(media::state.eq(UPLOADING)),
                         )
                         .set((media::size.eq(media::size + bytes), media::updated_at.eq(now)))
                         .execute(c)
@@ -174,7 +165,7 @@ impl Db {
                     c.transaction(async |c| {
                         let (owner_id, reserved): (UserId, i64) = media::table
                             .find(&id)
-                            .filter(media::state.eq(MEDIA_UPLOADING))
+                            .filter(media::state.eq(UPLOADING))
                             .select((media::owner_id, media::size))
                             .first(c)
                             .await?;
@@ -187,7 +178,7 @@ impl Db {
                             .await?;
                         diesel::update(media::table.find(&id))
                             .set((
-                                media::state.eq(MEDIA_STORED),
+                                media::state.eq(STORED),
                                 media::kind.eq(stored.kind),
                                 media::mime.eq(&stored.mime),
                                 media::size.eq(stored.size),
@@ -255,20 +246,34 @@ impl Db {
         )
     }
 
-    /// Record references to stored uploads. Refused (false, nothing written) when any of them
-    /// is not stored any more: the touch of each row and the GC's choice of a row to delete
-    /// exclude each other, so a reference never points at an upload being deleted.
-    pub async fn media_refs_add(&self, refs: Vec<MediaRefRow>, now: i64) -> DbResult<bool> {
+    /// Record references to stored uploads, first dropping every reference of
+    /// `replacing` (a kind and party: the previous avatar of a user or group), in one
+    /// transaction. Refused (false, nothing written) when any upload is not stored any more:
+    /// the touch of each row and the GC's choice of a row to delete exclude each other, so a
+    /// reference never points at an upload being deleted.
+    pub async fn media_refs_add(
+        &self,
+        replacing: Option<(i16, i64)>,
+        refs: Vec<MediaRefRow>,
+        now: i64,
+    ) -> DbResult<bool> {
         self.run_retrying(move |mut conn| {
             let refs = refs.clone();
             async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
+                        if let Some((kind, party)) = replacing {
+                            diesel::delete(
+                                media_refs::table
+                                    .filter(media_refs::ref_kind.eq(kind))
+                                    .filter(media_refs::party_a.eq(party)),
+                            )
+                            .execute(c)
+                            .await?;
+                        }
                         for r in &refs {
                             let touched = diesel::update(
-                                media::table
-                                    .find(&r.media_id)
-                                    .filter(media::state.eq(MEDIA_STORED)),
+                                media::table.find(&r.media_id).filter(media::state.eq(STORED)),
                             )
                             .set(media::updated_at.eq(now))
                             .execute(c)
@@ -295,63 +300,6 @@ impl Db {
             DbError::Query(diesel::result::Error::RollbackTransaction) => Ok(false),
             e => Err(e),
         })
-    }
-
-    /// Make `media_id` the avatar of a user or group (`ref_kind`, `party`), releasing the
-    /// previous avatar upload; `None` releases it only. False (nothing written) when the new
-    /// upload is not stored any more.
-    pub async fn media_avatar_set(
-        &self,
-        ref_kind: i16,
-        party: i64,
-        media_id: Option<String>,
-        now: i64,
-    ) -> DbResult<bool> {
-        self.run_retrying(move |mut conn| {
-            let media_id = media_id.clone();
-            async move {
-                db_run!(&mut conn, |c| {
-                    c.transaction(async |c| {
-                        if let Some(id) = &media_id {
-                            let touched = diesel::update(
-                                media::table.find(id).filter(media::state.eq(MEDIA_STORED)),
-                            )
-                            .set(media::updated_at.eq(now))
-                            .execute(c)
-                            .await?;
-                            if touched == 0 {
-                                return Ok::<_, DbError>(false);
-                            }
-                        }
-                        diesel::delete(
-                            media_refs::table
-                                .filter(media_refs::ref_kind.eq(ref_kind))
-                                .filter(media_refs::party_a.eq(party)),
-                        )
-                        .execute(c)
-                        .await?;
-                        if let Some(id) = media_id {
-                            diesel::insert_into(media_refs::table)
-                                .values(MediaRefRow {
-                                    media_id: id,
-                                    ref_kind,
-                                    room_id: String::new(),
-                                    session_type: 0,
-                                    party_a: party,
-                                    party_b: 0,
-                                    ref_key: party.to_string(),
-                                    created_at: now,
-                                })
-                                .execute(c)
-                                .await?;
-                        }
-                        Ok(true)
-                    })
-                    .await
-                })
-            }
-        })
-        .await
     }
 
     /// Drop the references a message made (`ref_key` names the message in its room).
@@ -387,18 +335,12 @@ impl Db {
             Ok(db_run!(&mut conn, |c| media::table
                 .filter(
                     media::state
-                        .eq(MEDIA_DELETING)
-                        .or(media::state
-                            .eq(MEDIA_UPLOADING)
-                            .and(media::updated_at.lt(uploading_before)))
+                        .eq(DELETING)
+                        .or(media::state.eq(UPLOADING).and(media::updated_at.lt(uploading_before)))
                         .or(
-                            media::state
-                                .eq(MEDIA_STORED)
-                                .and(media::updated_at.lt(stored_before))
-                                .and(
-                                    media::id
-                                        .ne_all(media_refs::table.select(media_refs::media_id)),
-                                )
+                            media::state.eq(STORED).and(media::updated_at.lt(stored_before)).and(
+                                media::id.ne_all(media_refs::table.select(media_refs::media_id)),
+                            )
                         ),
                 )
                 .order(media::updated_at)
@@ -431,26 +373,26 @@ impl Db {
                         let row = media::table.find(&id);
                         let chosen = if referenced {
                             diesel::update(
-                                row.filter(media::state.eq(MEDIA_UPLOADING))
+                                row.filter(media::state.eq(UPLOADING))
                                     .filter(media::updated_at.lt(uploading_before)),
                             )
-                            .set(media::state.eq(MEDIA_DELETING))
+                            .set(media::state.eq(DELETING))
                             .execute(c)
                             .await?
                         } else {
                             diesel::update(
                                 row.filter(
                                     media::state
-                                        .eq(MEDIA_DELETING)
+                                        .eq(DELETING)
                                         .or(media::state
-                                            .eq(MEDIA_UPLOADING)
+                                            .eq(UPLOADING)
                                             .and(media::updated_at.lt(uploading_before)))
                                         .or(media::state
-                                            .eq(MEDIA_STORED)
+                                            .eq(STORED)
                                             .and(media::updated_at.lt(stored_before))),
                                 ),
                             )
-                            .set(media::state.eq(MEDIA_DELETING))
+                            .set(media::state.eq(DELETING))
                             .execute(c)
                             .await?
                         };

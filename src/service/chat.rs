@@ -747,8 +747,10 @@ pub async fn recall(
         state.messages.recall(&room.room_id, message_id, sender, not_before).await?.ok_or_else(
             || AppError::with_message(ErrorCode::RecallFailed, "the recall window has passed"),
         )?;
-    media::forget_message(state, &room.room_id, UserId(recalled.sender_id), &recalled.action_id)
-        .await?;
+    if message.body.get("media_id").is_some() {
+        media::forget_message(state, &room.room_id, UserId(message.sender_id), &message.action_id)
+            .await?;
+    }
     let recipient_ids = recipients(state, &room, user).await?;
     let mut tombstone = recalled;
     tombstone.body = json!({});

@@ -14,12 +14,11 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::db::media::{
-    MEDIA_STORED, MediaRefRow, MediaRow, NewMedia, REF_GROUP_AVATAR, REF_MESSAGE, REF_USER_AVATAR,
-    StoredMedia,
-};
+use crate::db::media::{MediaRefRow, MediaRow, NewMedia, StoredMedia};
 use crate::db::now_ms;
-use crate::domain::{GroupId, MediaKind, MessageType, SessionType, UserId};
+use crate::domain::{
+    GroupId, MediaKind, MediaRefKind, MediaState, MessageType, SessionType, UserId,
+};
 use crate::error::{AppError, ErrorCode, Result};
 use crate::media::blob::{BlobError, BlobRead};
 use crate::media::image::{ImageError, ImageLimits};
@@ -242,39 +241,34 @@ where
             ));
         }
     }
-    let id = hex::encode(rand::random::<[u8; 16]>());
-    let name = inspect::sanitize_name(file_name);
     let now = now_ms();
-    state
-        .db
-        .media_begin(NewMedia {
-            id: id.clone(),
-            owner_id: owner,
-            kind: kind.unwrap_or(MediaKind::File).as_i16(),
-            state: crate::db::media::MEDIA_UPLOADING,
-            mime: String::new(),
-            size: 0,
-            sha256: String::new(),
-            name: name.clone(),
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
-    let result = receive_and_store(state, owner, &id, kind, name, expected_len, body).await;
+    let begun = NewMedia {
+        id: hex::encode(rand::random::<[u8; 16]>()),
+        owner_id: owner,
+        kind: kind.unwrap_or(MediaKind::File).as_i16(),
+        state: MediaState::Uploading.as_i16(),
+        mime: String::new(),
+        size: 0,
+        sha256: String::new(),
+        name: inspect::sanitize_name(file_name),
+        created_at: now,
+        updated_at: now,
+    };
+    state.db.media_begin(begun.clone()).await?;
+    let result = receive_and_store(state, &begun, kind, expected_len, body).await;
     if result.is_err() {
         // The blobs were never written or are removed by `receive_and_store`; the row and its
         // reservation go now (if the database is down, the clean-up takes the stale row).
-        let _ = state.db.media_remove(id).await;
+        let _ = state.db.media_remove(begun.id).await;
     }
     result
 }
 
+/// The body of [`upload`] once its row (`begun`) exists.
 async fn receive_and_store<S, E>(
     state: &Core,
-    owner: UserId,
-    id: &str,
+    begun: &NewMedia,
     kind: Option<MediaKind>,
-    name: String,
     expected_len: Option<u64>,
     mut body: S,
 ) -> Result<MediaInfo>
@@ -282,6 +276,7 @@ where
     S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     E: Into<AppError>,
 {
+    let (owner, id) = (begun.owner_id, begun.id.as_str());
     let m = &state.config.media;
     let limit = kind_limit(state, kind);
     let quota = i64::try_from(m.user_quota_bytes).unwrap_or(i64::MAX);
@@ -354,7 +349,7 @@ where
         mime: sniffed.mime.to_string(),
         size: size as i64,
         sha256: hex::encode(hasher.finalize()),
-        name,
+        name: begun.name.clone(),
         width: None,
         height: None,
         thumb_mime: None,
@@ -433,16 +428,27 @@ where
         }
     };
     written?;
-    if let Err(e) = state.db.media_finish(id.to_string(), stored, now_ms()).await {
+    let finished = now_ms();
+    if let Err(e) = state.db.media_finish(id.to_string(), stored.clone(), finished).await {
         remove_blobs(state, id).await;
         return Err(e.into());
     }
-    let row = state
-        .db
-        .media_get(id.to_string())
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("upload {id} vanished")))?;
-    Ok(MediaInfo::of(&row))
+    Ok(MediaInfo::of(&MediaRow {
+        id: id.to_string(),
+        owner_id: owner,
+        kind: stored.kind,
+        state: MediaState::Stored.as_i16(),
+        mime: stored.mime,
+        size: stored.size,
+        sha256: stored.sha256,
+        name: stored.name,
+        width: stored.width,
+        height: stored.height,
+        thumb_mime: stored.thumb_mime,
+        thumb_size: stored.thumb_size,
+        created_at: begun.created_at,
+        updated_at: finished,
+    }))
 }
 
 async fn reserve(state: &Core, owner: UserId, id: &str, bytes: u64, quota: i64) -> Result<bool> {
@@ -590,9 +596,9 @@ async fn readable(state: &Core, user: UserId, id: &str) -> Result<MediaRow> {
         return Ok(row);
     }
     for r in state.db.media_refs_of(id.to_string(), 50).await? {
-        let granted = match r.ref_kind {
-            REF_USER_AVATAR | REF_GROUP_AVATAR => true,
-            REF_MESSAGE => match SessionType::from_i16(r.session_type) {
+        let granted = match MediaRefKind::from_i16(r.ref_kind) {
+            Some(MediaRefKind::UserAvatar | MediaRefKind::GroupAvatar) => true,
+            Some(MediaRefKind::Message) => match SessionType::from_i16(r.session_type) {
                 Some(SessionType::Private) => r.party_a == user.get() || r.party_b == user.get(),
                 Some(SessionType::Group) => {
                     crate::service::chat::readable_room(state, user, r.session_type, r.party_a)
@@ -602,7 +608,7 @@ async fn readable(state: &Core, user: UserId, id: &str) -> Result<MediaRow> {
                 Some(SessionType::World) => true,
                 None => false,
             },
-            _ => false,
+            None => false,
         };
         if granted {
             return Ok(row);
@@ -618,7 +624,7 @@ async fn stored_upload(state: &Core, id: &str) -> Result<MediaRow> {
         return Err(not_found());
     }
     let row = state.db.media_get(id.to_string()).await?.ok_or_else(not_found)?;
-    if row.state != MEDIA_STORED {
+    if row.state != MediaState::Stored {
         return Err(not_found());
     }
     Ok(row)
@@ -806,7 +812,7 @@ pub async fn refer_from_message(
     };
     let reference = MediaRefRow {
         media_id: media_id.to_string(),
-        ref_kind: REF_MESSAGE,
+        ref_kind: MediaRefKind::Message.as_i16(),
         room_id: room_id.to_string(),
         session_type,
         party_a,
@@ -814,7 +820,7 @@ pub async fn refer_from_message(
         ref_key: message_ref_key(sender, action_id),
         created_at: now_ms(),
     };
-    if !state.db.media_refs_add(vec![reference], now_ms()).await? {
+    if !state.db.media_refs_add(None, vec![reference], now_ms()).await? {
         return Err(AppError::code(ErrorCode::MediaNotFound));
     }
     Ok(())
@@ -833,7 +839,11 @@ pub async fn forget_message(
 ) -> Result<()> {
     state
         .db
-        .media_refs_remove(REF_MESSAGE, room_id.to_string(), message_ref_key(sender, action_id))
+        .media_refs_remove(
+            MediaRefKind::Message.as_i16(),
+            room_id.to_string(),
+            message_ref_key(sender, action_id),
+        )
         .await?;
     Ok(())
 }
@@ -851,12 +861,12 @@ pub enum AvatarOf {
 pub async fn set_avatar(state: &Core, by: UserId, of: AvatarOf, raw: &str) -> Result<String> {
     let raw = raw.trim();
     let (ref_kind, party) = match of {
-        AvatarOf::User(id) => (REF_USER_AVATAR, id.get()),
-        AvatarOf::Group(id) => (REF_GROUP_AVATAR, id.get()),
+        AvatarOf::User(id) => (MediaRefKind::UserAvatar, id.get()),
+        AvatarOf::Group(id) => (MediaRefKind::GroupAvatar, id.get()),
     };
     if !is_media_id(raw) {
         let value = crate::service::validate::avatar(raw)?;
-        state.db.media_avatar_set(ref_kind, party, None, now_ms()).await?;
+        state.db.media_refs_add(Some((ref_kind.as_i16(), party)), Vec::new(), now_ms()).await?;
         return Ok(value);
     }
     let row = stored_upload(state, raw).await?;
@@ -869,7 +879,18 @@ pub async fn set_avatar(state: &Core, by: UserId, of: AvatarOf, raw: &str) -> Re
             "upload the picture with kind=avatar to use it as an avatar",
         ));
     }
-    if !state.db.media_avatar_set(ref_kind, party, Some(row.id.clone()), now_ms()).await? {
+    let reference = MediaRefRow {
+        media_id: row.id.clone(),
+        ref_kind: ref_kind.as_i16(),
+        room_id: String::new(),
+        session_type: 0,
+        party_a: party,
+        party_b: 0,
+        ref_key: party.to_string(),
+        created_at: now_ms(),
+    };
+    let replacing = Some((ref_kind.as_i16(), party));
+    if !state.db.media_refs_add(replacing, vec![reference], now_ms()).await? {
         return Err(AppError::code(ErrorCode::MediaNotFound));
     }
     Ok(url_of(&row.id, Variant::Original))
@@ -944,7 +965,7 @@ pub async fn stats(state: &Core) -> Result<Vec<KindStats>> {
             let of_kind = tally.iter().filter(|t| t.kind == kind.as_i16());
             let (mut count, mut bytes, mut pending) = (0, 0, 0);
             for t in of_kind {
-                if t.state == MEDIA_STORED {
+                if t.state == MediaState::Stored {
                     count += t.count;
                     bytes += t.bytes;
                 } else {
