@@ -2,7 +2,6 @@
 //! avatars that keep an upload alive and grant downloads) and `media_usage` (bytes per user,
 //! for the quota).
 
-use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
@@ -15,6 +14,23 @@ use crate::domain::{MediaState, UserId};
 const UPLOADING: i16 = MediaState::Uploading.as_i16();
 const STORED: i16 = MediaState::Stored.as_i16();
 const DELETING: i16 = MediaState::Deleting.as_i16();
+
+/// The rows the clean-up may delete: stored ones nothing refers to, last touched before
+/// `$stored_before`; uploads stuck in "uploading" since before `$uploading_before` (their server
+/// died); and those already chosen for deletion (a store outage stopped it). Attaching an
+/// upload touches its `updated_at` in the transaction that adds the reference, so a row chosen
+/// here is never one a reference was just added to.
+macro_rules! deletable {
+    ($stored_before:expr, $uploading_before:expr) => {
+        media::state
+            .eq(DELETING)
+            .or(media::state.eq(UPLOADING).and(media::updated_at.lt($uploading_before)))
+            .or(media::state
+                .eq(STORED)
+                .and(media::updated_at.lt($stored_before))
+                .and(media::id.ne_all(media_refs::table.select(media_refs::media_id))))
+    };
+}
 
 /// A row of `media`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -309,100 +325,47 @@ impl Db {
         room_id: String,
         ref_key: String,
     ) -> DbResult<usize> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| diesel::delete(
-                media_refs::table
-                    .filter(media_refs::ref_kind.eq(ref_kind))
-                    .filter(media_refs::room_id.eq(&room_id))
-                    .filter(media_refs::ref_key.eq(&ref_key))
-            )
-            .execute(c)
-            .await)?)
-        })
-        .await
+        query!(self, |c| diesel::delete(
+            media_refs::table
+                .filter(media_refs::ref_kind.eq(ref_kind))
+                .filter(media_refs::room_id.eq(&room_id))
+                .filter(media_refs::ref_key.eq(&ref_key))
+        )
+        .execute(c)
+        .await)
     }
 
-    /// Uploads that may be deleted: stored ones nothing refers to, last touched before
-    /// `stored_before`; uploads stuck in "uploading" since before `uploading_before` (their
-    /// server died); and those already chosen for deletion (a store outage stopped it).
+    /// Uploads the clean-up may delete (see [`deletable!`]), least recently touched first.
     pub async fn media_gc_candidates(
         &self,
         stored_before: i64,
         uploading_before: i64,
         limit: i64,
     ) -> DbResult<Vec<MediaRow>> {
-        self.run(move |mut conn| async move {
-            Ok(db_run!(&mut conn, |c| media::table
-                .filter(
-                    media::state
-                        .eq(DELETING)
-                        .or(media::state.eq(UPLOADING).and(media::updated_at.lt(uploading_before)))
-                        .or(
-                            media::state.eq(STORED).and(media::updated_at.lt(stored_before)).and(
-                                media::id.ne_all(media_refs::table.select(media_refs::media_id)),
-                            )
-                        ),
-                )
+        query!(
+            self,
+            all MediaRow,
+            media::table
+                .filter(deletable!(stored_before, uploading_before))
                 .order(media::updated_at)
                 .limit(limit)
-                .select(MediaRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
+        )
     }
 
-    /// Choose an upload for deletion if it still qualifies (see
-    /// [`Db::media_gc_candidates`]). Returns whether it was chosen.
+    /// Choose an upload for deletion if it still qualifies. Returns whether it was chosen.
     pub async fn media_mark_deleting(
         &self,
         id: String,
         stored_before: i64,
         uploading_before: i64,
     ) -> DbResult<bool> {
-        self.run_retrying(move |mut conn| {
-            let id = id.clone();
-            async move {
-                db_run!(&mut conn, |c| {
-                    c.transaction(async |c| {
-                        let referenced: bool = diesel::select(exists(
-                            media_refs::table.filter(media_refs::media_id.eq(&id)),
-                        ))
-                        .get_result(c)
-                        .await?;
-                        let row = media::table.find(&id);
-                        let chosen = if referenced {
-                            diesel::update(
-                                row.filter(media::state.eq(UPLOADING))
-                                    .filter(media::updated_at.lt(uploading_before)),
-                            )
-                            .set(media::state.eq(DELETING))
-                            .execute(c)
-                            .await?
-                        } else {
-                            diesel::update(
-                                row.filter(
-                                    media::state
-                                        .eq(DELETING)
-                                        .or(media::state
-                                            .eq(UPLOADING)
-                                            .and(media::updated_at.lt(uploading_before)))
-                                        .or(media::state
-                                            .eq(STORED)
-                                            .and(media::updated_at.lt(stored_before))),
-                                ),
-                            )
-                            .set(media::state.eq(DELETING))
-                            .execute(c)
-                            .await?
-                        };
-                        Ok::<_, DbError>(chosen == 1)
-                    })
-                    .await
-                })
-            }
-        })
-        .await
+        let chosen = query!(self, |c| diesel::update(
+            media::table.find(&id).filter(deletable!(stored_before, uploading_before))
+        )
+        .set(media::state.eq(DELETING))
+        .execute(c)
+        .await)?;
+        Ok(chosen == 1)
     }
 
     /// Counts and bytes per kind and state.
