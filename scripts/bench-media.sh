@@ -10,18 +10,22 @@
 # Installs nginx (Debian) and Garage (scripts/install-garage.sh) when absent. Usage:
 #   bash scripts/bench-media.sh            # both parts
 #   SIZE_MIB=256 bash scripts/bench-media.sh
+#   PARTS=2 bash scripts/bench-media.sh   # only the chat latency beside photo uploads
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZE_MIB="${SIZE_MIB:-1024}"
+PARTS="${PARTS:-1,2}"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 
+if [[ ",$PARTS," == *",1,"* ]]; then
 if ! command -v nginx >/dev/null; then
     echo "installing nginx (Debian)" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light >&2 ||
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx >&2
 fi
 GARAGE_BIN="${GARAGE_BIN:-$(bash scripts/install-garage.sh)}"
+fi
 cargo build --release --locked --bin jim --example media_bench --example load >&2
 JIM=target/release/jim
 BENCH=target/release/examples/media_bench
@@ -31,6 +35,9 @@ WORK="$(mktemp -d)"
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    # The servers' logs outlive the run: they say where a slow or refused request went.
+    mkdir -p target/bench-media-logs
+    for log in "$WORK"/jim-*/log; do [ -e "$log" ] && cp "$log" "target/bench-media-logs/$(basename "$(dirname "$log")").log"; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -46,6 +53,33 @@ wait_http() {
     done
     echo "not answering: $1" >&2
     return 1
+}
+
+# CPU seconds each of the server's threads (grouped by name) used while "$@" ran.
+thread_cpu() {
+    local pid=$1
+    shift
+    local before after
+    before="$(thread_times "$pid")"
+    "$@"
+    after="$(thread_times "$pid")"
+    echo "server CPU by thread while it ran (s):"
+    join <(echo "$before" | sort) <(echo "$after" | sort) |
+        awk -v hz="$(getconf CLK_TCK)" '{d = ($5 + $6 - $3 - $4) / hz; by[$2] += d; all += d}
+            END {for (k in by) if (by[k] >= 0.05) printf "  %-24s %6.2f\n", k, by[k]; printf "  %-24s %6.2f\n", "all", all}' |
+        sort -k2 -nr
+}
+
+# One line per thread: id, name (spaces removed), user and system clock ticks.
+thread_times() {
+    local t stat
+    for t in /proc/"$1"/task/*; do
+        stat="$(cat "$t/stat" 2>/dev/null)" || continue
+        # The name sits in parentheses and may hold spaces; the fields after it do not.
+        local name="${stat#*(}"; name="${name%)*}"
+        local rest=(${stat##*) })
+        echo "${t##*/} ${name// /_} ${rest[11]} ${rest[12]}"
+    done
 }
 
 # Start jim on a fresh data dir with extra -O options; sets JIM_URL and JIM_PID.
@@ -69,6 +103,7 @@ stop_jim() {
     wait "$JIM_PID" 2>/dev/null || true
 }
 
+if [[ ",$PARTS," == *",1,"* ]]; then
 echo "== 1. a ${SIZE_MIB} MiB file"
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/big.bin"
 
@@ -138,6 +173,9 @@ start_jim -O media.backend=s3 -O "media.s3_endpoint=http://127.0.0.1:$S3_PORT" \
     --compare-url "http://127.0.0.1:$NGINX_PORT/big.bin" --label s3
 stop_jim
 
+fi
+
+if [[ ",$PARTS," == *",2,"* ]]; then
 echo "== 2. chat latency (b1, 1,000 msg/s) alone, then beside 20 photo uploaders"
 start_jim -O media.backend=fs -O chat.world_slow_mode_secs=0
 "$LOAD" --url "$JIM_URL" --server-pid "$JIM_PID" --scenario b1 --pairs 100 --rate 1000 \
@@ -147,7 +185,8 @@ start_jim -O media.backend=fs -O chat.world_slow_mode_secs=0
 "$BENCH" --url "$JIM_URL" --photos 20 --seconds 30 --label photos &
 PHOTOS=$!
 sleep 4
-"$LOAD" --url "$JIM_URL" --server-pid "$JIM_PID" --scenario b1 --pairs 100 --rate 1000 \
-    --warmup 3 --duration 20 | grep -E "p50|p99|RESULT" || true
+thread_cpu "$JIM_PID" "$LOAD" --url "$JIM_URL" --server-pid "$JIM_PID" --scenario b1 \
+    --pairs 100 --rate 1000 --warmup 3 --duration 20 | grep -E "p50|p99|RESULT|CPU|^  " || true
 wait "$PHOTOS"
 stop_jim
+fi

@@ -85,8 +85,8 @@ pub struct MediaConfig {
     pub gc_interval_secs: u64,
     /// Seconds a signed download URL (for `<img>`/`<video>` in browsers) stays valid.
     pub signed_url_ttl_secs: u64,
-    /// Photos processed at once (decoding and thumbnails run off the async workers; this
-    /// bounds how much CPU uploads take from chat). 0: half the CPU cores, at least one.
+    /// Photos processed at once, on threads at idle CPU priority (decoding and thumbnails use
+    /// only CPU time chat does not need). 0: half the CPU cores, at least one.
     pub image_workers: usize,
 }
 

@@ -15,6 +15,7 @@ use crate::bus::{Bus, Cache};
 use crate::config::Config;
 use crate::db::Db;
 use crate::media::blob::BlobStore;
+use crate::media::workers::PictureWorkers;
 use crate::secret::Secret;
 use crate::service::password::PasswordHasher;
 use crate::store::MessageStore;
@@ -47,8 +48,8 @@ pub struct Core {
     pub instance_id: String,
     /// Where uploads live (a local directory or an S3 bucket).
     pub blobs: BlobStore,
-    /// Photos processed at once (`media.image_workers`).
-    pub image_jobs: Arc<tokio::sync::Semaphore>,
+    /// The low-priority threads that decode photos (`media.image_workers` of them).
+    pub pictures: PictureWorkers,
 }
 
 /// The connected backends a [`Core`] is built from.
@@ -66,7 +67,7 @@ pub struct Dependencies {
 impl Core {
     pub fn new(config: Arc<Config>, log: Logger, deps: Dependencies, instance_id: String) -> Self {
         let Dependencies { db, bus, cache, secret, messages, presence, auth_cache, blobs } = deps;
-        let image_jobs = crate::service::media::image_workers(config.media.image_workers);
+        let pictures = crate::service::media::picture_workers(config.media.image_workers);
         let hasher = PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_concurrency);
         let publisher = Publisher::start(bus.clone(), config.chat.publish_queue, log.clone());
         let auth_cache = Arc::new(auth_cache);
@@ -86,7 +87,7 @@ impl Core {
             hasher,
             instance_id,
             blobs,
-            image_jobs,
+            pictures,
         }
     }
 }

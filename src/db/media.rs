@@ -109,6 +109,7 @@ pub struct MediaTally {
 impl Db {
     /// Start an upload: its row in state "uploading" with nothing reserved yet.
     pub async fn media_begin(&self, row: NewMedia) -> DbResult<()> {
+        let _turn = self.sqlite_write_turn().await;
         query!(self, |c| diesel::insert_into(media::table).values(&row).execute(c).await)?;
         Ok(())
     }
@@ -179,9 +180,20 @@ impl Db {
             async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
+                        // Write first: a SQLite transaction that reads before it writes
+                        // fails at once ("database is locked", no busy wait) when the
+                        // message writer commits in between, which under chat load is often.
+                        let touched = diesel::update(
+                            media::table.find(&id).filter(media::state.eq(UPLOADING)),
+                        )
+                        .set(media::updated_at.eq(now))
+                        .execute(c)
+                        .await?;
+                        if touched == 0 {
+                            return Err(DbError::Query(diesel::result::Error::NotFound));
+                        }
                         let (owner_id, reserved): (UserId, i64) = media::table
                             .find(&id)
-                            .filter(media::state.eq(UPLOADING))
                             .select((media::owner_id, media::size))
                             .first(c)
                             .await?;
@@ -225,6 +237,10 @@ impl Db {
             async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
+                        // Write first (see `media_finish`).
+                        diesel::delete(media_refs::table.filter(media_refs::media_id.eq(&id)))
+                            .execute(c)
+                            .await?;
                         let row: Option<(UserId, i64)> = media::table
                             .find(&id)
                             .select((media::owner_id, media::size))
@@ -234,9 +250,6 @@ impl Db {
                         let Some((owner_id, size)) = row else { return Ok::<_, DbError>(()) };
                         diesel::update(media_usage::table.find(owner_id.get()))
                             .set(media_usage::bytes.eq(media_usage::bytes - size))
-                            .execute(c)
-                            .await?;
-                        diesel::delete(media_refs::table.filter(media_refs::media_id.eq(&id)))
                             .execute(c)
                             .await?;
                         diesel::delete(media::table.find(&id)).execute(c).await?;

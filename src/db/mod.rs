@@ -23,14 +23,15 @@ macro_rules! query {
 /// [`query!`] for a body that is one transaction: `transaction!(db, |c| { … })` runs the
 /// block inside `c.transaction`, committed when it returns `Ok`.
 macro_rules! transaction {
-    ($db:expr, |$c:ident| $body:expr) => {
+    ($db:expr, |$c:ident| $body:expr) => {{
+        let _turn = $db.sqlite_write_turn().await;
         $db.run(move |mut conn| async move {
             $crate::db_run!(&mut conn, |$c| {
                 diesel_async::AsyncConnection::transaction($c, async |$c| $body).await
             })
         })
         .await
-    };
+    }};
 }
 
 mod checkpoint;
@@ -260,6 +261,9 @@ pub struct Db {
     setup: Arc<Setup>,
     /// See [`Db::opens_transactions`].
     implicit_transactions: bool,
+    /// SQLite: whose turn it is to write (see [`Db::sqlite_write_turn`]); shared by every
+    /// handle on the same database, the message writer's included.
+    write_turns: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The page cache of the SQLite message writer's own connection (filled as it is used).
@@ -407,6 +411,7 @@ impl Db {
             verify,
             setup: Arc::new(setup),
             implicit_transactions: false,
+            write_turns: Arc::default(),
         })
     }
 
@@ -427,6 +432,19 @@ impl Db {
             Setup::Mysql(setup) => DbPool::Mysql(setup.pool(1, false)?),
         };
         Ok(Db { pool, implicit_transactions: true, ..self.clone() })
+    }
+
+    /// On SQLite, wait for this process's turn to write and hold it until the returned guard
+    /// drops (after COMMIT). SQLite lets one transaction write at a time and makes the others
+    /// wait in sleeps that grow to 100 ms, so the message writer, behind any other write,
+    /// could stall chat for that long; writers that queue here instead are handed the turn
+    /// the moment the previous one commits. `None` on MySQL, where writers of different rows
+    /// run at once.
+    pub async fn sqlite_write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.kind {
+            DatabaseKind::Sqlite => Some(self.write_turns.clone().lock_owned().await),
+            DatabaseKind::Mysql => None,
+        }
     }
 
     /// Whether every statement on this handle's connections opens a transaction by itself
@@ -486,7 +504,8 @@ impl Db {
     }
 
     /// Like [`Db::run`], but tries again (a bounded number of times, with a short pause) when
-    /// the transaction hit a deadlock or a busy database. `f` must be safe to repeat.
+    /// the transaction hit a deadlock or a busy database. `f` must be safe to repeat. Each
+    /// attempt writes in its turn (see [`Db::sqlite_write_turn`]).
     pub async fn run_retrying<T, F, Fut>(&self, f: F) -> DbResult<T>
     where
         F: Fn(DbConn) -> Fut + Clone + Send + 'static,
@@ -496,7 +515,10 @@ impl Db {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.run(f.clone()).await {
+            let turn = self.sqlite_write_turn().await;
+            let outcome = self.run(f.clone()).await;
+            drop(turn);
+            match outcome {
                 Err(e) if e.is_retryable() && attempt < TRANSACTION_ATTEMPTS => {
                     retry_pause(attempt).await
                 }

@@ -4,7 +4,6 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +22,7 @@ use crate::error::{AppError, ErrorCode, Result};
 use crate::media::blob::{BlobError, BlobRead};
 use crate::media::image::{ImageError, ImageLimits};
 use crate::media::inspect::{self, ContentClass};
+use crate::media::workers::PictureWorkers;
 use crate::state::Core;
 
 /// The path every upload is served under (`/api/v1/media/{id}`, `/api/v1/media/{id}/thumbnail`).
@@ -39,6 +39,9 @@ const STALE_UPLOAD_MS: i64 = 3600 * 1000;
 
 /// The first bytes kept to read the type from.
 const SNIFF_BYTES: usize = 8192;
+
+/// How much of an upload is gathered in memory before it is written to the scratch file.
+const SCRATCH_WRITE_BYTES: usize = 256 * 1024;
 
 /// Which of an upload's blobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,7 +286,12 @@ where
     let dir = scratch_dir(state)?;
     let mut scratch = Scratch { paths: Vec::new() };
     let received = scratch.path(&dir, format!("upload-{id}"));
-    let mut file = tokio::fs::File::create(&received).await.map_err(disk_error)?;
+    // Each write of a tokio file is a trip to the blocking pool: gather the request's small
+    // chunks into large writes.
+    let mut file = tokio::io::BufWriter::with_capacity(
+        SCRATCH_WRITE_BYTES,
+        tokio::fs::File::create(&received).await.map_err(disk_error)?,
+    );
     let mut hasher = Sha256::new();
     let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
     let (mut size, mut reserved) = (0u64, 0u64);
@@ -322,8 +330,8 @@ where
         hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(disk_error)?;
     }
+    // No fsync: the scratch file is copied into the store and removed, never kept.
     file.flush().await.map_err(disk_error)?;
-    file.sync_all().await.map_err(disk_error)?;
     drop(file);
     if size == 0 {
         return Err(AppError::code(ErrorCode::MediaEmpty));
@@ -502,20 +510,16 @@ async fn hash_file(path: PathBuf) -> Result<(String, u64)> {
     .map_err(disk_error)
 }
 
-/// Run image work on the blocking pool, at most `media.image_workers` at once, so photos
-/// never occupy the async workers that carry chat.
+/// Run image work on the picture threads (at most `media.image_workers` at once, at idle CPU
+/// priority), so photos never occupy the async workers that carry chat nor outrun it for CPU.
 async fn process_blocking<T, F>(state: &Core, work: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> std::result::Result<T, ImageError> + Send + 'static,
 {
-    let _permit = state
-        .image_jobs
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("image workers closed: {e}")))?;
-    let outcome = tokio::task::spawn_blocking(work)
+    let outcome = state
+        .pictures
+        .run(work)
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("image task: {e}")))?;
     outcome.map_err(|e| match e {
@@ -977,12 +981,12 @@ pub async fn stats(state: &Core) -> Result<Vec<KindStats>> {
         .collect())
 }
 
-/// How many photos may be processed at once (`media.image_workers`, 0: half the cores).
-pub fn image_workers(configured: usize) -> Arc<tokio::sync::Semaphore> {
+/// The picture threads: `media.image_workers` of them, 0 meaning half the cores (at least one).
+pub fn picture_workers(configured: usize) -> PictureWorkers {
     let n = if configured > 0 {
         configured
     } else {
         std::thread::available_parallelism().map(|n| n.get() / 2).unwrap_or(1).max(1)
     };
-    Arc::new(tokio::sync::Semaphore::new(n))
+    PictureWorkers::start(n)
 }

@@ -441,6 +441,8 @@ impl BatchWriter {
                 Ok::<_, DbError>((stored, hooks.lock_owned().await))
             }};
         }
+        // Held until the COMMIT returns; the hooks run after, outside it.
+        let _turn = self.db.sqlite_write_turn().await;
         self.db
             .run(move |mut conn| async move {
                 db_run!(
@@ -507,6 +509,7 @@ impl BatchWriter {
         m: NewMessage,
     ) -> std::result::Result<(StoredMessage, HookTurn), DbError> {
         let hooks = self.hooks.clone();
+        let _turn = self.db.sqlite_write_turn().await;
         self.db
             .run(move |mut conn| async move {
                 db_run!(&mut conn, |c| {
