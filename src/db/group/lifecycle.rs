@@ -138,9 +138,7 @@ impl Db {
         now: i64,
     ) -> DbResult<bool> {
         transaction!(self, |c| {
-            let is_member: i64 = group_member::table
-                .filter(group_member::group_id.eq(id))
-                .filter(group_member::user_id.eq(new_owner))
+            let is_member: i64 = group_rows!(group_member, user_id, id, new_owner)
                 .count()
                 .get_result(c)
                 .await?;
@@ -164,9 +162,7 @@ impl Db {
                 return Ok(false);
             }
             diesel::update(
-                group_member::table
-                    .filter(group_member::group_id.eq(id))
-                    .filter(group_member::user_id.eq(new_owner)),
+                group_rows!(group_member, user_id, id, new_owner),
             )
             .set((
                 group_member::role.eq(GroupRole::Owner.as_i16()),
@@ -178,9 +174,7 @@ impl Db {
             .execute(c)
             .await?;
             diesel::update(
-                group_member::table
-                    .filter(group_member::group_id.eq(id))
-                    .filter(group_member::user_id.eq(old_owner)),
+                group_rows!(group_member, user_id, id, old_owner),
             )
             .set((
                 group_member::role.eq(GroupRole::Admin.as_i16()),
