@@ -34,20 +34,10 @@ pub(crate) struct SendOut {
     pub(crate) offered_secs: f64,
 }
 
-/// [`send_schedule`] with the jobs spread evenly at `rate` a second (the fixed-rate scenarios).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn send_at_rate(
-    api: &Api,
-    jobs: Vec<Job>,
-    rate: f64,
-    t0: Instant,
-    start: Instant,
-    tag: &str,
-    max_inflight: usize,
-    retry_for: Option<Duration>,
-) -> SendOut {
-    let at = |i| Duration::from_secs_f64(i as f64 / rate);
-    send_schedule(api, jobs, at, t0, start, tag, max_inflight, retry_for).await
+/// The schedule of the fixed-rate scenarios for [`send_schedule`]: jobs spread evenly at
+/// `rate` a second.
+pub(crate) fn at_rate(rate: f64) -> impl Fn(usize) -> Duration {
+    move |i| Duration::from_secs_f64(i as f64 / rate)
 }
 
 /// Send `jobs` open-loop: job `i` is due at `t0 + at(i)`. A send that fails is retried with

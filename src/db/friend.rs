@@ -141,9 +141,7 @@ impl Db {
     ) -> DbResult<Option<(i16, Option<RelationRow>)>> {
         let (lo, hi) = ordered(sender, target);
         query!(self, |c| users::table
-            .left_join(
-                user_relation::table.on(pair_row(lo, hi)),
-            )
+            .left_join(user_relation::table.on(pair_row(lo, hi)),)
             .filter(users::id.eq(target))
             .select((users::status, user_relation::all_columns.nullable()))
             .first::<(i16, Option<RelationRow>)>(c)
@@ -262,8 +260,7 @@ impl Db {
             async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
-                        let settled =
-                            settle_invite!(c, id, RequestStatus::Accepted, &reply, now)?;
+                        let settled = settle_invite!(c, id, RequestStatus::Accepted, &reply, now)?;
                         if settled == 0 {
                             return Ok::<_, DbError>(AcceptOutcome::AlreadyHandled);
                         }
@@ -272,9 +269,9 @@ impl Db {
                             .execute(c)
                             .await?;
                         diesel::update(user_relation::table.filter(pair_row(lo, hi)))
-                        .set((user_relation::status.eq(3), user_relation::updated_at.eq(now)))
-                        .execute(c)
-                        .await?;
+                            .set((user_relation::status.eq(3), user_relation::updated_at.eq(now)))
+                            .execute(c)
+                            .await?;
                         Ok(AcceptOutcome::Accepted)
                     })
                     .await

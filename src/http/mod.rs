@@ -73,7 +73,6 @@ macro_rules! signed_in_handlers {
     };
 }
 
-
 pub mod auth;
 pub mod chat;
 pub mod envelope;

@@ -97,7 +97,11 @@ impl MessageAt {
 
 /// The room of a message `user` may read, and the message ([`readable_room`]; a message not in
 /// it is MESSAGE_NOT_FOUND).
-async fn readable_message(state: &Core, user: UserId, at: MessageAt) -> Result<(Room, StoredMessage)> {
+async fn readable_message(
+    state: &Core,
+    user: UserId,
+    at: MessageAt,
+) -> Result<(Room, StoredMessage)> {
     let room = readable_room(state, user, at.session_type, at.target_id).await?;
     let message = state
         .messages
@@ -711,7 +715,10 @@ pub async fn mark_read(state: &Core, user: UserId, at: MessageAt) -> Result<Read
 /// How many members (other than its sender) have read a group message.
 pub async fn read_by(state: &Core, user: UserId, at: MessageAt) -> Result<i64> {
     let (room, message) = readable_message(state, user, at).await?;
-    Ok(state.db.conversation_read_by(room.room_id, at.message_id, UserId(message.sender_id)).await?)
+    Ok(state
+        .db
+        .conversation_read_by(room.room_id, at.message_id, UserId(message.sender_id))
+        .await?)
 }
 
 /// Recall a message: my own within the recall window; in groups, owners and admins may also
@@ -844,28 +851,17 @@ pub async fn typing_recipients(
     }
 }
 
-/// Up to `limit` messages of a room after `after_id`, ascending, as live pushes carry them
-/// (the same for every member: a recalled message loses its body). For a connection that
-/// fills a gap in what it was pushed; what one user deleted for themselves is the history
-/// API's business.
-pub async fn pushed_after(
+/// Up to `limit` messages of a room on `page` (after or before an id), ascending, as live
+/// pushes carry them (the same for every member: a recalled message loses its body). For a
+/// connection that fills a gap in what it was pushed; what one user deleted for themselves
+/// is the history API's business.
+pub async fn pushed(
     state: &Core,
     room_id: &str,
-    after_id: i64,
+    page: Page,
     limit: i64,
 ) -> Result<Vec<StoredMessage>> {
-    Ok(as_pushed(state.messages.page(room_id, Page::After(after_id), limit).await?))
-}
-
-/// Up to `limit` messages of a room before `before_id`, ascending, as [`pushed_after`] gives
-/// them.
-pub async fn pushed_before(
-    state: &Core,
-    room_id: &str,
-    before_id: i64,
-    limit: i64,
-) -> Result<Vec<StoredMessage>> {
-    Ok(as_pushed(state.messages.page(room_id, Page::Before(before_id), limit).await?))
+    Ok(as_pushed(state.messages.page(room_id, page, limit).await?))
 }
 
 fn as_pushed(mut messages: Vec<StoredMessage>) -> Vec<StoredMessage> {

@@ -41,11 +41,9 @@ impl Db {
     }
 
     pub async fn group_ban_delete(&self, group_id: GroupId, user_id: UserId) -> DbResult<bool> {
-        query!(self, |c| diesel::delete(
-            group_rows!(group_ban, user_id, group_id, user_id)
-        )
-        .execute(c)
-        .await)
+        query!(self, |c| diesel::delete(group_rows!(group_ban, user_id, group_id, user_id))
+            .execute(c)
+            .await)
         .map(|n| n > 0)
     }
 }

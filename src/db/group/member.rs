@@ -174,12 +174,10 @@ impl Db {
         user_id: UserId,
         changes: MemberChanges,
     ) -> DbResult<bool> {
-        query!(self, |c| diesel::update(
-            group_rows!(group_member, user_id, group_id, user_id)
-        )
-        .set(&changes)
-        .execute(c)
-        .await)
+        query!(self, |c| diesel::update(group_rows!(group_member, user_id, group_id, user_id))
+            .set(&changes)
+            .execute(c)
+            .await)
         .map(|n| n > 0)
     }
 
@@ -206,11 +204,11 @@ impl Db {
             if group.status != GroupStatus::Active {
                 return Ok(AddOutcome::Dissolved);
             }
-            let already: Vec<UserId> = group_rows!(group_member, user_id, group_id, any &user_ids)
+            let already: Vec<UserId> = group_rows!(group_member, user_id, group_id, any & user_ids)
                 .select(group_member::user_id)
                 .load(c)
                 .await?;
-            let banned: Vec<UserId> = group_rows!(group_ban, user_id, group_id, any &user_ids)
+            let banned: Vec<UserId> = group_rows!(group_ban, user_id, group_id, any & user_ids)
                 .select(group_ban::user_id)
                 .load(c)
                 .await?;
@@ -265,21 +263,20 @@ impl Db {
     ) -> DbResult<RemoveOutcome> {
         transaction!(self, |c| {
             lock_group!(c, group_id);
-            let members: Vec<(UserId, i16)> = group_rows!(group_member, user_id, group_id, any &user_ids)
-                .select((group_member::user_id, group_member::role))
-                .load(c)
-                .await?;
+            let members: Vec<(UserId, i16)> =
+                group_rows!(group_member, user_id, group_id, any & user_ids)
+                    .select((group_member::user_id, group_member::role))
+                    .load(c)
+                    .await?;
             let removed: Vec<UserId> = members
                 .iter()
                 .filter(|(_, role)| *role != GroupRole::Owner && roles.contains(role))
                 .map(|(id, _)| *id)
                 .collect();
             if !removed.is_empty() {
-                diesel::delete(
-                    group_rows!(group_member, user_id, group_id, any &removed),
-                )
-                .execute(c)
-                .await?;
+                diesel::delete(group_rows!(group_member, user_id, group_id, any & removed))
+                    .execute(c)
+                    .await?;
                 let n = removed.len() as i32;
                 diesel::update(groups::table.find(group_id))
                     .set(groups::member_count.eq(groups::member_count - n))
