@@ -127,14 +127,9 @@ signed_in_handlers! {
         409 "ACTION_ID_REUSED: the action_id names another message",
         429 "SLOW_MODE"];
     fn send(state, user, body) {
-        let b = body.into_inner();
-        let input = SendInput {
-            action_id: b.action_id,
-            session_type: b.session_type,
-            message_type: b.message_type,
-            target_id: b.target_id,
-            body: b.body,
-        };
+        let SendRequest { action_id, session_type, message_type, target_id, body } =
+            body.into_inner();
+        let input = SendInput { action_id, session_type, message_type, target_id, body };
         Ok(envelope::ok(chat::send(&state, &user.0, input).await?))
     }
 

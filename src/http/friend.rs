@@ -118,14 +118,10 @@ signed_in_handlers! {
     errors [400 "FRIEND_SELF, FRIEND_NOTHING_SET, FRIEND_STATUS_XOR_BLOCK, FRIEND_STATUS_MUST_BE_0, FRIEND_BLOCK_MUST_BE_0_OR_1, INVALID_REMARK",
         404 "FRIEND_NO_RELATION"];
     fn update(state, user, body) {
-        let b = body.into_inner();
-        let change = FriendUpdate {
-            status: b.status,
-            block_status: b.block_status,
-            remark: b.remark,
-            delete_history: b.delete_history,
-        };
-        Ok(envelope::ok(friend::update(&state, user.0.user_id, b.user_id, change).await?))
+        let UpdateRequest { user_id, status, block_status, remark, delete_history } =
+            body.into_inner();
+        let change = FriendUpdate { status, block_status, remark, delete_history };
+        Ok(envelope::ok(friend::update(&state, user.0.user_id, user_id, change).await?))
     }
 
     /// Invite a user. Becomes a friendship at once if they invited you, or if only you had

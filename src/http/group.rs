@@ -160,13 +160,8 @@ signed_in_handlers! {
         403 "GROUP_MEMBER_NOT_FRIEND",
         409 "GROUP_FULL"];
     fn create(state, user, body) {
-        let b = body.into_inner();
-        let input = CreateInput {
-            member_ids: b.member_ids,
-            name: b.name,
-            avatar: b.avatar,
-            join_policy: b.join_policy,
-        };
+        let CreateRequest { member_ids, name, avatar, join_policy } = body.into_inner();
+        let input = CreateInput { member_ids, name, avatar, join_policy };
         Ok(envelope::ok(group::create(&state, user.0.user_id, input).await?))
     }
 
@@ -198,18 +193,15 @@ signed_in_handlers! {
         409 "GROUP_DISSOLVED",
         404 "GROUP_NOT_FOUND"];
     fn update(state, user, body) {
-        let b = body.into_inner();
+        let UpdateRequest {
+            group_id, name, avatar, announcement, join_policy, speak_status, member_invite,
+            max_member, owner_id,
+        } = body.into_inner();
         let input = UpdateInput {
-            name: b.name,
-            avatar: b.avatar,
-            announcement: b.announcement,
-            join_policy: b.join_policy,
-            speak_status: b.speak_status,
-            member_invite: b.member_invite,
-            max_member: b.max_member,
-            owner_id: b.owner_id,
+            name, avatar, announcement, join_policy, speak_status, member_invite, max_member,
+            owner_id,
         };
-        group::update(&state, user.0.user_id, b.group_id, input).await?;
+        group::update(&state, user.0.user_id, group_id, input).await?;
         Ok(envelope::ok_empty())
     }
 
@@ -275,13 +267,10 @@ signed_in_handlers! {
         403 "NOT_GROUP_MEMBER, NOT_ADMIN, NOT_OWNER, CANNOT_EDIT_PEER_ADMIN, ADMIN_CANNOT_BE_MUTED",
         404 "TARGET_NOT_GROUP_MEMBER, GROUP_NOT_FOUND"];
     fn member_update(state, user, body) {
-        let b = body.into_inner();
-        let input = MemberUpdateInput {
-            role: b.role,
-            speak_status: b.speak_status,
-            muted_until: b.muted_until,
-        };
-        group::update_member(&state, user.0.user_id, b.group_id, b.user_id, input).await?;
+        let MemberUpdateRequest { group_id, user_id, role, speak_status, muted_until } =
+            body.into_inner();
+        let input = MemberUpdateInput { role, speak_status, muted_until };
+        group::update_member(&state, user.0.user_id, group_id, user_id, input).await?;
         Ok(envelope::ok_empty())
     }
 

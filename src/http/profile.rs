@@ -44,13 +44,9 @@ signed_in_handlers! {
     post "/api/v1/profile/update", json ProfileUpdateRequest => [Profile],
     errors [400 "INVALID_NICKNAME, INVALID_AVATAR, INVALID_TIME_FORMAT, INVALID_ONLINE_STATUS, INVALID_PARAMS"];
     fn update(state, user, body) {
-        let b = body.into_inner();
-        let update = ProfileUpdate {
-            nickname: b.nickname,
-            avatar: b.avatar,
-            birth_date: b.birth_date,
-            online_status: b.online_status,
-        };
+        let ProfileUpdateRequest { nickname, avatar, birth_date, online_status } =
+            body.into_inner();
+        let update = ProfileUpdate { nickname, avatar, birth_date, online_status };
         Ok(envelope::ok(user::update_profile(&state, user.0.user_id, update).await?))
     }
 
