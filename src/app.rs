@@ -273,8 +273,10 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// Shared state for a CLI command: the configured database (migrated like `serve` would),
-/// with an in-process bus and cache (the CLI reaches servers through the control table).
-pub async fn cli_state(config: Config, log: Logger) -> anyhow::Result<Core> {
+/// with an in-process bus and cache (the CLI reaches servers through the control table). It
+/// logs nothing: what a command has to say, it prints.
+pub async fn cli_state(config: Config) -> anyhow::Result<Core> {
+    let log = Logger::root(slog::Discard, slog::o!());
     crate::config::ensure_data_dir(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     let db = Db::connect(&config).await.context("database")?;

@@ -71,8 +71,36 @@ id_type! {
     GroupId
 }
 
-/// Declares a `#[repr(i16)]` enum with `as_i16`, `from_i16` and the `i16` conversions.
+/// Declares a `#[repr(i16)]` enum with `as_i16`, `from_i16` and the `i16` conversions. With a
+/// name after each value (`Open = 1 => "open",`) it also gets `name` and `from_name`.
 macro_rules! small_int_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $value:literal => $text:literal,)+
+        }
+    ) => {
+        small_int_enum! {
+            $(#[$meta])*
+            pub enum $name {
+                $($(#[$vmeta])* $variant = $value,)+
+            }
+        }
+
+        impl $name {
+            /// The name people and the API use for it (wire value, CLI and operator output).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+
+            /// The value a name names, `None` for a name no variant carries.
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.name() == name)
+            }
+        }
+    };
     (
         $(#[$meta:meta])*
         pub enum $name:ident {
@@ -153,20 +181,9 @@ impl OnlineStatus {
 small_int_enum! {
     /// A member's role in a group (`group_member.role`).
     pub enum GroupRole {
-        Member = 0,
-        Owner = 1,
-        Admin = 2,
-    }
-}
-
-impl GroupRole {
-    /// The name shown to people (the CLI's member list).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Member => "member",
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-        }
+        Member = 0 => "member",
+        Owner = 1 => "owner",
+        Admin = 2 => "admin",
     }
 }
 
@@ -174,25 +191,9 @@ small_int_enum! {
     /// How people come into a group (`groups.join_policy`); the API names it with
     /// [`JoinPolicy::name`].
     pub enum JoinPolicy {
-        InviteOnly = 0,
-        Open = 1,
-        Approval = 2,
-    }
-}
-
-impl JoinPolicy {
-    /// The wire name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::InviteOnly => "invite_only",
-            Self::Open => "open",
-            Self::Approval => "approval",
-        }
-    }
-
-    /// The policy a wire name names.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|p| p.name() == name)
+        InviteOnly = 0 => "invite_only",
+        Open = 1 => "open",
+        Approval = 2 => "approval",
     }
 }
 
@@ -217,20 +218,9 @@ small_int_enum! {
 small_int_enum! {
     /// Whether an account may be used (`users.status`).
     pub enum UserStatus {
-        Disabled = 0,
-        Active = 1,
-        Deleted = 2,
-    }
-}
-
-impl UserStatus {
-    /// The name shown to operators.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Disabled => "disabled",
-            Self::Active => "active",
-            Self::Deleted => "deleted",
-        }
+        Disabled = 0 => "disabled",
+        Active = 1 => "active",
+        Deleted = 2 => "deleted",
     }
 }
 
@@ -269,11 +259,11 @@ small_int_enum! {
     /// What an upload is for (`media.kind`): it sets the size limit, the types the bytes may
     /// be, and what the server does with them (thumbnails for images, a square for avatars).
     pub enum MediaKind {
-        Image = 1,
-        Voice = 2,
-        Video = 3,
-        File = 4,
-        Avatar = 5,
+        Image = 1 => "image",
+        Voice = 2 => "voice",
+        Video = 3 => "video",
+        File = 4 => "file",
+        Avatar = 5 => "avatar",
     }
 }
 
@@ -298,23 +288,6 @@ small_int_enum! {
         UserAvatar = 2,
         /// A group's avatar (`party_a` the group).
         GroupAvatar = 3,
-    }
-}
-
-impl MediaKind {
-    /// The wire name (`kind` of an upload).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Image => "image",
-            Self::Voice => "voice",
-            Self::Video => "video",
-            Self::File => "file",
-            Self::Avatar => "avatar",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|k| k.name() == name)
     }
 }
 

@@ -84,17 +84,8 @@ pub(crate) async fn pairs_phase(
     let base = fleet.ctl.delivered.load(Ordering::Relaxed);
     let window = ProcWindow::begin(args.server_pid);
     let t0 = Instant::now() + Duration::from_millis(50);
-    let out = send_schedule(
-        api,
-        jobs,
-        |i| Duration::from_secs_f64(i as f64 / rate),
-        t0,
-        start,
-        tag,
-        args.max_inflight,
-        None,
-    )
-    .await;
+    let paced = at_rate(rate);
+    let out = send_schedule(api, jobs, paced, t0, start, tag, args.max_inflight, None).await;
     drain(&fleet.ctl, base + expected, Duration::from_secs_f64(args.drain_secs)).await;
     (out, expected, window, t0)
 }

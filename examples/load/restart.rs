@@ -86,17 +86,8 @@ pub(crate) async fn b5(
         let r = restarter.restart(&api2).await;
         (killed, Instant::now(), r)
     });
-    let send = send_schedule(
-        api,
-        jobs,
-        |i| Duration::from_secs_f64(i as f64 / rate),
-        t0,
-        start,
-        &format!("{prefix}b5"),
-        args.max_inflight,
-        Some(Duration::from_secs(30)),
-    )
-    .await;
+    let (paced, tag, retry) = (at_rate(rate), format!("{prefix}b5"), Some(Duration::from_secs(30)));
+    let send = send_schedule(api, jobs, paced, t0, start, &tag, args.max_inflight, retry).await;
     let (killed, ready, new_pid) = restart.await.map_err(|e| e.to_string())?;
     let new_pid = new_pid?;
     let expected: u64 = send

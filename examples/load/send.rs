@@ -34,6 +34,12 @@ pub(crate) struct SendOut {
     pub(crate) offered_secs: f64,
 }
 
+/// The schedule of the fixed-rate scenarios for [`send_schedule`]: jobs spread evenly at
+/// `rate` a second.
+pub(crate) fn at_rate(rate: f64) -> impl Fn(usize) -> Duration {
+    move |i| Duration::from_secs_f64(i as f64 / rate)
+}
+
 /// Send `jobs` open-loop: job `i` is due at `t0 + at(i)`. A send that fails is retried with
 /// the same `action_id` until `retry_until` (b5), else counted as an error.
 #[allow(clippy::too_many_arguments)]

@@ -87,8 +87,7 @@ fn describe(g: &GroupInfo) -> serde_json::Value {
 }
 
 pub async fn run(cmd: GroupCommand, loaded: LoadedConfig) -> anyhow::Result<ExitCode> {
-    let log = slog::Logger::root(slog::Discard, slog::o!());
-    let state = crate::app::cli_state(loaded.config, log).await?;
+    let state = crate::app::cli_state(loaded.config).await?;
     match cmd {
         GroupCommand::List(ListPage { json, after, limit }) => {
             let groups = group::admin_list(&state, after, limit).await?;

@@ -22,8 +22,7 @@ pub enum MediaCommand {
 }
 
 pub async fn run(cmd: MediaCommand, loaded: LoadedConfig) -> anyhow::Result<ExitCode> {
-    let log = slog::Logger::root(slog::Discard, slog::o!());
-    let state = crate::app::cli_state(loaded.config, log).await?;
+    let state = crate::app::cli_state(loaded.config).await?;
     match cmd {
         MediaCommand::Gc { dry_run } => {
             let report = media::gc(&state, dry_run).await?;

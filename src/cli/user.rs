@@ -75,8 +75,7 @@ fn read_password(confirm: bool) -> anyhow::Result<String> {
 }
 
 pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitCode> {
-    let log = slog::Logger::root(slog::Discard, slog::o!());
-    let state = crate::app::cli_state(loaded.config, log).await?;
+    let state = crate::app::cli_state(loaded.config).await?;
     match cmd {
         UserCommand::List(ListPage { json, after, limit }) => {
             let users = user::list(&state, after, limit).await?;

@@ -19,8 +19,7 @@ pub enum WorldCommand {
 }
 
 pub async fn run(cmd: WorldCommand, loaded: LoadedConfig) -> anyhow::Result<ExitCode> {
-    let log = slog::Logger::root(slog::Discard, slog::o!());
-    let state = crate::app::cli_state(loaded.config, log).await?;
+    let state = crate::app::cli_state(loaded.config).await?;
     match cmd {
         WorldCommand::Mute => {
             chat::set_world_muted(&state, true).await?;

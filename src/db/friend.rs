@@ -11,6 +11,27 @@ use super::{Db, DbError, DbResult, last_insert_id};
 use crate::db_run;
 use crate::domain::{RequestStatus, UserId, UserStatus};
 
+/// Settle the invitation `$id`, if it is still pending, as `$status` with the invitee's
+/// `$reply`; its `pending_pair` is cleared so that the pair may be invited again. Evaluates to
+/// the rows changed (0: it was no longer pending).
+macro_rules! settle_invite {
+    ($c:expr, $id:expr, $status:expr, $reply:expr, $now:expr) => {
+        diesel::update(
+            user_relation_invite::table
+                .find($id)
+                .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16())),
+        )
+        .set((
+            user_relation_invite::status.eq($status.as_i16()),
+            user_relation_invite::reply.eq($reply),
+            user_relation_invite::pending_pair.eq(None::<String>),
+            user_relation_invite::updated_at.eq($now),
+        ))
+        .execute($c)
+        .await
+    };
+}
+
 /// A row of `user_relation`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = user_relation)]
@@ -41,9 +62,21 @@ pub struct InviteRow {
     pub updated_at: i64,
 }
 
+/// The pair's two users, smaller id first: the order of `user_a_id`/`user_b_id` and of
+/// `pending_pair`.
+fn ordered(a: UserId, b: UserId) -> (UserId, UserId) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+/// The condition that picks the row of the ordered pair `(lo, hi)` in `user_relation`.
+#[diesel::dsl::auto_type]
+fn pair_row(lo: UserId, hi: UserId) -> _ {
+    user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi))
+}
+
 /// The value of `pending_pair` for a pair.
 pub fn pair_key(a: UserId, b: UserId) -> String {
-    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    let (lo, hi) = ordered(a, b);
     format!("{lo}_{hi}")
 }
 
@@ -95,10 +128,8 @@ pub enum AcceptOutcome {
 impl Db {
     /// The relation row of a pair, if any.
     pub async fn relation_get(&self, a: UserId, b: UserId) -> DbResult<Option<RelationRow>> {
-        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        query!(self, optional RelationRow, user_relation::table
-            .filter(user_relation::user_a_id.eq(lo))
-            .filter(user_relation::user_b_id.eq(hi)))
+        let (lo, hi) = ordered(a, b);
+        query!(self, optional RelationRow, user_relation::table.filter(pair_row(lo, hi)))
     }
 
     /// What a private send needs in one round trip: `target`'s account status (`None`: no
@@ -108,12 +139,9 @@ impl Db {
         sender: UserId,
         target: UserId,
     ) -> DbResult<Option<(i16, Option<RelationRow>)>> {
-        let (lo, hi) = if sender < target { (sender, target) } else { (target, sender) };
+        let (lo, hi) = ordered(sender, target);
         query!(self, |c| users::table
-            .left_join(
-                user_relation::table
-                    .on(user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi))),
-            )
+            .left_join(user_relation::table.on(pair_row(lo, hi)),)
             .filter(users::id.eq(target))
             .select((users::status, user_relation::all_columns.nullable()))
             .first::<(i16, Option<RelationRow>)>(c)
@@ -130,7 +158,7 @@ impl Db {
         now: i64,
         change: impl Fn(&RelationRow) -> RelationChanges + Send + Sync + 'static,
     ) -> DbResult<(RelationRow, RelationRow)> {
-        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        let (lo, hi) = ordered(a, b);
         let change = std::sync::Arc::new(change);
         self.run_retrying(move |mut conn| {
             let change = change.clone();
@@ -141,11 +169,9 @@ impl Db {
                             .values(&NewRelation::strangers(lo, hi, now))
                             .execute(c)
                             .await?;
-                        let row_filter =
-                            user_relation::user_a_id.eq(lo).and(user_relation::user_b_id.eq(hi));
                         // Re-read after our own write so the row is locked (MySQL) for the update.
                         let before = user_relation::table
-                            .filter(row_filter)
+                            .filter(pair_row(lo, hi))
                             .select(RelationRow::as_select())
                             .first(c)
                             .await?;
@@ -215,20 +241,7 @@ impl Db {
 
     /// Reject a pending invitation; false when it was no longer pending.
     pub async fn invite_reject(&self, id: i64, reply: String, now: i64) -> DbResult<bool> {
-        query!(self, |c| diesel::update(
-            user_relation_invite::table
-                .find(id)
-                .filter(user_relation_invite::status.eq(RequestStatus::Pending.as_i16()))
-        )
-        .set((
-            user_relation_invite::status.eq(RequestStatus::Rejected.as_i16()),
-            user_relation_invite::reply.eq(&reply),
-            user_relation_invite::pending_pair.eq(None::<String>),
-            user_relation_invite::updated_at.eq(now),
-        ))
-        .execute(c)
-        .await)
-        .map(|n| n > 0)
+        query!(self, |c| settle_invite!(c, id, RequestStatus::Rejected, &reply, now)).map(|n| n > 0)
     }
 
     /// In one transaction: settle the invitation `id` as accepted (only if still pending) and
@@ -241,23 +254,13 @@ impl Db {
         reply: String,
         now: i64,
     ) -> DbResult<AcceptOutcome> {
-        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        let (lo, hi) = ordered(a, b);
         self.run_retrying(move |mut conn| {
             let reply = reply.clone();
             async move {
                 db_run!(&mut conn, |c| {
                     c.transaction(async |c| {
-                        let settled = diesel::update(user_relation_invite::table.find(id).filter(
-                            user_relation_invite::status.eq(RequestStatus::Pending.as_i16()),
-                        ))
-                        .set((
-                            user_relation_invite::status.eq(RequestStatus::Accepted.as_i16()),
-                            user_relation_invite::reply.eq(&reply),
-                            user_relation_invite::pending_pair.eq(None::<String>),
-                            user_relation_invite::updated_at.eq(now),
-                        ))
-                        .execute(c)
-                        .await?;
+                        let settled = settle_invite!(c, id, RequestStatus::Accepted, &reply, now)?;
                         if settled == 0 {
                             return Ok::<_, DbError>(AcceptOutcome::AlreadyHandled);
                         }
@@ -265,14 +268,10 @@ impl Db {
                             .values(&NewRelation::strangers(lo, hi, now))
                             .execute(c)
                             .await?;
-                        diesel::update(
-                            user_relation::table
-                                .filter(user_relation::user_a_id.eq(lo))
-                                .filter(user_relation::user_b_id.eq(hi)),
-                        )
-                        .set((user_relation::status.eq(3), user_relation::updated_at.eq(now)))
-                        .execute(c)
-                        .await?;
+                        diesel::update(user_relation::table.filter(pair_row(lo, hi)))
+                            .set((user_relation::status.eq(3), user_relation::updated_at.eq(now)))
+                            .execute(c)
+                            .await?;
                         Ok(AcceptOutcome::Accepted)
                     })
                     .await

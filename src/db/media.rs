@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{media, media_refs, media_usage};
-use super::{Db, DbError, DbResult};
+use super::{Db, DbConn, DbError, DbResult};
 use crate::db_run;
 use crate::domain::{MediaState, UserId};
 
@@ -386,35 +386,21 @@ impl Db {
         self.run(move |mut conn| async move {
             // SUM of a BIGINT is a DECIMAL to diesel: cast it back, in each dialect.
             type Total = diesel::sql_types::Nullable<diesel::sql_types::BigInt>;
-            let rows: Vec<(i16, i16, i64, Option<i64>)> = db_run!(
-                &mut conn,
-                sqlite
-                    | c
-                    | media::table
-                        .group_by((media::kind, media::state))
-                        .select((
-                            media::kind,
-                            media::state,
-                            diesel::dsl::count_star(),
-                            diesel::dsl::sql::<Total>("CAST(SUM(size) AS INTEGER)"),
-                        ))
-                        .order((media::kind, media::state))
-                        .load(c)
-                        .await,
-                mysql
-                    | c
-                    | media::table
-                        .group_by((media::kind, media::state))
-                        .select((
-                            media::kind,
-                            media::state,
-                            diesel::dsl::count_star(),
-                            diesel::dsl::sql::<Total>("CAST(SUM(size) AS SIGNED)"),
-                        ))
-                        .order((media::kind, media::state))
-                        .load(c)
-                        .await
-            )?;
+            let total = match conn {
+                DbConn::Sqlite(_) => "CAST(SUM(size) AS INTEGER)",
+                DbConn::Mysql(_) => "CAST(SUM(size) AS SIGNED)",
+            };
+            let rows: Vec<(i16, i16, i64, Option<i64>)> = db_run!(&mut conn, |c| media::table
+                .group_by((media::kind, media::state))
+                .select((
+                    media::kind,
+                    media::state,
+                    diesel::dsl::count_star(),
+                    diesel::dsl::sql::<Total>(total),
+                ))
+                .order((media::kind, media::state))
+                .load(c)
+                .await)?;
             Ok(rows
                 .into_iter()
                 .map(|(kind, state, count, bytes)| MediaTally {

@@ -60,7 +60,7 @@ use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
-use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
@@ -299,19 +299,12 @@ impl MysqlSetup {
         manager_config.recycling_method = RecyclingMethod::Fast;
         manager_config.custom_setup = Box::new(move |url| {
             let (url, setup) = (url.to_string(), setup.clone());
-            async move {
-                let mut conn = MysqlConn::establish(&url).await?;
-                conn.batch_execute(&setup)
-                    .await
-                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                Ok(conn)
-            }
-            .boxed()
+            async move { establish_with_setup::<MysqlConn>(&url, &setup).await }.boxed()
         });
         let manager = AsyncDieselConnectionManager::new_with_config(&self.url, manager_config);
         let hook_verify = self.verify.clone();
-        Pool::builder(manager)
-            .pre_recycle(Hook::async_fn(move |conn: &mut MysqlConn, metrics| {
+        let builder = Pool::builder(manager).pre_recycle(Hook::async_fn(
+            move |conn: &mut MysqlConn, metrics| {
                 let needed = metrics.last_used() >= MYSQL_VERIFY_IDLE || hook_verify.is_open();
                 Box::pin(async move {
                     if !needed {
@@ -323,13 +316,9 @@ impl MysqlSetup {
                         .map(drop)
                         .map_err(|e| HookError::message(e.to_string()))
                 })
-            }))
-            .max_size(size)
-            .wait_timeout(Some(timeout))
-            .create_timeout(Some(timeout))
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()
-            .map_err(|e| DbError::Connect(e.to_string()))
+            },
+        ));
+        build_pool(builder, size, timeout)
     }
 }
 
@@ -350,24 +339,41 @@ impl SqliteSetup {
         manager_config.custom_setup = Box::new(move |url| {
             let pragmas = pragmas.clone();
             let path = sqlite_path(url).to_string();
-            async move {
-                let mut conn = SqliteConn::establish(&path).await?;
-                conn.batch_execute(&pragmas)
-                    .await
-                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                Ok(conn)
-            }
-            .boxed()
+            async move { establish_with_setup::<SqliteConn>(&path, &pragmas).await }.boxed()
         });
         let manager = AsyncDieselConnectionManager::new_with_config(&self.path, manager_config);
-        Pool::builder(manager)
-            .max_size(size)
-            .wait_timeout(Some(self.timeout))
-            .create_timeout(Some(self.timeout))
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()
-            .map_err(|e| DbError::Connect(e.to_string()))
+        build_pool(Pool::builder(manager), size, self.timeout)
     }
+}
+
+/// A new connection for a pool: opened at `url`, then set up with `setup` (pragmas, session
+/// variables) before its first use.
+async fn establish_with_setup<C: AsyncConnection>(
+    url: &str,
+    setup: &str,
+) -> diesel::ConnectionResult<C> {
+    let mut conn = C::establish(url).await?;
+    conn.batch_execute(setup).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// A pool of at most `size` connections, on the tokio runtime, whose checkouts and new
+/// connections wait at most `timeout`.
+fn build_pool<C>(
+    builder: deadpool::managed::PoolBuilder<AsyncDieselConnectionManager<C>>,
+    size: usize,
+    timeout: Duration,
+) -> DbResult<Pool<C>>
+where
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
+{
+    builder
+        .max_size(size)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| DbError::Connect(e.to_string()))
 }
 
 impl Db {

@@ -58,61 +58,22 @@ pub async fn captcha_issue_post(
     captcha_issue(state, req, query).await
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RegisterRequest {
-    /// 3-32 characters: letters, digits, `_ . -`, starting with a letter or digit; unique
-    /// without regard to case.
-    #[schema(pattern = r"^\s*[A-Za-z0-9][A-Za-z0-9_.-]{2,31}\s*$")]
-    pub username: String,
-    /// At least 8 characters with letters and digits (configurable); at most 72 bytes.
-    pub password: String,
-    pub confirm_password: String,
-    /// 1-32 characters; defaults to the username.
-    pub nickname: Option<String>,
-    /// `YYYY-MM-DD`, between 1900-01-01 and today.
-    pub birth_date: Option<String>,
-    /// Answer to the captcha (when `auth.captcha_on_register`).
-    pub captcha: Option<String>,
-    pub captcha_id: Option<String>,
-}
-
 /// Create an account.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterInput,
     responses((status = 200, body = inline(Envelope<UserSummary>)),
         (status = 400, description = "INVALID_USERNAME, INVALID_PASSWORD, CONFIRM_PASSWORD_MISMATCH, INVALID_NICKNAME, INVALID_TIME_FORMAT, CAPTCHA_*", body = ErrorEnvelope),
         (status = 403, description = "REGISTRATION_CLOSED", body = ErrorEnvelope),
         (status = 409, description = "ACCOUNT_EXISTS", body = ErrorEnvelope)))]
 pub async fn register(
     state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
+    body: web::Json<RegisterInput>,
 ) -> Result<HttpResponse, AppError> {
-    let b = body.into_inner();
-    let input = RegisterInput {
-        username: b.username,
-        password: b.password,
-        confirm_password: b.confirm_password,
-        nickname: b.nickname,
-        birth_date: b.birth_date,
-        captcha: b.captcha,
-        captcha_id: b.captcha_id,
-    };
-    Ok(envelope::ok(auth::register(&state, input).await?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginRequest {
-    #[schema(pattern = r"\S")]
-    pub username: String,
-    #[schema(min_length = 1)]
-    pub password: String,
-    /// Required after `auth.login_captcha_after` failures (the error says `need_captcha`).
-    pub captcha: Option<String>,
-    pub captcha_id: Option<String>,
+    Ok(envelope::ok(auth::register(&state, body.into_inner()).await?))
 }
 
 /// Log in and get a bearer token. Failed attempts answer `data: {fail_times, need_captcha}`
 /// once a captcha becomes necessary.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginInput,
     responses((status = 200, body = inline(Envelope<LoginOutput>)),
         (status = 400, description = "CAPTCHA_ID_EMPTY, CAPTCHA_EMPTY, CAPTCHA_INVALID", body = ErrorEnvelope),
         (status = 401, description = "WRONG_CREDENTIALS", body = ErrorEnvelope),
@@ -121,36 +82,9 @@ pub struct LoginRequest {
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: web::Json<LoginInput>,
 ) -> Result<HttpResponse, AppError> {
-    let b = body.into_inner();
-    let input = LoginInput {
-        username: b.username,
-        password: b.password,
-        captcha: b.captcha,
-        captcha_id: b.captcha_id,
-    };
-    Ok(envelope::ok(auth::login(&state, input, client_info(&req)).await?))
-}
-
-/// End the current session (its token stops working on every instance at once).
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = inline(Envelope<Object>)),
-        (status = 401, description = "TOKEN_*", body = ErrorEnvelope)))]
-pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, AppError> {
-    auth::logout(&state, &user.0).await?;
-    Ok(envelope::ok_empty())
-}
-
-/// My live sessions (devices), newest first.
-#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = inline(Envelope<Vec<SessionView>>)),
-        (status = 401, description = "TOKEN_*", body = ErrorEnvelope)))]
-pub async fn sessions(
-    state: web::Data<AppState>,
-    user: AuthUser,
-) -> Result<HttpResponse, AppError> {
-    Ok(envelope::ok(auth::list_sessions(&state, &user.0).await?))
+    Ok(envelope::ok(auth::login(&state, body.into_inner(), client_info(&req)).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -169,16 +103,27 @@ pub struct RevokeResult {
     pub revoked: Vec<i64>,
 }
 
-/// Revoke one of my sessions, or all the others.
-#[utoipa::path(post, path = "/api/v1/auth/sessions/revoke", tag = "auth", security(("bearer" = [])),
-    request_body = RevokeRequest,
-    responses((status = 200, body = inline(Envelope<RevokeResult>)),
-        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorEnvelope)))]
-pub async fn revoke(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: web::Json<RevokeRequest>,
-) -> Result<HttpResponse, AppError> {
-    let revoked = auth::revoke_sessions(&state, &user.0, body.session_id, body.all_others).await?;
-    Ok(envelope::ok(RevokeResult { revoked }))
+signed_in_handlers! {
+    tag "auth", routes signed_in_routes;
+
+    /// End the current session (its token stops working on every instance at once).
+    post "/api/v1/auth/logout" => [Object], errors [401 "TOKEN_*"];
+    fn logout(state, user) {
+        auth::logout(&state, &user.0).await?;
+        Ok(envelope::ok_empty())
+    }
+
+    /// My live sessions (devices), newest first.
+    get "/api/v1/auth/sessions" => [Vec<SessionView>], errors [401 "TOKEN_*"];
+    fn sessions(state, user) {
+        Ok(envelope::ok(auth::list_sessions(&state, &user.0).await?))
+    }
+
+    /// Revoke one of my sessions, or all the others.
+    post "/api/v1/auth/sessions/revoke", json RevokeRequest => [RevokeResult],
+    errors [404 "SESSION_NOT_FOUND"];
+    fn revoke(state, user, body) {
+        let revoked = auth::revoke_sessions(&state, &user.0, body.session_id, body.all_others).await?;
+        Ok(envelope::ok(RevokeResult { revoked }))
+    }
 }

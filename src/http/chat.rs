@@ -10,22 +10,9 @@ use super::extract::AuthUser;
 use super::schema;
 use crate::db::conversation::ConversationFlag;
 use crate::error::AppError;
-use crate::service::chat::{self, ConversationView, HistoryPage, ReadMark, SendInput};
+use crate::service::chat::{self, ConversationView, HistoryPage, MessageAt, ReadMark, SendInput};
 use crate::state::AppState;
 use crate::store::StoredMessage;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/chat/message/send", web::post().to(send))
-        .route("/api/v1/chat/message/rollback", web::post().to(rollback))
-        .route("/api/v1/chat/message/delete", web::post().to(delete))
-        .route("/api/v1/chat/message/last", web::get().to(last))
-        .route("/api/v1/chat/message/list", web::get().to(list))
-        .route("/api/v1/chat/message/read", web::post().to(read))
-        .route("/api/v1/chat/message/read_by", web::get().to(read_by))
-        .route("/api/v1/chat/conversations", web::get().to(conversations))
-        .route("/api/v1/chat/conversation/pin", web::post().to(pin))
-        .route("/api/v1/chat/conversation/mute", web::post().to(mute));
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendRequest {
@@ -48,31 +35,6 @@ pub struct SendRequest {
     pub body: Value,
 }
 
-/// Send a message. Answered only after it is stored; the same `action_id` never stores twice:
-/// a retry of the same message gets the first answer, another message under a used
-/// `action_id` is refused (409 `ACTION_ID_REUSED`).
-#[utoipa::path(post, path = "/api/v1/chat/message/send", tag = "chat", security(("bearer" = [])), request_body = SendRequest,
-    responses((status = 200, body = inline(Envelope<StoredMessage>)),
-        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TYPE, INVALID_TARGET_ID, INVALID_BODY, INVALID_ACTION_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
-        (status = 403, description = "NOT_FRIENDS, BLOCKED_BY_TARGET, TARGET_BLOCKED, NOT_GROUP_MEMBER, GROUP_ALL_MUTED, MEMBER_MUTED, GROUP_DISSOLVED, WORLD_DISABLED, WORLD_MUTED", body = ErrorEnvelope),
-        (status = 409, description = "ACTION_ID_REUSED: the action_id names another message", body = ErrorEnvelope),
-        (status = 429, description = "SLOW_MODE", body = ErrorEnvelope)))]
-pub async fn send(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: web::Json<SendRequest>,
-) -> Result<HttpResponse, AppError> {
-    let b = body.into_inner();
-    let input = SendInput {
-        action_id: b.action_id,
-        session_type: b.session_type,
-        message_type: b.message_type,
-        target_id: b.target_id,
-        body: b.body,
-    };
-    Ok(envelope::ok(chat::send(&state, &user.0, input).await?))
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MessageRef {
     #[schema(schema_with = schema::session_type)]
@@ -83,37 +45,10 @@ pub struct MessageRef {
     pub message_id: i64,
 }
 
-/// Recall a message (yours within the recall window; group owners/admins: any member's).
-#[utoipa::path(post, path = "/api/v1/chat/message/rollback", tag = "chat", security(("bearer" = [])), request_body = MessageRef,
-    responses((status = 200, body = inline(Envelope<StoredMessage>)),
-        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
-        (status = 403, description = "RECALL_FAILED, NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope),
-        (status = 404, description = "MESSAGE_NOT_FOUND", body = ErrorEnvelope)))]
-pub async fn rollback(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: web::Json<MessageRef>,
-) -> Result<HttpResponse, AppError> {
-    let m =
-        chat::recall(&state, user.0.user_id, body.session_type, body.target_id, body.message_id)
-            .await?;
-    Ok(envelope::ok(m))
-}
-
-/// Delete a message for me only (it stays a tombstone in my history).
-#[utoipa::path(post, path = "/api/v1/chat/message/delete", tag = "chat", security(("bearer" = [])), request_body = MessageRef,
-    responses((status = 200, body = inline(Envelope<Object>)),
-        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope),
-        (status = 404, description = "MESSAGE_NOT_FOUND", body = ErrorEnvelope)))]
-pub async fn delete(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: web::Json<MessageRef>,
-) -> Result<HttpResponse, AppError> {
-    chat::delete_for_me(&state, user.0.user_id, body.session_type, body.target_id, body.message_id)
-        .await?;
-    Ok(envelope::ok_empty())
+impl MessageRef {
+    fn at(&self) -> MessageAt {
+        MessageAt::new(self.session_type, self.target_id, self.message_id)
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -124,22 +59,6 @@ pub struct LastQuery {
     pub target_id: i64,
     /// How many (default 20, at most `chat.history_page_max`).
     pub limit: Option<i64>,
-}
-
-/// The newest messages of a conversation, newest first; recalled and deleted messages are
-/// tombstones with their status.
-#[utoipa::path(get, path = "/api/v1/chat/message/last", tag = "chat", security(("bearer" = [])), params(LastQuery),
-    responses((status = 200, body = inline(Envelope<Vec<StoredMessage>>)),
-        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope)))]
-pub async fn last(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    q: web::Query<LastQuery>,
-) -> Result<HttpResponse, AppError> {
-    Ok(envelope::ok(
-        chat::last(&state, user.0.user_id, q.session_type, q.target_id, q.limit).await?,
-    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -156,45 +75,6 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-/// A page of history by message id, ascending; says whether more exist.
-#[utoipa::path(get, path = "/api/v1/chat/message/list", tag = "chat", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = inline(Envelope<HistoryPage>)),
-        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF, INVALID_PARAMS (both before_message_id and after_message_id)", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope)))]
-pub async fn list(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    q: web::Query<ListQuery>,
-) -> Result<HttpResponse, AppError> {
-    let page = chat::list(
-        &state,
-        user.0.user_id,
-        q.session_type,
-        q.target_id,
-        q.before_message_id,
-        q.after_message_id,
-        q.limit,
-    )
-    .await?;
-    Ok(envelope::ok(page))
-}
-
-/// Mark a conversation read up to `message_id` (never moves backwards).
-#[utoipa::path(post, path = "/api/v1/chat/message/read", tag = "chat", security(("bearer" = [])), request_body = MessageRef,
-    responses((status = 200, body = inline(Envelope<ReadMark>)),
-        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope)))]
-pub async fn read(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: web::Json<MessageRef>,
-) -> Result<HttpResponse, AppError> {
-    let mark =
-        chat::mark_read(&state, user.0.user_id, body.session_type, body.target_id, body.message_id)
-            .await?;
-    Ok(envelope::ok(mark))
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReadByQuery {
     #[param(required = true, schema_with = schema::session_type)]
@@ -205,37 +85,16 @@ pub struct ReadByQuery {
     pub message_id: i64,
 }
 
+impl ReadByQuery {
+    fn at(&self) -> MessageAt {
+        MessageAt::new(self.session_type, self.target_id, self.message_id)
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadBy {
     /// How many other participants have read up to this message.
     pub read_by: i64,
-}
-
-/// How many participants (other than the sender) have read a message ("read by N").
-#[utoipa::path(get, path = "/api/v1/chat/message/read_by", tag = "chat", security(("bearer" = [])), params(ReadByQuery),
-    responses((status = 200, body = inline(Envelope<ReadBy>)),
-        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope),
-        (status = 404, description = "MESSAGE_NOT_FOUND", body = ErrorEnvelope)))]
-pub async fn read_by(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    q: web::Query<ReadByQuery>,
-) -> Result<HttpResponse, AppError> {
-    let n =
-        chat::read_by(&state, user.0.user_id, q.session_type, q.target_id, q.message_id).await?;
-    Ok(envelope::ok(ReadBy { read_by: n }))
-}
-
-/// My conversations: last message, unread count, read positions; pinned first, then by
-/// last activity.
-#[utoipa::path(get, path = "/api/v1/chat/conversations", tag = "chat", security(("bearer" = [])),
-    responses((status = 200, body = inline(Envelope<Vec<ConversationView>>))))]
-pub async fn conversations(
-    state: web::Data<AppState>,
-    user: AuthUser,
-) -> Result<HttpResponse, AppError> {
-    Ok(envelope::ok(chat::conversations(&state, user.0.user_id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -247,21 +106,6 @@ pub struct PinRequest {
     pub pinned: bool,
 }
 
-/// Pin or unpin a conversation.
-#[utoipa::path(post, path = "/api/v1/chat/conversation/pin", tag = "chat", security(("bearer" = [])), request_body = PinRequest,
-    responses((status = 200, body = inline(Envelope<Object>)),
-        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope)))]
-pub async fn pin(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: web::Json<PinRequest>,
-) -> Result<HttpResponse, AppError> {
-    let flag = ConversationFlag::Pinned(body.pinned);
-    chat::set_flag(&state, user.0.user_id, body.session_type, body.target_id, flag).await?;
-    Ok(envelope::ok_empty())
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MuteRequest {
     #[schema(schema_with = schema::session_type)]
@@ -271,17 +115,114 @@ pub struct MuteRequest {
     pub muted: bool,
 }
 
-/// Mute or unmute a conversation (for me: no change to what others can send).
-#[utoipa::path(post, path = "/api/v1/chat/conversation/mute", tag = "chat", security(("bearer" = [])), request_body = MuteRequest,
-    responses((status = 200, body = inline(Envelope<Object>)),
-        (status = 400, description = "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF", body = ErrorEnvelope),
-        (status = 403, description = "NOT_GROUP_MEMBER, WORLD_DISABLED", body = ErrorEnvelope)))]
-pub async fn mute(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: web::Json<MuteRequest>,
-) -> Result<HttpResponse, AppError> {
-    let flag = ConversationFlag::Muted(body.muted);
-    chat::set_flag(&state, user.0.user_id, body.session_type, body.target_id, flag).await?;
-    Ok(envelope::ok_empty())
+signed_in_handlers! {
+    tag "chat", routes routes;
+
+    /// Send a message. Answered only after it is stored; the same `action_id` never stores twice:
+    /// a retry of the same message gets the first answer, another message under a used
+    /// `action_id` is refused (409 `ACTION_ID_REUSED`).
+    post "/api/v1/chat/message/send", json SendRequest => [StoredMessage],
+    errors [400 "INVALID_SESSION_TYPE, INVALID_TYPE, INVALID_TARGET_ID, INVALID_BODY, INVALID_ACTION_ID, CHAT_WITH_SELF",
+        403 "NOT_FRIENDS, BLOCKED_BY_TARGET, TARGET_BLOCKED, NOT_GROUP_MEMBER, GROUP_ALL_MUTED, MEMBER_MUTED, GROUP_DISSOLVED, WORLD_DISABLED, WORLD_MUTED",
+        409 "ACTION_ID_REUSED: the action_id names another message",
+        429 "SLOW_MODE"];
+    fn send(state, user, body) {
+        let SendRequest { action_id, session_type, message_type, target_id, body } =
+            body.into_inner();
+        let input = SendInput { action_id, session_type, message_type, target_id, body };
+        Ok(envelope::ok(chat::send(&state, &user.0, input).await?))
+    }
+
+    /// Recall a message (yours within the recall window; group owners/admins: any member's).
+    post "/api/v1/chat/message/rollback", json MessageRef => [StoredMessage],
+    errors [400 "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF",
+        403 "RECALL_FAILED, NOT_GROUP_MEMBER, WORLD_DISABLED",
+        404 "MESSAGE_NOT_FOUND"];
+    fn rollback(state, user, body) {
+        Ok(envelope::ok(chat::recall(&state, user.0.user_id, body.at()).await?))
+    }
+
+    /// Delete a message for me only (it stays a tombstone in my history).
+    post "/api/v1/chat/message/delete", json MessageRef => [Object],
+    errors [400 "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF",
+        403 "NOT_GROUP_MEMBER, WORLD_DISABLED",
+        404 "MESSAGE_NOT_FOUND"];
+    fn delete(state, user, body) {
+        chat::delete_for_me(&state, user.0.user_id, body.at()).await?;
+        Ok(envelope::ok_empty())
+    }
+
+    /// The newest messages of a conversation, newest first; recalled and deleted messages are
+    /// tombstones with their status.
+    get "/api/v1/chat/message/last", query LastQuery => [Vec<StoredMessage>],
+    errors [400 "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF",
+        403 "NOT_GROUP_MEMBER, WORLD_DISABLED"];
+    fn last(state, user, q) {
+        Ok(envelope::ok(
+            chat::last(&state, user.0.user_id, q.session_type, q.target_id, q.limit).await?,
+        ))
+    }
+
+    /// A page of history by message id, ascending; says whether more exist.
+    get "/api/v1/chat/message/list", query ListQuery => [HistoryPage],
+    errors [400 "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF, INVALID_PARAMS (both before_message_id and after_message_id)",
+        403 "NOT_GROUP_MEMBER, WORLD_DISABLED"];
+    fn list(state, user, q) {
+        let page = chat::list(
+            &state,
+            user.0.user_id,
+            q.session_type,
+            q.target_id,
+            q.before_message_id,
+            q.after_message_id,
+            q.limit,
+        )
+        .await?;
+        Ok(envelope::ok(page))
+    }
+
+    /// Mark a conversation read up to `message_id` (never moves backwards).
+    post "/api/v1/chat/message/read", json MessageRef => [ReadMark],
+    errors [400 "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF",
+        403 "NOT_GROUP_MEMBER, WORLD_DISABLED"];
+    fn read(state, user, body) {
+        Ok(envelope::ok(chat::mark_read(&state, user.0.user_id, body.at()).await?))
+    }
+
+    /// How many participants (other than the sender) have read a message ("read by N").
+    get "/api/v1/chat/message/read_by", query ReadByQuery => [ReadBy],
+    errors [400 "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF",
+        403 "NOT_GROUP_MEMBER, WORLD_DISABLED",
+        404 "MESSAGE_NOT_FOUND"];
+    fn read_by(state, user, q) {
+        let n = chat::read_by(&state, user.0.user_id, q.at()).await?;
+        Ok(envelope::ok(ReadBy { read_by: n }))
+    }
+
+    /// My conversations: last message, unread count, read positions; pinned first, then by
+    /// last activity.
+    get "/api/v1/chat/conversations" => [Vec<ConversationView>];
+    fn conversations(state, user) {
+        Ok(envelope::ok(chat::conversations(&state, user.0.user_id).await?))
+    }
+
+    /// Pin or unpin a conversation.
+    post "/api/v1/chat/conversation/pin", json PinRequest => [Object],
+    errors [400 "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF",
+        403 "NOT_GROUP_MEMBER, WORLD_DISABLED"];
+    fn pin(state, user, body) {
+        let flag = ConversationFlag::Pinned(body.pinned);
+        chat::set_flag(&state, user.0.user_id, body.session_type, body.target_id, flag).await?;
+        Ok(envelope::ok_empty())
+    }
+
+    /// Mute or unmute a conversation (for me: no change to what others can send).
+    post "/api/v1/chat/conversation/mute", json MuteRequest => [Object],
+    errors [400 "INVALID_SESSION_TYPE, INVALID_TARGET_ID, CHAT_WITH_SELF",
+        403 "NOT_GROUP_MEMBER, WORLD_DISABLED"];
+    fn mute(state, user, body) {
+        let flag = ConversationFlag::Muted(body.muted);
+        chat::set_flag(&state, user.0.user_id, body.session_type, body.target_id, flag).await?;
+        Ok(envelope::ok_empty())
+    }
 }

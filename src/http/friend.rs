@@ -14,17 +14,6 @@ use crate::service::friend::{
 };
 use crate::state::AppState;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/friend/find", web::get().to(find))
-        .route("/api/v1/friend/list", web::get().to(list))
-        .route("/api/v1/friend/update", web::post().to(update))
-        .route("/api/v1/friend/invite/add", web::post().to(invite_add))
-        .route("/api/v1/friend/invite/update", web::post().to(invite_update))
-        .route("/api/v1/friend/invite/received", web::get().to(invites_received))
-        .route("/api/v1/friend/invite/sent", web::get().to(invites_sent))
-        .route("/api/v1/friend/invite/pending_count", web::get().to(pending_count));
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct FindQuery {
     /// Exact user id.
@@ -39,39 +28,12 @@ pub struct FindQuery {
     pub limit: Option<i64>,
 }
 
-/// Find people by id or nickname prefix. Disabled/deleted users, you, and users who blocked
-/// you are not returned.
-#[utoipa::path(get, path = "/api/v1/friend/find", tag = "friend", security(("bearer" = [])), params(FindQuery),
-    responses((status = 200, body = inline(Envelope<Vec<UserCard>>)),
-        (status = 400, description = "FIND_PARAMS_MISSING, FIND_NICKNAME_TOO_SHORT, INVALID_USER_ID", body = ErrorEnvelope)))]
-pub async fn find(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    q: web::Query<FindQuery>,
-) -> Result<HttpResponse, AppError> {
-    let found =
-        friend::find(&state, user.0.user_id, q.user_id, q.nickname.as_deref(), q.start_id, q.limit)
-            .await?;
-    Ok(envelope::ok(found))
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
     /// Return friends with user id greater than this.
     pub after_id: Option<i64>,
     /// Page size, 1-1000 (default 100).
     pub limit: Option<i64>,
-}
-
-/// My friends with my remark for each and their visible online status.
-#[utoipa::path(get, path = "/api/v1/friend/list", tag = "friend", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = inline(Envelope<Vec<FriendView>>))))]
-pub async fn list(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    q: web::Query<ListQuery>,
-) -> Result<HttpResponse, AppError> {
-    Ok(envelope::ok(friend::list(&state, user.0.user_id, q.after_id, q.limit).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -92,26 +54,6 @@ pub struct UpdateRequest {
     pub delete_history: bool,
 }
 
-/// Delete, block, unblock, or set a remark.
-#[utoipa::path(post, path = "/api/v1/friend/update", tag = "friend", security(("bearer" = [])), request_body = UpdateRequest,
-    responses((status = 200, body = inline(Envelope<UpdateOutcome>)),
-        (status = 400, description = "FRIEND_SELF, FRIEND_NOTHING_SET, FRIEND_STATUS_XOR_BLOCK, FRIEND_STATUS_MUST_BE_0, FRIEND_BLOCK_MUST_BE_0_OR_1, INVALID_REMARK", body = ErrorEnvelope),
-        (status = 404, description = "FRIEND_NO_RELATION", body = ErrorEnvelope)))]
-pub async fn update(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: web::Json<UpdateRequest>,
-) -> Result<HttpResponse, AppError> {
-    let b = body.into_inner();
-    let change = FriendUpdate {
-        status: b.status,
-        block_status: b.block_status,
-        remark: b.remark,
-        delete_history: b.delete_history,
-    };
-    Ok(envelope::ok(friend::update(&state, user.0.user_id, b.user_id, change).await?))
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct InviteRequest {
     /// Who to invite.
@@ -121,22 +63,6 @@ pub struct InviteRequest {
     #[serde(default)]
     #[schema(max_length = 100)]
     pub note: String,
-}
-
-/// Invite a user. Becomes a friendship at once if they invited you, or if only you had
-/// deleted them.
-#[utoipa::path(post, path = "/api/v1/friend/invite/add", tag = "friend", security(("bearer" = [])), request_body = InviteRequest,
-    responses((status = 200, body = inline(Envelope<InviteOutcome>)),
-        (status = 400, description = "INVALID_USER_ID, FRIEND_SELF, INVALID_NOTE", body = ErrorEnvelope),
-        (status = 403, description = "TARGET_DISABLED, TARGET_DELETED, BLOCKED_BY_TARGET, TARGET_BLOCKED", body = ErrorEnvelope),
-        (status = 404, description = "TARGET_NOT_EXISTS", body = ErrorEnvelope),
-        (status = 409, description = "ALREADY_FRIENDS, INVITE_ALREADY_PENDING", body = ErrorEnvelope)))]
-pub async fn invite_add(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: web::Json<InviteRequest>,
-) -> Result<HttpResponse, AppError> {
-    Ok(envelope::ok(friend::invite(&state, user.0.user_id, body.user_id, &body.note).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -152,22 +78,6 @@ pub struct AnswerRequest {
     pub reply: String,
 }
 
-/// Accept or reject an invitation you received.
-#[utoipa::path(post, path = "/api/v1/friend/invite/update", tag = "friend", security(("bearer" = [])), request_body = AnswerRequest,
-    responses((status = 200, body = inline(Envelope<InviteOutcome>)),
-        (status = 400, description = "INVITE_STATUS_INVALID, INVITE_REPLY_TOO_LONG", body = ErrorEnvelope),
-        (status = 404, description = "INVITE_NOT_FOUND", body = ErrorEnvelope),
-        (status = 409, description = "INVITE_ALREADY_HANDLED", body = ErrorEnvelope)))]
-pub async fn invite_update(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: web::Json<AnswerRequest>,
-) -> Result<HttpResponse, AppError> {
-    Ok(envelope::ok(
-        friend::answer(&state, user.0.user_id, body.id, body.status, &body.reply).await?,
-    ))
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct InviteListQuery {
     #[param(schema_with = schema::invite_status_filter)]
@@ -178,43 +88,83 @@ pub struct InviteListQuery {
     pub limit: Option<i64>,
 }
 
-/// Invitations I received, newest first.
-#[utoipa::path(get, path = "/api/v1/friend/invite/received", tag = "friend", security(("bearer" = [])), params(InviteListQuery),
-    responses((status = 200, body = inline(Envelope<Vec<InviteView>>))))]
-pub async fn invites_received(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    q: web::Query<InviteListQuery>,
-) -> Result<HttpResponse, AppError> {
-    Ok(envelope::ok(
-        friend::invitations(&state, user.0.user_id, true, q.status, q.before_id, q.limit).await?,
-    ))
-}
-
-/// Invitations I sent, newest first.
-#[utoipa::path(get, path = "/api/v1/friend/invite/sent", tag = "friend", security(("bearer" = [])), params(InviteListQuery),
-    responses((status = 200, body = inline(Envelope<Vec<InviteView>>))))]
-pub async fn invites_sent(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    q: web::Query<InviteListQuery>,
-) -> Result<HttpResponse, AppError> {
-    Ok(envelope::ok(
-        friend::invitations(&state, user.0.user_id, false, q.status, q.before_id, q.limit).await?,
-    ))
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PendingCount {
     pub count: i64,
 }
 
-/// How many invitations wait for my answer.
-#[utoipa::path(get, path = "/api/v1/friend/invite/pending_count", tag = "friend", security(("bearer" = [])),
-    responses((status = 200, body = inline(Envelope<PendingCount>))))]
-pub async fn pending_count(
-    state: web::Data<AppState>,
-    user: AuthUser,
-) -> Result<HttpResponse, AppError> {
-    Ok(envelope::ok(PendingCount { count: friend::pending_count(&state, user.0.user_id).await? }))
+signed_in_handlers! {
+    tag "friend", routes routes;
+
+    /// Find people by id or nickname prefix. Disabled/deleted users, you, and users who blocked
+    /// you are not returned.
+    get "/api/v1/friend/find", query FindQuery => [Vec<UserCard>],
+    errors [400 "FIND_PARAMS_MISSING, FIND_NICKNAME_TOO_SHORT, INVALID_USER_ID"];
+    fn find(state, user, q) {
+        let found =
+            friend::find(&state, user.0.user_id, q.user_id, q.nickname.as_deref(), q.start_id, q.limit)
+                .await?;
+        Ok(envelope::ok(found))
+    }
+
+    /// My friends with my remark for each and their visible online status.
+    get "/api/v1/friend/list", query ListQuery => [Vec<FriendView>];
+    fn list(state, user, q) {
+        Ok(envelope::ok(friend::list(&state, user.0.user_id, q.after_id, q.limit).await?))
+    }
+
+    /// Delete, block, unblock, or set a remark.
+    post "/api/v1/friend/update", json UpdateRequest => [UpdateOutcome],
+    errors [400 "FRIEND_SELF, FRIEND_NOTHING_SET, FRIEND_STATUS_XOR_BLOCK, FRIEND_STATUS_MUST_BE_0, FRIEND_BLOCK_MUST_BE_0_OR_1, INVALID_REMARK",
+        404 "FRIEND_NO_RELATION"];
+    fn update(state, user, body) {
+        let UpdateRequest { user_id, status, block_status, remark, delete_history } =
+            body.into_inner();
+        let change = FriendUpdate { status, block_status, remark, delete_history };
+        Ok(envelope::ok(friend::update(&state, user.0.user_id, user_id, change).await?))
+    }
+
+    /// Invite a user. Becomes a friendship at once if they invited you, or if only you had
+    /// deleted them.
+    post "/api/v1/friend/invite/add", json InviteRequest => [InviteOutcome],
+    errors [400 "INVALID_USER_ID, FRIEND_SELF, INVALID_NOTE",
+        403 "TARGET_DISABLED, TARGET_DELETED, BLOCKED_BY_TARGET, TARGET_BLOCKED",
+        404 "TARGET_NOT_EXISTS",
+        409 "ALREADY_FRIENDS, INVITE_ALREADY_PENDING"];
+    fn invite_add(state, user, body) {
+        Ok(envelope::ok(friend::invite(&state, user.0.user_id, body.user_id, &body.note).await?))
+    }
+
+    /// Accept or reject an invitation you received.
+    post "/api/v1/friend/invite/update", json AnswerRequest => [InviteOutcome],
+    errors [400 "INVITE_STATUS_INVALID, INVITE_REPLY_TOO_LONG",
+        404 "INVITE_NOT_FOUND",
+        409 "INVITE_ALREADY_HANDLED"];
+    fn invite_update(state, user, body) {
+        Ok(envelope::ok(
+            friend::answer(&state, user.0.user_id, body.id, body.status, &body.reply).await?,
+        ))
+    }
+
+    /// Invitations I received, newest first.
+    get "/api/v1/friend/invite/received", query InviteListQuery => [Vec<InviteView>];
+    fn invites_received(state, user, q) {
+        Ok(envelope::ok(
+            friend::invitations(&state, user.0.user_id, true, q.status, q.before_id, q.limit).await?,
+        ))
+    }
+
+    /// Invitations I sent, newest first.
+    get "/api/v1/friend/invite/sent", query InviteListQuery => [Vec<InviteView>];
+    fn invites_sent(state, user, q) {
+        Ok(envelope::ok(
+            friend::invitations(&state, user.0.user_id, false, q.status, q.before_id, q.limit).await?,
+        ))
+    }
+
+    /// How many invitations wait for my answer.
+    get "/api/v1/friend/invite/pending_count" => [PendingCount];
+    fn pending_count(state, user) {
+        Ok(envelope::ok(PendingCount { count: friend::pending_count(&state, user.0.user_id).await? }))
+    }
 }

@@ -1,5 +1,77 @@
 //! The actix layer: routes, input parsing and error mapping. Handlers stay thin: parse, call
-//! one service function, wrap the result in the envelope.
+//! one service function, wrap the result in the envelope; [`signed_in_handlers`] writes the
+//! signed-in ones with their OpenAPI entries and routes.
+
+/// Writes thin handlers for signed-in callers, each with its `#[utoipa::path]` entry, and a
+/// function registering their routes: a route's method and path are written once, for the
+/// router and the documentation alike, and what every such handler shares (the `bearer`
+/// security, the envelope around the answer, the error envelope of each documented status,
+/// the extractors and the return type) is written here instead of at every handler.
+///
+/// ```text
+/// signed_in_handlers! {
+///     tag "group", routes routes;
+///
+///     /// Leave a group. (Doc comments are the OpenAPI summary and description.)
+///     post "/api/v1/group/leave", json GroupIdRequest => [Object],
+///     errors [403 "NOT_GROUP_MEMBER", 404 "GROUP_NOT_FOUND"];
+///     fn leave(state, user, body) { ... }
+/// }
+/// ```
+///
+/// `json T` reads a JSON body into the third argument, `query T` the query string; without
+/// either the handler takes the state and the caller only. `=> [T]` is the `data` of the
+/// success envelope; `errors` lists the documented error codes by status. The expansion
+/// names the handler files' imports (`web`, `HttpResponse`, `AppState`, `AuthUser`,
+/// `AppError`, `Envelope`, `ErrorEnvelope`), spelled as a hand-written handler spells them.
+macro_rules! signed_in_handlers {
+    (
+        tag $tag:tt, routes $routes:ident;
+        $(
+            $(#[doc = $doc:tt])*
+            $method:ident $path:tt $(, $kind:ident $input:ident)? => [$($ok:tt)+]
+            $(, errors [$($status:tt $description:tt),+ $(,)?])?;
+            fn $name:ident($state:ident, $user:ident $(, $arg:ident)?) $body:block
+        )+
+    ) => {
+        $(
+            signed_in_handlers! {
+                @input [$($kind $input)?] ($($arg)?)
+                [$(#[doc = $doc])*]
+                [$method, path = $path, tag = $tag, security(("bearer" = []))]
+                [responses((status = 200, body = inline(Envelope<$($ok)+>))
+                    $($(, (status = $status, description = $description, body = ErrorEnvelope))+)?)]
+                fn $name($state, $user) $body
+            }
+        )+
+
+        pub fn $routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::$method().to($name));)+
+        }
+    };
+    // What the input adds to the entry and to the arguments.
+    (@input [json $input:ident] ($arg:ident) $($rest:tt)+) => {
+        signed_in_handlers! { @handler [request_body = $input,] [$arg: web::Json<$input>] $($rest)+ }
+    };
+    (@input [query $input:ident] ($arg:ident) $($rest:tt)+) => {
+        signed_in_handlers! { @handler [params($input),] [$arg: web::Query<$input>] $($rest)+ }
+    };
+    (@input [] () $($rest:tt)+) => {
+        signed_in_handlers! { @handler [] [] $($rest)+ }
+    };
+    (
+        @handler [$($entry_input:tt)*] [$($arg:tt)*] [$($doc:tt)*] [$($entry:tt)*]
+        [$($responses:tt)*] fn $name:ident($state:ident, $user:ident) $body:block
+    ) => {
+        $($doc)*
+        #[utoipa::path($($entry)*, $($entry_input)* $($responses)*)]
+        pub async fn $name(
+            $state: web::Data<AppState>,
+            $user: AuthUser,
+            $($arg)*
+        ) -> Result<HttpResponse, AppError> $body
+    };
+}
 
 pub mod auth;
 pub mod chat;

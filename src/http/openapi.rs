@@ -267,16 +267,22 @@ pub async fn docs() -> HttpResponse {
 
 #[get("/api/docs/swagger-ui.css")]
 pub async fn docs_css() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css")
-        .insert_header(("Cache-Control", "public, max-age=86400"))
-        .body(&include_bytes!("../../assets/swagger-ui/swagger-ui.css")[..])
+    vendored_asset("text/css", include_bytes!("../../assets/swagger-ui/swagger-ui.css"))
 }
 
 #[get("/api/docs/swagger-ui-bundle.js")]
 pub async fn docs_js() -> HttpResponse {
+    vendored_asset(
+        "application/javascript",
+        include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
+    )
+}
+
+/// A file of the vendored Swagger UI: it changes only with the binary, so browsers may keep it
+/// for a day.
+fn vendored_asset(content_type: &'static str, bytes: &'static [u8]) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("application/javascript")
+        .content_type(content_type)
         .insert_header(("Cache-Control", "public, max-age=86400"))
-        .body(&include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js")[..])
+        .body(bytes)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use rand::RngCore;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::bus::RevokeReason;
@@ -48,23 +48,37 @@ pub struct UserSummary {
     pub nickname: String,
 }
 
-/// Registration input (the original's fields).
-#[derive(Debug, Clone, Default)]
+// Registration input (the original's fields): also the body of `/api/v1/auth/register`,
+// documented as `RegisterRequest`. (A plain comment: a doc comment would be the schema's
+// description.)
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = RegisterRequest)]
 pub struct RegisterInput {
+    /// 3-32 characters: letters, digits, `_ . -`, starting with a letter or digit; unique
+    /// without regard to case.
+    #[schema(pattern = r"^\s*[A-Za-z0-9][A-Za-z0-9_.-]{2,31}\s*$")]
     pub username: String,
+    /// At least 8 characters with letters and digits (configurable); at most 72 bytes.
     pub password: String,
     pub confirm_password: String,
+    /// 1-32 characters; defaults to the username.
     pub nickname: Option<String>,
+    /// `YYYY-MM-DD`, between 1900-01-01 and today.
     pub birth_date: Option<String>,
+    /// Answer to the captcha (when `auth.captcha_on_register`).
     pub captcha: Option<String>,
     pub captcha_id: Option<String>,
 }
 
-/// Login input.
-#[derive(Debug, Clone, Default)]
+// Login input: also the body of `/api/v1/auth/login`, documented as `LoginRequest`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = LoginRequest)]
 pub struct LoginInput {
+    #[schema(pattern = r"\S")]
     pub username: String,
+    #[schema(min_length = 1)]
     pub password: String,
+    /// Required after `auth.login_captcha_after` failures (the error says `need_captcha`).
     pub captcha: Option<String>,
     pub captcha_id: Option<String>,
 }

@@ -80,6 +80,37 @@ fn room_of(user: UserId, session_type: i16, target_id: i64) -> Result<Room> {
     Ok(Room { room_id, session_type, target_id })
 }
 
+/// One message as a client names it: its conversation (`session_type`, `target_id`) and its
+/// `message_id` there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageAt {
+    pub session_type: i16,
+    pub target_id: i64,
+    pub message_id: i64,
+}
+
+impl MessageAt {
+    pub const fn new(session_type: i16, target_id: i64, message_id: i64) -> Self {
+        Self { session_type, target_id, message_id }
+    }
+}
+
+/// The room of a message `user` may read, and the message ([`readable_room`]; a message not in
+/// it is MESSAGE_NOT_FOUND).
+async fn readable_message(
+    state: &Core,
+    user: UserId,
+    at: MessageAt,
+) -> Result<(Room, StoredMessage)> {
+    let room = readable_room(state, user, at.session_type, at.target_id).await?;
+    let message = state
+        .messages
+        .get(&room.room_id, at.message_id)
+        .await?
+        .ok_or_else(|| AppError::code(ErrorCode::MessageNotFound))?;
+    Ok((room, message))
+}
+
 /// Resolve a conversation `user` may read. Private rooms are readable by their two parties
 /// (also after unfriending); group rooms by members (also of a dissolved group); world rooms
 /// by everyone while the world channel exists.
@@ -648,13 +679,8 @@ pub struct ReadMark {
 /// to each other: a stranger, an unfriended or a blocked user keeps their own read position,
 /// and the other party hears nothing of it. A conversation with nothing in it has nothing to
 /// mark: nothing is stored and nobody is told.
-pub async fn mark_read(
-    state: &Core,
-    user: UserId,
-    session_type: i16,
-    target_id: i64,
-    message_id: i64,
-) -> Result<ReadMark> {
+pub async fn mark_read(state: &Core, user: UserId, at: MessageAt) -> Result<ReadMark> {
+    let MessageAt { session_type, target_id, message_id } = at;
     let room = readable_room(state, user, session_type, target_id).await?;
     if message_id < 0 {
         return Err(AppError::invalid("message_id must not be negative"));
@@ -687,45 +713,27 @@ pub async fn mark_read(
 }
 
 /// How many members (other than its sender) have read a group message.
-pub async fn read_by(
-    state: &Core,
-    user: UserId,
-    session_type: i16,
-    target_id: i64,
-    message_id: i64,
-) -> Result<i64> {
-    let room = readable_room(state, user, session_type, target_id).await?;
-    let message = state
-        .messages
-        .get(&room.room_id, message_id)
-        .await?
-        .ok_or_else(|| AppError::code(ErrorCode::MessageNotFound))?;
-    Ok(state.db.conversation_read_by(room.room_id, message_id, UserId(message.sender_id)).await?)
+pub async fn read_by(state: &Core, user: UserId, at: MessageAt) -> Result<i64> {
+    let (room, message) = readable_message(state, user, at).await?;
+    Ok(state
+        .db
+        .conversation_read_by(room.room_id, at.message_id, UserId(message.sender_id))
+        .await?)
 }
 
 /// Recall a message: my own within the recall window; in groups, owners and admins may also
 /// recall, whenever, the messages of members they outrank (the same rank rule as removal and
 /// mutes: an admin may not recall another admin's or the owner's message;
 /// `group::may_recall_for`). World messages cannot be recalled.
-pub async fn recall(
-    state: &Core,
-    user: UserId,
-    session_type: i16,
-    target_id: i64,
-    message_id: i64,
-) -> Result<StoredMessage> {
+pub async fn recall(state: &Core, user: UserId, at: MessageAt) -> Result<StoredMessage> {
+    let MessageAt { session_type, message_id, .. } = at;
     if session_type == SessionType::World {
         return Err(AppError::with_message(
             ErrorCode::InvalidSessionType,
             "world messages cannot be recalled",
         ));
     }
-    let room = readable_room(state, user, session_type, target_id).await?;
-    let message = state
-        .messages
-        .get(&room.room_id, message_id)
-        .await?
-        .ok_or_else(|| AppError::code(ErrorCode::MessageNotFound))?;
+    let (room, message) = readable_message(state, user, at).await?;
     let sender_id = UserId(message.sender_id);
     let moderator = session_type == SessionType::Group
         && group::may_recall_for(state, room.group(), user, sender_id).await?;
@@ -763,17 +771,9 @@ pub async fn recall(
 }
 
 /// Delete a message for me only: it shows as a tombstone in my history from now on.
-pub async fn delete_for_me(
-    state: &Core,
-    user: UserId,
-    session_type: i16,
-    target_id: i64,
-    message_id: i64,
-) -> Result<()> {
-    let room = readable_room(state, user, session_type, target_id).await?;
-    if state.messages.get(&room.room_id, message_id).await?.is_none() {
-        return Err(AppError::code(ErrorCode::MessageNotFound));
-    }
+pub async fn delete_for_me(state: &Core, user: UserId, at: MessageAt) -> Result<()> {
+    let message_id = at.message_id;
+    let (room, _) = readable_message(state, user, at).await?;
     state.db.message_hide(user, room.room_id.clone(), message_id, now_ms()).await?;
     state.publisher.publish(Event::MessageDeleted {
         user_id: user,
@@ -851,28 +851,17 @@ pub async fn typing_recipients(
     }
 }
 
-/// Up to `limit` messages of a room after `after_id`, ascending, as live pushes carry them
-/// (the same for every member: a recalled message loses its body). For a connection that
-/// fills a gap in what it was pushed; what one user deleted for themselves is the history
-/// API's business.
-pub async fn pushed_after(
+/// Up to `limit` messages of a room on `page` (after or before an id), ascending, as live
+/// pushes carry them (the same for every member: a recalled message loses its body). For a
+/// connection that fills a gap in what it was pushed; what one user deleted for themselves
+/// is the history API's business.
+pub async fn pushed(
     state: &Core,
     room_id: &str,
-    after_id: i64,
+    page: Page,
     limit: i64,
 ) -> Result<Vec<StoredMessage>> {
-    Ok(as_pushed(state.messages.page(room_id, Page::After(after_id), limit).await?))
-}
-
-/// Up to `limit` messages of a room before `before_id`, ascending, as [`pushed_after`] gives
-/// them.
-pub async fn pushed_before(
-    state: &Core,
-    room_id: &str,
-    before_id: i64,
-    limit: i64,
-) -> Result<Vec<StoredMessage>> {
-    Ok(as_pushed(state.messages.page(room_id, Page::Before(before_id), limit).await?))
+    Ok(as_pushed(state.messages.page(room_id, page, limit).await?))
 }
 
 fn as_pushed(mut messages: Vec<StoredMessage>) -> Vec<StoredMessage> {

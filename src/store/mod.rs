@@ -123,6 +123,26 @@ pub async fn connect(
     }
 }
 
+/// Writes [`MessageStore`] methods that hand the call to the active backend's method of the
+/// same name and arguments: every backend implements the whole contract, so the enum only
+/// picks one.
+macro_rules! forward_to_backend {
+    ($(
+        $(#[doc = $doc:tt])*
+        pub async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;
+    )+) => {
+        $(
+            $(#[doc = $doc])*
+            pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                match self {
+                    MessageStore::Sql(s) => s.$name($($arg),*).await,
+                    MessageStore::Mongo(s) => s.$name($($arg),*).await,
+                }
+            }
+        )+
+    };
+}
+
 /// The configured message store. Every backend implements the same contract (see the
 /// contract tests in `tests/api/store_contract.rs`).
 #[derive(Clone)]
@@ -156,75 +176,36 @@ impl MessageStore {
         }
     }
 
-    /// The message `sender_id` stored under `action_id`, if any.
-    pub async fn find_by_action(
-        &self,
-        sender_id: i64,
-        action_id: &str,
-    ) -> Result<Option<StoredMessage>> {
-        match self {
-            MessageStore::Sql(s) => s.find_by_action(sender_id, action_id).await,
-            MessageStore::Mongo(s) => s.find_by_action(sender_id, action_id).await,
-        }
-    }
+    forward_to_backend! {
+        /// The message `sender_id` stored under `action_id`, if any.
+        pub async fn find_by_action(&self, sender_id: i64, action_id: &str)
+            -> Result<Option<StoredMessage>>;
 
-    /// One message by room and sequence number.
-    pub async fn get(&self, room_id: &str, message_id: i64) -> Result<Option<StoredMessage>> {
-        match self {
-            MessageStore::Sql(s) => s.get(room_id, message_id).await,
-            MessageStore::Mongo(s) => s.get(room_id, message_id).await,
-        }
-    }
+        /// One message by room and sequence number.
+        pub async fn get(&self, room_id: &str, message_id: i64) -> Result<Option<StoredMessage>>;
 
-    /// A page of a room, ascending by `message_id`, tombstones included.
-    pub async fn page(&self, room_id: &str, page: Page, limit: i64) -> Result<Vec<StoredMessage>> {
-        match self {
-            MessageStore::Sql(s) => s.page(room_id, page, limit).await,
-            MessageStore::Mongo(s) => s.page(room_id, page, limit).await,
-        }
-    }
+        /// A page of a room, ascending by `message_id`, tombstones included.
+        pub async fn page(&self, room_id: &str, page: Page, limit: i64)
+            -> Result<Vec<StoredMessage>>;
 
-    /// Sequence state of the given rooms (rooms without messages are absent).
-    pub async fn rooms(&self, room_ids: Vec<String>) -> Result<Vec<RoomInfo>> {
-        match self {
-            MessageStore::Sql(s) => s.rooms(room_ids).await,
-            MessageStore::Mongo(s) => s.rooms(room_ids).await,
-        }
+        /// Sequence state of the given rooms (rooms without messages are absent).
+        pub async fn rooms(&self, room_ids: Vec<String>) -> Result<Vec<RoomInfo>>;
+
+        /// Mark a message recalled (status 3) if it is still normal, was sent by `sender` (when
+        /// given) and not before `not_before_ms` (when given). Returns the updated message, or
+        /// `None` when nothing matched.
+        pub async fn recall(&self, room_id: &str, message_id: i64, sender: Option<i64>,
+            not_before_ms: Option<i64>) -> Result<Option<StoredMessage>>;
+
+        /// Messages in `room_id` above `after_id` not sent by `exclude_sender` (unread counts).
+        pub async fn count_after(&self, room_id: &str, after_id: i64, exclude_sender: i64)
+            -> Result<i64>;
     }
 
     /// The last `message_id` of one room (0: no message yet).
     pub async fn last_message_id(&self, room_id: &str) -> Result<i64> {
         let rooms = self.rooms(vec![room_id.to_string()]).await?;
         Ok(rooms.first().map_or(0, |r| r.last_message_id))
-    }
-
-    /// Mark a message recalled (status 3) if it is still normal, was sent by `sender` (when
-    /// given) and not before `not_before_ms` (when given). Returns the updated message, or
-    /// `None` when nothing matched.
-    pub async fn recall(
-        &self,
-        room_id: &str,
-        message_id: i64,
-        sender: Option<i64>,
-        not_before_ms: Option<i64>,
-    ) -> Result<Option<StoredMessage>> {
-        match self {
-            MessageStore::Sql(s) => s.recall(room_id, message_id, sender, not_before_ms).await,
-            MessageStore::Mongo(s) => s.recall(room_id, message_id, sender, not_before_ms).await,
-        }
-    }
-
-    /// Messages in `room_id` above `after_id` not sent by `exclude_sender` (unread counts).
-    pub async fn count_after(
-        &self,
-        room_id: &str,
-        after_id: i64,
-        exclude_sender: i64,
-    ) -> Result<i64> {
-        match self {
-            MessageStore::Sql(s) => s.count_after(room_id, after_id, exclude_sender).await,
-            MessageStore::Mongo(s) => s.count_after(room_id, after_id, exclude_sender).await,
-        }
     }
 
     /// Which backend this is, for logs.

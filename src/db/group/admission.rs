@@ -87,12 +87,7 @@ impl Db {
                     group_join_request::created_at.eq(now),
                     group_join_request::updated_at.eq(now),
                 ),
-                diesel::update(
-                    group_join_request::table
-                        .filter(group_join_request::group_id.eq(group_id))
-                        .filter(group_join_request::user_id.eq(user_id)),
-                )
-                .set((
+                diesel::update(group_rows!(group_join_request, user_id, group_id, user_id),).set((
                     group_join_request::status.eq(RequestStatus::Pending.as_i16()),
                     group_join_request::message.eq(&message),
                     group_join_request::handled_by.eq(0),
@@ -124,12 +119,7 @@ impl Db {
                     group_invite::created_at.eq(now),
                     group_invite::updated_at.eq(now),
                 ),
-                diesel::update(
-                    group_invite::table
-                        .filter(group_invite::group_id.eq(group_id))
-                        .filter(group_invite::invitee_id.eq(invitee_id)),
-                )
-                .set((
+                diesel::update(group_rows!(group_invite, invitee_id, group_id, invitee_id),).set((
                     group_invite::status.eq(RequestStatus::Pending.as_i16()),
                     group_invite::inviter_id.eq(inviter_id),
                     group_invite::updated_at.eq(now),

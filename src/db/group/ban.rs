@@ -21,9 +21,7 @@ pub struct BanRow {
 
 impl Db {
     pub async fn group_ban_exists(&self, group_id: GroupId, user_id: UserId) -> DbResult<bool> {
-        let n: i64 = query!(self, |c| group_ban::table
-            .filter(group_ban::group_id.eq(group_id))
-            .filter(group_ban::user_id.eq(user_id))
+        let n: i64 = query!(self, |c| group_rows!(group_ban, user_id, group_id, user_id)
             .count()
             .get_result(c)
             .await)?;
@@ -43,13 +41,9 @@ impl Db {
     }
 
     pub async fn group_ban_delete(&self, group_id: GroupId, user_id: UserId) -> DbResult<bool> {
-        query!(self, |c| diesel::delete(
-            group_ban::table
-                .filter(group_ban::group_id.eq(group_id))
-                .filter(group_ban::user_id.eq(user_id))
-        )
-        .execute(c)
-        .await)
+        query!(self, |c| diesel::delete(group_rows!(group_ban, user_id, group_id, user_id))
+            .execute(c)
+            .await)
         .map(|n| n > 0)
     }
 }

@@ -138,12 +138,8 @@ impl Db {
         now: i64,
     ) -> DbResult<bool> {
         transaction!(self, |c| {
-            let is_member: i64 = group_member::table
-                .filter(group_member::group_id.eq(id))
-                .filter(group_member::user_id.eq(new_owner))
-                .count()
-                .get_result(c)
-                .await?;
+            let is_member: i64 =
+                group_rows!(group_member, user_id, id, new_owner).count().get_result(c).await?;
             if is_member == 0 {
                 return Ok(false);
             }
@@ -163,32 +159,24 @@ impl Db {
             if n == 0 {
                 return Ok(false);
             }
-            diesel::update(
-                group_member::table
-                    .filter(group_member::group_id.eq(id))
-                    .filter(group_member::user_id.eq(new_owner)),
-            )
-            .set((
-                group_member::role.eq(GroupRole::Owner.as_i16()),
-                group_member::speak_status.eq(1),
-                group_member::muted_until.eq(None::<i64>),
-                group_member::updater_id.eq(old_owner),
-                group_member::updated_at.eq(now),
-            ))
-            .execute(c)
-            .await?;
-            diesel::update(
-                group_member::table
-                    .filter(group_member::group_id.eq(id))
-                    .filter(group_member::user_id.eq(old_owner)),
-            )
-            .set((
-                group_member::role.eq(GroupRole::Admin.as_i16()),
-                group_member::updater_id.eq(old_owner),
-                group_member::updated_at.eq(now),
-            ))
-            .execute(c)
-            .await?;
+            diesel::update(group_rows!(group_member, user_id, id, new_owner))
+                .set((
+                    group_member::role.eq(GroupRole::Owner.as_i16()),
+                    group_member::speak_status.eq(1),
+                    group_member::muted_until.eq(None::<i64>),
+                    group_member::updater_id.eq(old_owner),
+                    group_member::updated_at.eq(now),
+                ))
+                .execute(c)
+                .await?;
+            diesel::update(group_rows!(group_member, user_id, id, old_owner))
+                .set((
+                    group_member::role.eq(GroupRole::Admin.as_i16()),
+                    group_member::updater_id.eq(old_owner),
+                    group_member::updated_at.eq(now),
+                ))
+                .execute(c)
+                .await?;
             Ok(true)
         })
     }

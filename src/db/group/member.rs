@@ -125,9 +125,7 @@ impl Db {
         group_id: GroupId,
         user_id: UserId,
     ) -> DbResult<Option<MemberRow>> {
-        query!(self, optional MemberRow, group_member::table
-            .filter(group_member::group_id.eq(group_id))
-            .filter(group_member::user_id.eq(user_id)))
+        query!(self, optional MemberRow, group_rows!(group_member, user_id, group_id, user_id))
     }
 
     /// Members with their accounts, in joining order.
@@ -176,14 +174,10 @@ impl Db {
         user_id: UserId,
         changes: MemberChanges,
     ) -> DbResult<bool> {
-        query!(self, |c| diesel::update(
-            group_member::table
-                .filter(group_member::group_id.eq(group_id))
-                .filter(group_member::user_id.eq(user_id))
-        )
-        .set(&changes)
-        .execute(c)
-        .await)
+        query!(self, |c| diesel::update(group_rows!(group_member, user_id, group_id, user_id))
+            .set(&changes)
+            .execute(c)
+            .await)
         .map(|n| n > 0)
     }
 
@@ -210,15 +204,11 @@ impl Db {
             if group.status != GroupStatus::Active {
                 return Ok(AddOutcome::Dissolved);
             }
-            let already: Vec<UserId> = group_member::table
-                .filter(group_member::group_id.eq(group_id))
-                .filter(group_member::user_id.eq_any(&user_ids))
+            let already: Vec<UserId> = group_rows!(group_member, user_id, group_id, any & user_ids)
                 .select(group_member::user_id)
                 .load(c)
                 .await?;
-            let banned: Vec<UserId> = group_ban::table
-                .filter(group_ban::group_id.eq(group_id))
-                .filter(group_ban::user_id.eq_any(&user_ids))
+            let banned: Vec<UserId> = group_rows!(group_ban, user_id, group_id, any & user_ids)
                 .select(group_ban::user_id)
                 .load(c)
                 .await?;
@@ -273,25 +263,20 @@ impl Db {
     ) -> DbResult<RemoveOutcome> {
         transaction!(self, |c| {
             lock_group!(c, group_id);
-            let members: Vec<(UserId, i16)> = group_member::table
-                .filter(group_member::group_id.eq(group_id))
-                .filter(group_member::user_id.eq_any(&user_ids))
-                .select((group_member::user_id, group_member::role))
-                .load(c)
-                .await?;
+            let members: Vec<(UserId, i16)> =
+                group_rows!(group_member, user_id, group_id, any & user_ids)
+                    .select((group_member::user_id, group_member::role))
+                    .load(c)
+                    .await?;
             let removed: Vec<UserId> = members
                 .iter()
                 .filter(|(_, role)| *role != GroupRole::Owner && roles.contains(role))
                 .map(|(id, _)| *id)
                 .collect();
             if !removed.is_empty() {
-                diesel::delete(
-                    group_member::table
-                        .filter(group_member::group_id.eq(group_id))
-                        .filter(group_member::user_id.eq_any(&removed)),
-                )
-                .execute(c)
-                .await?;
+                diesel::delete(group_rows!(group_member, user_id, group_id, any & removed))
+                    .execute(c)
+                    .await?;
                 let n = removed.len() as i32;
                 diesel::update(groups::table.find(group_id))
                     .set(groups::member_count.eq(groups::member_count - n))
@@ -354,9 +339,7 @@ impl Db {
         transaction!(self, |c| {
             lock_group!(c, group_id);
             let n = diesel::delete(
-                group_member::table
-                    .filter(group_member::group_id.eq(group_id))
-                    .filter(group_member::user_id.eq(user_id))
+                group_rows!(group_member, user_id, group_id, user_id)
                     .filter(group_member::role.ne(GroupRole::Owner.as_i16())),
             )
             .execute(c)

@@ -10,14 +10,25 @@
 //! conditional `UPDATE … SET member_count = member_count + n WHERE member_count + n <=
 //! max_member`, whose affected-row count decides: never read-then-insert.
 
+/// The rows of one user (`$user_id`), or of several (`any $user_ids`), in a per-group table:
+/// `$table` with its user column `$user` (`group_member`/`user_id`, `group_ban`/`user_id`,
+/// `group_join_request`/`user_id`, `group_invite`/`invitee_id`). Every change to a member,
+/// a ban or an admission starts from this filter.
+macro_rules! group_rows {
+    ($table:ident, $user:ident, $group_id:expr, any $user_ids:expr) => {
+        $table::table.filter($table::group_id.eq($group_id)).filter($table::$user.eq_any($user_ids))
+    };
+    ($table:ident, $user:ident, $group_id:expr, $user_id:expr) => {
+        $table::table.filter($table::group_id.eq($group_id)).filter($table::$user.eq($user_id))
+    };
+}
+
 /// The pending rows of `$user_ids` in the group's join requests (`$table` =
 /// `group_join_request`, `$user` = `user_id`) or invitations (`group_invite`, `invitee_id`):
 /// the one filter every question about a waiting admission starts from.
 macro_rules! pending_in {
     ($table:ident, $user:ident, $group_id:expr, $user_ids:expr) => {
-        $table::table
-            .filter($table::group_id.eq($group_id))
-            .filter($table::$user.eq_any($user_ids))
+        group_rows!($table, $user, $group_id, any $user_ids)
             .filter($table::status.eq($crate::domain::RequestStatus::Pending.as_i16()))
     };
 }

@@ -98,9 +98,8 @@ async fn answer(live: &mut Live, socket: &mut Socket, text: &str) -> Answer {
         }
         "read" => match serde_json::from_value::<ConversationRef>(parsed.data) {
             Ok(r) => {
-                let marked =
-                    chat::mark_read(state, conn.user_id, r.session_type, r.target_id, r.message_id)
-                        .await;
+                let at = chat::MessageAt::new(r.session_type, r.target_id, r.message_id);
+                let marked = chat::mark_read(state, conn.user_id, at).await;
                 match marked {
                     Ok(_) => Answer::Nothing,
                     Err(e) => reply(frame("error", failure(conn, &e))),

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{Connection, Delivered, failure};
 use crate::error::AppError;
 use crate::service::chat;
+use crate::store::Page;
 use crate::ws::frames::{CatchUpItem, ChatPush, frame};
 use crate::ws::transport::Socket;
 
@@ -59,7 +60,7 @@ async fn send_after(
             Some(until) => (until - sent - 1).min(window),
             None => window,
         };
-        let page = match chat::pushed_after(&conn.state, room_id, sent, want).await {
+        let page = match chat::pushed(&conn.state, room_id, Page::After(sent), want).await {
             Ok(page) => page,
             Err(e) => {
                 if socket.text(&unread_room(conn, room_id, Some(sent), &e)).await.is_err() {
@@ -126,7 +127,7 @@ async fn fill_before(
     let window = conn.state.config.ws.catch_up_window;
     if previous.is_none() {
         let since = conn.connected_at;
-        match chat::pushed_before(&conn.state, room_id, message_id, window).await {
+        match chat::pushed(&conn.state, room_id, Page::Before(message_id), window).await {
             Ok(before) => {
                 for m in before.into_iter().filter(|m| m.created_at >= since) {
                     let id = m.message_id;
