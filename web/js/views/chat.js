@@ -1,0 +1,187 @@
+// One open conversation: history that grows upwards as the person scrolls, day separators,
+// my messages apart from the others', links made clickable (http/https only, as text
+// otherwise), a composer whose sends show at once as pending and can be retried.
+
+import { avatar, h, linkify } from '../dom.js';
+import { clock, dayLabel, sameDay } from '../format.js';
+import { errorText, t } from '../i18n.js';
+import {
+  S, SESSION, closeRoom, loadOlder, markRead, on, openRoom, retry, roomKey, roomName, sendText,
+  typing, userName,
+} from '../state.js';
+
+const KIND = { 2: 'msg.image', 3: 'msg.voice', 4: 'msg.video', 5: 'msg.location', 6: 'msg.file', 7: 'msg.sticker' };
+
+function bodyOf(m) {
+  if (m.status === 3) return h('em', { class: 'tombstone' }, t('msg.recalled'));
+  if (m.status === 2) return h('em', { class: 'tombstone' }, t('msg.deleted'));
+  if (m.type === 1) return linkify(String((m.body && m.body.text) || ''));
+  return h('em', null, t(KIND[m.type] || 'msg.unknown'));
+}
+
+export function mountChat(root, st, tid) {
+  const key = roomKey(st, tid);
+  let room = S.rooms.get(key) || null;
+  let loadingOlder = false;
+  let stickToBottom = true;
+  const cache = new Map(); // "id:status" -> element
+
+  const title = h('h2', { class: 'chat-title' });
+  const subtitle = h('span', { class: 'chat-sub muted small' });
+  const head = h('header', { class: 'chat-head' },
+    h('a', { href: '#/chats', class: 'back', 'aria-label': t('chat.back') }, '‹'),
+    h('span', { class: 'chat-avatar' }),
+    h('div', { class: 'chat-head-text' }, title, subtitle));
+  const list = h('div', { class: 'messages', id: 'messages', role: 'log', 'aria-live': 'polite' });
+  const input = h('textarea', { id: 'composer', rows: 1, placeholder: t('chat.compose'),
+    'aria-label': t('chat.compose'), maxlength: 5000 });
+  const send = h('button', { type: 'submit', class: 'primary send', id: 'send' }, t('chat.send'));
+  const composer = h('form', { class: 'composer' }, input, send);
+  const view = h('section', { class: 'chat', dataset: { key } }, head, list, composer);
+  root.replaceChildren(view);
+
+  function renderHead() {
+    const name = room ? roomName(room) : '';
+    title.textContent = name;
+    head.querySelector('.chat-avatar').replaceChildren(avatar(name, tid));
+    const typingInfo = S.typing.get(key);
+    if (typingInfo && typingInfo.until > Date.now()) {
+      subtitle.textContent = st === SESSION.PRIVATE ? t('chat.typing')
+        : `${userName(typingInfo.user_id)} ${t('chat.typing')}`;
+      subtitle.classList.add('typing');
+      return;
+    }
+    subtitle.classList.remove('typing');
+    const f = st === SESSION.PRIVATE ? S.friends.get(tid) : null;
+    subtitle.textContent = f ? t(`presence.${f.online_status}`) : '';
+  }
+
+  function messageEl(m) {
+    const cacheKey = `${m.message_id}:${m.status}`;
+    const hit = cache.get(cacheKey);
+    if (hit) return hit;
+    const mine = m.sender_id === S.me.id;
+    const el = h('div', { class: `msg ${mine ? 'mine' : 'theirs'}`, dataset: { id: String(m.message_id) } },
+      !mine && st !== SESSION.PRIVATE ? h('span', { class: 'sender' }, userName(m.sender_id)) : null,
+      h('div', { class: `bubble${m.status !== 1 ? ' gone' : ''}` }, bodyOf(m)),
+      h('span', { class: 'meta' }, h('time', null, clock(m.created_at))));
+    cache.set(cacheKey, el);
+    return el;
+  }
+
+  function pendingEl(p) {
+    const failed = p.status === 'failed';
+    return h('div', { class: `msg mine pending${failed ? ' failed' : ''}`, dataset: { actionId: p.action_id } },
+      h('div', { class: 'bubble' }, linkify(p.text)),
+      h('span', { class: 'meta' },
+        failed ? h('span', { class: 'error' }, `${t('chat.failed')}: ${errorText(p.error)} `) : t('chat.sending'),
+        failed ? h('button', { type: 'button', class: 'link retry', onclick: () => retry(room, p.action_id) },
+          t('chat.retry')) : null));
+  }
+
+  function render() {
+    renderHead();
+    if (!room) return;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+    const before = { height: list.scrollHeight, top: list.scrollTop };
+    const nodes = [];
+    if (room.loaded && !room.hasMoreBefore) nodes.push(h('p', { class: 'start muted small' }, t('chat.start')));
+    else if (room.loaded) nodes.push(h('p', { class: 'older muted small' }, t('chat.loadingOlder')));
+    let prev = null;
+    const ids = [...room.messages.keys()].sort((a, b) => a - b);
+    for (const id of ids) {
+      const m = room.messages.get(id);
+      if (!prev || !sameDay(prev, m.created_at)) nodes.push(h('div', { class: 'day', role: 'separator' }, h('span', null, dayLabel(m.created_at))));
+      prev = m.created_at;
+      nodes.push(messageEl(m));
+    }
+    for (const p of room.pending) {
+      if (p.status === 'sent') continue;
+      if (!prev || !sameDay(prev, p.created_at)) nodes.push(h('div', { class: 'day', role: 'separator' }, h('span', null, dayLabel(p.created_at))));
+      prev = p.created_at;
+      nodes.push(pendingEl(p));
+    }
+    if (st === SESSION.PRIVATE && room.peer_read_message_id) {
+      // "Read" under my last message the other side has read.
+      const lastMineRead = ids.filter((id) => id <= room.peer_read_message_id
+        && room.messages.get(id).sender_id === S.me.id).pop();
+      const el = lastMineRead && cache.get(`${lastMineRead}:${room.messages.get(lastMineRead).status}`);
+      for (const old of list.querySelectorAll('.read-mark')) old.remove();
+      if (el) el.querySelector('.meta').append(h('span', { class: 'read-mark' }, ' ✓'));
+    }
+    list.replaceChildren(...nodes);
+    if (loadingOlder) list.scrollTop = before.top + (list.scrollHeight - before.height);
+    else if (atBottom || stickToBottom) list.scrollTop = list.scrollHeight;
+    stickToBottom = false;
+  }
+
+  async function older() {
+    if (!room || loadingOlder || !room.hasMoreBefore) return;
+    loadingOlder = true;
+    try {
+      await loadOlder(room);
+    } catch { /* tried again on the next scroll */ }
+    loadingOlder = false;
+  }
+
+  list.addEventListener('scroll', () => {
+    if (list.scrollTop < 120) older();
+    if (room && list.scrollHeight - list.scrollTop - list.clientHeight < 40) markRead(room);
+  });
+
+  composer.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const text = input.value;
+    if (!text.trim() || !room) return;
+    input.value = '';
+    autosize();
+    stickToBottom = true;
+    sendText(room, text);
+    input.focus();
+  });
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  function autosize() {
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+  }
+  input.addEventListener('input', () => {
+    autosize();
+    if (room && input.value) typing(room);
+  });
+
+  const offs = [
+    on('room', (k) => { if (k === key) render(); }),
+    on('typing', (k) => { if (k === key) renderHead(); }),
+    on('friends', renderHead),
+    on('users', renderHead),
+  ];
+  openRoom(st, tid).then((r) => {
+    room = r;
+    stickToBottom = true;
+    render();
+    // A short first page may not fill the pane: fetch older until it scrolls.
+    const fill = async () => {
+      while (room.hasMoreBefore && list.scrollHeight <= list.clientHeight + 120) {
+        const before = room.oldest;
+        await older();
+        if (room.oldest === before) break;
+      }
+    };
+    fill();
+  });
+  room = S.rooms.get(key) || null;
+  render();
+  if (matchMedia('(min-width: 721px)').matches) input.focus();
+
+  return {
+    destroy() {
+      offs.forEach((off) => off());
+      closeRoom();
+    },
+  };
+}
