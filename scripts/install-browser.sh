@@ -3,7 +3,7 @@
 # playwright-core's node_modules (for NODE_PATH):
 #
 #   * Debian's Chromium (`apt-get install chromium`) when /usr/bin/chromium is absent (or
-#     CHROMIUM_BIN names another one);
+#     CHROMIUM_BIN names another one), and fonts for Chinese and emoji when there are none;
 #   * playwright-core from npm (it never downloads a browser) into a cache outside the
 #     checkout, ${JIM_TOOLS_CACHE:-~/.cache/jim-test-tools}/playwright-$VERSION, reused by
 #     every later run.
@@ -31,6 +31,12 @@ if [ ! -x "$CHROMIUM" ]; then
     echo "install-browser: installing Debian's chromium (about 360 MB, once)" >&2
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+fi
+
+# Fonts for Chinese and emoji, so that screenshots show text rather than empty boxes.
+if command -v fc-list >/dev/null && [ -z "$(fc-list :lang=zh 2>/dev/null | head -1)" ] && can_apt; then
+    echo "install-browser: installing fonts for Chinese and emoji" >&2
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk fonts-noto-color-emoji >&2 || true
 fi
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

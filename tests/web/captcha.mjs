@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, person, redisGet, shot, startServer, unique } from './lib.mjs';
+import { failed, launch, person, redisGet, shot, startServer, unique } from './lib.mjs';
 
 test('captcha on registration and after failed sign-ins; lock-out shown', async () => {
   const name = `jimweb${unique()}`;
@@ -80,6 +80,8 @@ test('captcha on registration and after failed sign-ins; lock-out shown', async 
     await shot(P, 'desktop-en-light-login-locked');
     assert.deepEqual(carol.dialogs, []);
     assert.deepEqual(carol.problems, []);
+  } catch (err) {
+    await failed('captcha', err);
   } finally {
     await browser.close();
     await server.stop();

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DESKTOP, launch, person, registerThroughPages, shot, signInThroughPages, startServer,
+  failed, DESKTOP, launch, person, registerThroughPages, shot, signInThroughPages, startServer,
 } from './lib.mjs';
 
 test('two people register, become friends and chat both ways', async () => {
@@ -158,6 +158,8 @@ test('two people register, become friends and chat both ways', async () => {
     await signInThroughPages(A, 'alice', 'alice-pass1');
 
     assert.deepEqual([...alice.problems, ...bob.problems], [], 'no page errors');
+  } catch (err) {
+    await failed('chat', err);
   } finally {
     await browser.close();
     await server.stop();

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DESKTOP, PHONE, befriendByApi, launch, person, registerByApi, sendByApi, shot,
+  failed, DESKTOP, PHONE, befriendByApi, launch, person, registerByApi, sendByApi, shot,
   signInThroughPages, startServer,
 } from './lib.mjs';
 
@@ -21,6 +21,7 @@ test('phone layout and Chinese locale', async () => {
     await sendByApi(server.url, erin, dan, 'A long line to check wrapping: ' + 'word '.repeat(40));
 
     for (const colorScheme of ['light', 'dark']) {
+      await sendByApi(server.url, erin, dan, colorScheme === 'light' ? '在吗？' : '还在吗？🙂');
       // Chinese from the browser's language, on a phone.
       const zh = await person(browser, server.url, { viewport: PHONE, locale: 'zh-CN', colorScheme });
       const P = zh.page;
@@ -83,6 +84,8 @@ test('phone layout and Chinese locale', async () => {
       assert.deepEqual(desk.problems, []);
       await desk.context.close();
     }
+  } catch (err) {
+    await failed('layout', err);
   } finally {
     await browser.close();
     await server.stop();

@@ -99,7 +99,22 @@ export async function person(browser, url, { viewport = DESKTOP, locale = 'en-US
     d.dismiss().catch(() => {});
   });
   await page.goto(url);
-  return { context, page, problems, dialogs };
+  const who = { context, page, problems, dialogs };
+  opened.push(who);
+  return who;
+}
+
+const opened = [];
+
+/** Screenshots of every open page, named after the failing test, then the error again. */
+export async function failed(name, err) {
+  for (const [i, who] of opened.entries()) {
+    try {
+      await shot(who.page, `FAILED-${name}-${i}`);
+    } catch { /* closed */ }
+    if (who.problems.length) console.error(`page ${i} problems:`, who.problems);
+  }
+  throw err;
 }
 
 export async function shot(page, name) {
@@ -154,7 +169,7 @@ export async function befriendByApi(url, a, b) {
 export async function sendByApi(url, from, to, text) {
   return call(url, 'POST', 'chat/message/send', {
     token: from.token,
-    body: { session_type: 1, message_type: 1, target_id: to.id, body: { text } },
+    body: { session_type: 1, type: 1, target_id: to.id, body: { text } },
   });
 }
 

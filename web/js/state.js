@@ -412,7 +412,7 @@ async function submit(r, p) {
     const m = await api.chat.send({
       action_id: p.action_id,
       session_type: r.session_type,
-      message_type: 1,
+      type: 1,
       target_id: r.target_id,
       body: { text: p.text },
     });
