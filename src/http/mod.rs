@@ -85,8 +85,7 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
 /// when the path exists with other methods, else 404. (Routes are registered with their
 /// method as a guard, so actix itself only sees "no match".)
 async fn no_route(req: HttpRequest) -> HttpResponse {
-    let web_enabled =
-        req.app_data::<web::Data<AppState>>().is_some_and(|s| s.config.web.enabled);
+    let web_enabled = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.config.web.enabled);
     if let Some(res) = web_client::serve(&req, web_enabled) {
         return res;
     }

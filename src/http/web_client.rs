@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -55,7 +55,8 @@ pub fn serve(req: &HttpRequest, enabled: bool) -> Option<HttpResponse> {
                 .body(body.as_ref().clone()),
             None => HttpResponse::Ok().body(file.data.into_owned()),
         };
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
         res
     };
     let headers = res.headers_mut();
@@ -113,7 +114,10 @@ fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
 
 /// Text is worth compressing; pictures already are.
 fn compressible(path: &str) -> bool {
-    matches!(extension(path), "html" | "js" | "mjs" | "css" | "svg" | "json" | "webmanifest" | "txt")
+    matches!(
+        extension(path),
+        "html" | "js" | "mjs" | "css" | "svg" | "json" | "webmanifest" | "txt"
+    )
 }
 
 fn extension(path: &str) -> &str {
@@ -174,7 +178,8 @@ mod tests {
 
     #[test]
     fn unknown_hidden_and_non_get_paths_are_not_served() {
-        for uri in ["/nope.js", "/api/v1/auth/login", "/js/.hidden", "/js//api.js", "/../Cargo.toml"]
+        for uri in
+            ["/nope.js", "/api/v1/auth/login", "/js/.hidden", "/js//api.js", "/../Cargo.toml"]
         {
             let req = TestRequest::get().uri(uri).to_http_request();
             assert!(serve(&req, true).is_none(), "{uri}");
@@ -191,7 +196,10 @@ mod tests {
             .to_http_request();
         let res = serve(&req, true).expect("app.js");
         assert_eq!(res.headers().get(header::CONTENT_ENCODING).unwrap(), "gzip");
-        assert_eq!(res.headers().get(header::CONTENT_TYPE).unwrap(), "text/javascript; charset=utf-8");
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            "text/javascript; charset=utf-8"
+        );
         let etag = res.headers().get(header::ETAG).unwrap().to_str().unwrap().to_string();
         assert!(etag.ends_with("-gz\""));
         let again = TestRequest::get()

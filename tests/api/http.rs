@@ -219,7 +219,11 @@ async fn the_web_client_is_served_at_the_root_unless_turned_off() {
 
     // Everything else answers as before.
     for path in ["/livez", "/readyz", "/api/docs", "/api/openapi.json"] {
-        assert_eq!(app.client.get(url(path)).send().await.unwrap().status().as_u16(), 200, "{path}");
+        assert_eq!(
+            app.client.get(url(path)).send().await.unwrap().status().as_u16(),
+            200,
+            "{path}"
+        );
     }
     assert_eq!(app.get("/nope").await.0, 404);
     assert_eq!(app.get("/api/v1/auth/login").await.0, 405);
