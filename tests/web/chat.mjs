@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  failed, DESKTOP, launch, person, registerThroughPages, shot, signInThroughPages, startServer,
+  failed, png, DESKTOP, launch, person, registerThroughPages, shot, signInThroughPages, startServer,
 } from './lib.mjs';
 
 test('two people register, become friends and chat both ways', async () => {
@@ -95,6 +95,26 @@ test('two people register, become friends and chat both ways', async () => {
     assert.equal(await B.locator('.me-name').textContent(), 'Bob <b>B</b>');
     await B.waitForTimeout(300);
     assert.deepEqual([...alice.dialogs, ...bob.dialogs], [], 'no dialog was opened');
+
+    // A photo: previewed before it is sent, a thumbnail on the other side, full size on a
+    // click (through signed URLs: an <img> carries no token).
+    await A.setInputFiles('#photo-input', { name: 'sunset.png', mimeType: 'image/png', buffer: png(640, 400) });
+    await A.locator('#photo-preview img.preview-img').waitFor();
+    await shot(A, 'desktop-en-light-photo-preview');
+    await A.click('#photo-send');
+    await A.locator('#messages .msg.mine:not(.pending) img.photo').waitFor();
+    const loaded = (sel) => B.waitForFunction((s) => {
+      const img = document.querySelector(s);
+      return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : false;
+    }, sel);
+    const thumb = await (await loaded('#messages .msg.theirs img.photo')).jsonValue();
+    assert.ok(thumb <= 320, `a thumbnail (${thumb} px wide)`);
+    assert.match(await B.locator('#messages .msg.theirs img.photo').getAttribute('src'), /\/api\/v1\/media\/[0-9a-f]{32}\/thumbnail\?u=\d+&e=\d+&s=/);
+    await B.click('#messages .msg.theirs .photo-button');
+    assert.equal(await (await loaded('.lightbox-img')).jsonValue(), 640, 'full size');
+    await shot(B, 'desktop-en-dark-photo-full');
+    await B.keyboard.press('Escape');
+    await B.locator('.lightbox').waitFor({ state: 'detached' });
 
     // A send that cannot reach the server shows as failed; its retry carries the same
     // action id and is stored once.

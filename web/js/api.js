@@ -120,6 +120,16 @@ export const chat = {
     post('chat/message/read', { session_type: st, target_id: tid, message_id: messageId }),
 };
 
+export const media = {
+  upload: (file, kind) => {
+    const form = new FormData();
+    form.append('kind', kind); // before the file: the server reads parts in order
+    form.append('file', file, file.name || 'upload');
+    return request('POST', 'media/upload', { form });
+  },
+  sign: (ids) => post('media/sign', { ids }),
+};
+
 export const groups = {
   info: (id) => get('group/info', { group_id: id }),
 };

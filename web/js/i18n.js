@@ -44,6 +44,12 @@ const en = {
   'chat.start': 'This is the beginning of your conversation.',
   'chat.typing': 'typing…',
   'chat.back': 'Back',
+  'chat.attach': 'Send a photo',
+  'chat.sendPhoto': 'Send photo',
+  'chat.cancel': 'Cancel',
+  'chat.close': 'Close',
+  'chat.photoUnavailable': 'Photo unavailable',
+  'chat.openPhoto': 'Open the photo',
   'chat.group': 'Group {id}',
   'chat.world': 'World channel',
   'chat.user': 'User {id}',
@@ -111,6 +117,10 @@ const en = {
   'err.FIND_NICKNAME_TOO_SHORT': 'Type at least 2 characters.',
   'err.INVALID_BODY': 'This message cannot be sent.',
   'err.UNAVAILABLE': 'The server is busy. Please try again.',
+  'err.MEDIA_TOO_LARGE': 'This file is too large.',
+  'err.MEDIA_TYPE_REFUSED': 'This kind of file cannot be sent here.',
+  'err.MEDIA_IMAGE_CORRUPT': 'This picture cannot be read.',
+  'err.MEDIA_QUOTA_EXCEEDED': 'Your storage is full.',
 };
 
 const zh = {
@@ -155,6 +165,12 @@ const zh = {
   'chat.start': '这是你们聊天的开始。',
   'chat.typing': '正在输入…',
   'chat.back': '返回',
+  'chat.attach': '发送图片',
+  'chat.sendPhoto': '发送图片',
+  'chat.cancel': '取消',
+  'chat.close': '关闭',
+  'chat.photoUnavailable': '图片不可用',
+  'chat.openPhoto': '查看大图',
   'chat.group': '群 {id}',
   'chat.world': '世界频道',
   'chat.user': '用户 {id}',
@@ -222,6 +238,10 @@ const zh = {
   'err.FIND_NICKNAME_TOO_SHORT': '请至少输入 2 个字符。',
   'err.INVALID_BODY': '此消息无法发送。',
   'err.UNAVAILABLE': '服务器繁忙，请重试。',
+  'err.MEDIA_TOO_LARGE': '文件太大。',
+  'err.MEDIA_TYPE_REFUSED': '不能发送这种文件。',
+  'err.MEDIA_IMAGE_CORRUPT': '无法读取这张图片。',
+  'err.MEDIA_QUOTA_EXCEEDED': '你的存储空间已满。',
 };
 
 export const LANGUAGES = [['en', 'English'], ['zh', '简体中文']];

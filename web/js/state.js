@@ -9,6 +9,7 @@
 import * as api from './api.js';
 import * as socket from './socket.js';
 import { t } from './i18n.js';
+import { uploadPhoto } from './media.js';
 
 export const SESSION = { PRIVATE: 1, GROUP: 2, WORLD: 99 };
 
@@ -398,6 +399,18 @@ export function sendText(r, text) {
   submit(r, p);
 }
 
+/** Send a photo: previewed at once from the file, uploaded, then sent by reference. */
+export function sendPhoto(r, file) {
+  const p = {
+    action_id: api.newActionId(), kind: 'image', text: '', file, previewUrl: URL.createObjectURL(file),
+    status: 'sending', error: null, created_at: Date.now(),
+  };
+  r.pending.push(p);
+  emit('room', r.key);
+  emit('rooms');
+  submit(r, p);
+}
+
 /** Send a failed message again, under the same action id (never stored twice). */
 export function retry(r, actionId) {
   const p = r.pending.find((x) => x.action_id === actionId);
@@ -409,12 +422,20 @@ async function submit(r, p) {
   p.error = null;
   emit('room', r.key);
   try {
+    let type = 1;
+    let body = { text: p.text };
+    if (p.kind === 'image') {
+      // An upload that worked is not repeated by a retry.
+      if (!p.media_id) p.media_id = (await uploadPhoto(p.file)).id;
+      type = 2;
+      body = { media_id: p.media_id };
+    }
     const m = await api.chat.send({
       action_id: p.action_id,
       session_type: r.session_type,
-      type: 1,
+      type,
       target_id: r.target_id,
-      body: { text: p.text },
+      body,
     });
     p.status = 'sent';
     p.message_id = m.message_id;

@@ -5,17 +5,63 @@
 import { avatar, h, linkify } from '../dom.js';
 import { clock, dayLabel, sameDay } from '../format.js';
 import { errorText, t } from '../i18n.js';
+import { fit, urlsOf } from '../media.js';
 import {
-  S, SESSION, closeRoom, loadOlder, markRead, on, openRoom, retry, roomKey, roomName, sendText,
-  typing, userName,
+  S, SESSION, closeRoom, loadOlder, markRead, on, openRoom, retry, roomKey, roomName, sendPhoto,
+  sendText, typing, userName,
 } from '../state.js';
 
 const KIND = { 2: 'msg.image', 3: 'msg.voice', 4: 'msg.video', 5: 'msg.location', 6: 'msg.file', 7: 'msg.sticker' };
+
+const PHOTO_EDGE = 240;
+
+/** A picture of a known size; `src` is set when known (a blob: preview or a signed URL). */
+function picture(width, height, src) {
+  const size = fit(width, height, PHOTO_EDGE);
+  const img = h('img', { class: 'photo', alt: t('msg.image'), width: size.width, height: size.height });
+  if (src) img.src = src;
+  return img;
+}
+
+/** The full-size photo over the page; closed by a click, the button or Escape. */
+function lightbox(url) {
+  const img = h('img', { class: 'lightbox-img', alt: t('msg.image') });
+  img.src = url;
+  const close = () => {
+    box.remove();
+    document.removeEventListener('keydown', onKey);
+  };
+  const onKey = (ev) => { if (ev.key === 'Escape') close(); };
+  const box = h('div', { class: 'lightbox', role: 'dialog', 'aria-modal': 'true', onclick: close },
+    img, h('button', { type: 'button', class: 'lightbox-close', 'aria-label': t('chat.close') }, '×'));
+  document.addEventListener('keydown', onKey);
+  document.body.append(box);
+}
+
+function photoOf(m) {
+  const b = m.body || {};
+  const img = picture(b.width, b.height);
+  const button = h('button', { type: 'button', class: 'photo-button', 'aria-label': t('chat.openPhoto') }, img);
+  if (typeof b.media_id !== 'string') {
+    button.disabled = true;
+    return button;
+  }
+  urlsOf(b.media_id).then((urls) => {
+    if (!urls) {
+      button.replaceChildren(h('em', { class: 'tombstone' }, t('chat.photoUnavailable')));
+      return;
+    }
+    img.src = urls.thumbnail_url || urls.url;
+    button.addEventListener('click', () => lightbox(urls.url));
+  });
+  return button;
+}
 
 function bodyOf(m) {
   if (m.status === 3) return h('em', { class: 'tombstone' }, t('msg.recalled'));
   if (m.status === 2) return h('em', { class: 'tombstone' }, t('msg.deleted'));
   if (m.type === 1) return linkify(String((m.body && m.body.text) || ''));
+  if (m.type === 2) return photoOf(m);
   return h('em', null, t(KIND[m.type] || 'msg.unknown'));
 }
 
@@ -36,8 +82,12 @@ export function mountChat(root, st, tid) {
   const input = h('textarea', { id: 'composer', rows: 1, placeholder: t('chat.compose'),
     'aria-label': t('chat.compose'), maxlength: 5000 });
   const send = h('button', { type: 'submit', class: 'primary send', id: 'send' }, t('chat.send'));
-  const composer = h('form', { class: 'composer' }, input, send);
-  const view = h('section', { class: 'chat', dataset: { key } }, head, list, composer);
+  const fileInput = h('input', { type: 'file', id: 'photo-input', accept: 'image/*', hidden: true });
+  const attach = h('button', { type: 'button', class: 'attach', id: 'attach', 'aria-label': t('chat.attach'),
+    title: t('chat.attach'), onclick: () => fileInput.click() }, '+');
+  const composer = h('form', { class: 'composer' }, attach, fileInput, input, send);
+  const preview = h('div', { class: 'photo-preview', id: 'photo-preview', hidden: true });
+  const view = h('section', { class: 'chat', dataset: { key } }, head, list, preview, composer);
   root.replaceChildren(view);
 
   function renderHead() {
@@ -63,7 +113,7 @@ export function mountChat(root, st, tid) {
     const mine = m.sender_id === S.me.id;
     const el = h('div', { class: `msg ${mine ? 'mine' : 'theirs'}`, dataset: { id: String(m.message_id) } },
       !mine && st !== SESSION.PRIVATE ? h('span', { class: 'sender' }, userName(m.sender_id)) : null,
-      h('div', { class: `bubble${m.status !== 1 ? ' gone' : ''}` }, bodyOf(m)),
+      h('div', { class: `bubble${m.status !== 1 ? ' gone' : ''}${m.type === 2 && m.status === 1 ? ' media' : ''}` }, bodyOf(m)),
       h('span', { class: 'meta' }, h('time', null, clock(m.created_at))));
     cache.set(cacheKey, el);
     return el;
@@ -72,7 +122,9 @@ export function mountChat(root, st, tid) {
   function pendingEl(p) {
     const failed = p.status === 'failed';
     return h('div', { class: `msg mine pending${failed ? ' failed' : ''}`, dataset: { actionId: p.action_id } },
-      h('div', { class: 'bubble' }, linkify(p.text)),
+      p.kind === 'image'
+        ? h('div', { class: 'bubble media' }, picture(p.width, p.height, p.previewUrl))
+        : h('div', { class: 'bubble' }, linkify(p.text)),
       h('span', { class: 'meta' },
         failed ? h('span', { class: 'error' }, `${t('chat.failed')}: ${errorText(p.error)} `) : t('chat.sending'),
         failed ? h('button', { type: 'button', class: 'link retry', onclick: () => retry(room, p.action_id) },
@@ -129,6 +181,34 @@ export function mountChat(root, st, tid) {
     if (room && list.scrollHeight - list.scrollTop - list.clientHeight < 40) markRead(room);
   });
 
+  // A chosen photo is shown before it is sent.
+  let chosen = null;
+  function closePreview() {
+    if (chosen) URL.revokeObjectURL(chosen.url);
+    chosen = null;
+    preview.hidden = true;
+    preview.replaceChildren();
+    fileInput.value = '';
+  }
+  fileInput.addEventListener('change', () => {
+    const file = fileInput.files && fileInput.files[0];
+    if (!file || !room) return;
+    closePreview();
+    chosen = { file, url: URL.createObjectURL(file) };
+    const img = h('img', { class: 'preview-img', alt: file.name });
+    img.src = chosen.url;
+    preview.replaceChildren(img,
+      h('span', { class: 'preview-name' }, file.name),
+      h('button', { type: 'button', class: 'small-button', id: 'photo-cancel', onclick: closePreview }, t('chat.cancel')),
+      h('button', { type: 'button', class: 'primary small-button', id: 'photo-send', onclick: () => {
+        const { file: f } = chosen;
+        closePreview();
+        stickToBottom = true;
+        sendPhoto(room, f);
+      } }, t('chat.sendPhoto')));
+    preview.hidden = false;
+  });
+
   composer.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const text = input.value;
@@ -181,6 +261,7 @@ export function mountChat(root, st, tid) {
   return {
     destroy() {
       offs.forEach((off) => off());
+      closePreview();
       closeRoom();
     },
   };

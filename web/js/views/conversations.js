@@ -9,7 +9,7 @@ import { S, on, roomName, sortedRooms } from '../state.js';
 function row(r, selected) {
   const last = r.last_message;
   const pending = r.pending[r.pending.length - 1];
-  let text = pending ? pending.text : preview(last);
+  let text = pending ? (pending.kind === 'image' ? t('msg.image') : pending.text) : preview(last);
   if (!pending && last && last.sender_id === S.me.id && last.status === 1) text = t('msg.you') + text;
   const time = pending ? pending.created_at : r.last_active_at;
   const name = roomName(r);
