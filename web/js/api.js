@@ -132,4 +132,6 @@ export const media = {
 
 export const groups = {
   info: (id) => get('group/info', { group_id: id }),
+  mine: () => get('group/mine'),
+  create: (name, memberIds) => post('group/create', { name: name || undefined, member_ids: memberIds }),
 };

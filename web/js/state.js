@@ -90,10 +90,11 @@ function targetOf(m) {
   return m.receiver_id;
 }
 
-/** Conversations, pinned first, then the most recent. */
+/** Conversations, pinned first, then the most recent (my groups even before their first message). */
 export function sortedRooms() {
   return [...S.rooms.values()]
-    .filter((r) => r.last_message || r.pending.length || r.have > 0)
+    .filter((r) => r.last_message || r.pending.length || r.have > 0
+      || (r.session_type === SESSION.GROUP && S.groups.has(r.target_id) && !S.groups.get(r.target_id).left))
     .sort((a, b) => (b.pinned - a.pinned) || (b.last_active_at - a.last_active_at));
 }
 
@@ -148,7 +149,7 @@ let started = false;
 export async function start() {
   S.me = await api.profile.info();
   started = true;
-  await Promise.all([loadConversations(), loadFriends(), loadInvites()]);
+  await Promise.all([loadConversations(), loadFriends(), loadInvites(), loadGroups()]);
   socket.start();
 }
 
@@ -229,6 +230,26 @@ export async function loadInvites() {
   emit('invites');
   await lookupUsers([...received.map((i) => i.user_id), ...sent.map((i) => i.target_id)]);
   emit('invites');
+}
+
+/** My groups: each has a conversation, listed even before its first message. */
+export async function loadGroups() {
+  const list = await api.groups.mine();
+  const mine = new Set(list.map((g) => g.group_id));
+  for (const [id, g] of S.groups) if (!mine.has(id)) g.left = true;
+  for (const g of list) {
+    S.groups.set(g.group_id, g);
+    ensureRoom(SESSION.GROUP, g.group_id);
+  }
+  emit('users');
+  emit('rooms');
+}
+
+/** Create a group with some friends; resolves to its id. */
+export async function createGroup(name, memberIds) {
+  const out = await api.groups.create(name, memberIds);
+  await loadGroups();
+  return out.group_id;
 }
 
 let reloadTimer = 0;
@@ -542,6 +563,7 @@ function handleFrame({ type, data }) {
       reloadFriendsSoon();
       break;
     case 'group_event':
+      loadGroups().catch(() => {});
       loadConversations().catch(() => {});
       break;
     case 'kicked':
@@ -565,6 +587,7 @@ socket.configure({
     if (S.me) {
       loadFriends().catch(() => {});
       loadInvites().catch(() => {});
+      loadGroups().catch(() => {});
     }
   },
   kicked: () => signOut('revoked'),

@@ -7,8 +7,8 @@ import { clock, dayLabel, sameDay } from '../format.js';
 import { errorText, t } from '../i18n.js';
 import { fit, urlsOf } from '../media.js';
 import {
-  S, SESSION, closeRoom, loadOlder, markRead, on, openRoom, retry, roomKey, roomName, sendPhoto,
-  sendText, typing, userName,
+  S, SESSION, closeRoom, loadOlder, lookupUsers, markRead, on, openRoom, retry, roomKey, roomName,
+  sendPhoto, sendText, typing, userName,
 } from '../state.js';
 
 const KIND = { 2: 'msg.image', 3: 'msg.voice', 4: 'msg.video', 5: 'msg.location', 6: 'msg.file', 7: 'msg.sticker' };
@@ -71,6 +71,7 @@ export function mountChat(root, st, tid) {
   let loadingOlder = false;
   let stickToBottom = true;
   const cache = new Map(); // "id:status" -> element
+  const asked = new Set(); // senders whose names were asked for
 
   const title = h('h2', { class: 'chat-title' });
   const subtitle = h('span', { class: 'chat-sub muted small' });
@@ -103,7 +104,10 @@ export function mountChat(root, st, tid) {
     }
     subtitle.classList.remove('typing');
     const f = st === SESSION.PRIVATE ? S.friends.get(tid) : null;
-    subtitle.textContent = f ? t(`presence.${f.online_status}`) : '';
+    const g = st === SESSION.GROUP ? S.groups.get(tid) : null;
+    if (f) subtitle.textContent = t(`presence.${f.online_status}`);
+    else if (g && g.member_count) subtitle.textContent = t('groups.members', { n: g.member_count });
+    else subtitle.textContent = '';
   }
 
   function messageEl(m) {
@@ -111,7 +115,7 @@ export function mountChat(root, st, tid) {
     const hit = cache.get(cacheKey);
     if (hit) return hit;
     const mine = m.sender_id === S.me.id;
-    const el = h('div', { class: `msg ${mine ? 'mine' : 'theirs'}`, dataset: { id: String(m.message_id) } },
+    const el = h('div', { class: `msg ${mine ? 'mine' : 'theirs'}`, dataset: { id: String(m.message_id), sender: String(m.sender_id) } },
       !mine && st !== SESSION.PRIVATE ? h('span', { class: 'sender' }, userName(m.sender_id)) : null,
       h('div', { class: `bubble${m.status !== 1 ? ' gone' : ''}${m.type === 2 && m.status === 1 ? ' media' : ''}` }, bodyOf(m)),
       h('span', { class: 'meta' }, h('time', null, clock(m.created_at))));
@@ -141,6 +145,18 @@ export function mountChat(root, st, tid) {
     else if (room.loaded) nodes.push(h('p', { class: 'older muted small' }, t('chat.loadingOlder')));
     let prev = null;
     const ids = [...room.messages.keys()].sort((a, b) => a - b);
+    if (st !== SESSION.PRIVATE) {
+      // Names of members who are not friends are asked for once.
+      const unknown = ids.map((id) => room.messages.get(id).sender_id)
+        .filter((u) => u !== S.me.id && !S.friends.has(u) && !S.users.has(u) && !asked.has(u));
+      if (unknown.length) {
+        unknown.forEach((u) => asked.add(u));
+        lookupUsers(unknown).then(() => {
+          for (const [k, el] of cache) if (unknown.includes(Number(el.dataset.sender))) cache.delete(k);
+          render();
+        });
+      }
+    }
     for (const id of ids) {
       const m = room.messages.get(id);
       if (!prev || !sameDay(prev, m.created_at)) nodes.push(h('div', { class: 'day', role: 'separator' }, h('span', null, dayLabel(m.created_at))));

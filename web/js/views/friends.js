@@ -4,7 +4,7 @@
 import * as api from '../api.js';
 import { avatar, h } from '../dom.js';
 import { errorText, t } from '../i18n.js';
-import { S, loadFriends, loadInvites, on, userName } from '../state.js';
+import { S, createGroup, loadFriends, loadInvites, on, userName } from '../state.js';
 
 function person(id, name, ...extra) {
   return h('div', { class: 'person' }, avatar(name, id),
@@ -47,6 +47,37 @@ export function mountFriends(root) {
   const received = h('section', { class: 'panel', id: 'invites-received' });
   const sent = h('section', { class: 'panel', id: 'invites-sent' });
   const friends = h('section', { class: 'panel', id: 'friend-list' });
+  const newGroup = h('details', { class: 'panel new-group', id: 'new-group' });
+
+  function renderNewGroup() {
+    const open = newGroup.open;
+    const list = [...S.friends.values()].sort((a, b) => userName(a.user_id).localeCompare(userName(b.user_id)));
+    const name = h('input', { id: 'group-name', maxlength: 50, placeholder: t('groups.name'), 'aria-label': t('groups.name') });
+    const line = h('p', { class: 'small error', role: 'status', hidden: true });
+    const boxes = list.map((f) => h('label', { class: 'pick' },
+      h('input', { type: 'checkbox', value: String(f.user_id), class: 'pick-box' }),
+      avatar(userName(f.user_id), f.user_id, 'small'),
+      h('span', null, userName(f.user_id))));
+    const create = h('button', { type: 'submit', class: 'primary small-button', id: 'group-create' }, t('groups.create'));
+    const form = h('form', { class: 'group-form' }, name,
+      h('p', { class: 'muted small' }, list.length ? t('groups.pick') : t('groups.needFriends')),
+      h('div', { class: 'picks' }, boxes), line, list.length ? create : null);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const ids = [...form.querySelectorAll('.pick-box:checked')].map((b) => Number(b.value));
+      create.disabled = true;
+      try {
+        const id = await createGroup(name.value.trim(), ids);
+        location.hash = `#/chat/2/${id}`;
+      } catch (e) {
+        line.textContent = errorText(e);
+        line.hidden = false;
+        create.disabled = false;
+      }
+    });
+    newGroup.replaceChildren(h('summary', null, t('groups.new')), form);
+    newGroup.open = open;
+  }
 
   searchForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -140,10 +171,11 @@ export function mountFriends(root) {
     friends.append(ul);
   }
 
-  root.replaceChildren(h('div', { class: 'friends' }, searchForm, results, received, sent, friends));
+  root.replaceChildren(h('div', { class: 'friends' }, searchForm, results, received, sent, newGroup, friends));
   renderInvites();
   renderFriends();
+  renderNewGroup();
   loadInvites().catch(() => {});
-  const offs = [on('invites', renderInvites), on('users', renderInvites), on('friends', renderFriends)];
+  const offs = [on('invites', renderInvites), on('users', renderInvites), on('friends', renderFriends), on('friends', () => { if (!newGroup.open) renderNewGroup(); })];
   return { destroy: () => offs.forEach((off) => off()) };
 }

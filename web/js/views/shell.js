@@ -67,7 +67,7 @@ export function mountShell(root) {
   let tab = null;
   let list = null;
   let chat = null;
-  let chatKey = null;
+  let chatKey; // undefined until the first show(), so the placeholder is drawn
 
   function placeholder() {
     return h('div', { class: 'placeholder' },
