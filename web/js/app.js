@@ -69,6 +69,11 @@ async function boot() {
   route();
 }
 
+// Anything the page's Content-Security-Policy refuses is a bug of this client: say so.
+document.addEventListener('securitypolicyviolation', (e) => {
+  console.error(`CSP refused ${e.blockedURI || 'inline code'} (${e.violatedDirective})`);
+});
+
 window.addEventListener('hashchange', route);
 on('auth', () => {
   dropShell();
