@@ -39,7 +39,8 @@ export function listTime(ms) {
   return new Intl.DateTimeFormat(locale(), { month: 'numeric', day: 'numeric' }).format(ms);
 }
 
-const KIND = { 2: 'msg.image', 3: 'msg.voice', 4: 'msg.video', 5: 'msg.location', 6: 'msg.file', 7: 'msg.sticker' };
+/** The words standing for a message that is not text, by message type. */
+export const KIND = { 2: 'msg.image', 3: 'msg.voice', 4: 'msg.video', 5: 'msg.location', 6: 'msg.file', 7: 'msg.sticker' };
 
 /** One line of text standing for a message (conversation list, notifications). */
 export function preview(m) {

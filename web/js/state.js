@@ -331,7 +331,6 @@ function accept(r, msgs) {
       r.last_active_at = m.created_at;
       if (m.sender_id !== S.me.id && !viewing(r)) r.unread += 1;
       newest = true;
-      notifyIfHidden(r, m);
     } else if (r.last_message && r.last_message.message_id === m.message_id) {
       r.last_message = m;
     }
@@ -342,8 +341,6 @@ function accept(r, msgs) {
   emit('room', r.key);
   emit('rooms');
 }
-
-function notifyIfHidden() { /* browser notifications come with a later version */ }
 
 /** Open a conversation: its newest page of history, read up to its end. */
 export async function openRoom(st, tid) {

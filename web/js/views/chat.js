@@ -3,15 +3,13 @@
 // otherwise), a composer whose sends show at once as pending and can be retried.
 
 import { avatar, h, linkify } from '../dom.js';
-import { clock, dayLabel, sameDay } from '../format.js';
+import { KIND, clock, dayLabel, sameDay } from '../format.js';
 import { errorText, t } from '../i18n.js';
 import { fit, urlsOf } from '../media.js';
 import {
   S, SESSION, closeRoom, loadOlder, lookupUsers, markRead, on, openRoom, retry, roomKey, roomName,
   sendPhoto, sendText, typing, userName,
 } from '../state.js';
-
-const KIND = { 2: 'msg.image', 3: 'msg.voice', 4: 'msg.video', 5: 'msg.location', 6: 'msg.file', 7: 'msg.sticker' };
 
 const PHOTO_EDGE = 240;
 
