@@ -83,11 +83,12 @@ export const PHONE = { width: 375, height: 667 };
  * A person's own browser context and page. Every page error, console error and dialog is
  * recorded: tests assert there are none (a dialog would be script run from user content).
  */
-export async function person(browser, url, { viewport = DESKTOP, locale = 'en-US', colorScheme = 'light' } = {}) {
+export async function person(browser, url, { viewport = DESKTOP, locale = 'en-US', colorScheme = 'light', init } = {}) {
   const context = await browser.newContext({
     viewport, locale, colorScheme, deviceScaleFactor: 1, isMobile: viewport.width < 500,
     hasTouch: viewport.width < 500,
   });
+  if (init) await context.addInitScript(init);
   const page = await context.newPage();
   const problems = [];
   const dialogs = [];

@@ -1,6 +1,7 @@
 // The one WebSocket: while the browser is offline 20 messages arrive; back online, the page
-// shows all 20 in order, once each, without a reload. Then the session is ended from another
-// device: the page returns to sign-in and says so.
+// shows all 20 in order, once each, without a reload. While the tab is hidden a message
+// raises a notification (once allowed) and the unread count shows in the title. Then the
+// session is ended from another device: the page returns to sign-in and says so.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,22 @@ test('catch-up after being offline; a session ended elsewhere returns to sign-in
     await befriendByApi(server.url, fay, gus);
     await sendByApi(server.url, gus, fay, 'before the drop');
 
-    const who = await person(browser, server.url);
+    // The page's Notification and visibility, observed: what it would show, and a tab the
+    // test can hide.
+    const init = () => {
+      window.__notes = [];
+      let permission = 'default';
+      window.Notification = class {
+        constructor(title, options) {
+          window.__notes.push({ title, body: options && options.body });
+        }
+        close() {}
+        static get permission() { return permission; }
+        static requestPermission() { permission = 'granted'; return Promise.resolve(permission); }
+      };
+      Object.defineProperty(document, 'visibilityState', { get: () => (window.__hidden ? 'hidden' : 'visible') });
+    };
+    const who = await person(browser, server.url, { init });
     const P = who.page;
     P.setDefaultTimeout(10000);
     await signInThroughPages(P, 'fay', 'fay-pass12');
@@ -44,6 +60,23 @@ test('catch-up after being offline; a session ended elsewhere returns to sign-in
     await sendByApi(server.url, gus, fay, live);
     await P.locator('#messages .msg').filter({ hasText: live }).waitFor();
     await shot(P, 'desktop-en-light-caught-up');
+
+    // Notifications: allowed from the menu, shown for a message while the tab is hidden.
+    await P.click('.menu summary');
+    await P.click('#notify-ask');
+    await P.locator('.menu-panel .ok').waitFor();
+    await P.click('.chat-title');
+    const hide = (hidden) => P.evaluate((h) => {
+      window.__hidden = h;
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+    await hide(true);
+    await sendByApi(server.url, gus, fay, 'are you there?');
+    await P.waitForFunction(() => window.__notes.length > 0);
+    assert.deepEqual(await P.evaluate(() => window.__notes), [{ title: 'Gus', body: 'are you there?' }]);
+    assert.equal(await P.title(), '(1) JIM');
+    await hide(false);
+    await P.waitForFunction(() => document.title === 'JIM');
 
     // Fay signs in elsewhere and ends her other sessions: this page goes to sign-in.
     const { token } = await call(server.url, 'POST', 'auth/login', { body: { username: 'fay', password: 'fay-pass12' } });

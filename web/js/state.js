@@ -10,6 +10,8 @@ import * as api from './api.js';
 import * as socket from './socket.js';
 import { t } from './i18n.js';
 import { uploadPhoto } from './media.js';
+import { preview } from './format.js';
+import * as notify from './notify.js';
 
 export const SESSION = { PRIVATE: 1, GROUP: 2, WORLD: 99 };
 
@@ -330,6 +332,11 @@ function accept(r, msgs) {
       r.last_message = m;
       r.last_active_at = m.created_at;
       if (m.sender_id !== S.me.id && !viewing(r)) r.unread += 1;
+      if (m.sender_id !== S.me.id && !visible() && !r.muted && r.known) {
+        notify.show(roomName(r), preview(m), r.key, () => {
+          location.hash = `#/chat/${r.session_type}/${r.target_id}`;
+        });
+      }
       newest = true;
     } else if (r.last_message && r.last_message.message_id === m.message_id) {
       r.last_message = m;
@@ -384,8 +391,10 @@ export async function loadOlder(r) {
 }
 
 let readTimer = 0;
+/** Mark the open conversation read, while the person can see it (never from a hidden tab). */
 export function markRead(r) {
-  if (!r || r.have <= r.read_message_id) {
+  if (!r || !viewing(r)) return;
+  if (r.have <= r.read_message_id) {
     if (r && r.unread) {
       r.unread = 0;
       emit('rooms');

@@ -3,10 +3,26 @@
 
 import { avatar, h } from '../dom.js';
 import { LANGUAGES, getLang, setLang, t } from '../i18n.js';
+import * as notify from '../notify.js';
 import { S, on, signOut } from '../state.js';
 import { mountChat } from './chat.js';
 import { mountConversations } from './conversations.js';
 import { mountFriends } from './friends.js';
+
+function notifyRow() {
+  const row = h('div', { class: 'menu-row' });
+  const draw = () => {
+    const p = notify.permission();
+    if (!notify.supported() || p === 'denied') row.replaceChildren(h('span', { class: 'muted small' }, t('notify.off')));
+    else if (p === 'granted') row.replaceChildren(h('span', { class: 'small ok' }, t('notify.on')));
+    else {
+      row.replaceChildren(h('button', { type: 'button', class: 'link', id: 'notify-ask',
+        onclick: async () => { await notify.ask(); draw(); } }, t('notify.ask')));
+    }
+  };
+  draw();
+  return row;
+}
 
 export function mountShell(root) {
   const offs = [];
@@ -27,10 +43,11 @@ export function mountShell(root) {
     h('div', { class: 'menu-panel' },
       h('p', { class: 'muted small' }, t('menu.me', { name: S.me.nickname, id: S.me.id })),
       h('label', { class: 'menu-row' }, t('lang.label'), lang),
+      notifyRow(),
       h('button', { type: 'button', class: 'menu-row danger', id: 'logout', onclick: () => signOut() },
         t('menu.logout'))));
   const closeMenu = (ev) => {
-    if (menu.open && !menu.contains(ev.target)) menu.open = false;
+    if (menu.open && !ev.composedPath().includes(menu)) menu.open = false;
   };
   document.addEventListener('click', closeMenu);
   offs.push(() => document.removeEventListener('click', closeMenu));
