@@ -1,6 +1,7 @@
 // Two people register through the pages, become friends and chat both ways in real time;
-// markup in a message shows as text and runs nothing; a failed send is retried under the same
-// action id and stored once; the session survives a reload; sign-out.
+// markup in a message shows as text and runs nothing; a photo goes as a thumbnail and opens
+// full size; a failed send is retried under the same action id and stored once; recall and
+// delete-for-me leave tombstones; the session survives a reload; sign-out.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -160,13 +161,30 @@ test('two people register, become friends and chat both ways', async () => {
     }
     await A.unroute('**/api/v1/chat/message/send');
 
+    // Recall: the other side sees a tombstone in its place. Delete for me: only my copy goes.
+    await A.fill('#composer', 'oops, wrong chat');
+    await A.press('#composer', 'Enter');
+    const oops = A.locator('#messages .msg.mine:not(.pending)').filter({ hasText: 'oops, wrong chat' });
+    await B.locator('#messages .msg').filter({ hasText: 'oops, wrong chat' }).waitFor();
+    await oops.locator('.more').click();
+    await oops.locator('button.recall').click();
+    await B.locator('#messages .msg .tombstone').filter({ hasText: 'This message was recalled.' }).waitFor();
+    await A.locator('#messages .msg .tombstone').filter({ hasText: 'This message was recalled.' }).waitFor();
+    assert.equal(await B.locator('#messages .msg').filter({ hasText: 'oops, wrong chat' }).count(), 0, 'gone on the other side');
+    const hello2 = B.locator('#messages .msg').filter({ hasText: 'Hello Bob!' });
+    await hello2.locator('.more').click();
+    await hello2.locator('button.delete').click();
+    await B.locator('#messages .msg .tombstone').filter({ hasText: 'This message was deleted.' }).waitFor();
+    assert.equal(await B.locator('#messages .msg').filter({ hasText: 'Hello Bob!' }).count(), 0);
+    assert.equal(await A.locator('#messages .msg').filter({ hasText: 'Hello Bob!' }).count(), 1, 'still there for Alice');
+
     await shot(A, 'desktop-en-light-chat');
     await shot(B, 'desktop-en-dark-chat');
 
     // Still signed in after a reload, the conversation and its history are there.
     await A.reload();
     await A.waitForSelector('#tab-chats');
-    await A.locator('#conversations a.conv .conv-preview').filter({ hasText: 'stored before the answer' }).waitFor();
+    await A.locator('#conversations a.conv .conv-preview').filter({ hasText: 'This message was recalled.' }).waitFor();
     await A.locator('#messages .msg').filter({ hasText: 'Hi Alice 你好 🙂' }).waitFor();
 
     // Sign out: back to the sign-in page, and a reload stays there.

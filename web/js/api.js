@@ -116,6 +116,10 @@ export const chat = {
   after: (st, tid, id, limit) =>
     get('chat/message/list', { session_type: st, target_id: tid, after_message_id: id, limit }),
   send: (fields) => post('chat/message/send', fields),
+  recall: (st, tid, messageId) =>
+    post('chat/message/rollback', { session_type: st, target_id: tid, message_id: messageId }),
+  remove: (st, tid, messageId) =>
+    post('chat/message/delete', { session_type: st, target_id: tid, message_id: messageId }),
   read: (st, tid, messageId) =>
     post('chat/message/read', { session_type: st, target_id: tid, message_id: messageId }),
 };

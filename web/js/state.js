@@ -474,6 +474,29 @@ async function submit(r, p) {
   }
 }
 
+/** A message became a tombstone (3 recalled, 2 deleted for me): it keeps its place. */
+function setStatus(r, messageId, status) {
+  const m = r.messages.get(messageId);
+  if (m) r.messages.set(messageId, { ...m, status });
+  if (r.last_message && r.last_message.message_id === messageId) {
+    r.last_message = { ...r.last_message, status };
+  }
+  emit('room', r.key);
+  emit('rooms');
+}
+
+/** Recall a message (mine within the server's window; group admins: members' too). */
+export async function recall(r, messageId) {
+  await api.chat.recall(r.session_type, r.target_id, messageId);
+  setStatus(r, messageId, 3);
+}
+
+/** Delete a message from my own history only. */
+export async function deleteForMe(r, messageId) {
+  await api.chat.remove(r.session_type, r.target_id, messageId);
+  setStatus(r, messageId, 2);
+}
+
 let lastTypingSent = 0;
 export function typing(r) {
   const now = Date.now();
@@ -524,15 +547,7 @@ function handleFrame({ type, data }) {
     case 'message_recalled':
     case 'message_deleted': {
       const r = roomById(data.room_id);
-      if (!r) break;
-      const status = type === 'message_recalled' ? 3 : 2;
-      const m = r.messages.get(data.message_id);
-      if (m) r.messages.set(m.message_id, { ...m, status });
-      if (r.last_message && r.last_message.message_id === data.message_id) {
-        r.last_message = { ...r.last_message, status };
-      }
-      emit('room', r.key);
-      emit('rooms');
+      if (r) setStatus(r, data.message_id, type === 'message_recalled' ? 3 : 2);
       break;
     }
     case 'read_position': {

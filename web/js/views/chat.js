@@ -7,8 +7,8 @@ import { KIND, clock, dayLabel, sameDay } from '../format.js';
 import { errorText, t } from '../i18n.js';
 import { fit, urlsOf } from '../media.js';
 import {
-  S, SESSION, closeRoom, loadOlder, lookupUsers, markRead, on, openRoom, retry, roomKey, roomName,
-  sendPhoto, sendText, typing, userName,
+  S, SESSION, closeRoom, deleteForMe, loadOlder, lookupUsers, markRead, on, openRoom, recall, retry,
+  roomKey, roomName, sendPhoto, sendText, typing, userName,
 } from '../state.js';
 
 const PHOTO_EDGE = 240;
@@ -116,9 +116,31 @@ export function mountChat(root, st, tid) {
     const el = h('div', { class: `msg ${mine ? 'mine' : 'theirs'}`, dataset: { id: String(m.message_id), sender: String(m.sender_id) } },
       !mine && st !== SESSION.PRIVATE ? h('span', { class: 'sender' }, userName(m.sender_id)) : null,
       h('div', { class: `bubble${m.status !== 1 ? ' gone' : ''}${m.type === 2 && m.status === 1 ? ' media' : ''}` }, bodyOf(m)),
-      h('span', { class: 'meta' }, h('time', null, clock(m.created_at))));
+      h('span', { class: 'meta' }, h('time', null, clock(m.created_at)),
+        m.status === 1 ? actionsOf(m, mine) : null));
     cache.set(cacheKey, el);
     return el;
+  }
+
+  /** "⋯" on a message: recall (mine) and delete for me; a refusal is said under it. */
+  function actionsOf(m, mine) {
+    const error = h('span', { class: 'error small', role: 'status' });
+    const act = (fn) => async () => {
+      try {
+        await fn(room, m.message_id);
+      } catch (e) {
+        error.textContent = errorText(e);
+      }
+    };
+    const menu = h('span', { class: 'msg-actions', hidden: true },
+      mine ? h('button', { type: 'button', class: 'link recall', onclick: act(recall) }, t('msg.recall')) : null,
+      h('button', { type: 'button', class: 'link delete', onclick: act(deleteForMe) }, t('msg.delete')));
+    const more = h('button', { type: 'button', class: 'more', 'aria-label': t('msg.more'), title: t('msg.more'),
+      'aria-expanded': 'false', onclick: () => {
+        menu.hidden = !menu.hidden;
+        more.setAttribute('aria-expanded', String(!menu.hidden));
+      } }, '⋯');
+    return [more, menu, error];
   }
 
   function pendingEl(p) {
