@@ -3,13 +3,15 @@
 //! Content-Security-Policy, strong ETags, `no-cache` (every load revalidates, so a new binary's
 //! client is picked up at once) and gzip made once per file version.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex};
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
+use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
@@ -50,10 +52,14 @@ pub fn serve(req: &HttpRequest, enabled: bool) -> Option<HttpResponse> {
         HttpResponse::NotModified().finish()
     } else {
         let mut res = match body {
-            Some(body) => HttpResponse::Ok()
-                .insert_header((header::CONTENT_ENCODING, "gzip"))
-                .body(body.as_ref().clone()),
-            None => HttpResponse::Ok().body(file.data.into_owned()),
+            Some(body) => {
+                HttpResponse::Ok().insert_header((header::CONTENT_ENCODING, "gzip")).body(body)
+            }
+            // A release build's files are static: sent without a copy.
+            None => HttpResponse::Ok().body(match file.data {
+                Cow::Borrowed(bytes) => Bytes::from_static(bytes),
+                Cow::Owned(bytes) => Bytes::from(bytes),
+            }),
         };
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
@@ -140,16 +146,17 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// A file's gzip, made once per version (its hash) and kept: the client is a few small files.
-fn gzipped(hash: &str, data: &[u8]) -> Option<Arc<Vec<u8>>> {
-    static CACHE: LazyLock<Mutex<HashMap<String, Arc<Vec<u8>>>>> = LazyLock::new(Default::default);
+/// A file's gzip, made once per version (its hash) and kept: the client is a few small files
+/// (a debug build, which reads them from disk, keeps one more per edit).
+fn gzipped(hash: &str, data: &[u8]) -> Option<Bytes> {
+    static CACHE: LazyLock<Mutex<HashMap<String, Bytes>>> = LazyLock::new(Default::default);
     if let Some(hit) = CACHE.lock().ok().and_then(|c| c.get(hash).cloned()) {
         return Some(hit);
     }
     let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 3), Compression::best());
     // Writing to memory does not fail; if it did, the file goes out uncompressed.
     encoder.write_all(data).ok()?;
-    let body = Arc::new(encoder.finish().ok()?);
+    let body = Bytes::from(encoder.finish().ok()?);
     if let Ok(mut cache) = CACHE.lock() {
         cache.insert(hash.to_string(), body.clone());
     }
