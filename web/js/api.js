@@ -92,10 +92,16 @@ export const auth = {
   register: (fields) => post('auth/register', fields),
   login: (fields) => post('auth/login', fields),
   logout: () => post('auth/logout'),
+  sessions: () => get('auth/sessions'),
+  revoke: (sessionId) => post('auth/sessions/revoke', { session_id: sessionId }),
+  revokeOthers: () => post('auth/sessions/revoke', { all_others: true }),
 };
 
 export const profile = {
   info: () => get('profile/info'),
+  update: (fields) => post('profile/update', fields),
+  password: (oldPassword, newPassword, confirm) =>
+    post('profile/password', { old_password: oldPassword, new_password: newPassword, confirm_password: confirm }),
 };
 
 export const friends = {

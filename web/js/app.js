@@ -42,6 +42,7 @@ function route() {
   const tid = Number(b);
   if (page === 'chat' && st > 0 && tid > 0) shell.show({ tab: shell.tab || 'chats', chat: [st, tid] });
   else if (page === 'friends') shell.show({ tab: 'friends' });
+  else if (page === 'settings') shell.show({ tab: shell.tab || 'chats', settings: true });
   else shell.show({ tab: 'chats' });
 }
 

@@ -155,6 +155,12 @@ export async function start() {
   socket.start();
 }
 
+/** Change my nickname or status; the page shows the answer. */
+export async function updateProfile(fields) {
+  S.me = await api.profile.update(fields);
+  emit('me');
+}
+
 export function isSignedIn() {
   return !!api.getToken();
 }
@@ -403,9 +409,10 @@ export function markRead(r) {
   }
   r.unread = 0;
   emit('rooms');
+  // What the person saw now: a message arriving while the tab is hidden stays unread.
+  const id = r.have;
   clearTimeout(readTimer);
   readTimer = setTimeout(() => {
-    const id = r.have;
     if (id <= r.read_message_id) return;
     r.read_message_id = id;
     const data = { session_type: r.session_type, target_id: r.target_id, message_id: id };

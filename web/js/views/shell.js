@@ -8,6 +8,7 @@ import { S, on, signOut } from '../state.js';
 import { mountChat } from './chat.js';
 import { mountConversations } from './conversations.js';
 import { mountFriends } from './friends.js';
+import { mountSettings } from './settings.js';
 
 function notifyRow() {
   const row = h('div', { class: 'menu-row' });
@@ -43,6 +44,7 @@ export function mountShell(root) {
     h('div', { class: 'menu-panel' },
       h('p', { class: 'muted small' }, t('menu.me', { name: S.me.nickname, id: S.me.id })),
       h('label', { class: 'menu-row' }, t('lang.label'), lang),
+      h('a', { href: '#/settings', class: 'menu-row', id: 'open-settings' }, t('settings.open')),
       notifyRow(),
       h('button', { type: 'button', class: 'menu-row danger', id: 'logout', onclick: () => signOut() },
         t('menu.logout'))));
@@ -51,6 +53,9 @@ export function mountShell(root) {
   };
   document.addEventListener('click', closeMenu);
   offs.push(() => document.removeEventListener('click', closeMenu));
+
+  const meName = h('strong', { class: 'me-name' }, S.me.nickname);
+  offs.push(on('me', () => { meName.textContent = S.me.nickname; }));
 
   const chatsBadge = h('span', { class: 'badge', hidden: true });
   const friendsBadge = h('span', { class: 'badge', hidden: true });
@@ -73,7 +78,7 @@ export function mountShell(root) {
   const side = h('aside', { class: 'side' },
     h('header', { class: 'side-head' },
       avatar(S.me.nickname, S.me.id),
-      h('div', { class: 'me' }, h('strong', { class: 'me-name' }, S.me.nickname), conn),
+      h('div', { class: 'me' }, meName, conn),
       menu),
     h('nav', { class: 'tabs', role: 'tablist' }, chatsTab, friendsTab),
     sideBody);
@@ -97,7 +102,7 @@ export function mountShell(root) {
       return tab;
     },
     /** Show a tab in the side pane and, when given, a conversation [session_type, target_id]. */
-    show({ tab: nextTab, chat: target }) {
+    show({ tab: nextTab, chat: target, settings }) {
       if (nextTab !== tab) {
         if (list) list.destroy();
         tab = nextTab;
@@ -105,15 +110,17 @@ export function mountShell(root) {
         friendsTab.setAttribute('aria-selected', String(tab === 'friends'));
         list = tab === 'friends' ? mountFriends(sideBody) : mountConversations(sideBody);
       }
-      const key = target ? target.join(':') : null;
+      const key = settings ? 'settings' : target ? target.join(':') : null;
       if (key !== chatKey) {
         if (chat) chat.destroy();
         chat = null;
         chatKey = key;
-        if (target) chat = mountChat(main, target[0], target[1]);
+        if (settings) chat = mountSettings(main);
+        else if (target) chat = mountChat(main, target[0], target[1]);
         else main.replaceChildren(placeholder());
       }
-      shell.dataset.pane = target ? 'main' : 'side';
+      shell.dataset.pane = key ? 'main' : 'side';
+      menu.open = false;
       if (list && list.select) list.select(key);
     },
     destroy() {
