@@ -15,7 +15,6 @@ test('captcha on registration and after failed sign-ins; lock-out shown', async 
   try {
     const carol = await person(browser, server.url);
     const P = carol.page;
-    P.setDefaultTimeout(10000);
     const captchaId = async (previous) => {
       await P.waitForFunction((prev) => {
         const id = document.querySelector('.captcha-img')?.dataset.captchaId;

@@ -15,7 +15,6 @@ test('two people register, become friends and chat both ways', async () => {
   try {
     const alice = await person(browser, server.url, { viewport: DESKTOP, colorScheme: 'light' });
     const bob = await person(browser, server.url, { viewport: DESKTOP, colorScheme: 'dark' });
-    for (const p of [alice, bob]) p.page.setDefaultTimeout(10000);
     const A = alice.page;
     const B = bob.page;
 

@@ -22,7 +22,6 @@ test('a group of three: created from the page, messages with sender names', asyn
     const pages = {};
     for (const [name, viewport, colorScheme] of [['hal', DESKTOP, 'light'], ['ivy', DESKTOP, 'dark'], ['jon', PHONE, 'light']]) {
       const who = await person(browser, server.url, { viewport, colorScheme });
-      who.page.setDefaultTimeout(10000);
       await signInThroughPages(who.page, name, `${name}-pass12`);
       pages[name] = who;
     }

@@ -25,7 +25,6 @@ test('phone layout and Chinese locale', async () => {
       // Chinese from the browser's language, on a phone.
       const zh = await person(browser, server.url, { viewport: PHONE, locale: 'zh-CN', colorScheme });
       const P = zh.page;
-      P.setDefaultTimeout(10000);
       await P.waitForSelector('#username');
       assert.equal(await P.getAttribute('html', 'lang'), 'zh-CN');
       assert.equal((await P.locator('.auth h2').textContent()).trim(), '登录');
@@ -56,7 +55,6 @@ test('phone layout and Chinese locale', async () => {
 
     // English on a phone; switching to Chinese from the menu, on a desktop.
     const en = await person(browser, server.url, { viewport: PHONE, locale: 'en-US', colorScheme: 'light' });
-    en.page.setDefaultTimeout(10000);
     await signInThroughPages(en.page, 'erin', 'erin-pass1');
     await en.page.click('#conversations a.conv');
     await en.page.locator('#messages .msg').first().waitFor();
@@ -66,7 +64,6 @@ test('phone layout and Chinese locale', async () => {
     for (const colorScheme of ['light', 'dark']) {
       const desk = await person(browser, server.url, { viewport: DESKTOP, locale: 'en-US', colorScheme });
       const P = desk.page;
-      P.setDefaultTimeout(10000);
       await signInThroughPages(P, 'erin', 'erin-pass1');
       await P.click('#conversations a.conv');
       await P.locator('#messages .msg').first().waitFor();

@@ -76,6 +76,9 @@ export async function launch() {
   });
 }
 
+/** How long a step may wait (the machines running the suite are small and often busy). */
+export const TIMEOUT = Number(process.env.WEB_TEST_TIMEOUT_MS || 20000);
+
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 375, height: 667 };
 
@@ -90,6 +93,7 @@ export async function person(browser, url, { viewport = DESKTOP, locale = 'en-US
   });
   if (init) await context.addInitScript(init);
   const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
   const problems = [];
   const dialogs = [];
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));

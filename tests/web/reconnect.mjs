@@ -36,7 +36,6 @@ test('catch-up after being offline; a session ended elsewhere returns to sign-in
     };
     const who = await person(browser, server.url, { init });
     const P = who.page;
-    P.setDefaultTimeout(10000);
     await signInThroughPages(P, 'fay', 'fay-pass12');
     await P.click('#conversations a.conv');
     await P.locator('#messages .msg').filter({ hasText: 'before the drop' }).waitFor();

@@ -16,10 +16,7 @@ test('settings: profile, devices, password', async () => {
     const b = await person(browser, server.url, { viewport: PHONE, colorScheme: 'dark' });
     const A = a.page;
     const B = b.page;
-    for (const P of [A, B]) {
-      P.setDefaultTimeout(10000);
-      await signInThroughPages(P, 'kim', 'kim-pass12');
-    }
+    for (const P of [A, B]) await signInThroughPages(P, 'kim', 'kim-pass12');
 
     await A.click('.menu summary');
     await A.click('#open-settings');

@@ -6,13 +6,17 @@ import { listTime, preview } from '../format.js';
 import { t } from '../i18n.js';
 import { S, on, roomName, sortedRooms } from '../state.js';
 
-function row(r, selected) {
+/** What a row shows; a row is rebuilt only when this changes. */
+function look(r, selected) {
   const last = r.last_message;
   const pending = r.pending[r.pending.length - 1];
   let text = pending ? (pending.kind === 'image' ? t('msg.image') : pending.text) : preview(last);
   if (!pending && last && last.sender_id === S.me.id && last.status === 1) text = t('msg.you') + text;
-  const time = pending ? pending.created_at : r.last_active_at;
-  const name = roomName(r);
+  const time = listTime(pending ? pending.created_at : r.last_active_at);
+  return { name: roomName(r), text, time, unread: r.unread, muted: r.muted, selected };
+}
+
+function row(r, { name, text, time, selected }) {
   return h('li', null,
     h('a', {
       href: `#/chat/${r.session_type}/${r.target_id}`,
@@ -24,7 +28,7 @@ function row(r, selected) {
     h('div', { class: 'conv-body' },
       h('div', { class: 'conv-top' },
         h('span', { class: 'conv-name' }, name),
-        h('time', { class: 'conv-time' }, listTime(time))),
+        h('time', { class: 'conv-time' }, time)),
       h('div', { class: 'conv-bottom' },
         h('span', { class: 'conv-preview' }, text),
         r.unread && !r.muted ? h('span', { class: 'badge' }, r.unread > 99 ? '99+' : String(r.unread)) : null,
@@ -34,13 +38,27 @@ function row(r, selected) {
 export function mountConversations(root) {
   let selected = null;
   const list = h('ul', { class: 'conv-list', id: 'conversations' });
+  const rows = new Map(); // room key -> {sig, el}
+  // Rows that did not change stay the same elements, and the list is touched only when
+  // something changed: a click is never lost to a redraw under the pointer.
   const render = () => {
     const rooms = sortedRooms();
     if (!rooms.length) {
+      rows.clear();
       list.replaceChildren(h('li', { class: 'empty muted' }, t('chats.empty')));
       return;
     }
-    list.replaceChildren(...rooms.map((r) => row(r, r.key === selected)));
+    const els = rooms.map((r) => {
+      const shown = look(r, r.key === selected);
+      const sig = JSON.stringify(shown);
+      const known = rows.get(r.key);
+      if (known && known.sig === sig) return known.el;
+      const el = row(r, shown);
+      rows.set(r.key, { sig, el });
+      return el;
+    });
+    const same = els.length === list.children.length && els.every((el, i) => list.children[i] === el);
+    if (!same) list.replaceChildren(...els);
   };
   root.replaceChildren(list);
   render();

@@ -109,7 +109,16 @@ export function mountFriends(root) {
     }
   });
 
+  // Each part is redrawn only when what it shows changed (a redraw under the pointer would
+  // lose a click).
+  let invitesSig = '';
+  let friendsSig = '';
+
   function renderInvites() {
+    const sig = JSON.stringify([S.invites, [...S.invites.received.map((i) => userName(i.user_id)),
+      ...S.invites.sent.map((i) => userName(i.target_id))]]);
+    if (sig === invitesSig) return;
+    invitesSig = sig;
     const pendingFirst = (a, b) => (a.status !== 0) - (b.status !== 0) || b.created_at - a.created_at;
     received.replaceChildren(h('h3', null, t('friends.received')));
     const ul = h('ul', { class: 'people' });
@@ -153,9 +162,12 @@ export function mountFriends(root) {
   }
 
   function renderFriends() {
-    friends.replaceChildren(h('h3', null, t('friends.list')));
     const list = [...S.friends.values()].sort((a, b) =>
       (b.online_status > 0) - (a.online_status > 0) || userName(a.user_id).localeCompare(userName(b.user_id)));
+    const sig = JSON.stringify(list);
+    if (sig === friendsSig) return;
+    friendsSig = sig;
+    friends.replaceChildren(h('h3', null, t('friends.list')));
     if (!list.length) {
       friends.append(h('p', { class: 'muted small' }, t('friends.none')));
       return;
