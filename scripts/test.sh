@@ -5,7 +5,8 @@
 # services cannot be reached (JIM_TEST_REQUIRE_SCALEOUT=1).
 #
 # Extra arguments go to `cargo test`, e.g. `scripts/test.sh bus::` to run only the bus tests.
-# Without arguments it first runs scripts/fuzz-api.sh for 60 s (JIM_SKIP_FUZZ=1 skips it).
+# Without arguments it first runs scripts/fuzz-api.sh for 60 s (JIM_SKIP_FUZZ=1 skips it) and
+# ends with the web client's browser tests, scripts/test-web.sh (JIM_SKIP_WEB=1 skips them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,3 +52,10 @@ if [ $# -eq 0 ] && [ "${JIM_SKIP_FUZZ:-0}" != "1" ]; then
 fi
 
 cargo test --locked "$@"
+
+# The web client in a real browser (Debian's Chromium and playwright-core, installed by
+# scripts/install-browser.sh when absent), against the target/debug/jim just built: the whole
+# suite only, like the fuzz run (JIM_SKIP_WEB=1 skips it).
+if [ $# -eq 0 ] && [ "${JIM_SKIP_WEB:-0}" != "1" ]; then
+    bash scripts/test-web.sh
+fi

@@ -35,6 +35,22 @@ pub struct Config {
     pub chat: ChatConfig,
     pub ws: WsConfig,
     pub media: MediaConfig,
+    pub web: WebConfig,
+}
+
+/// The browser client served at `/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebConfig {
+    /// Serve the web client (its files are compiled into the binary). False: `/` and the
+    /// client's files answer 404; the API is unaffected.
+    pub enabled: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// Uploads: where they are stored, how large they may be, and when unused ones go.
@@ -474,6 +490,7 @@ impl Default for Config {
             chat: ChatConfig::default(),
             ws: WsConfig::default(),
             media: MediaConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }

@@ -86,12 +86,14 @@ pub mod middleware;
 pub mod openapi;
 pub mod profile;
 pub mod schema;
+pub mod web_client;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::error::{AppError, ErrorCode};
+use crate::state::AppState;
 
 /// Register every route and the input error handlers.
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
@@ -151,9 +153,14 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
     AppError::invalid(message).into()
 }
 
-/// No route matched: 405 with `Allow` when the path exists with other methods, else 404.
-/// (Routes are registered with their method as a guard, so actix itself only sees "no match".)
+/// No route matched: one of the web client's files when it names one, else 405 with `Allow`
+/// when the path exists with other methods, else 404. (Routes are registered with their
+/// method as a guard, so actix itself only sees "no match".)
 async fn no_route(req: HttpRequest) -> HttpResponse {
+    let web_enabled = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.config.web.enabled);
+    if let Some(res) = web_client::serve(&req, web_enabled) {
+        return res;
+    }
     match openapi::allowed_methods(req.path()) {
         // The method fits the path's shape but no route took it (an id of the wrong form):
         // there is no such thing.

@@ -187,3 +187,54 @@ async fn an_invitation_status_filter_outside_the_documented_set_is_refused() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_client_is_served_at_the_root_unless_turned_off() {
+    let (app, _dir) = spawn_embedded().await;
+    let url = |p: &str| format!("{}{p}", app.url);
+    let res = app.client.get(url("/")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let headers = res.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    for rule in ["default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(rule), "{rule} in {csp}");
+    }
+    assert!(!csp.contains("unsafe-"), "no inline script or eval: {csp}");
+    let page = res.text().await.unwrap();
+    assert!(page.contains(r#"<script type="module" src="/js/app.js"></script>"#));
+    assert!(!page.contains("<script>"), "no inline script");
+
+    // Revalidation by ETag; modules are JavaScript, gzipped when the browser asks.
+    let etag = headers["etag"].to_str().unwrap();
+    let again = app.client.get(url("/")).header("if-none-match", etag).send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 304);
+    let module =
+        app.client.get(url("/js/app.js")).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(module.status().as_u16(), 200);
+    assert_eq!(module.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(module.headers()["content-encoding"], "gzip");
+
+    // Everything else answers as before.
+    for path in ["/livez", "/readyz", "/api/docs", "/api/openapi.json"] {
+        assert_eq!(
+            app.client.get(url(path)).send().await.unwrap().status().as_u16(),
+            200,
+            "{path}"
+        );
+    }
+    assert_eq!(app.get("/nope").await.0, 404);
+    assert_eq!(app.get("/api/v1/auth/login").await.0, 405);
+    let (status, body) = app.post("/", &json!({})).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("NOT_FOUND")));
+    app.stop().await;
+
+    let Some(env) = start(Profile::Embedded, |c| c.web.enabled = false).await else { return };
+    for path in ["/", "/index.html", "/js/app.js"] {
+        assert_eq!(env.app.get(path).await.0, 404, "{path} with the web client off");
+    }
+    assert_eq!(env.app.get("/livez").await.0, 200);
+    env.app.stop().await;
+}

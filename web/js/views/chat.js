@@ -1,0 +1,304 @@
+// One open conversation: history that grows upwards as the person scrolls, day separators,
+// my messages apart from the others', links made clickable (http/https only, as text
+// otherwise), a composer whose sends show at once as pending and can be retried.
+
+import { avatar, h, linkify } from '../dom.js';
+import { KIND, clock, dayLabel, sameDay } from '../format.js';
+import { errorText, t } from '../i18n.js';
+import { fit, urlsOf } from '../media.js';
+import {
+  S, SESSION, closeRoom, deleteForMe, loadOlder, lookupUsers, markRead, on, openRoom, recall, retry,
+  roomKey, roomName, sendPhoto, sendText, typing, userName,
+} from '../state.js';
+
+const PHOTO_EDGE = 240;
+
+/** A picture of a known size; `src` is set when known (a blob: preview or a signed URL). */
+function picture(width, height, src) {
+  const size = fit(width, height, PHOTO_EDGE);
+  const img = h('img', { class: 'photo', alt: t('msg.image'), width: size.width, height: size.height });
+  if (src) img.src = src;
+  return img;
+}
+
+/** The full-size photo over the page; closed by a click, the button or Escape. */
+function lightbox(url) {
+  const img = h('img', { class: 'lightbox-img', alt: t('msg.image') });
+  img.src = url;
+  const close = () => {
+    box.remove();
+    document.removeEventListener('keydown', onKey);
+  };
+  const onKey = (ev) => { if (ev.key === 'Escape') close(); };
+  const box = h('div', { class: 'lightbox', role: 'dialog', 'aria-modal': 'true', onclick: close },
+    img, h('button', { type: 'button', class: 'lightbox-close', 'aria-label': t('chat.close') }, '×'));
+  document.addEventListener('keydown', onKey);
+  document.body.append(box);
+}
+
+function photoOf(m) {
+  const b = m.body || {};
+  const img = picture(b.width, b.height);
+  const button = h('button', { type: 'button', class: 'photo-button', 'aria-label': t('chat.openPhoto') }, img);
+  if (typeof b.media_id !== 'string') {
+    button.disabled = true;
+    return button;
+  }
+  urlsOf(b.media_id).then((urls) => {
+    if (!urls) {
+      button.replaceChildren(h('em', { class: 'tombstone' }, t('chat.photoUnavailable')));
+      return;
+    }
+    img.src = urls.thumbnail_url || urls.url;
+    button.addEventListener('click', () => lightbox(urls.url));
+  });
+  return button;
+}
+
+function bodyOf(m) {
+  if (m.status === 3) return h('em', { class: 'tombstone' }, t('msg.recalled'));
+  if (m.status === 2) return h('em', { class: 'tombstone' }, t('msg.deleted'));
+  if (m.type === 1) return linkify(String((m.body && m.body.text) || ''));
+  if (m.type === 2) return photoOf(m);
+  return h('em', null, t(KIND[m.type] || 'msg.unknown'));
+}
+
+export function mountChat(root, st, tid) {
+  const key = roomKey(st, tid);
+  let room = S.rooms.get(key) || null;
+  let loadingOlder = false;
+  let stickToBottom = true;
+  const cache = new Map(); // "id:status" -> element
+  const asked = new Set(); // senders whose names were asked for
+
+  const title = h('h2', { class: 'chat-title' });
+  const subtitle = h('span', { class: 'chat-sub muted small' });
+  const head = h('header', { class: 'chat-head' },
+    h('a', { href: '#/chats', class: 'back', 'aria-label': t('chat.back') }, '‹'),
+    h('span', { class: 'chat-avatar' }),
+    h('div', { class: 'chat-head-text' }, title, subtitle));
+  const list = h('div', { class: 'messages', id: 'messages', role: 'log', 'aria-live': 'polite' });
+  const input = h('textarea', { id: 'composer', rows: 1, placeholder: t('chat.compose'),
+    'aria-label': t('chat.compose'), maxlength: 5000 });
+  const send = h('button', { type: 'submit', class: 'primary send', id: 'send' }, t('chat.send'));
+  const fileInput = h('input', { type: 'file', id: 'photo-input', accept: 'image/*', hidden: true });
+  const attach = h('button', { type: 'button', class: 'attach', id: 'attach', 'aria-label': t('chat.attach'),
+    title: t('chat.attach'), onclick: () => fileInput.click() }, '+');
+  const composer = h('form', { class: 'composer' }, attach, fileInput, input, send);
+  const preview = h('div', { class: 'photo-preview', id: 'photo-preview', hidden: true });
+  const view = h('section', { class: 'chat', dataset: { key } }, head, list, preview, composer);
+  root.replaceChildren(view);
+
+  function renderHead() {
+    const name = room ? roomName(room) : '';
+    title.textContent = name;
+    head.querySelector('.chat-avatar').replaceChildren(avatar(name, tid));
+    const typingInfo = S.typing.get(key);
+    if (typingInfo && typingInfo.until > Date.now()) {
+      subtitle.textContent = st === SESSION.PRIVATE ? t('chat.typing')
+        : `${userName(typingInfo.user_id)} ${t('chat.typing')}`;
+      subtitle.classList.add('typing');
+      return;
+    }
+    subtitle.classList.remove('typing');
+    const f = st === SESSION.PRIVATE ? S.friends.get(tid) : null;
+    const g = st === SESSION.GROUP ? S.groups.get(tid) : null;
+    if (f) subtitle.textContent = t(`presence.${f.online_status}`);
+    else if (g && g.member_count) subtitle.textContent = t('groups.members', { n: g.member_count });
+    else subtitle.textContent = '';
+  }
+
+  function messageEl(m) {
+    const cacheKey = `${m.message_id}:${m.status}`;
+    const hit = cache.get(cacheKey);
+    if (hit) return hit;
+    const mine = m.sender_id === S.me.id;
+    const el = h('div', { class: `msg ${mine ? 'mine' : 'theirs'}`, dataset: { id: String(m.message_id), sender: String(m.sender_id) } },
+      !mine && st !== SESSION.PRIVATE ? h('span', { class: 'sender' }, userName(m.sender_id)) : null,
+      h('div', { class: `bubble${m.status !== 1 ? ' gone' : ''}${m.type === 2 && m.status === 1 ? ' media' : ''}` }, bodyOf(m)),
+      h('span', { class: 'meta' }, h('time', null, clock(m.created_at)),
+        m.status === 1 ? actionsOf(m, mine) : null));
+    cache.set(cacheKey, el);
+    return el;
+  }
+
+  /** "⋯" on a message: recall (mine) and delete for me; a refusal is said under it. */
+  function actionsOf(m, mine) {
+    const error = h('span', { class: 'error small', role: 'status' });
+    const act = (fn) => async () => {
+      try {
+        await fn(room, m.message_id);
+      } catch (e) {
+        error.textContent = errorText(e);
+      }
+    };
+    const menu = h('span', { class: 'msg-actions', hidden: true },
+      mine ? h('button', { type: 'button', class: 'link recall', onclick: act(recall) }, t('msg.recall')) : null,
+      h('button', { type: 'button', class: 'link delete', onclick: act(deleteForMe) }, t('msg.delete')));
+    const more = h('button', { type: 'button', class: 'more', 'aria-label': t('msg.more'), title: t('msg.more'),
+      'aria-expanded': 'false', onclick: () => {
+        menu.hidden = !menu.hidden;
+        more.setAttribute('aria-expanded', String(!menu.hidden));
+      } }, '⋯');
+    return [more, menu, error];
+  }
+
+  function pendingEl(p) {
+    const failed = p.status === 'failed';
+    return h('div', { class: `msg mine pending${failed ? ' failed' : ''}`, dataset: { actionId: p.action_id } },
+      p.kind === 'image'
+        ? h('div', { class: 'bubble media' }, picture(p.width, p.height, p.previewUrl))
+        : h('div', { class: 'bubble' }, linkify(p.text)),
+      h('span', { class: 'meta' },
+        failed ? h('span', { class: 'error' }, `${t('chat.failed')}: ${errorText(p.error)} `) : t('chat.sending'),
+        failed ? h('button', { type: 'button', class: 'link retry', onclick: () => retry(room, p.action_id) },
+          t('chat.retry')) : null));
+  }
+
+  function render() {
+    renderHead();
+    if (!room) return;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+    const before = { height: list.scrollHeight, top: list.scrollTop };
+    const nodes = [];
+    if (room.loaded && !room.hasMoreBefore) nodes.push(h('p', { class: 'start muted small' }, t('chat.start')));
+    else if (room.loaded) nodes.push(h('p', { class: 'older muted small' }, t('chat.loadingOlder')));
+    let prev = null;
+    const ids = [...room.messages.keys()].sort((a, b) => a - b);
+    if (st !== SESSION.PRIVATE) {
+      // Names of members who are not friends are asked for once.
+      const unknown = ids.map((id) => room.messages.get(id).sender_id)
+        .filter((u) => u !== S.me.id && !S.friends.has(u) && !S.users.has(u) && !asked.has(u));
+      if (unknown.length) {
+        unknown.forEach((u) => asked.add(u));
+        lookupUsers(unknown).then(() => {
+          for (const [k, el] of cache) if (unknown.includes(Number(el.dataset.sender))) cache.delete(k);
+          render();
+        });
+      }
+    }
+    for (const id of ids) {
+      const m = room.messages.get(id);
+      if (!prev || !sameDay(prev, m.created_at)) nodes.push(h('div', { class: 'day', role: 'separator' }, h('span', null, dayLabel(m.created_at))));
+      prev = m.created_at;
+      nodes.push(messageEl(m));
+    }
+    for (const p of room.pending) {
+      if (p.status === 'sent') continue;
+      if (!prev || !sameDay(prev, p.created_at)) nodes.push(h('div', { class: 'day', role: 'separator' }, h('span', null, dayLabel(p.created_at))));
+      prev = p.created_at;
+      nodes.push(pendingEl(p));
+    }
+    if (st === SESSION.PRIVATE && room.peer_read_message_id) {
+      // "Read" under my last message the other side has read.
+      const lastMineRead = ids.filter((id) => id <= room.peer_read_message_id
+        && room.messages.get(id).sender_id === S.me.id).pop();
+      const el = lastMineRead && cache.get(`${lastMineRead}:${room.messages.get(lastMineRead).status}`);
+      for (const old of list.querySelectorAll('.read-mark')) old.remove();
+      if (el) el.querySelector('.meta').append(h('span', { class: 'read-mark' }, ' ✓'));
+    }
+    list.replaceChildren(...nodes);
+    if (loadingOlder) list.scrollTop = before.top + (list.scrollHeight - before.height);
+    else if (atBottom || stickToBottom) list.scrollTop = list.scrollHeight;
+    stickToBottom = false;
+  }
+
+  async function older() {
+    if (!room || loadingOlder || !room.hasMoreBefore) return;
+    loadingOlder = true;
+    try {
+      await loadOlder(room);
+    } catch { /* tried again on the next scroll */ }
+    loadingOlder = false;
+  }
+
+  list.addEventListener('scroll', () => {
+    if (list.scrollTop < 120) older();
+    if (room && list.scrollHeight - list.scrollTop - list.clientHeight < 40) markRead(room);
+  });
+
+  // A chosen photo is shown before it is sent.
+  let chosen = null;
+  function closePreview() {
+    if (chosen) URL.revokeObjectURL(chosen.url);
+    chosen = null;
+    preview.hidden = true;
+    preview.replaceChildren();
+    fileInput.value = '';
+  }
+  fileInput.addEventListener('change', () => {
+    const file = fileInput.files && fileInput.files[0];
+    if (!file || !room) return;
+    closePreview();
+    chosen = { file, url: URL.createObjectURL(file) };
+    const img = h('img', { class: 'preview-img', alt: file.name });
+    img.src = chosen.url;
+    preview.replaceChildren(img,
+      h('span', { class: 'preview-name' }, file.name),
+      h('button', { type: 'button', class: 'small-button', id: 'photo-cancel', onclick: closePreview }, t('chat.cancel')),
+      h('button', { type: 'button', class: 'primary small-button', id: 'photo-send', onclick: () => {
+        const { file: f } = chosen;
+        closePreview();
+        stickToBottom = true;
+        sendPhoto(room, f);
+      } }, t('chat.sendPhoto')));
+    preview.hidden = false;
+  });
+
+  composer.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const text = input.value;
+    if (!text.trim() || !room) return;
+    input.value = '';
+    autosize();
+    stickToBottom = true;
+    sendText(room, text);
+    input.focus();
+  });
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  function autosize() {
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+  }
+  input.addEventListener('input', () => {
+    autosize();
+    if (room && input.value) typing(room);
+  });
+
+  const offs = [
+    on('room', (k) => { if (k === key) render(); }),
+    on('typing', (k) => { if (k === key) renderHead(); }),
+    on('friends', renderHead),
+    on('users', renderHead),
+  ];
+  openRoom(st, tid).then((r) => {
+    room = r;
+    stickToBottom = true;
+    render();
+    // A short first page may not fill the pane: fetch older until it scrolls.
+    const fill = async () => {
+      while (room.hasMoreBefore && list.scrollHeight <= list.clientHeight + 120) {
+        const before = room.oldest;
+        await older();
+        if (room.oldest === before) break;
+      }
+    };
+    fill();
+  });
+  room = S.rooms.get(key) || null;
+  render();
+  if (matchMedia('(min-width: 721px)').matches) input.focus();
+
+  return {
+    destroy() {
+      offs.forEach((off) => off());
+      closePreview();
+      closeRoom();
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// Settings: nickname and status, password, and my sessions (end one, or all the others).
+
+import * as api from '../api.js';
+import { h } from '../dom.js';
+import { errorText, locale, t } from '../i18n.js';
+import { S, updateProfile } from '../state.js';
+
+function section(title, ...body) {
+  return h('section', { class: 'settings-section' }, h('h3', null, title), ...body);
+}
+
+function status(el, ok, text) {
+  el.className = `small ${ok ? 'ok' : 'error'}`;
+  el.textContent = text;
+}
+
+function when(ms) {
+  return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
+}
+
+export function mountSettings(root) {
+  // Profile.
+  const nickname = h('input', { id: 'settings-nickname', maxlength: 32, value: S.me.nickname, required: true });
+  const presence = h('select', { id: 'settings-status' },
+    [1, 2, 3, 4].map((v) => h('option', { value: String(v), selected: S.me.online_status === v }, t(`status.${v}`))));
+  const profileLine = h('p', { role: 'status' });
+  const profileForm = h('form', { class: 'form' },
+    h('div', { class: 'field' }, h('label', { for: 'settings-nickname' }, t('settings.nickname')), nickname),
+    h('div', { class: 'field' }, h('label', { for: 'settings-status' }, t('settings.status')), presence),
+    h('button', { type: 'submit', class: 'primary', id: 'settings-save' }, t('settings.save')), profileLine);
+  profileForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await updateProfile({ nickname: nickname.value.trim(), online_status: Number(presence.value) });
+      status(profileLine, true, t('settings.saved'));
+    } catch (e) {
+      status(profileLine, false, errorText(e));
+    }
+  });
+
+  // Password.
+  const field = (id, label, auto) => {
+    const input = h('input', { id, type: 'password', autocomplete: auto, required: true });
+    return [input, h('div', { class: 'field' }, h('label', { for: id }, label), input)];
+  };
+  const [oldPw, oldField] = field('old-password', t('settings.oldPassword'), 'current-password');
+  const [newPw, newField] = field('new-password', t('settings.newPassword'), 'new-password');
+  const [confirmPw, confirmField] = field('confirm-password', t('field.confirm'), 'new-password');
+  const pwLine = h('p', { role: 'status' });
+  const pwForm = h('form', { class: 'form' }, oldField, newField, confirmField,
+    h('p', { class: 'hint' }, t('settings.passwordNote')),
+    h('button', { type: 'submit', class: 'primary', id: 'password-save' }, t('settings.changePassword')), pwLine);
+  pwForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await api.profile.password(oldPw.value, newPw.value, confirmPw.value);
+      for (const i of [oldPw, newPw, confirmPw]) i.value = '';
+      status(pwLine, true, t('settings.passwordChanged'));
+      loadSessions();
+    } catch (e) {
+      status(pwLine, false, errorText(e));
+    }
+  });
+
+  // Sessions.
+  const sessions = h('ul', { class: 'sessions', id: 'sessions' });
+  const sessionsLine = h('p', { role: 'status' });
+  async function loadSessions() {
+    try {
+      const list = await api.auth.sessions();
+      sessions.replaceChildren(...list.map((s) => h('li', { class: 'session', dataset: { sessionId: String(s.id) } },
+        h('div', { class: 'session-body' },
+          h('strong', null, s.user_agent || t('settings.unknownDevice')),
+          h('span', { class: 'muted small' }, `${s.ip || '?'} · ${t('settings.lastSeen', { when: when(s.last_seen_at) })}`)),
+        s.current ? h('span', { class: 'tag' }, t('settings.thisDevice'))
+          : h('button', { type: 'button', class: 'small-button end-session', onclick: async () => {
+            try {
+              await api.auth.revoke(s.id);
+              loadSessions();
+            } catch (e) {
+              status(sessionsLine, false, errorText(e));
+            }
+          } }, t('settings.end')))));
+    } catch (e) {
+      status(sessionsLine, false, errorText(e));
+    }
+  }
+  const endOthers = h('button', { type: 'button', class: 'small-button', id: 'end-others', onclick: async () => {
+    try {
+      await api.auth.revokeOthers();
+      loadSessions();
+    } catch (e) {
+      status(sessionsLine, false, errorText(e));
+    }
+  } }, t('settings.endOthers'));
+  loadSessions();
+
+  root.replaceChildren(h('section', { class: 'settings', id: 'settings' },
+    h('header', { class: 'chat-head' },
+      h('a', { href: '#/chats', class: 'back', 'aria-label': t('chat.back') }, '‹'),
+      h('h2', { class: 'chat-title' }, t('settings.title'))),
+    h('div', { class: 'settings-body' },
+      section(t('settings.profile'), profileForm),
+      section(t('settings.password'), pwForm),
+      section(t('settings.sessions'), sessions, endOthers, sessionsLine))));
+  return { destroy() {} };
+}

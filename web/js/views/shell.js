@@ -1,0 +1,132 @@
+// The signed-in layout: a side pane (me, connection, tabs, the conversation or friend list)
+// beside the open chat; on a phone-sized screen one pane at a time.
+
+import { avatar, h } from '../dom.js';
+import { LANGUAGES, getLang, setLang, t } from '../i18n.js';
+import * as notify from '../notify.js';
+import { S, on, signOut } from '../state.js';
+import { mountChat } from './chat.js';
+import { mountConversations } from './conversations.js';
+import { mountFriends } from './friends.js';
+import { mountSettings } from './settings.js';
+
+function notifyRow() {
+  const row = h('div', { class: 'menu-row' });
+  const draw = () => {
+    const p = notify.permission();
+    if (!notify.supported() || p === 'denied') row.replaceChildren(h('span', { class: 'muted small' }, t('notify.off')));
+    else if (p === 'granted') row.replaceChildren(h('span', { class: 'small ok' }, t('notify.on')));
+    else {
+      row.replaceChildren(h('button', { type: 'button', class: 'link', id: 'notify-ask',
+        onclick: async () => { await notify.ask(); draw(); } }, t('notify.ask')));
+    }
+  };
+  draw();
+  return row;
+}
+
+export function mountShell(root) {
+  const offs = [];
+  const connText = h('span', { class: 'conn-text' });
+  const conn = h('span', { class: 'conn', role: 'status' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), connText);
+  const showConnection = () => {
+    conn.dataset.state = S.connection;
+    connText.textContent = t(`conn.${S.connection}`);
+  };
+  showConnection();
+  offs.push(on('connection', showConnection));
+
+  const lang = h('select', { class: 'lang-select', 'aria-label': t('lang.label') },
+    LANGUAGES.map(([code, name]) => h('option', { value: code, selected: code === getLang() }, name)));
+  lang.addEventListener('change', () => setLang(lang.value));
+  const menu = h('details', { class: 'menu' },
+    h('summary', { 'aria-label': t('menu.open'), title: t('menu.open') }, '⋯'),
+    h('div', { class: 'menu-panel' },
+      h('p', { class: 'muted small' }, t('menu.me', { name: S.me.nickname, id: S.me.id })),
+      h('label', { class: 'menu-row' }, t('lang.label'), lang),
+      h('a', { href: '#/settings', class: 'menu-row', id: 'open-settings' }, t('settings.open')),
+      notifyRow(),
+      h('button', { type: 'button', class: 'menu-row danger', id: 'logout', onclick: () => signOut() },
+        t('menu.logout'))));
+  const closeMenu = (ev) => {
+    if (menu.open && !ev.composedPath().includes(menu)) menu.open = false;
+  };
+  document.addEventListener('click', closeMenu);
+  offs.push(() => document.removeEventListener('click', closeMenu));
+
+  const meName = h('strong', { class: 'me-name' }, S.me.nickname);
+  offs.push(on('me', () => { meName.textContent = S.me.nickname; }));
+
+  const chatsBadge = h('span', { class: 'badge', hidden: true });
+  const friendsBadge = h('span', { class: 'badge', hidden: true });
+  const chatsTab = h('a', { href: '#/chats', class: 'tab', id: 'tab-chats' }, t('tabs.chats'), chatsBadge);
+  const friendsTab = h('a', { href: '#/friends', class: 'tab', id: 'tab-friends' }, t('tabs.friends'), friendsBadge);
+  const badges = () => {
+    let unread = 0;
+    for (const r of S.rooms.values()) if (!r.muted) unread += r.unread;
+    chatsBadge.textContent = unread > 99 ? '99+' : String(unread);
+    chatsBadge.hidden = unread === 0;
+    const waiting = S.invites.received.filter((i) => i.status === 0).length;
+    friendsBadge.textContent = String(waiting);
+    friendsBadge.hidden = waiting === 0;
+    document.title = unread ? `(${unread}) ${t('app.name')}` : t('app.name');
+  };
+  badges();
+  offs.push(on('rooms', badges), on('invites', badges));
+
+  const sideBody = h('div', { class: 'side-body' });
+  const side = h('aside', { class: 'side' },
+    h('header', { class: 'side-head' },
+      avatar(S.me.nickname, S.me.id),
+      h('div', { class: 'me' }, meName, conn),
+      menu),
+    h('nav', { class: 'tabs', role: 'tablist' }, chatsTab, friendsTab),
+    sideBody);
+  const main = h('main', { class: 'main' });
+  const shell = h('div', { class: 'shell' }, side, main);
+  root.replaceChildren(shell);
+
+  let tab = null;
+  let list = null;
+  let chat = null;
+  let chatKey; // undefined until the first show(), so the placeholder is drawn
+
+  function placeholder() {
+    return h('div', { class: 'placeholder' },
+      h('span', { class: 'brand-mark big', 'aria-hidden': 'true' }, 'J'),
+      h('p', { class: 'muted' }, t('chat.placeholder')));
+  }
+
+  return {
+    get tab() {
+      return tab;
+    },
+    /** Show a tab in the side pane and, when given, a conversation [session_type, target_id]. */
+    show({ tab: nextTab, chat: target, settings }) {
+      if (nextTab !== tab) {
+        if (list) list.destroy();
+        tab = nextTab;
+        chatsTab.setAttribute('aria-selected', String(tab === 'chats'));
+        friendsTab.setAttribute('aria-selected', String(tab === 'friends'));
+        list = tab === 'friends' ? mountFriends(sideBody) : mountConversations(sideBody);
+      }
+      const key = settings ? 'settings' : target ? target.join(':') : null;
+      if (key !== chatKey) {
+        if (chat) chat.destroy();
+        chat = null;
+        chatKey = key;
+        if (settings) chat = mountSettings(main);
+        else if (target) chat = mountChat(main, target[0], target[1]);
+        else main.replaceChildren(placeholder());
+      }
+      shell.dataset.pane = key ? 'main' : 'side';
+      menu.open = false;
+      if (list && list.select) list.select(key);
+    },
+    destroy() {
+      for (const off of offs) off();
+      if (list) list.destroy();
+      if (chat) chat.destroy();
+    },
+  };
+}
