@@ -28,6 +28,10 @@ pub struct Interrupted;
 impl PictureWorkers {
     /// Start `threads` threads (at least one). They sleep until work arrives and end when
     /// the last handle is dropped.
+    #[allow(
+        clippy::expect_used,
+        reason = "start-up: a server that cannot start a thread cannot run"
+    )]
     pub fn start(threads: usize) -> Self {
         let threads = threads.max(1);
         let (jobs, queue) = channel::<Job>();
