@@ -263,7 +263,23 @@ pub struct Db {
     implicit_transactions: bool,
     /// SQLite: whose turn it is to write (see [`Db::sqlite_write_turn`]); shared by every
     /// handle on the same database, the message writer's included.
-    write_turns: Arc<tokio::sync::Mutex<()>>,
+    write_turns: Arc<WriteTurns>,
+}
+
+/// SQLite's write lock, taken in the process before SQLite is asked for it (see
+/// [`Db::sqlite_write_turn`]).
+#[derive(Default)]
+struct WriteTurns {
+    /// Held while writing.
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// Where writers other than the message writer wait for their turn at `lock`.
+    others: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A turn to write on SQLite; the next writer's begins when this drops.
+pub struct WriteTurn {
+    _lock: tokio::sync::OwnedMutexGuard<()>,
+    _queue: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 /// The page cache of the SQLite message writer's own connection (filled as it is used).
@@ -446,9 +462,28 @@ impl Db {
     /// could stall chat for that long; writers that queue here instead are handed the turn
     /// the moment the previous one commits. `None` on MySQL, where writers of different rows
     /// run at once.
-    pub async fn sqlite_write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    pub async fn sqlite_write_turn(&self) -> Option<WriteTurn> {
         match self.kind {
-            DatabaseKind::Sqlite => Some(self.write_turns.clone().lock_owned().await),
+            DatabaseKind::Sqlite => {
+                // Other writers line up among themselves first, so at most one of them is
+                // ever queued for the lock beside the message writer.
+                let queue = self.write_turns.others.clone().lock_owned().await;
+                let lock = self.write_turns.lock.clone().lock_owned().await;
+                Some(WriteTurn { _lock: lock, _queue: Some(queue) })
+            }
+            DatabaseKind::Mysql => None,
+        }
+    }
+
+    /// The message writer's turn: like [`Db::sqlite_write_turn`], but ahead of every other
+    /// writer still waiting (chat's latency is what the turns protect). It waits for at
+    /// most the write in progress and one other already queued.
+    pub async fn sqlite_message_write_turn(&self) -> Option<WriteTurn> {
+        match self.kind {
+            DatabaseKind::Sqlite => {
+                let lock = self.write_turns.lock.clone().lock_owned().await;
+                Some(WriteTurn { _lock: lock, _queue: None })
+            }
             DatabaseKind::Mysql => None,
         }
     }

@@ -442,7 +442,7 @@ impl BatchWriter {
             }};
         }
         // Held until the COMMIT returns; the hooks run after, outside it.
-        let _turn = self.db.sqlite_write_turn().await;
+        let _turn = self.db.sqlite_message_write_turn().await;
         self.db
             .run(move |mut conn| async move {
                 db_run!(
@@ -509,7 +509,7 @@ impl BatchWriter {
         m: NewMessage,
     ) -> std::result::Result<(StoredMessage, HookTurn), DbError> {
         let hooks = self.hooks.clone();
-        let _turn = self.db.sqlite_write_turn().await;
+        let _turn = self.db.sqlite_message_write_turn().await;
         self.db
             .run(move |mut conn| async move {
                 db_run!(&mut conn, |c| {
