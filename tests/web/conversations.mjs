@@ -19,7 +19,12 @@ test('conversations: pin and mute from the list', async () => {
     const ivy = await registerByApi(server.url, 'ivy', 'ivy-pass12', 'Ivy');
     await befriendByApi(server.url, hal, gus);
     await befriendByApi(server.url, ivy, gus);
-    await sendByApi(server.url, hal, gus, 'Hal says hi');
+    await sendByApi(server.url, gus, hal, 'Are we still on for the hike on Saturday? 🥾');
+    await sendByApi(server.url, hal, gus, 'Yes! Here is the trail map: https://example.com/trail');
+    const sandwiches = await sendByApi(server.url, gus, hal, 'Great, I will bring sandwiches 🥪');
+    await call(server.url, 'POST', 'chat/message/read', { token: hal.token,
+      body: { session_type: 1, target_id: gus.id, message_id: sandwiches.message_id } });
+    await sendByApi(server.url, hal, gus, 'See you at 8 at the station 👋');
     await sendByApi(server.url, ivy, gus, 'Ivy says hi');
     const halKey = `1:${hal.id}`;
     const ivyKey = `1:${ivy.id}`;
@@ -52,6 +57,12 @@ test('conversations: pin and mute from the list', async () => {
     await G.locator(`#conversations a.conv[data-key="${ivyKey}"] .dot-muted`).waitFor();
     assert.equal(await G.locator(`#conversations a.conv[data-key="${ivyKey}"] .badge`).count(), 0);
     await shot(G, 'desktop-en-light-pinned-muted');
+
+    // The README's picture: the list beside an open chat.
+    await G.click(`#conversations a.conv[data-key="${halKey}"]`);
+    await G.locator('#messages .msg').filter({ hasText: 'station' }).waitFor();
+    await G.locator('#messages .read-mark').waitFor();
+    await shot(G, 'desktop-en-light-readme');
 
     const convs = await call(server.url, 'GET', 'chat/conversations', { token: gus.token });
     const flags = Object.fromEntries(convs.map((c) => [`${c.session_type}:${c.target_id}`, [c.pinned, c.muted]]));
