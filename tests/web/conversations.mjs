@@ -87,6 +87,19 @@ test('conversations: pin and mute from the list', async () => {
     await phoneHal.locator('.conv-menu summary').click();
     await phoneHal.locator('button.unpin').click();
     await P.waitForFunction((k) => document.querySelector('#conversations a.conv').dataset.key === k, ivyKey);
+
+    // Chinese on a desktop: the menu's words; a click elsewhere closes it.
+    const z = await person(browser, server.url, { viewport: DESKTOP, locale: 'zh-CN', colorScheme: 'dark' });
+    const Z = z.page;
+    await signInThroughPages(Z, 'gus', 'gus-pass12');
+    const zIvy = Z.locator(`#conversations li[data-key="${ivyKey}"]`);
+    await zIvy.locator('.conv-menu summary').click();
+    await zIvy.locator('button.pin').filter({ hasText: '置顶' }).waitFor();
+    await zIvy.locator('button.mute').filter({ hasText: '消息免打扰' }).waitFor();
+    await shot(Z, 'desktop-zh-dark-conv-menu');
+    await Z.click('.main');
+    await zIvy.locator('.conv-panel').waitFor({ state: 'hidden' });
+    assert.deepEqual(z.problems, []);
     assert.deepEqual([...g.problems, ...p.problems], []);
   } catch (err) {
     await failed('conversations', err);

@@ -48,6 +48,17 @@ test('friends: remark, block and unblock, delete with history', async () => {
     await bobRow.locator('.friend-menu summary').click();
     await bobRow.locator('button.block').click();
     await bobRow.locator('.blocked-tag').waitFor();
+    // The same on a phone: the remark first, the nickname under it, "Blocked".
+    const ap = await person(browser, server.url, { viewport: PHONE });
+    await signInThroughPages(ap.page, 'ann', 'ann-pass12');
+    await ap.page.click('#tab-friends');
+    const phoneBob = ap.page.locator(`#friend-list li[data-user-id="${bob.id}"]`);
+    await phoneBob.locator('.blocked-tag').waitFor();
+    assert.equal(await phoneBob.locator('.person-name').textContent(), remark);
+    await ap.page.locator('#friend-list').scrollIntoViewIfNeeded();
+    await shot(ap.page, 'phone-en-light-friends-blocked');
+    assert.deepEqual(ap.problems, []);
+    await ap.context.close();
     await assert.rejects(sendByApi(server.url, bob, ann, 'still there?'), /BLOCKED/);
     await bobRow.locator('.friend-menu summary').click();
     await bobRow.locator('button.unblock').click();

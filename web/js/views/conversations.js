@@ -4,7 +4,7 @@
 import { avatar, h } from '../dom.js';
 import { listTime, preview } from '../format.js';
 import { errorText, t } from '../i18n.js';
-import { S, on, roomName, setMuted, setPinned, sortedRooms } from '../state.js';
+import { S, emit, on, roomName, setMuted, setPinned, sortedRooms } from '../state.js';
 
 /** What a row shows; a row is rebuilt only when this changes. */
 function look(r, selected) {
@@ -29,6 +29,7 @@ function rowMenu(r) {
       line.hidden = false;
     }
   };
+  menu.addEventListener('toggle', () => { if (!menu.open) emit('rooms'); });
   menu.append(
     h('summary', { 'aria-label': t('chats.manage'), title: t('chats.manage') }, '⋯'),
     h('div', { class: 'menu-panel conv-panel' },
@@ -82,6 +83,8 @@ export function mountConversations(root) {
       const sig = JSON.stringify(shown);
       const known = rows.get(r.key);
       if (known && known.sig === sig) return known.el;
+      // A row whose menu is open waits for it to close (it then redraws).
+      if (known && known.el.querySelector('.conv-menu[open]')) return known.el;
       const el = row(r, shown);
       rows.set(r.key, { sig, el });
       return el;

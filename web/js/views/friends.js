@@ -169,6 +169,8 @@ export function mountFriends(root) {
   }
 
   function renderFriends() {
+    // Not under an open friend's menu (the remark being typed); redrawn when it closes.
+    if (friends.querySelector('.friend-menu[open]')) return;
     const list = [...S.friends.values()].sort((a, b) =>
       (b.online_status > 0) - (a.online_status > 0) || userName(a.user_id).localeCompare(userName(b.user_id)));
     const sig = JSON.stringify(list);
@@ -233,6 +235,7 @@ export function mountFriends(root) {
       confirm, line);
     const menu = h('details', { class: 'menu friend-menu' },
       h('summary', { 'aria-label': t('friends.manage'), title: t('friends.manage') }, '⋯'), panel);
+    menu.addEventListener('toggle', () => { if (!menu.open) renderFriends(); });
     return menu;
   }
 
