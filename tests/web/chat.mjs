@@ -177,6 +177,9 @@ test('two people register, become friends and chat both ways', async () => {
     assert.equal(await B.locator('#messages .msg').filter({ hasText: 'Hello Bob!' }).count(), 0);
     assert.equal(await A.locator('#messages .msg').filter({ hasText: 'Hello Bob!' }).count(), 1, 'still there for Alice');
 
+    // "Read" (✓) marks one message only: my last one the other side has read.
+    await A.locator('#messages .read-mark').first().waitFor();
+    assert.equal(await A.locator('#messages .read-mark').count(), 1, 'one read mark');
     await shot(A, 'desktop-en-light-chat');
     await shot(B, 'desktop-en-dark-chat');
 

@@ -43,6 +43,11 @@ test('phone layout and Chinese locale', async () => {
       const width = await P.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(width <= PHONE.width, `nothing wider than the screen (${width})`);
       await P.locator('#messages .day').first().filter({ hasText: '今天' }).waitFor();
+      // The day stays in sight at the top of the scrolled list, whole, below the header.
+      const [day, box] = await Promise.all([P.locator('#messages .day span').first().boundingBox(),
+        P.locator('#messages').boundingBox()]);
+      assert.ok(await P.evaluate(() => document.querySelector('#messages').scrollTop > 0), 'the list is scrolled');
+      assert.ok(day.y >= box.y && day.y + day.height <= box.y + box.height, `the day label is fully visible (${day.y} in ${box.y})`);
       await shot(P, `phone-zh-${colorScheme}-chat`);
       await P.click('.chat .back');
       await P.locator('#conversations').waitFor();

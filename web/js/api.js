@@ -112,6 +112,10 @@ export const friends = {
   answer: (id, status, reply) => post('friend/invite/update', { id, status, reply: reply || '' }),
   received: () => get('friend/invite/received', { limit: 100 }),
   sent: () => get('friend/invite/sent', { limit: 100 }),
+  remark: (userId, remark) => post('friend/update', { user_id: userId, remark }),
+  remove: (userId, deleteHistory) => post('friend/update', { user_id: userId, status: 0, delete_history: !!deleteHistory }),
+  // block_status keeps the original JIM's meaning: 0 blocks, 1 unblocks.
+  block: (userId, blocked) => post('friend/update', { user_id: userId, block_status: blocked ? 0 : 1 }),
 };
 
 export const chat = {
@@ -128,6 +132,8 @@ export const chat = {
     post('chat/message/delete', { session_type: st, target_id: tid, message_id: messageId }),
   read: (st, tid, messageId) =>
     post('chat/message/read', { session_type: st, target_id: tid, message_id: messageId }),
+  pin: (st, tid, pinned) => post('chat/conversation/pin', { session_type: st, target_id: tid, pinned }),
+  mute: (st, tid, muted) => post('chat/conversation/mute', { session_type: st, target_id: tid, muted }),
 };
 
 export const media = {

@@ -253,6 +253,48 @@ export async function loadGroups() {
   emit('rooms');
 }
 
+/** Set or clear my remark for a friend (shown before their nickname everywhere). */
+export async function setRemark(userId, remark) {
+  await api.friends.remark(userId, remark);
+  await loadFriends();
+}
+
+/** Block or unblock a friend. */
+export async function setBlocked(userId, blocked) {
+  await api.friends.block(userId, blocked);
+  await loadFriends();
+}
+
+/** Delete a friend; with `clearHistory` our conversation also leaves my history. */
+export async function deleteFriend(userId, clearHistory) {
+  await api.friends.remove(userId, clearHistory);
+  if (clearHistory) {
+    // What I held of it is gone: the list and history are fetched again (as tombstones).
+    const key = roomKey(SESSION.PRIVATE, userId);
+    S.rooms.delete(key);
+    if (S.openKey === key) {
+      S.openKey = null;
+      location.hash = '#/chats';
+    }
+    await loadConversations();
+  }
+  await loadFriends();
+}
+
+/** Pin or unpin a conversation (pinned ones are listed first). */
+export async function setPinned(r, pinned) {
+  await api.chat.pin(r.session_type, r.target_id, pinned);
+  r.pinned = pinned;
+  emit('rooms');
+}
+
+/** Mute or unmute a conversation (no notifications, a grey dot instead of a count). */
+export async function setMuted(r, muted) {
+  await api.chat.mute(r.session_type, r.target_id, muted);
+  r.muted = muted;
+  emit('rooms');
+}
+
 /** Create a group with some friends; resolves to its id. */
 export async function createGroup(name, memberIds) {
   const out = await api.groups.create(name, memberIds);

@@ -161,6 +161,8 @@ export function mountChat(root, st, tid) {
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
     const before = { height: list.scrollHeight, top: list.scrollTop };
     const nodes = [];
+    // Before the messages move into the new day groups (out of the list).
+    for (const old of list.querySelectorAll('.read-mark')) old.remove();
     if (room.loaded && !room.hasMoreBefore) nodes.push(h('p', { class: 'start muted small' }, t('chat.start')));
     else if (room.loaded) nodes.push(h('p', { class: 'older muted small' }, t('chat.loadingOlder')));
     let prev = null;
@@ -177,24 +179,31 @@ export function mountChat(root, st, tid) {
         });
       }
     }
+    // Each day's messages are one group under its separator, which stays in sight at the top
+    // while the day's messages scroll under it (and gives way to the next day's).
+    let group = null;
+    const place = (at, el) => {
+      if (!group || !prev || !sameDay(prev, at)) {
+        group = h('div', { class: 'day-group' },
+          h('div', { class: 'day', role: 'separator' }, h('span', null, dayLabel(at))));
+        nodes.push(group);
+      }
+      prev = at;
+      group.append(el);
+    };
     for (const id of ids) {
       const m = room.messages.get(id);
-      if (!prev || !sameDay(prev, m.created_at)) nodes.push(h('div', { class: 'day', role: 'separator' }, h('span', null, dayLabel(m.created_at))));
-      prev = m.created_at;
-      nodes.push(messageEl(m));
+      place(m.created_at, messageEl(m));
     }
     for (const p of room.pending) {
       if (p.status === 'sent') continue;
-      if (!prev || !sameDay(prev, p.created_at)) nodes.push(h('div', { class: 'day', role: 'separator' }, h('span', null, dayLabel(p.created_at))));
-      prev = p.created_at;
-      nodes.push(pendingEl(p));
+      place(p.created_at, pendingEl(p));
     }
     if (st === SESSION.PRIVATE && room.peer_read_message_id) {
       // "Read" under my last message the other side has read.
       const lastMineRead = ids.filter((id) => id <= room.peer_read_message_id
         && room.messages.get(id).sender_id === S.me.id).pop();
       const el = lastMineRead && cache.get(`${lastMineRead}:${room.messages.get(lastMineRead).status}`);
-      for (const old of list.querySelectorAll('.read-mark')) old.remove();
       if (el) el.querySelector('.meta').append(h('span', { class: 'read-mark' }, ' ✓'));
     }
     list.replaceChildren(...nodes);

@@ -1,10 +1,10 @@
 // The conversation list: name, last message, time and unread badge, pinned first; kept
-// current by the state's 'rooms' events.
+// current by the state's 'rooms' events. Each row has a small menu to pin and mute.
 
 import { avatar, h } from '../dom.js';
 import { listTime, preview } from '../format.js';
-import { t } from '../i18n.js';
-import { S, on, roomName, sortedRooms } from '../state.js';
+import { errorText, t } from '../i18n.js';
+import { S, emit, on, roomName, setMuted, setPinned, sortedRooms } from '../state.js';
 
 /** What a row shows; a row is rebuilt only when this changes. */
 function look(r, selected) {
@@ -13,11 +13,39 @@ function look(r, selected) {
   let text = pending ? (pending.kind === 'image' ? t('msg.image') : pending.text) : preview(last);
   if (!pending && last && last.sender_id === S.me.id && last.status === 1) text = t('msg.you') + text;
   const time = listTime(pending ? pending.created_at : r.last_active_at);
-  return { name: roomName(r), text, time, unread: r.unread, muted: r.muted, selected };
+  return { name: roomName(r), text, time, unread: r.unread, muted: r.muted, pinned: r.pinned, selected };
+}
+
+/** "⋯" on a row: pin or unpin, mute or unmute; a refusal is said in the menu. */
+function rowMenu(r) {
+  const line = h('p', { class: 'small error', role: 'status', hidden: true });
+  const menu = h('details', { class: 'menu conv-menu' });
+  const act = (fn) => async () => {
+    try {
+      await fn();
+      menu.open = false;
+    } catch (e) {
+      line.textContent = errorText(e);
+      line.hidden = false;
+    }
+  };
+  menu.addEventListener('toggle', () => { if (!menu.open) emit('rooms'); });
+  menu.append(
+    h('summary', { 'aria-label': t('chats.manage'), title: t('chats.manage') }, '⋯'),
+    h('div', { class: 'menu-panel conv-panel' },
+      h('button', { type: 'button', class: r.pinned ? 'unpin' : 'pin', onclick: act(() => setPinned(r, !r.pinned)) },
+        t(r.pinned ? 'chats.unpin' : 'chats.pin')),
+      h('button', { type: 'button', class: r.muted ? 'unmute' : 'mute', onclick: act(() => setMuted(r, !r.muted)) },
+        t(r.muted ? 'chats.unmute' : 'chats.mute')),
+      line));
+  return menu;
 }
 
 function row(r, { name, text, time, selected }) {
-  return h('li', null,
+  const flags = [r.pinned ? h('span', { class: 'flag-pinned', title: t('chats.pinned'), 'aria-label': t('chats.pinned') }, '📌') : null,
+    r.muted ? h('span', { class: 'flag-muted', title: t('chats.muted'), 'aria-label': t('chats.muted') }, '🔕') : null]
+    .filter(Boolean);
+  return h('li', { class: r.pinned ? 'pinned' : undefined, dataset: { key: r.key } },
     h('a', {
       href: `#/chat/${r.session_type}/${r.target_id}`,
       class: `conv${selected ? ' selected' : ''}${r.unread ? ' has-unread' : ''}`,
@@ -28,11 +56,13 @@ function row(r, { name, text, time, selected }) {
     h('div', { class: 'conv-body' },
       h('div', { class: 'conv-top' },
         h('span', { class: 'conv-name' }, name),
+        flags.length ? h('span', { class: 'conv-flags' }, flags) : null,
         h('time', { class: 'conv-time' }, time)),
       h('div', { class: 'conv-bottom' },
         h('span', { class: 'conv-preview' }, text),
         r.unread && !r.muted ? h('span', { class: 'badge' }, r.unread > 99 ? '99+' : String(r.unread)) : null,
-        r.unread && r.muted ? h('span', { class: 'dot-muted', 'aria-hidden': 'true' }) : null))));
+        r.unread && r.muted ? h('span', { class: 'dot-muted', 'aria-hidden': 'true' }) : null))),
+    rowMenu(r));
 }
 
 export function mountConversations(root) {
@@ -53,6 +83,8 @@ export function mountConversations(root) {
       const sig = JSON.stringify(shown);
       const known = rows.get(r.key);
       if (known && known.sig === sig) return known.el;
+      // A row whose menu is open waits for it to close (it then redraws).
+      if (known && known.el.querySelector('.conv-menu[open]')) return known.el;
       const el = row(r, shown);
       rows.set(r.key, { sig, el });
       return el;

@@ -1,10 +1,14 @@
 // Friends: search by id or nickname and invite with a note; invitations received (accept or
-// decline) and sent; the friend list with presence, each opening a private chat.
+// decline, with a reply) and sent; the friend list with presence, each opening a private
+// chat, with a menu to edit the remark, block or unblock, and delete (optionally clearing
+// my history).
 
 import * as api from '../api.js';
 import { avatar, h } from '../dom.js';
 import { errorText, t } from '../i18n.js';
-import { S, createGroup, loadFriends, loadInvites, on, userName } from '../state.js';
+import {
+  S, createGroup, deleteFriend, loadFriends, loadInvites, on, setBlocked, setRemark, userName,
+} from '../state.js';
 
 function person(id, name, ...extra) {
   return h('div', { class: 'person' }, avatar(name, id),
@@ -125,10 +129,12 @@ export function mountFriends(root) {
     for (const inv of [...S.invites.received].sort(pendingFirst)) {
       const li = h('li', { class: 'invite', dataset: { inviteId: String(inv.id), userId: String(inv.user_id) } });
       const line = h('p', { class: 'small error', role: 'status', hidden: true });
+      const reply = h('input', { class: 'reply-input', maxlength: 100, placeholder: t('friends.reply'),
+        'aria-label': t('friends.reply') });
       const answer = async (status) => {
         for (const b of li.querySelectorAll('button')) b.disabled = true;
         try {
-          await api.friends.answer(inv.id, status);
+          await api.friends.answer(inv.id, status, reply.value.trim());
           await Promise.all([loadInvites(), loadFriends()]);
         } catch (e) {
           line.textContent = errorText(e);
@@ -138,9 +144,10 @@ export function mountFriends(root) {
       };
       li.append(person(inv.user_id, userName(inv.user_id),
         inv.note ? h('span', { class: 'note' }, t('friends.note.label', { note: inv.note })) : null,
+        inv.reply ? h('span', { class: 'note' }, t('friends.myReply.label', { reply: inv.reply })) : null,
         inv.status !== 0 ? h('span', { class: 'muted small' }, t(`friends.status.${inv.status}`)) : null));
       if (inv.status === 0) {
-        li.append(h('div', { class: 'actions' },
+        li.append(h('div', { class: 'actions' }, reply,
           h('button', { type: 'button', class: 'primary small-button accept', onclick: () => answer(1) }, t('friends.accept')),
           h('button', { type: 'button', class: 'small-button reject', onclick: () => answer(2) }, t('friends.reject'))));
       }
@@ -162,6 +169,8 @@ export function mountFriends(root) {
   }
 
   function renderFriends() {
+    // Not under an open friend's menu (the remark being typed); redrawn when it closes.
+    if (friends.querySelector('.friend-menu[open]')) return;
     const list = [...S.friends.values()].sort((a, b) =>
       (b.online_status > 0) - (a.online_status > 0) || userName(a.user_id).localeCompare(userName(b.user_id)));
     const sig = JSON.stringify(list);
@@ -175,12 +184,59 @@ export function mountFriends(root) {
     const ul = h('ul', { class: 'people' });
     for (const f of list) {
       const presence = h('span', { class: `presence p${f.online_status}` }, t(`presence.${f.online_status}`) || '');
-      ul.append(h('li', { dataset: { userId: String(f.user_id) } },
+      ul.append(h('li', { class: `friend-row${f.blocked ? ' blocked' : ''}`, dataset: { userId: String(f.user_id) } },
         h('a', { href: `#/chat/1/${f.user_id}`, class: 'friend' },
           person(f.user_id, f.remark || f.nickname,
-            f.remark ? h('span', { class: 'muted small' }, f.nickname) : null, presence))));
+            f.remark ? h('span', { class: 'muted small nickname' }, f.nickname) : null, presence,
+            f.blocked ? h('span', { class: 'tag blocked-tag' }, t('friends.blocked')) : null)),
+        friendMenu(f)));
     }
     friends.append(ul);
+  }
+
+  /** "⋯" beside a friend: remark, block or unblock, delete; a refusal is said in the menu. */
+  function friendMenu(f) {
+    const line = h('p', { class: 'small error', role: 'status', hidden: true });
+    const run = (fn) => async (ev) => {
+      if (ev) ev.preventDefault();
+      for (const b of panel.querySelectorAll('button')) b.disabled = true;
+      try {
+        await fn();
+        line.hidden = true;
+        menu.open = false;
+      } catch (e) {
+        line.textContent = errorText(e);
+        line.hidden = false;
+      }
+      for (const b of panel.querySelectorAll('button')) b.disabled = false;
+    };
+    const remark = h('input', { class: 'remark-input', maxlength: 30, value: f.remark,
+      placeholder: t('friends.remark'), 'aria-label': t('friends.remark') });
+    const remarkForm = h('form', { class: 'remark-form' }, remark,
+      h('button', { type: 'submit', class: 'primary small-button remark-save' }, t('friends.remarkSave')));
+    remarkForm.addEventListener('submit', run(() => setRemark(f.user_id, remark.value.trim())));
+    const clear = h('input', { type: 'checkbox', class: 'clear-history' });
+    const confirm = h('div', { class: 'confirm-delete', hidden: true },
+      h('p', { class: 'small' }, t('friends.deleteConfirm', { name: userName(f.user_id) })),
+      h('label', { class: 'small check' }, clear, h('span', null, t('friends.clearHistory'))),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'small-button danger delete-confirm',
+          onclick: run(() => deleteFriend(f.user_id, clear.checked)) }, t('friends.delete')),
+        h('button', { type: 'button', class: 'small-button delete-cancel',
+          onclick: () => { confirm.hidden = true; } }, t('friends.cancel'))));
+    const panel = h('div', { class: 'menu-panel friend-panel' },
+      h('label', { class: 'small muted' }, t('friends.remark')), remarkForm,
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: `small-button ${f.blocked ? 'unblock' : 'block'}`,
+          onclick: run(() => setBlocked(f.user_id, !f.blocked)) },
+        t(f.blocked ? 'friends.unblock' : 'friends.block')),
+        h('button', { type: 'button', class: 'small-button danger delete',
+          onclick: () => { confirm.hidden = false; } }, t('friends.delete'))),
+      confirm, line);
+    const menu = h('details', { class: 'menu friend-menu' },
+      h('summary', { 'aria-label': t('friends.manage'), title: t('friends.manage') }, '⋯'), panel);
+    menu.addEventListener('toggle', () => { if (!menu.open) renderFriends(); });
+    return menu;
   }
 
   root.replaceChildren(h('div', { class: 'friends' }, searchForm, results, received, sent, newGroup, friends));

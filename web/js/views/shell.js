@@ -48,8 +48,10 @@ export function mountShell(root) {
       notifyRow(),
       h('button', { type: 'button', class: 'menu-row danger', id: 'logout', onclick: () => signOut() },
         t('menu.logout'))));
+  // A click elsewhere closes the menus (this one, a friend's, a conversation's).
   const closeMenu = (ev) => {
-    if (menu.open && !ev.composedPath().includes(menu)) menu.open = false;
+    const path = ev.composedPath();
+    for (const d of document.querySelectorAll('details.menu[open]')) if (!path.includes(d)) d.open = false;
   };
   document.addEventListener('click', closeMenu);
   offs.push(() => document.removeEventListener('click', closeMenu));
