@@ -20,6 +20,7 @@ export const S = {
   friends: new Map(), // user id -> FriendView
   users: new Map(), // user id -> {id, nickname}
   groups: new Map(), // group id -> {name}
+  members: new Map(), // group id -> [MemberView], for groups whose panel or chat is open
   rooms: new Map(), // "session_type:target_id" -> room
   invites: { received: [], sent: [] },
   connection: 'offline',
@@ -249,6 +250,7 @@ export async function loadGroups() {
     S.groups.set(g.group_id, g);
     ensureRoom(SESSION.GROUP, g.group_id);
   }
+  emit('groups');
   emit('users');
   emit('rooms');
 }
@@ -293,6 +295,26 @@ export async function setMuted(r, muted) {
   await api.chat.mute(r.session_type, r.target_id, muted);
   r.muted = muted;
   emit('rooms');
+}
+
+/** A group's members (roles, mutes); kept fresh by group events while asked for. */
+export async function loadMembers(groupId) {
+  const list = await api.groups.members(groupId);
+  S.members.set(groupId, list);
+  emit('members', groupId);
+  return list;
+}
+
+/**
+ * A group action (owner/admin, or leaving); a refusal is thrown. Afterwards the group and
+ * its members are fetched again (quietly: after leaving, the members are no longer mine).
+ */
+export async function groupAction(groupId, fn) {
+  await fn(api.groups);
+  const g = S.groups.get(groupId);
+  await loadGroups().catch(() => {});
+  if (g && g.left) S.members.delete(groupId);
+  else if (S.members.has(groupId)) await loadMembers(groupId).catch(() => {});
 }
 
 /** Create a group with some friends; resolves to its id. */
@@ -633,6 +655,7 @@ function handleFrame({ type, data }) {
       reloadFriendsSoon();
       break;
     case 'group_event':
+      if (S.members.has(data.group_id)) loadMembers(data.group_id).catch(() => {});
       loadGroups().catch(() => {});
       loadConversations().catch(() => {});
       break;

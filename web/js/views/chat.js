@@ -6,9 +6,10 @@ import { avatar, h, linkify } from '../dom.js';
 import { KIND, clock, dayLabel, sameDay } from '../format.js';
 import { errorText, t } from '../i18n.js';
 import { fit, urlsOf } from '../media.js';
+import { groupPanel, muteReason } from './group.js';
 import {
   S, SESSION, closeRoom, deleteForMe, loadOlder, lookupUsers, markRead, on, openRoom, recall, retry,
-  roomKey, roomName, sendPhoto, sendText, typing, userName,
+  roomKey, roomName, sendPhoto, sendText, typing, userName, loadMembers,
 } from '../state.js';
 
 const PHOTO_EDGE = 240;
@@ -76,7 +77,9 @@ export function mountChat(root, st, tid) {
   const head = h('header', { class: 'chat-head' },
     h('a', { href: '#/chats', class: 'back', 'aria-label': t('chat.back') }, '‹'),
     h('span', { class: 'chat-avatar' }),
-    h('div', { class: 'chat-head-text' }, title, subtitle));
+    h('div', { class: 'chat-head-text' }, title, subtitle),
+    st === SESSION.GROUP ? h('button', { type: 'button', class: 'link group-info-button', id: 'group-info-button',
+      'aria-label': t('group.info'), title: t('group.info'), onclick: () => togglePanel() }, t('group.infoShort')) : null);
   const list = h('div', { class: 'messages', id: 'messages', role: 'log', 'aria-live': 'polite' });
   const input = h('textarea', { id: 'composer', rows: 1, placeholder: t('chat.compose'),
     'aria-label': t('chat.compose'), maxlength: 5000 });
@@ -86,8 +89,34 @@ export function mountChat(root, st, tid) {
     title: t('chat.attach'), onclick: () => fileInput.click() }, '+');
   const composer = h('form', { class: 'composer' }, attach, fileInput, input, send);
   const preview = h('div', { class: 'photo-preview', id: 'photo-preview', hidden: true });
-  const view = h('section', { class: 'chat', dataset: { key } }, head, list, preview, composer);
+  const locked = h('p', { class: 'composer-locked small', id: 'composer-locked', role: 'status', hidden: true });
+  const view = h('section', { class: 'chat', dataset: { key } }, head, list, preview, locked, composer);
   root.replaceChildren(view);
+
+  // In a group: the info panel, and the composer closed (with the reason) while I am muted.
+  let panel = null;
+  function togglePanel() {
+    if (panel) {
+      panel.destroy();
+      panel.el.remove();
+      panel = null;
+      return;
+    }
+    panel = groupPanel(tid, togglePanel);
+    view.append(panel.el);
+  }
+  let lockTimer = 0;
+  function renderLock() {
+    if (st !== SESSION.GROUP) return;
+    const { text, next } = muteReason(tid);
+    locked.textContent = text;
+    locked.hidden = !text;
+    for (const c of [input, send, attach]) c.disabled = !!text;
+    input.placeholder = text ? t('group.cannotWrite') : t('chat.compose');
+    clearTimeout(lockTimer);
+    if (next) lockTimer = setTimeout(renderLock, Math.min(next - Date.now() + 500, 2 ** 31 - 1));
+  }
+  if (st === SESSION.GROUP) loadMembers(tid).catch(() => {});
 
   function renderHead() {
     const name = room ? roomName(room) : '';
@@ -284,7 +313,10 @@ export function mountChat(root, st, tid) {
     on('typing', (k) => { if (k === key) renderHead(); }),
     on('friends', renderHead),
     on('users', renderHead),
+    on('groups', renderLock),
+    on('members', (id) => { if (id === tid) renderLock(); }),
   ];
+  renderLock();
   openRoom(st, tid).then((r) => {
     room = r;
     stickToBottom = true;
@@ -306,6 +338,8 @@ export function mountChat(root, st, tid) {
   return {
     destroy() {
       offs.forEach((off) => off());
+      clearTimeout(lockTimer);
+      if (panel) panel.destroy();
       closePreview();
       closeRoom();
     },
