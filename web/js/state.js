@@ -9,7 +9,7 @@
 import * as api from './api.js';
 import * as socket from './socket.js';
 import { t } from './i18n.js';
-import { uploadPhoto } from './media.js';
+import { uploadPhoto, uploadVoice } from './media.js';
 import { preview } from './format.js';
 import * as notify from './notify.js';
 
@@ -509,6 +509,18 @@ export function sendPhoto(r, file) {
   submit(r, p);
 }
 
+/** Send a recorded voice note of `duration` seconds: pending at once, like a photo. */
+export function sendVoice(r, blob, duration) {
+  const p = {
+    action_id: api.newActionId(), kind: 'voice', text: '', file: blob, duration,
+    status: 'sending', error: null, created_at: Date.now(),
+  };
+  r.pending.push(p);
+  emit('room', r.key);
+  emit('rooms');
+  submit(r, p);
+}
+
 /** Send a failed message again, under the same action id (never stored twice). */
 export function retry(r, actionId) {
   const p = r.pending.find((x) => x.action_id === actionId);
@@ -527,6 +539,10 @@ async function submit(r, p) {
       if (!p.media_id) p.media_id = (await uploadPhoto(p.file)).id;
       type = 2;
       body = { media_id: p.media_id };
+    } else if (p.kind === 'voice') {
+      if (!p.media_id) p.media_id = (await uploadVoice(p.file)).id;
+      type = 3;
+      body = { media_id: p.media_id, duration: p.duration };
     }
     const m = await api.chat.send({
       action_id: p.action_id,
