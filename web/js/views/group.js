@@ -114,11 +114,15 @@ export function groupPanel(gid, close) {
       actions.length ? h('div', { class: 'member-actions' }, actions) : null);
   }
 
+  let shownRole = null;
   function render() {
     const g = S.groups.get(gid);
     const members = S.members.get(gid) || [];
     const mine = members.find((m) => m.user_id === S.me.id);
     const myRole = mine ? mine.role : (g ? g.my_role : ROLE.MEMBER);
+    // A refusal because my rights changed is stale once the panel shows the new rights.
+    if (shownRole !== null && shownRole !== myRole) error.textContent = '';
+    shownRole = myRole;
     title.textContent = g ? `${g.name} · ${t('groups.members', { n: members.length || g.member_count })}` : t('group.info');
     const toolNodes = [];
     if (g && (myRole === ROLE.OWNER || myRole === ROLE.ADMIN)) {
