@@ -72,7 +72,9 @@ export async function launch() {
     executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // A synthetic microphone (a beeping tone) that needs no permission prompt: voice notes.
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
   });
 }
 

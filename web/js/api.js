@@ -150,4 +150,14 @@ export const groups = {
   info: (id) => get('group/info', { group_id: id }),
   mine: () => get('group/mine'),
   create: (name, memberIds) => post('group/create', { name: name || undefined, member_ids: memberIds }),
+  members: (id) => get('group/members', { group_id: id }),
+  leave: (id) => post('group/leave', { group_id: id }),
+  muteAll: (id, muted) => post('group/update', { group_id: id, speak_status: muted ? 0 : 1 }),
+  // mutedUntil: Unix ms, or null for a mute without end; unmute with speak_status 1.
+  mute: (id, userId, mutedUntil) => post('group/member/update', mutedUntil
+    ? { group_id: id, user_id: userId, speak_status: 0, muted_until: mutedUntil }
+    : { group_id: id, user_id: userId, speak_status: 0 }),
+  unmute: (id, userId) => post('group/member/update', { group_id: id, user_id: userId, speak_status: 1 }),
+  setRole: (id, userId, role) => post('group/member/update', { group_id: id, user_id: userId, role }),
+  remove: (id, userId) => post('group/member/remove', { group_id: id, user_ids: [userId] }),
 };

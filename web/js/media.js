@@ -45,6 +45,12 @@ export function uploadPhoto(file) {
   return api.media.upload(file, 'image');
 }
 
+/** Upload a recorded voice note (a Blob from MediaRecorder); resolves like uploadPhoto. */
+export function uploadVoice(blob) {
+  const ext = /mp4/.test(blob.type) ? 'm4a' : /ogg/.test(blob.type) ? 'ogg' : 'webm';
+  return api.media.upload(new File([blob], `voice.${ext}`, { type: blob.type }), 'voice');
+}
+
 /** Width and height to show a picture at, within `max` pixels, keeping its shape. */
 export function fit(width, height, max) {
   if (!(width > 0 && height > 0)) return { width: max, height: Math.round(max * 0.75) };

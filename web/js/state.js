@@ -9,7 +9,7 @@
 import * as api from './api.js';
 import * as socket from './socket.js';
 import { t } from './i18n.js';
-import { uploadPhoto } from './media.js';
+import { uploadPhoto, uploadVoice } from './media.js';
 import { preview } from './format.js';
 import * as notify from './notify.js';
 
@@ -20,6 +20,7 @@ export const S = {
   friends: new Map(), // user id -> FriendView
   users: new Map(), // user id -> {id, nickname}
   groups: new Map(), // group id -> {name}
+  members: new Map(), // group id -> [MemberView], for groups whose panel or chat is open
   rooms: new Map(), // "session_type:target_id" -> room
   invites: { received: [], sent: [] },
   connection: 'offline',
@@ -249,6 +250,7 @@ export async function loadGroups() {
     S.groups.set(g.group_id, g);
     ensureRoom(SESSION.GROUP, g.group_id);
   }
+  emit('groups');
   emit('users');
   emit('rooms');
 }
@@ -293,6 +295,26 @@ export async function setMuted(r, muted) {
   await api.chat.mute(r.session_type, r.target_id, muted);
   r.muted = muted;
   emit('rooms');
+}
+
+/** A group's members (roles, mutes); kept fresh by group events while asked for. */
+export async function loadMembers(groupId) {
+  const list = await api.groups.members(groupId);
+  S.members.set(groupId, list);
+  emit('members', groupId);
+  return list;
+}
+
+/**
+ * A group action (owner/admin, or leaving); a refusal is thrown. Afterwards the group and
+ * its members are fetched again (quietly: after leaving, the members are no longer mine).
+ */
+export async function groupAction(groupId, fn) {
+  await fn(api.groups);
+  const g = S.groups.get(groupId);
+  await loadGroups().catch(() => {});
+  if (g && g.left) S.members.delete(groupId);
+  else if (S.members.has(groupId)) await loadMembers(groupId).catch(() => {});
 }
 
 /** Create a group with some friends; resolves to its id. */
@@ -487,6 +509,18 @@ export function sendPhoto(r, file) {
   submit(r, p);
 }
 
+/** Send a recorded voice note of `duration` seconds: pending at once, like a photo. */
+export function sendVoice(r, blob, duration) {
+  const p = {
+    action_id: api.newActionId(), kind: 'voice', text: '', file: blob, duration,
+    status: 'sending', error: null, created_at: Date.now(),
+  };
+  r.pending.push(p);
+  emit('room', r.key);
+  emit('rooms');
+  submit(r, p);
+}
+
 /** Send a failed message again, under the same action id (never stored twice). */
 export function retry(r, actionId) {
   const p = r.pending.find((x) => x.action_id === actionId);
@@ -505,6 +539,10 @@ async function submit(r, p) {
       if (!p.media_id) p.media_id = (await uploadPhoto(p.file)).id;
       type = 2;
       body = { media_id: p.media_id };
+    } else if (p.kind === 'voice') {
+      if (!p.media_id) p.media_id = (await uploadVoice(p.file)).id;
+      type = 3;
+      body = { media_id: p.media_id, duration: p.duration };
     }
     const m = await api.chat.send({
       action_id: p.action_id,
@@ -633,6 +671,7 @@ function handleFrame({ type, data }) {
       reloadFriendsSoon();
       break;
     case 'group_event':
+      if (S.members.has(data.group_id)) loadMembers(data.group_id).catch(() => {});
       loadGroups().catch(() => {});
       loadConversations().catch(() => {});
       break;

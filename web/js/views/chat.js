@@ -6,9 +6,10 @@ import { avatar, h, linkify } from '../dom.js';
 import { KIND, clock, dayLabel, sameDay } from '../format.js';
 import { errorText, t } from '../i18n.js';
 import { fit, urlsOf } from '../media.js';
+import { groupPanel, muteReason } from './group.js';
 import {
   S, SESSION, closeRoom, deleteForMe, loadOlder, lookupUsers, markRead, on, openRoom, recall, retry,
-  roomKey, roomName, sendPhoto, sendText, typing, userName,
+  roomKey, roomName, sendPhoto, sendText, sendVoice, typing, userName, loadMembers,
 } from '../state.js';
 
 const PHOTO_EDGE = 240;
@@ -55,11 +56,32 @@ function photoOf(m) {
   return button;
 }
 
+/** "0:07" for a voice note's seconds. */
+function seconds(s) {
+  const n = Math.max(0, Math.round(Number(s) || 0));
+  return `${Math.floor(n / 60)}:${String(n % 60).padStart(2, '0')}`;
+}
+
+/** A voice note: the browser's player on a signed URL, with the length the sender measured. */
+function voiceOf(m) {
+  const b = m.body || {};
+  const audio = h('audio', { class: 'voice-audio', controls: true, preload: 'metadata' });
+  const el = h('span', { class: 'voice' }, audio,
+    b.duration ? h('span', { class: 'voice-length small' }, seconds(b.duration)) : null);
+  if (typeof b.media_id !== 'string') return el;
+  urlsOf(b.media_id).then((urls) => {
+    if (!urls) el.replaceChildren(h('em', { class: 'tombstone' }, t('chat.voiceUnavailable')));
+    else audio.src = urls.url;
+  });
+  return el;
+}
+
 function bodyOf(m) {
   if (m.status === 3) return h('em', { class: 'tombstone' }, t('msg.recalled'));
   if (m.status === 2) return h('em', { class: 'tombstone' }, t('msg.deleted'));
   if (m.type === 1) return linkify(String((m.body && m.body.text) || ''));
   if (m.type === 2) return photoOf(m);
+  if (m.type === 3) return voiceOf(m);
   return h('em', null, t(KIND[m.type] || 'msg.unknown'));
 }
 
@@ -76,7 +98,9 @@ export function mountChat(root, st, tid) {
   const head = h('header', { class: 'chat-head' },
     h('a', { href: '#/chats', class: 'back', 'aria-label': t('chat.back') }, '‹'),
     h('span', { class: 'chat-avatar' }),
-    h('div', { class: 'chat-head-text' }, title, subtitle));
+    h('div', { class: 'chat-head-text' }, title, subtitle),
+    st === SESSION.GROUP ? h('button', { type: 'button', class: 'link group-info-button', id: 'group-info-button',
+      'aria-label': t('group.info'), title: t('group.info'), onclick: () => togglePanel() }, t('group.infoShort')) : null);
   const list = h('div', { class: 'messages', id: 'messages', role: 'log', 'aria-live': 'polite' });
   const input = h('textarea', { id: 'composer', rows: 1, placeholder: t('chat.compose'),
     'aria-label': t('chat.compose'), maxlength: 5000 });
@@ -84,10 +108,41 @@ export function mountChat(root, st, tid) {
   const fileInput = h('input', { type: 'file', id: 'photo-input', accept: 'image/*', hidden: true });
   const attach = h('button', { type: 'button', class: 'attach', id: 'attach', 'aria-label': t('chat.attach'),
     title: t('chat.attach'), onclick: () => fileInput.click() }, '+');
-  const composer = h('form', { class: 'composer' }, attach, fileInput, input, send);
+  const canRecord = !!(window.MediaRecorder && navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+  const record = canRecord ? h('button', { type: 'button', class: 'attach record', id: 'record',
+    'aria-label': t('chat.record'), title: t('chat.record'), onclick: () => startRecording() }, '🎤') : null;
+  const composer = h('form', { class: 'composer' }, attach, fileInput, record, input, send);
+  const recorderBar = h('div', { class: 'voice-recorder', id: 'voice-recorder', hidden: true });
   const preview = h('div', { class: 'photo-preview', id: 'photo-preview', hidden: true });
-  const view = h('section', { class: 'chat', dataset: { key } }, head, list, preview, composer);
+  const locked = h('p', { class: 'composer-locked small', id: 'composer-locked', role: 'status', hidden: true });
+  const view = h('section', { class: 'chat', dataset: { key } }, head, list, preview, recorderBar, locked, composer);
   root.replaceChildren(view);
+
+  // In a group: the info panel, and the composer closed (with the reason) while I am muted.
+  let panel = null;
+  function togglePanel() {
+    if (panel) {
+      panel.destroy();
+      panel.el.remove();
+      panel = null;
+      return;
+    }
+    panel = groupPanel(tid, togglePanel);
+    view.append(panel.el);
+  }
+  let lockTimer = 0;
+  function renderLock() {
+    if (st !== SESSION.GROUP) return;
+    const { text, next } = muteReason(tid);
+    locked.textContent = text;
+    locked.hidden = !text;
+    for (const c of [input, send, attach, record]) if (c) c.disabled = !!text;
+    if (text) stopRecording(false);
+    input.placeholder = text ? t('group.cannotWrite') : t('chat.compose');
+    clearTimeout(lockTimer);
+    if (next) lockTimer = setTimeout(renderLock, Math.min(next - Date.now() + 500, 2 ** 31 - 1));
+  }
+  if (st === SESSION.GROUP) loadMembers(tid).catch(() => {});
 
   function renderHead() {
     const name = room ? roomName(room) : '';
@@ -115,7 +170,7 @@ export function mountChat(root, st, tid) {
     const mine = m.sender_id === S.me.id;
     const el = h('div', { class: `msg ${mine ? 'mine' : 'theirs'}`, dataset: { id: String(m.message_id), sender: String(m.sender_id) } },
       !mine && st !== SESSION.PRIVATE ? h('span', { class: 'sender' }, userName(m.sender_id)) : null,
-      h('div', { class: `bubble${m.status !== 1 ? ' gone' : ''}${m.type === 2 && m.status === 1 ? ' media' : ''}` }, bodyOf(m)),
+      h('div', { class: `bubble${m.status !== 1 ? ' gone' : ''}${m.type === 2 && m.status === 1 ? ' media' : ''}${m.type === 3 ? ' voice-bubble' : ''}` }, bodyOf(m)),
       h('span', { class: 'meta' }, h('time', null, clock(m.created_at)),
         m.status === 1 ? actionsOf(m, mine) : null));
     cache.set(cacheKey, el);
@@ -148,7 +203,9 @@ export function mountChat(root, st, tid) {
     return h('div', { class: `msg mine pending${failed ? ' failed' : ''}`, dataset: { actionId: p.action_id } },
       p.kind === 'image'
         ? h('div', { class: 'bubble media' }, picture(p.width, p.height, p.previewUrl))
-        : h('div', { class: 'bubble' }, linkify(p.text)),
+        : p.kind === 'voice'
+          ? h('div', { class: 'bubble voice-bubble' }, `🎤 ${t('msg.voice')} ${seconds(p.duration)}`)
+          : h('div', { class: 'bubble' }, linkify(p.text)),
       h('span', { class: 'meta' },
         failed ? h('span', { class: 'error' }, `${t('chat.failed')}: ${errorText(p.error)} `) : t('chat.sending'),
         failed ? h('button', { type: 'button', class: 'link retry', onclick: () => retry(room, p.action_id) },
@@ -254,6 +311,55 @@ export function mountChat(root, st, tid) {
     preview.hidden = false;
   });
 
+  // A voice note: a click starts recording; the bar shows the time, Cancel drops it, Send
+  // stops and sends it with the length measured here (a recorded WebM carries none).
+  let rec = null; // {recorder, stream, chunks, started, timer, send}
+  async function startRecording() {
+    if (rec || !room) return;
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch {
+      recorderBar.replaceChildren(h('span', { class: 'error small' }, t('chat.micRefused')));
+      recorderBar.hidden = false;
+      setTimeout(() => { if (!rec) recorderBar.hidden = true; }, 4000);
+      return;
+    }
+    const type = ['audio/webm;codecs=opus', 'audio/ogg;codecs=opus', 'audio/mp4']
+      .find((x) => MediaRecorder.isTypeSupported(x));
+    const recorder = new MediaRecorder(stream, type ? { mimeType: type } : undefined);
+    const current = { recorder, stream, chunks: [], started: Date.now(), timer: 0, send: false };
+    rec = current;
+    recorder.addEventListener('dataavailable', (ev) => { if (ev.data && ev.data.size) current.chunks.push(ev.data); });
+    recorder.addEventListener('stop', () => {
+      stream.getTracks().forEach((tr) => tr.stop());
+      const duration = Math.round((Date.now() - current.started) / 100) / 10;
+      if (current.send && current.chunks.length && room) {
+        stickToBottom = true;
+        sendVoice(room, new Blob(current.chunks, { type: recorder.mimeType || type || 'audio/webm' }), duration);
+      }
+    });
+    recorder.start(250);
+    const clock = h('span', { class: 'voice-clock', id: 'voice-clock' }, '0:00');
+    recorderBar.replaceChildren(
+      h('span', { class: 'rec-dot', 'aria-hidden': 'true' }), h('span', null, t('chat.recording')), clock,
+      h('button', { type: 'button', class: 'small-button', id: 'voice-cancel', onclick: () => stopRecording(false) }, t('chat.cancel')),
+      h('button', { type: 'button', class: 'primary small-button', id: 'voice-send', onclick: () => stopRecording(true) }, t('chat.sendVoice')));
+    recorderBar.hidden = false;
+    current.timer = setInterval(() => { clock.textContent = seconds((Date.now() - current.started) / 1000); }, 500);
+  }
+  function stopRecording(andSend) {
+    if (!rec) return;
+    const current = rec;
+    rec = null;
+    clearInterval(current.timer);
+    current.send = andSend;
+    if (current.recorder.state !== 'inactive') current.recorder.stop();
+    else current.stream.getTracks().forEach((tr) => tr.stop());
+    recorderBar.hidden = true;
+    recorderBar.replaceChildren();
+  }
+
   composer.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const text = input.value;
@@ -284,7 +390,10 @@ export function mountChat(root, st, tid) {
     on('typing', (k) => { if (k === key) renderHead(); }),
     on('friends', renderHead),
     on('users', renderHead),
+    on('groups', renderLock),
+    on('members', (id) => { if (id === tid) renderLock(); }),
   ];
+  renderLock();
   openRoom(st, tid).then((r) => {
     room = r;
     stickToBottom = true;
@@ -306,6 +415,9 @@ export function mountChat(root, st, tid) {
   return {
     destroy() {
       offs.forEach((off) => off());
+      clearTimeout(lockTimer);
+      stopRecording(false);
+      if (panel) panel.destroy();
       closePreview();
       closeRoom();
     },
