@@ -6,7 +6,8 @@
 //      an empty cache, and the time from navigation until the sign-in form takes input
 //      (median of several fresh loads).
 //   2. A conversation of 10,000 messages: time from opening it until its newest message
-//      shows, and how many message elements the page holds while scrolling up through it.
+//      shows, and how many message elements the page holds while scrolling up through all of
+//      it to the first message and back down to the newest.
 import { performance } from 'node:perf_hooks';
 import {
   launch, person, startServer, registerByApi, befriendByApi, call, signInThroughPages, unique,
@@ -14,7 +15,6 @@ import {
 
 const LOADS = Number(process.env.LOADS || 7);
 const MESSAGES = Number(process.env.MESSAGES || 10000);
-const SCROLLS = Number(process.env.SCROLLS || 60);
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -66,14 +66,38 @@ async function longConversation(browser, url) {
   await page.waitForSelector('.msg');
   const openMs = performance.now() - opened;
   const counts = [await page.locator('.msg').count()];
-  for (let i = 0; i < SCROLLS; i += 1) {
+  const firstShown = () => page.evaluate(() => document.querySelector('.msg')?.dataset.id ?? '');
+  const lastShown = () => page.evaluate(() => [...document.querySelectorAll('.msg')].at(-1)?.dataset.id ?? '');
+  // Up: scroll to the top until the conversation's start shows; each scroll waits until the
+  // first message in the page changes (a page fetched or the window moved).
+  const upStarted = performance.now();
+  let ups = 0;
+  while (!(await page.locator('.messages > .start').count()) && ups < 2000) {
+    const before = await firstShown();
     await page.evaluate(() => { document.querySelector('.messages').scrollTop = 0; });
-    await page.waitForTimeout(250);
+    await page.waitForFunction((b) => (document.querySelector('.msg')?.dataset.id ?? '') !== b
+      || document.querySelector('.messages > .start'), before, { timeout: 10000 }).catch(() => {});
     counts.push(await page.locator('.msg').count());
+    ups += 1;
   }
-  const oldestShown = await page.evaluate(() => document.querySelector('.msg .text, .msg')?.textContent ?? '');
+  const upMs = performance.now() - upStarted;
+  const oldestShown = await page.evaluate(() => document.querySelector('.msg .bubble')?.textContent ?? '');
+  // Down again to the newest.
+  let downs = 0;
+  const downStarted = performance.now();
+  while (!(await page.locator('#to-latest[hidden]').count()) && downs < 2000) {
+    const before = await lastShown();
+    await page.evaluate(() => { const l = document.querySelector('.messages'); l.scrollTop = l.scrollHeight; });
+    await page.waitForFunction((b) => ([...document.querySelectorAll('.msg')].at(-1)?.dataset.id ?? '') !== b,
+      before, { timeout: 10000 }).catch(() => {});
+    counts.push(await page.locator('.msg').count());
+    downs += 1;
+  }
+  const downMs = performance.now() - downStarted;
+  const newestShown = await page.evaluate(() => [...document.querySelectorAll('.msg .bubble')].at(-1)?.textContent ?? '');
   console.log(`conversation of ${MESSAGES}: newest message shown ${openMs.toFixed(0)} ms after opening`);
-  console.log(`message elements: ${counts[0]} at open, at most ${Math.max(...counts)} after ${SCROLLS} scrolls to the top (last: ${counts.at(-1)}); first element: ${oldestShown.slice(0, 60)}`);
+  console.log(`scrolled up to the first message in ${ups} scrolls (${(upMs / 1000).toFixed(1)} s; first: "${oldestShown.slice(0, 40)}") and down to the newest in ${downs} (${(downMs / 1000).toFixed(1)} s; last: "${newestShown.slice(0, 40)}")`);
+  console.log(`message elements in the page: ${counts[0]} at open, at most ${Math.max(...counts)} while scrolling through all of it (last: ${counts.at(-1)})`);
 }
 
 const server = await startServer(['chat.world_slow_mode_secs=0']);

@@ -46,6 +46,16 @@ pub enum Event {
         read_message_id: i64,
         recipient_ids: Vec<UserId>,
     },
+    /// `user_id` pinned/unpinned or muted/unmuted a conversation (their devices update);
+    /// `pinned` or `muted` is the flag that changed.
+    ConversationFlagged {
+        user_id: UserId,
+        room_id: String,
+        session_type: i16,
+        target_id: i64,
+        pinned: Option<bool>,
+        muted: Option<bool>,
+    },
     /// A friend-related change that `recipient_ids` should see.
     Friend {
         recipient_ids: Vec<UserId>,
@@ -56,10 +66,6 @@ pub enum Event {
         /// The invitation, for invitation events.
         invite: Option<serde_json::Value>,
     },
-    /// Something members of a group should see: `kind` says what, `target_ids` whom it is
-    /// about, `values` the new values. `member_ids` are the users to deliver it to: the
-    /// members after the change plus anyone it removed (for join requests: owner and admins;
-    /// for invitations: the invitee).
     /// A user started typing in a conversation (relayed, never stored).
     Typing {
         user_id: UserId,
@@ -78,6 +84,10 @@ pub enum Event {
     /// Every user connected to `instance` right now (sent periodically, so a crashed
     /// instance's users age out).
     PresenceSnapshot { instance: String, user_ids: Vec<UserId> },
+    /// Something members of a group should see: `kind` says what, `target_ids` whom it is
+    /// about, `values` the new values. `member_ids` are the users to deliver it to: the
+    /// members after the change plus anyone it removed (for join requests: owner and admins;
+    /// for invitations: the invitee).
     Group {
         group_id: GroupId,
         kind: GroupEventKind,
@@ -132,9 +142,9 @@ impl Event {
             Event::SessionsRevoked { user_id, .. } => Some(*user_id),
             Event::ChatMessage { message, .. } => Some(UserId(message.sender_id)),
             Event::MessageRecalled { actor_id, .. } => Some(*actor_id),
-            Event::MessageDeleted { user_id, .. } | Event::ReadPosition { user_id, .. } => {
-                Some(*user_id)
-            }
+            Event::MessageDeleted { user_id, .. }
+            | Event::ReadPosition { user_id, .. }
+            | Event::ConversationFlagged { user_id, .. } => Some(*user_id),
             Event::Friend { actor_id, .. } => Some(*actor_id),
             Event::Group { actor_id, .. } => Some(*actor_id),
             Event::Typing { user_id, .. } | Event::Presence { user_id, .. } => Some(*user_id),

@@ -661,8 +661,22 @@ pub async fn set_flag(
     flag: ConversationFlag,
 ) -> Result<()> {
     let room = readable_room(state, user, session_type, target_id).await?;
-    let key = ConversationKey { user_id: user, room_id: room.room_id, session_type, target_id };
+    let key =
+        ConversationKey { user_id: user, room_id: room.room_id.clone(), session_type, target_id };
     state.db.conversation_set_flag(key, flag, now_ms()).await?;
+    let (pinned, muted) = match flag {
+        ConversationFlag::Pinned(on) => (Some(on), None),
+        ConversationFlag::Muted(on) => (None, Some(on)),
+    };
+    // My other devices move or quiet the conversation too.
+    state.publisher.publish(Event::ConversationFlagged {
+        user_id: user,
+        room_id: room.room_id,
+        session_type,
+        target_id,
+        pinned,
+        muted,
+    });
     Ok(())
 }
 
@@ -783,11 +797,31 @@ pub async fn delete_for_me(state: &Core, user: UserId, at: MessageAt) -> Result<
     Ok(())
 }
 
-/// Hide a whole room's history (up to its newest message) from `user` only.
-pub async fn clear_history(state: &Core, user: UserId, room_id: &str) -> Result<()> {
-    let last = state.messages.last_message_id(room_id).await?;
+/// Hide my private chat's history with `peer` (up to its newest message) from `user` only.
+/// What was cleared is read as well: a hidden message must not stay counted as unread.
+pub async fn clear_private_history(state: &Core, user: UserId, peer: UserId) -> Result<()> {
+    let room_id = private_room_id(user.get(), peer.get());
+    let last = state.messages.last_message_id(&room_id).await?;
     if last > 0 {
-        state.db.conversation_clear(user, room_id.to_string(), last, now_ms()).await?;
+        let now = now_ms();
+        state.db.conversation_clear(user, room_id.clone(), last, now).await?;
+        let session_type = SessionType::Private.as_i16();
+        let key = ConversationKey {
+            user_id: user,
+            room_id: room_id.clone(),
+            session_type,
+            target_id: peer.get(),
+        };
+        let read = state.db.conversation_mark_read(key, last, now).await?;
+        // My other devices drop the badge; the peer hears nothing of it.
+        state.publisher.publish(Event::ReadPosition {
+            user_id: user,
+            room_id,
+            session_type,
+            target_id: peer.get(),
+            read_message_id: read,
+            recipient_ids: vec![user],
+        });
     }
     Ok(())
 }

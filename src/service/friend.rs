@@ -652,12 +652,7 @@ pub async fn update(
         state.notifier.invalidate_verified().await;
     }
     if update.status == Some(0) && update.delete_history {
-        crate::service::chat::clear_history(
-            state,
-            caller,
-            &private_room_id(caller.get(), target.get()),
-        )
-        .await?;
+        crate::service::chat::clear_private_history(state, caller, target).await?;
     }
     let mut changed = false;
     let mut announce = |kind| {

@@ -141,6 +141,22 @@ async fn handle(
             )
             .await;
         }
+        Event::ConversationFlagged { user_id, room_id, session_type, target_id, pinned, muted } => {
+            let mut data = json!({"room_id": room_id, "session_type": session_type,
+                "target_id": target_id});
+            if let Some(pinned) = pinned {
+                data["pinned"] = json!(pinned);
+            }
+            if let Some(muted) = muted {
+                data["muted"] = json!(muted);
+            }
+            hub.deliver(
+                Targets::Users(vec![*user_id]),
+                Outbound::Frame(frame("conversation_flagged", data)),
+                None,
+            )
+            .await;
+        }
         Event::Friend { recipient_ids, kind, actor_id, friend_id, invite } => {
             let name = match kind {
                 FriendEventKind::InviteReceived

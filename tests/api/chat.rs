@@ -595,6 +595,8 @@ async fn conversations_read_marks_pin_mute(profile: Profile) {
     };
     let (_, convs) = app.get_as(&tb, "/api/v1/chat/conversations").await;
     assert_eq!(order(&convs)[..2], [u, a], "newest activity first");
+    // My other device hears of each flag I change.
+    let mut other_device = WsClient::connect(app, &tb).await.unwrap();
     assert_eq!(
         app.post_as(
             &tb,
@@ -615,6 +617,11 @@ async fn conversations_read_marks_pin_mute(profile: Profile) {
         .0,
         200
     );
+    let flagged = other_device.expect("conversation_flagged", T).await.expect("pin pushed");
+    assert_eq!((flagged["target_id"].as_i64(), &flagged["pinned"]), (Some(a), &json!(true)));
+    assert!(flagged.get("muted").is_none(), "only the flag that changed");
+    let flagged = other_device.expect("conversation_flagged", T).await.expect("mute pushed");
+    assert_eq!((flagged["target_id"].as_i64(), &flagged["muted"]), (Some(u), &json!(true)));
     let (_, convs) = app.get_as(&tb, "/api/v1/chat/conversations").await;
     assert_eq!(order(&convs)[..2], [a, u], "pinned first");
     assert_eq!(convs["data"][0]["pinned"], true);

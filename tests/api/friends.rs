@@ -244,9 +244,25 @@ async fn delete_restore_and_chat_permission(profile: Profile) {
     assert_eq!(answer(app, &ta, id, 1, "").await.0, 200);
     friend::can_chat(&app.state, UserId(b), UserId(a)).await.unwrap();
 
-    // Delete with history: my view of our conversation is cleared (for me only).
+    // Delete with history: my view of our conversation is cleared (for me only), and what it
+    // hid is no longer counted as unread.
+    let sent = app
+        .post_as(
+            &tb,
+            "/api/v1/chat/message/send",
+            &json!({"session_type": 1, "type": 1, "target_id": a, "body": {"text": "still there?"}}),
+        )
+        .await;
+    assert_eq!(sent.0, 200, "{}", sent.1);
+    let unread_from_b = |convs: Value| {
+        convs["data"].as_array().unwrap().iter().find(|c| c["target_id"] == b).unwrap()["unread"]
+            .clone()
+    };
+    let unread = unread_from_b(app.get_as(&ta, "/api/v1/chat/conversations").await.1);
+    assert_eq!(unread, 2, "B's greeting on accepting, and the question");
     let r = update(app, &ta, json!({"user_id": b, "status": 0, "delete_history": true})).await;
     assert_eq!(r.0, 200);
+    assert_eq!(unread_from_b(app.get_as(&ta, "/api/v1/chat/conversations").await.1), 0);
     let room = jim::store::private_room_id(a, b);
     let cleared: Vec<(i64, i64)> = app
         .state

@@ -1,5 +1,5 @@
 // The conversation list's menu: pin (pinned first) and mute (a grey dot instead of a count),
-// kept by the server and shown at once; the list keeps updating live.
+// kept by the server and shown at once on every device; the list keeps updating live.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -87,6 +87,10 @@ test('conversations: pin and mute from the list', async () => {
     await phoneHal.locator('.conv-menu summary').click();
     await phoneHal.locator('button.unpin').click();
     await P.waitForFunction((k) => document.querySelector('#conversations a.conv').dataset.key === k, ivyKey);
+    // The desktop, still open, follows the phone's changes live.
+    await G.locator(`#conversations li[data-key="${ivyKey}"] .flag-muted`).waitFor({ state: 'detached' });
+    await G.waitForFunction((k) => document.querySelector('#conversations a.conv').dataset.key === k, ivyKey);
+    await G.locator(`#conversations li[data-key="${halKey}"] .flag-pinned`).waitFor({ state: 'detached' });
 
     // Chinese on a desktop: the menu's words; a click elsewhere closes it.
     const z = await person(browser, server.url, { viewport: DESKTOP, locale: 'zh-CN', colorScheme: 'dark' });

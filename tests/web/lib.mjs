@@ -17,16 +17,8 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const SHOTS = join(ROOT, 'target', 'web-screenshots');
 const JIM = process.env.JIM_BIN || join(ROOT, 'target', 'debug', 'jim');
 
-/** Start `jim serve` on 127.0.0.1:0; resolves once it prints its address. */
-export async function startServer(options = [], { captchaOnRegister = false } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'jim-web-'));
-  const args = ['serve',
-    '-O', `data_dir=${dir}`,
-    '-O', 'http.listen=127.0.0.1:0',
-    '-O', 'auth.bcrypt_cost=4',
-    '-O', `auth.captcha_on_register=${captchaOnRegister}`,
-    '-O', 'log.format=json',
-    ...options.flatMap((o) => ['-O', o])];
+/** Run `jim serve` with `args`; resolves to the child, its log and the address it printed. */
+async function spawnJim(args) {
   const child = spawn(JIM, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const log = [];
   const url = await new Promise((res, rej) => {
@@ -52,19 +44,51 @@ export async function startServer(options = [], { captchaOnRegister = false } = 
       rej(new Error(`jim exited with ${code}:\n${log.join('\n')}`));
     });
   });
-  return {
-    url,
-    log,
+  return { child, log, url };
+}
+
+async function stopJim(child, signal = 'SIGTERM') {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((res) => child.once('exit', res));
+  child.kill(signal);
+  await Promise.race([exited, new Promise((res) => setTimeout(res, 5000))]);
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/**
+ * Start `jim serve` on 127.0.0.1:0; resolves once it prints its address. `kill()` and
+ * `start()` restart it on the same address and data.
+ */
+export async function startServer(options = [], { captchaOnRegister = false } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'jim-web-'));
+  const args = ['serve',
+    '-O', `data_dir=${dir}`,
+    '-O', 'auth.bcrypt_cost=4',
+    '-O', `auth.captcha_on_register=${captchaOnRegister}`,
+    '-O', 'log.format=json',
+    ...options.flatMap((o) => ['-O', o])];
+  let running = await spawnJim([...args, '-O', 'http.listen=127.0.0.1:0']);
+  const server = {
+    url: running.url,
+    log: running.log,
+    /** Kill it (SIGKILL: nothing is flushed on the way out). */
+    async kill() {
+      await stopJim(running.child, 'SIGKILL');
+    },
+    /** Start it again, after `kill`, on the same address and data. */
+    async start() {
+      running = await spawnJim([...args, '-O', `http.listen=${new URL(server.url).host}`]);
+      server.log = running.log;
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((res) => child.once('exit', res));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((res) => setTimeout(res, 5000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      await stopJim(running.child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 export async function launch() {

@@ -91,3 +91,55 @@ test('catch-up after being offline; a session ended elsewhere returns to sign-in
     await server.stop();
   }
 });
+
+test('a server restart: the page reconnects by itself, catches up, and a failed send retries once', async () => {
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const ann = await registerByApi(server.url, 'ann', 'ann-pass12', 'Ann');
+    const bob = await registerByApi(server.url, 'bob', 'bob-pass12', 'Bob');
+    await befriendByApi(server.url, ann, bob);
+    await sendByApi(server.url, bob, ann, 'before the restart');
+
+    const who = await person(browser, server.url);
+    const P = who.page;
+    await signInThroughPages(P, 'ann', 'ann-pass12');
+    await P.click('#conversations a.conv');
+    await P.locator('#messages .msg').filter({ hasText: 'before the restart' }).waitFor();
+    await P.locator('.conn[data-state="online"]').waitFor();
+
+    // The server dies (kill -9); a send while it is down fails and offers a retry.
+    await server.kill();
+    await P.locator('.conn[data-state="offline"], .conn[data-state="connecting"]').waitFor();
+    await P.fill('#composer', 'sent while the server was down');
+    await P.press('#composer', 'Enter');
+    await P.locator('.msg.pending.failed').waitFor();
+    await shot(P, 'desktop-en-light-send-failed');
+    await server.start();
+
+    // Back up: messages sent before the page reconnects arrive by catch-up, in order, once.
+    const texts = Array.from({ length: 5 }, (_, i) => `after the restart ${i + 1}`);
+    for (const text of texts) await sendByApi(server.url, bob, ann, text);
+    await P.locator('.conn[data-state="online"]').waitFor({ timeout: 30000 });
+    await P.locator('#messages .msg').filter({ hasText: 'after the restart 5' }).waitFor();
+    const shown = (await P.locator('#messages .msg:not(.pending) .bubble').allTextContents())
+      .filter((t) => t.startsWith('after the restart'));
+    assert.deepEqual(shown, texts, 'all five, in order, once each');
+
+    // The failed send, retried under its same action_id, is stored once.
+    await P.click('.msg.pending.failed .retry');
+    await P.locator('#messages .msg:not(.pending)').filter({ hasText: 'sent while the server was down' }).waitFor();
+    await P.locator('.msg.pending').waitFor({ state: 'detached' });
+    const history = await call(server.url, 'GET', 'chat/message/list', { token: bob.token,
+      query: { session_type: 1, target_id: ann.id, limit: 50 } });
+    const stored = (history.messages || history).filter((m) => m.body && m.body.text === 'sent while the server was down');
+    assert.equal(stored.length, 1, 'stored once');
+    await shot(P, 'desktop-en-light-after-restart');
+    assert.deepEqual(who.problems.filter((p) => !/ERR_CONNECTION_REFUSED|WebSocket|Failed to load resource/.test(p)), []);
+  } catch (err) {
+    await failed('reconnect-restart', err);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});

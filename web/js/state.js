@@ -650,6 +650,15 @@ function handleFrame({ type, data }) {
       }
       break;
     }
+    case 'conversation_flagged': {
+      // Pinned or muted on another of my devices.
+      const r = S.rooms.get(roomKey(data.session_type, data.target_id)) || roomById(data.room_id);
+      if (!r) break;
+      if (typeof data.pinned === 'boolean') r.pinned = data.pinned;
+      if (typeof data.muted === 'boolean') r.muted = data.muted;
+      emit('rooms');
+      break;
+    }
     case 'typing': {
       const st = data.session_type;
       const key = roomKey(st, st === SESSION.PRIVATE ? data.user_id : data.target_id);

@@ -88,7 +88,6 @@ function bodyOf(m) {
 export function mountChat(root, st, tid) {
   const key = roomKey(st, tid);
   let room = S.rooms.get(key) || null;
-  let loadingOlder = false;
   let stickToBottom = true;
   const cache = new Map(); // "id:status" -> element
   const asked = new Set(); // senders whose names were asked for
@@ -212,21 +211,56 @@ export function mountChat(root, st, tid) {
           t('chat.retry')) : null));
   }
 
+  // The page holds a window of at most WINDOW messages of the conversation, not all that were
+  // loaded: scrolling near its top or bottom moves it by STEP (fetching older pages when the
+  // window reaches the oldest loaded message), so a conversation of any length keeps the page
+  // light. `follow` means the window ends at the newest message and new ones come into view.
+  const WINDOW = 150;
+  const STEP = 50;
+  let follow = true;
+  let topId = 0; // the first message in the window while not following
+  let moving = false; // a shift is under way
+
+  function sortedIds() {
+    return [...room.messages.keys()].sort((a, b) => a - b);
+  }
+
+  /** Indexes into `ids` of the window's first and last message. */
+  function windowOf(ids) {
+    const n = ids.length;
+    if (follow || !topId) return { from: Math.max(0, n - WINDOW), to: n - 1 };
+    let from = ids.findIndex((id) => id >= topId);
+    if (from < 0) from = Math.max(0, n - WINDOW);
+    return { from, to: Math.min(n - 1, from + WINDOW - 1) };
+  }
+
+  /** The first message the person can see and where it sits, to keep it in place across a render. */
+  function anchorOf() {
+    const top = list.getBoundingClientRect().top;
+    for (const el of list.querySelectorAll('.msg[data-id]')) {
+      const r = el.getBoundingClientRect();
+      if (r.bottom > top) return { id: el.dataset.id, offset: r.top - top };
+    }
+    return null;
+  }
+
   function render() {
     renderHead();
     if (!room) return;
+    if (stickToBottom) follow = true;
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-    const before = { height: list.scrollHeight, top: list.scrollTop };
+    const anchor = follow && (atBottom || stickToBottom) ? null : anchorOf();
     const nodes = [];
     // Before the messages move into the new day groups (out of the list).
     for (const old of list.querySelectorAll('.read-mark')) old.remove();
-    if (room.loaded && !room.hasMoreBefore) nodes.push(h('p', { class: 'start muted small' }, t('chat.start')));
+    const ids = sortedIds();
+    const { from, to } = windowOf(ids);
+    const shown = ids.slice(from, to + 1);
+    if (from === 0 && room.loaded && !room.hasMoreBefore) nodes.push(h('p', { class: 'start muted small' }, t('chat.start')));
     else if (room.loaded) nodes.push(h('p', { class: 'older muted small' }, t('chat.loadingOlder')));
-    let prev = null;
-    const ids = [...room.messages.keys()].sort((a, b) => a - b);
     if (st !== SESSION.PRIVATE) {
       // Names of members who are not friends are asked for once.
-      const unknown = ids.map((id) => room.messages.get(id).sender_id)
+      const unknown = shown.map((id) => room.messages.get(id).sender_id)
         .filter((u) => u !== S.me.id && !S.friends.has(u) && !S.users.has(u) && !asked.has(u));
       if (unknown.length) {
         unknown.forEach((u) => asked.add(u));
@@ -238,6 +272,7 @@ export function mountChat(root, st, tid) {
     }
     // Each day's messages are one group under its separator, which stays in sight at the top
     // while the day's messages scroll under it (and gives way to the next day's).
+    let prev = null;
     let group = null;
     const place = (at, el) => {
       if (!group || !prev || !sameDay(prev, at)) {
@@ -248,40 +283,80 @@ export function mountChat(root, st, tid) {
       prev = at;
       group.append(el);
     };
-    for (const id of ids) {
+    for (const id of shown) {
       const m = room.messages.get(id);
       place(m.created_at, messageEl(m));
     }
-    for (const p of room.pending) {
-      if (p.status === 'sent') continue;
-      place(p.created_at, pendingEl(p));
+    // Elements of messages out of the window are let go (they are made again when it returns).
+    const inWindow = new Set(shown);
+    for (const k of cache.keys()) if (!inWindow.has(Number(k.split(':')[0]))) cache.delete(k);
+    const atEnd = to === ids.length - 1;
+    if (atEnd) {
+      for (const p of room.pending) {
+        if (p.status === 'sent') continue;
+        place(p.created_at, pendingEl(p));
+      }
     }
     if (st === SESSION.PRIVATE && room.peer_read_message_id) {
       // "Read" under my last message the other side has read.
-      const lastMineRead = ids.filter((id) => id <= room.peer_read_message_id
+      const lastMineRead = shown.filter((id) => id <= room.peer_read_message_id
         && room.messages.get(id).sender_id === S.me.id).pop();
       const el = lastMineRead && cache.get(`${lastMineRead}:${room.messages.get(lastMineRead).status}`);
       if (el) el.querySelector('.meta').append(h('span', { class: 'read-mark' }, ' ✓'));
     }
     list.replaceChildren(...nodes);
-    if (loadingOlder) list.scrollTop = before.top + (list.scrollHeight - before.height);
-    else if (atBottom || stickToBottom) list.scrollTop = list.scrollHeight;
+    latest.hidden = atEnd;
+    const kept = anchor && list.querySelector(`.msg[data-id="${anchor.id}"]`);
+    if (kept) {
+      list.scrollTop += kept.getBoundingClientRect().top - list.getBoundingClientRect().top - anchor.offset;
+    } else if (follow) {
+      list.scrollTop = list.scrollHeight;
+    }
     stickToBottom = false;
   }
 
-  async function older() {
-    if (!room || loadingOlder || !room.hasMoreBefore) return;
-    loadingOlder = true;
+  /** Moves the window `by` messages (negative: older), fetching an older page when needed. */
+  async function shift(by) {
+    if (!room || moving) return;
+    moving = true;
     try {
-      await loadOlder(room);
-    } catch { /* tried again on the next scroll */ }
-    loadingOlder = false;
+      let ids = sortedIds();
+      let { from, to } = windowOf(ids);
+      if (by < 0 && from === 0) {
+        if (!room.hasMoreBefore) return;
+        const before = room.oldest;
+        try {
+          await loadOlder(room);
+        } catch { return; /* tried again on the next scroll */ }
+        if (room.oldest === before) return;
+        ids = sortedIds();
+        ({ from, to } = windowOf(ids));
+      }
+      if (by > 0 && to === ids.length - 1) return;
+      const next = Math.max(0, Math.min(from + by, ids.length - WINDOW));
+      follow = next + WINDOW >= ids.length;
+      topId = ids[next];
+      render();
+    } finally {
+      moving = false;
+    }
   }
+  function onScroll() {
+    if (!room) return;
+    if (list.scrollTop < 200) shift(-STEP);
+    const fromBottom = list.scrollHeight - list.scrollTop - list.clientHeight;
+    if (!follow && fromBottom < 200) shift(STEP);
+    if (follow && fromBottom < 40) markRead(room);
+  }
+  list.addEventListener('scroll', onScroll);
 
-  list.addEventListener('scroll', () => {
-    if (list.scrollTop < 120) older();
-    if (room && list.scrollHeight - list.scrollTop - list.clientHeight < 40) markRead(room);
-  });
+  // Back to the newest message from anywhere in the history.
+  const latest = h('button', { type: 'button', class: 'to-latest', id: 'to-latest', hidden: true,
+    'aria-label': t('chat.toLatest'), title: t('chat.toLatest'), onclick: () => {
+      stickToBottom = true;
+      render();
+    } }, '↓');
+  list.after(latest);
 
   // A chosen photo is shown before it is sent.
   let chosen = null;
@@ -402,7 +477,9 @@ export function mountChat(root, st, tid) {
     const fill = async () => {
       while (room.hasMoreBefore && list.scrollHeight <= list.clientHeight + 120) {
         const before = room.oldest;
-        await older();
+        try {
+          await loadOlder(room);
+        } catch { break; }
         if (room.oldest === before) break;
       }
     };
