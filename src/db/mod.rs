@@ -276,6 +276,21 @@ struct WriteTurns {
     others: Arc<tokio::sync::Mutex<()>>,
 }
 
+impl WriteTurns {
+    /// A turn for any writer but the message writer: they line up among themselves first,
+    /// so at most one of them is ever queued for the lock beside the message writer.
+    async fn other_turn(&self) -> WriteTurn {
+        let queue = self.others.clone().lock_owned().await;
+        let lock = self.lock.clone().lock_owned().await;
+        WriteTurn { _lock: lock, _queue: Some(queue) }
+    }
+
+    /// The message writer's turn, ahead of every other writer still waiting.
+    async fn message_turn(&self) -> WriteTurn {
+        WriteTurn { _lock: self.lock.clone().lock_owned().await, _queue: None }
+    }
+}
+
 /// A turn to write on SQLite; the next writer's begins when this drops.
 pub struct WriteTurn {
     _lock: tokio::sync::OwnedMutexGuard<()>,
@@ -464,13 +479,7 @@ impl Db {
     /// run at once.
     pub async fn sqlite_write_turn(&self) -> Option<WriteTurn> {
         match self.kind {
-            DatabaseKind::Sqlite => {
-                // Other writers line up among themselves first, so at most one of them is
-                // ever queued for the lock beside the message writer.
-                let queue = self.write_turns.others.clone().lock_owned().await;
-                let lock = self.write_turns.lock.clone().lock_owned().await;
-                Some(WriteTurn { _lock: lock, _queue: Some(queue) })
-            }
+            DatabaseKind::Sqlite => Some(self.write_turns.other_turn().await),
             DatabaseKind::Mysql => None,
         }
     }
@@ -480,10 +489,7 @@ impl Db {
     /// most the write in progress and one other already queued.
     pub async fn sqlite_message_write_turn(&self) -> Option<WriteTurn> {
         match self.kind {
-            DatabaseKind::Sqlite => {
-                let lock = self.write_turns.lock.clone().lock_owned().await;
-                Some(WriteTurn { _lock: lock, _queue: None })
-            }
+            DatabaseKind::Sqlite => Some(self.write_turns.message_turn().await),
             DatabaseKind::Mysql => None,
         }
     }
@@ -756,5 +762,39 @@ mod tests {
         assert!(!query_error("Unknown column 'x' in 'field list'").is_unavailable());
         assert!(!DbError::Query(diesel::result::Error::NotFound).is_unavailable());
         assert!(!DbError::Task("panicked".into()).is_unavailable());
+    }
+
+    #[tokio::test]
+    async fn the_message_writer_goes_ahead_of_other_waiting_writers() {
+        use std::sync::Mutex;
+        let turns = Arc::new(WriteTurns::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let writing = turns.other_turn().await;
+        let mut waiting = Vec::new();
+        for name in ["other 1", "other 2"] {
+            let (turns, order) = (turns.clone(), order.clone());
+            waiting.push(tokio::spawn(async move {
+                let _turn = turns.other_turn().await;
+                order.lock().unwrap().push(name);
+            }));
+            tokio::task::yield_now().await;
+        }
+        let (t, o) = (turns.clone(), order.clone());
+        let message = tokio::spawn(async move {
+            let _turn = t.message_turn().await;
+            o.lock().unwrap().push("message");
+        });
+        // Every writer is queued before the write in progress ends.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(order.lock().unwrap().is_empty(), "nobody writes during another's turn");
+        drop(writing);
+        message.await.unwrap();
+        for w in waiting {
+            w.await.unwrap();
+        }
+        // The others waited in their own line, so the message writer was alone at the lock.
+        assert_eq!(*order.lock().unwrap(), ["message", "other 1", "other 2"]);
     }
 }
