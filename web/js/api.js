@@ -47,7 +47,8 @@ export async function request(method, path, { query, body, form } = {}) {
   for (const [k, v] of Object.entries(query || {})) {
     if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
   }
-  const headers = { Accept: 'application/json' };
+  // The language chosen in the page, not only the browser's: mails the server sends follow it.
+  const headers = { Accept: 'application/json', 'Accept-Language': document.documentElement.lang || 'en' };
   if (token) headers.Authorization = `Bearer ${token}`;
   let payload;
   if (form) {

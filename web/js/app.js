@@ -1,10 +1,10 @@
-// Start-up and routing. Routes live in the hash (#/login, #/register, #/chats, #/friends,
+// Start-up and routing. Routes live in the hash (#/login, #/register, #/forgot, #/chats, #/friends,
 // #/chat/<session_type>/<target_id>), so the server only ever serves index.html at /.
 
 import { h } from './dom.js';
 import { errorText, onLangChange, t } from './i18n.js';
 import { S, isSignedIn, on, start } from './state.js';
-import { renderLogin, renderRegister } from './views/auth.js';
+import { renderForgot, renderLogin, renderRegister } from './views/auth.js';
 import { mountShell } from './views/shell.js';
 
 const root = document.getElementById('app');
@@ -26,13 +26,14 @@ function route() {
   if (!isSignedIn() || !S.me) {
     dropShell();
     if (page === 'register') renderRegister(root);
+    else if (page === 'forgot') renderForgot(root);
     else {
       if (page !== 'login') history.replaceState(null, '', '#/login');
       renderLogin(root);
     }
     return;
   }
-  if (page === 'login' || page === 'register' || !page) {
+  if (page === 'login' || page === 'register' || page === 'forgot' || !page) {
     history.replaceState(null, '', '#/chats');
     route();
     return;

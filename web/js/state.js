@@ -162,6 +162,12 @@ export async function updateProfile(fields) {
   emit('me');
 }
 
+/** My profile as a route answered it (e.g. after binding an email address). */
+export function updateMe(profile) {
+  S.me = profile;
+  emit('me');
+}
+
 export function isSignedIn() {
   return !!api.getToken();
 }

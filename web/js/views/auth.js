@@ -88,7 +88,7 @@ function setBusy(form, busy) {
 export function renderLogin(root) {
   const alert = h('p', { class: 'alert', role: 'alert', hidden: true });
   const notice = h('p', { class: 'notice', role: 'status', hidden: !S.notice }, S.notice);
-  const username = field('username', t('field.username'),
+  const username = field('username', t('field.login'),
     { autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false' });
   const password = field('password', t('field.password'),
     { type: 'password', autocomplete: 'current-password', required: true });
@@ -136,7 +136,8 @@ export function renderLogin(root) {
   });
 
   root.replaceChildren(page(t('login.title'), form,
-    h('p', { class: 'switch' }, h('a', { href: '#/register', id: 'to-register' }, t('login.toRegister')))));
+    h('p', { class: 'switch' }, h('a', { href: '#/forgot', id: 'to-forgot' }, t('login.forgot')), h('br'),
+      h('a', { href: '#/register', id: 'to-register' }, t('login.toRegister')))));
   (username.input.value ? password : username).input.focus();
 }
 
@@ -190,4 +191,77 @@ export function renderRegister(root) {
     h('p', { class: 'switch' }, h('a', { href: '#/login', id: 'to-login' }, t('register.toLogin')))));
   captcha.refresh();
   username.input.focus();
+}
+
+/**
+ * "Forgot your password": the username or verified address first (the server answers alike
+ * whether or not such an account exists), then the mailed code with the new password. Done,
+ * every session of the account has ended, and the sign-in page says so.
+ */
+export function renderForgot(root) {
+  const alert = h('p', { class: 'alert', role: 'alert', hidden: true });
+  const note = h('p', { class: 'notice', role: 'status', id: 'forgot-sent', hidden: true }, t('forgot.sent'));
+  const login = field('forgot-login', t('field.login'),
+    { autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false', maxlength: 254 });
+  const code = field('forgot-code', t('field.code'),
+    { inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: 6, required: true });
+  const password = field('forgot-password', t('settings.newPassword'),
+    { type: 'password', autocomplete: 'new-password', required: true }, t('register.passwordRules'));
+  const confirm = field('forgot-confirm', t('field.confirm'), { type: 'password', autocomplete: 'new-password', required: true });
+  const showError = (e) => {
+    alert.textContent = errorText(e);
+    alert.hidden = false;
+  };
+  const send = h('button', { type: 'submit', class: 'primary', id: 'forgot-send' }, t('forgot.send'));
+  const ask = h('form', { class: 'form', novalidate: true },
+    h('p', { class: 'hint' }, t('forgot.intro')), login.el, send);
+  const resend = h('button', { type: 'button', class: 'link', id: 'forgot-resend',
+    onclick: () => ask.requestSubmit() }, t('forgot.resend'));
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'forgot-submit' }, t('forgot.submit'));
+  const reset = h('form', { class: 'form', novalidate: true, hidden: true },
+    code.el, password.el, confirm.el, submit, resend);
+
+  ask.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    alert.hidden = true;
+    const who = login.input.value.trim();
+    if (!who) {
+      login.input.focus();
+      return;
+    }
+    setBusy(ask, true);
+    try {
+      await api.post('auth/password/forgot', { login: who });
+      note.hidden = false;
+      reset.hidden = false;
+      code.input.focus();
+    } catch (e) {
+      showError(e);
+    }
+    setBusy(ask, false);
+  });
+  reset.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    alert.hidden = true;
+    if (password.input.value !== confirm.input.value) {
+      showError({ code: 'CONFIRM_PASSWORD_MISMATCH' });
+      confirm.input.focus();
+      return;
+    }
+    setBusy(reset, true);
+    try {
+      await api.post('auth/password/reset',
+        { login: login.input.value.trim(), code: code.input.value.trim(), new_password: password.input.value });
+    } catch (e) {
+      setBusy(reset, false);
+      showError(e);
+      return;
+    }
+    S.notice = t('forgot.done');
+    location.hash = '#/login';
+  });
+
+  root.replaceChildren(page(t('forgot.title'), h('div', null, note, ask, reset, alert),
+    h('p', { class: 'switch' }, h('a', { href: '#/login', id: 'to-login' }, t('forgot.back')))));
+  login.input.focus();
 }

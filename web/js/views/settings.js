@@ -1,9 +1,10 @@
-// Settings: nickname and status, password, and my sessions (end one, or all the others).
+// Settings: nickname and status, email, password, and my sessions (end one, or all the others).
 
 import * as api from '../api.js';
 import { h } from '../dom.js';
 import { errorText, locale, t } from '../i18n.js';
 import { S, updateProfile } from '../state.js';
+import { emailSection } from './email.js';
 
 function section(title, ...body) {
   return h('section', { class: 'settings-section' }, h('h3', null, title), ...body);
@@ -101,6 +102,7 @@ export function mountSettings(root) {
       h('h2', { class: 'chat-title' }, t('settings.title'))),
     h('div', { class: 'settings-body' },
       section(t('settings.profile'), profileForm),
+      emailSection(section),
       section(t('settings.password'), pwForm),
       section(t('settings.sessions'), sessions, endOthers, sessionsLine))));
   return { destroy() {} };
