@@ -4,7 +4,7 @@
 // until the gap is fetched over HTTP. Views subscribe with on(event, fn):
 //   'auth' (signed in or out), 'rooms' (the conversation list), 'room' (key: one
 //   conversation's messages), 'friends', 'invites', 'users' (names learnt), 'connection',
-//   'typing' (key).
+//   'typing' (key), 'groups', 'members' (group id), 'group_event' (the pushed event).
 
 import * as api from './api.js';
 import * as socket from './socket.js';
@@ -315,6 +315,16 @@ export async function groupAction(groupId, fn) {
   await loadGroups().catch(() => {});
   if (g && g.left) S.members.delete(groupId);
   else if (S.members.has(groupId)) await loadMembers(groupId).catch(() => {});
+}
+
+/**
+ * Join a group through an invite link (`token`) or by its id (open groups at once, approval
+ * groups by a request with `message`); resolves to the server's {group_id, status}.
+ */
+export async function joinGroup({ token, groupId, message }) {
+  const out = token ? await api.groups.joinByLink(token) : await api.groups.join(groupId, message);
+  if (out.status === 'joined') await loadGroups();
+  return out;
 }
 
 /** Create a group with some friends; resolves to its id. */
@@ -671,6 +681,8 @@ function handleFrame({ type, data }) {
       reloadFriendsSoon();
       break;
     case 'group_event':
+      // The open panel also refreshes what the event touches (join requests, links, bans).
+      emit('group_event', data);
       if (S.members.has(data.group_id)) loadMembers(data.group_id).catch(() => {});
       loadGroups().catch(() => {});
       loadConversations().catch(() => {});
