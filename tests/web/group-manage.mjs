@@ -78,6 +78,12 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
         return img && img.complete && img.naturalWidth > 0;
       });
     }
+    // A refusal is said in words (a blank name).
+    await A.click('#group-edit-open');
+    await A.fill('#group-edit-name', '   ');
+    await A.click('#group-edit-save');
+    await A.locator('#group-error').filter({ hasText: 'Give the group a name.' }).waitFor();
+    await A.click('#group-edit-cancel');
     const info = await call(server.url, 'GET', 'group/info', { token: bob.token, query: { group_id: gid } });
     assert.match(info.avatar, /^\/api\/v1\/media\/[0-9a-f]{32}$/, 'stored as the upload');
     await shot(A, 'desktop-en-group-manage-owner');
@@ -149,8 +155,16 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
     // Joining by approval: Eve asks with a note; the request reaches the owner live.
     await A.click('#group-edit-open');
     await A.selectOption('#group-edit-policy', 'approval');
+    await A.check('#group-edit-member-invite');
     await A.click('#group-edit-save');
     await A.locator('#group-summary').filter({ hasText: 'Joining needs approval' }).waitFor();
+
+    // Members may now make invite links too (Bob sees the ones he made).
+    await B.click('#group-links-open');
+    await B.click('#link-create');
+    await B.locator('#link-list .link-url').waitFor();
+    assert.equal(await B.locator('#group-edit-open, #group-invite-open').count(), 0);
+    await shot(B, 'desktop-zh-group-member-link');
     await E.goto(`${server.url}/#/group/${gid}`);
     await E.locator('#join-button').filter({ hasText: '申请加入' }).waitFor();
     await E.fill('#join-message', 'Eve here, hi!');
@@ -166,6 +180,11 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
     await E.locator('#join-status').filter({ hasText: '你的申请已通过' }).waitFor();
     await E.click('#join-open');
     await E.locator('.chat-title').filter({ hasText: 'Crew <i>2</i>' }).waitFor();
+    await E.click('#group-info-button');
+    await E.locator('#group-announcement').filter({ hasText: 'Meet at 9' }).waitFor();
+    await E.locator(`#member-list li.member[data-user="${eve.id}"] .role-badge`).filter({ hasText: '成员' }).waitFor();
+    await shot(E, 'phone-zh-group-panel-member');
+    await E.click('#group-panel-close');
 
     // Ban: Dan is removed and listed; trying to come back he is told why; the ban is lifted.
     await A.locator(`#member-list li.member[data-user="${dan.id}"] button.ban`).click();
