@@ -1,5 +1,6 @@
 // Managing a group from its info panel: the owner edits the name and announcement (a member
-// sees them live) and uploads a group picture; adds a friend; creates an invite link, copies it
+// sees them live) and uploads a group picture; adds a friend (a member, when allowed, invites
+// one, who accepts from the Friends tab); creates an invite link, copies it
 // (and, without a clipboard, gets it selected to copy by hand), and a signed-out person opens
 // it, signs in and joins; the link revoked, it is refused in words; with joining by approval an
 // outsider asks to join and the owner approves the request live; the owner bans someone (who is
@@ -33,7 +34,7 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
       cat: { viewport: PHONE, locale: 'en-US' },
       dan: { viewport: PHONE, locale: 'en-US', signIn: false },
       eve: { viewport: PHONE, locale: 'zh-CN' },
-    }, { friends: [['ann', 'bob'], ['ann', 'cat']] });
+    }, { friends: [['ann', 'bob'], ['ann', 'cat'], ['bob', 'dan']] });
     const { ann, bob, cat, dan, eve } = people;
     const A = ann.page;
     const B = bob.page;
@@ -163,7 +164,8 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
     await B.click('#group-links-open');
     await B.click('#link-create');
     await B.locator('#link-list .link-url').waitFor();
-    assert.equal(await B.locator('#group-edit-open, #group-invite-open').count(), 0);
+    assert.equal(await B.locator('#group-edit-open, #mute-all').count(), 0);
+    await B.locator('#group-invite-open').waitFor();
     await shot(B, 'desktop-zh-group-member-link');
     await E.goto(`${server.url}/#/group/${gid}`);
     await E.locator('#join-button').filter({ hasText: '申请加入' }).waitFor();
@@ -197,6 +199,21 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
     await shot(D, 'phone-en-group-banned');
     await A.locator(`#ban-list li.ban[data-user="${dan.id}"] button.unban`).click();
     await A.locator('#ban-list').filter({ hasText: 'Nobody is banned.' }).waitFor();
+
+    // Bob, a member of a group that lets members invite, invites his friend Dan, who accepts
+    // the invitation from his Friends tab.
+    await B.click('#group-invite-open');
+    await B.locator(`#group-invite .pick[data-user="${dan.id}"] input`).check();
+    await B.click('#invite-send');
+    await B.locator('#group-note').filter({ hasText: '已向 1 人发出邀请' }).waitFor();
+    await D.goto(`${server.url}/#/friends`);
+    await D.locator('#tab-friends .badge').filter({ hasText: '1' }).waitFor();
+    const invitation = D.locator(`#group-invites li.group-invite[data-group-id="${gid}"]`);
+    await invitation.filter({ hasText: 'Invited by Bob' }).waitFor();
+    await shot(D, 'phone-en-group-invitation');
+    await invitation.locator('button.accept').click();
+    await D.locator('.chat-title').filter({ hasText: 'Crew <i>2</i>' }).waitFor();
+    await A.locator(`#member-list li.member[data-user="${dan.id}"]`).waitFor();
 
     // Hand-over, with a confirmation: Bob becomes the owner, Ann an admin.
     await A.locator(`#member-list li.member[data-user="${bob.id}"] button.transfer`).click();

@@ -177,4 +177,7 @@ export const groups = {
   createLink: (id) => post('group/link/create', { group_id: id }),
   revokeLink: (id, token) => post('group/link/revoke', { group_id: id, token }),
   joinByLink: (token) => post('group/link/join', { token }),
+  // Invitations to me (sent by members when the group lets them invite); I join by accepting.
+  invites: () => get('group/invites'),
+  answerInvite: (id, accept) => post(accept ? 'group/invite/accept' : 'group/invite/reject', { group_id: id }),
 };

@@ -23,6 +23,7 @@ export const S = {
   members: new Map(), // group id -> [MemberView], for groups whose panel or chat is open
   rooms: new Map(), // "session_type:target_id" -> room
   invites: { received: [], sent: [] },
+  groupInvites: [], // pending invitations to groups (InviteView)
   connection: 'offline',
   openKey: null,
   typing: new Map(), // room key -> until (ms)
@@ -152,7 +153,7 @@ let started = false;
 export async function start() {
   S.me = await api.profile.info();
   started = true;
-  await Promise.all([loadConversations(), loadFriends(), loadInvites(), loadGroups()]);
+  await Promise.all([loadConversations(), loadFriends(), loadInvites(), loadGroups(), loadGroupInvites()]);
   socket.start();
 }
 
@@ -190,6 +191,7 @@ export async function signOut(reason) {
   S.groups.clear();
   S.rooms.clear();
   S.invites = { received: [], sent: [] };
+  S.groupInvites = [];
   S.openKey = null;
   S.notice = reason ? t(reason === 'expired' ? 'session.expired' : 'session.revoked') : '';
   if (wasStarted || reason) emit('auth');
@@ -239,6 +241,21 @@ export async function loadInvites() {
   emit('invites');
   await lookupUsers([...received.map((i) => i.user_id), ...sent.map((i) => i.target_id)]);
   emit('invites');
+}
+
+/** Invitations to groups waiting for my answer. */
+export async function loadGroupInvites() {
+  S.groupInvites = await api.groups.invites();
+  emit('invites');
+}
+
+/** Accept (join the group) or decline an invitation to group `groupId`. */
+export async function answerGroupInvite(groupId, accept) {
+  try {
+    await api.groups.answerInvite(groupId, accept);
+  } finally {
+    await Promise.all([loadGroupInvites(), accept ? loadGroups() : null]);
+  }
 }
 
 /** My groups: each has a conversation, listed even before its first message. */
@@ -683,6 +700,7 @@ function handleFrame({ type, data }) {
     case 'group_event':
       // The open panel also refreshes what the event touches (join requests, links, bans).
       emit('group_event', data);
+      if (data.kind === 'invited' || data.kind === 'member_joined') loadGroupInvites().catch(() => {});
       if (S.members.has(data.group_id)) loadMembers(data.group_id).catch(() => {});
       loadGroups().catch(() => {});
       loadConversations().catch(() => {});
@@ -709,6 +727,7 @@ socket.configure({
       loadFriends().catch(() => {});
       loadInvites().catch(() => {});
       loadGroups().catch(() => {});
+      loadGroupInvites().catch(() => {});
     }
   },
   kicked: () => signOut('revoked'),

@@ -134,7 +134,8 @@ export function groupPanel(gid, close) {
     const role = mine ? mine.role : (g && g.my_role != null ? g.my_role : ROLE.MEMBER);
     const live = !!g && g.status !== 'dissolved' && !g.left;
     const admin = live && (role === ROLE.OWNER || role === ROLE.ADMIN);
-    return { g, members, role, live, admin, mayLink: admin || (live && !!g.member_invite) };
+    // Who may invite (links, friends): the owner and admins, members while the group allows it.
+    return { g, members, role, live, admin, mayInvite: admin || (live && !!g.member_invite) };
   }
 
   // ---- editing name, avatar, announcement, join policy (owner/admins) ----
@@ -185,7 +186,7 @@ export function groupPanel(gid, close) {
     name.focus();
   }
 
-  // ---- inviting friends who are not members (owner/admins add them at once) ----
+  // ---- friends who are not members: the owner and admins add them, members invite them ----
   function openInvite() {
     const { members } = state();
     const inside = new Set(members.map((m) => m.user_id));
@@ -205,9 +206,11 @@ export function groupPanel(gid, close) {
             say({ code: 'GROUP_MEMBER_LIST_EMPTY' });
             return;
           }
-          act((a) => a.add(gid, ids), () => {
+          // The owner and admins add friends at once; members invite them (they join by accepting).
+          const { admin } = state();
+          act((a) => (admin ? a.add(gid, ids) : a.invite(gid, ids)), () => {
             inviteBox.hidden = true;
-            tell(t('group.invited', { n: ids.length }));
+            tell(t(admin ? 'group.invited' : 'group.inviteSent', { n: ids.length }));
           })();
         } }, t('group.inviteSend'));
       inviteBox.append(h('div', { class: 'picks' }, picks), h('div', { class: 'actions' }, send));
@@ -384,7 +387,7 @@ export function groupPanel(gid, close) {
   let shownRole = null;
   let shownAdmin = null;
   function render() {
-    const { g, members, role: myRole, live, admin, mayLink } = state();
+    const { g, members, role: myRole, live, admin, mayInvite } = state();
     // A refusal because my rights changed is stale once the panel shows the new rights.
     if (shownRole !== null && shownRole !== myRole) say(null);
     shownRole = myRole;
@@ -403,17 +406,17 @@ export function groupPanel(gid, close) {
       g.left && g.status !== 'dissolved' ? h('p', { class: 'alert small', id: 'group-left' }, t('group.leftNote')) : null,
     ].filter(Boolean) : []));
     if (!admin) editBox.hidden = true;
-    if (!admin) inviteBox.hidden = true;
-    if (!mayLink) linksBox.hidden = true;
+    if (!mayInvite) inviteBox.hidden = true;
+    if (!mayInvite) linksBox.hidden = true;
 
     const toolNodes = [];
     if (admin) {
       toolNodes.push(h('button', { type: 'button', class: 'small-button', id: 'group-edit-open',
         onclick: () => (editBox.hidden ? openEdit() : (editBox.hidden = true)) }, t('group.edit')));
+    }
+    if (mayInvite) {
       toolNodes.push(h('button', { type: 'button', class: 'small-button', id: 'group-invite-open',
         onclick: () => (inviteBox.hidden ? openInvite() : (inviteBox.hidden = true)) }, t('group.invite')));
-    }
-    if (mayLink) {
       toolNodes.push(h('button', { type: 'button', class: 'small-button', id: 'group-links-open',
         onclick: () => {
           linksBox.hidden = !linksBox.hidden;

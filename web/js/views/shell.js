@@ -69,7 +69,7 @@ export function mountShell(root) {
     for (const r of S.rooms.values()) if (!r.muted) unread += r.unread;
     chatsBadge.textContent = unread > 99 ? '99+' : String(unread);
     chatsBadge.hidden = unread === 0;
-    const waiting = S.invites.received.filter((i) => i.status === 0).length;
+    const waiting = S.invites.received.filter((i) => i.status === 0).length + S.groupInvites.length;
     friendsBadge.textContent = String(waiting);
     friendsBadge.hidden = waiting === 0;
     document.title = unread ? `(${unread}) ${t('app.name')}` : t('app.name');
