@@ -24,6 +24,11 @@ async function besideChat(page) {
   assert.ok(messages.width > 300, 'the chat keeps a usable width');
 }
 
+/** No placeholder leaked into the page as text. */
+async function noStrayText(page) {
+  assert.doesNotMatch(await page.locator('body').innerText(), /\b(null|undefined|NaN)\b/);
+}
+
 test('group management: info, picture, friends, invite links, requests, bans, transfer, dissolve', async () => {
   const server = await startServer();
   const browser = await launch();
@@ -67,6 +72,8 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
     await A.fill('#group-edit-name', 'Crew <i>2</i>');
     await A.fill('#group-edit-announcement', 'Meet at 9 <script>alert(1)</script>');
     await A.setInputFiles('#group-edit-avatar', { name: 'crew.png', mimeType: 'image/png', buffer: png(320, 240) });
+    await shot(A, 'desktop-en-group-edit');
+    await noStrayText(A);
     await A.click('#group-edit-save');
     await A.locator('#group-note').filter({ hasText: 'Saved.' }).waitFor();
     await A.locator('#group-name-shown').filter({ hasText: 'Crew <i>2</i>' }).waitFor();
@@ -105,6 +112,7 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
     assert.equal(Math.round(panelBox.width), PHONE.width);
     await C.locator('#group-announcement').filter({ hasText: 'Meet at 9' }).waitFor();
     await shot(C, 'phone-en-group-panel-member');
+    await noStrayText(C);
 
     // An invite link: created, copied, and the fallback when there is no clipboard.
     await A.click('#group-links-open');
@@ -173,6 +181,7 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
     await E.click('#join-button');
     await E.locator('#join-status').filter({ hasText: '申请已发送' }).waitFor();
     await shot(E, 'phone-zh-group-join-request');
+    await noStrayText(E);
     const request = A.locator(`#group-requests li.request[data-user="${eve.id}"]`);
     await request.filter({ hasText: 'Eve here, hi!' }).waitFor();
     await shot(A, 'desktop-en-group-join-request');
@@ -238,6 +247,7 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
     await A.locator('#composer-locked').filter({ hasText: 'This group was dissolved' }).waitFor();
     assert.equal(await A.locator('#composer').isDisabled(), true);
     await shot(A, 'desktop-en-group-dissolved');
+    await noStrayText(A);
     await shot(C, 'phone-en-group-dissolved');
 
     for (const who of Object.values(people)) {

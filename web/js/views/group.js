@@ -102,7 +102,7 @@ export function groupPanel(gid, close) {
   const el = h('aside', { class: 'group-panel', id: 'group-panel', 'aria-label': t('group.info') },
     h('div', { class: 'group-panel-head' }, title,
       h('button', { type: 'button', class: 'link', id: 'group-panel-close', onclick: close }, t('chat.close'))),
-    summary, editBox, tools, inviteBox, linksBox, error, note, requestsBox,
+    summary, tools, editBox, inviteBox, linksBox, error, note, requestsBox,
     h('h4', { class: 'group-section-title' }, t('group.membersTitle')), list, bansBox, endTools);
 
   let destroyed = false;
@@ -151,7 +151,7 @@ export function groupPanel(gid, close) {
     const file = h('input', { type: 'file', id: 'group-edit-avatar', accept: 'image/*' });
     const dropAvatar = h('input', { type: 'checkbox', id: 'group-edit-avatar-clear' });
     const save = h('button', { type: 'submit', class: 'primary small-button', id: 'group-edit-save' }, t('group.save'));
-    editBox.replaceChildren(
+    editBox.replaceChildren(...[
       h('label', { class: 'field' }, h('span', null, t('group.name')), name),
       h('label', { class: 'field' }, h('span', null, t('group.announcement')), text),
       h('label', { class: 'field' }, h('span', null, t('group.avatar')), file),
@@ -160,7 +160,8 @@ export function groupPanel(gid, close) {
       h('label', { class: 'check small' }, memberInvite, h('span', null, t('group.memberInvite'))),
       h('div', { class: 'actions' }, save,
         h('button', { type: 'button', class: 'small-button', id: 'group-edit-cancel',
-          onclick: () => { editBox.hidden = true; } }, t('friends.cancel'))));
+          onclick: () => { editBox.hidden = true; } }, t('friends.cancel'))),
+    ].filter(Boolean));
     editBox.onsubmit = async (ev) => {
       ev.preventDefault();
       const now = S.groups.get(gid) || g;

@@ -82,13 +82,13 @@ export function mountJoin(root, target) {
         const button = h('button', { type: 'button', class: 'primary', id: 'join-button' },
           approval ? t('join.request') : t('join.now'));
         button.addEventListener('click', () => go(button, approval ? note.value.trim() : undefined));
-        card.replaceChildren(
+        card.replaceChildren(...[
           h('div', { class: 'group-card' }, groupAvatar(g, 'large'),
             h('div', { class: 'group-card-text' }, h('strong', { class: 'group-name' }, g.name),
               h('span', { class: 'muted small' }, t('groups.members', { n: g.member_count })))),
           g.announcement ? h('p', { class: 'announcement-text' }, g.announcement) : null,
           h('p', { class: 'muted small' }, t(`group.policy.${g.join_policy}`)),
-          approval ? note : null, button, line);
+          approval ? note : null, button, line].filter(Boolean));
       }).catch((e) => {
         if (!gone) {
           card.replaceChildren(line);
