@@ -6,28 +6,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  failed, DESKTOP, PHONE, befriendByApi, call, launch, person, registerByApi, shot,
-  signInThroughPages, startServer,
+  failed, DESKTOP, PHONE, call, launch, openConversation, scene, shot, signInThroughPages,
+  startServer,
 } from './lib.mjs';
 
 test('group admin: roles, mute for a time with the reason in the composer, refusals, leave', async () => {
   const server = await startServer();
   const browser = await launch();
   try {
-    const hal = await registerByApi(server.url, 'hal', 'hal-pass12', 'Hal');
-    const ivy = await registerByApi(server.url, 'ivy', 'ivy-pass12', 'Ivy');
-    const jon = await registerByApi(server.url, 'jon', 'jon-pass12', 'Jon');
-    await befriendByApi(server.url, hal, ivy);
-    await befriendByApi(server.url, hal, jon);
+    const pages = await scene(browser, server.url, {
+      hal: { viewport: DESKTOP, locale: 'en-US', signIn: false },
+      ivy: { viewport: DESKTOP, locale: 'zh-CN', signIn: false },
+      jon: { viewport: PHONE, locale: 'en-US', signIn: false },
+    }, { friends: [['hal', 'ivy'], ['hal', 'jon']] });
+    const { hal, ivy, jon } = pages;
     const groupName = 'Crew';
     const { group_id: gid } = await call(server.url, 'POST', 'group/create',
       { token: hal.token, body: { name: groupName, member_ids: [ivy.id, jon.id] } });
 
-    const pages = {};
-    for (const [name, viewport, locale] of [['hal', DESKTOP, 'en-US'], ['ivy', DESKTOP, 'zh-CN'], ['jon', PHONE, 'en-US']]) {
-      const who = await person(browser, server.url, { viewport, locale });
-      pages[name] = who;
-    }
     // Ivy's group events can be held back (to act on rights she no longer has).
     let holdIvyGroupEvents = false;
     await pages.ivy.page.routeWebSocket(/\/ws/, (ws) => {
@@ -44,10 +40,7 @@ test('group admin: roles, mute for a time with the reason in the composer, refus
     const H = pages.hal.page;
     const I = pages.ivy.page;
     const J = pages.jon.page;
-    for (const P of [H, I, J]) {
-      await P.locator('#conversations a.conv').filter({ hasText: groupName }).click();
-      await P.locator('.chat-title').filter({ hasText: groupName }).waitFor();
-    }
+    for (const P of [H, I, J]) await openConversation(P, groupName);
 
     // A plain member sees the roles and is offered no admin action, only leaving.
     await J.click('#group-info-button');

@@ -4,27 +4,18 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  failed, DESKTOP, PHONE, befriendByApi, launch, person, registerByApi, shot, signInThroughPages,
-  startServer,
-} from './lib.mjs';
+import { failed, DESKTOP, PHONE, launch, scene, shot, startServer } from './lib.mjs';
 
 test('a group of three: created from the page, messages with sender names', async () => {
   const server = await startServer();
   const browser = await launch();
   try {
-    const hal = await registerByApi(server.url, 'hal', 'hal-pass12', 'Hal');
-    const ivy = await registerByApi(server.url, 'ivy', 'ivy-pass12', 'Ivy');
-    const jon = await registerByApi(server.url, 'jon', 'jon-pass12', 'Jon');
-    await befriendByApi(server.url, hal, ivy);
-    await befriendByApi(server.url, hal, jon);
-
-    const pages = {};
-    for (const [name, viewport, colorScheme] of [['hal', DESKTOP, 'light'], ['ivy', DESKTOP, 'dark'], ['jon', PHONE, 'light']]) {
-      const who = await person(browser, server.url, { viewport, colorScheme });
-      await signInThroughPages(who.page, name, `${name}-pass12`);
-      pages[name] = who;
-    }
+    const pages = await scene(browser, server.url, {
+      hal: { viewport: DESKTOP, colorScheme: 'light' },
+      ivy: { viewport: DESKTOP, colorScheme: 'dark' },
+      jon: { viewport: PHONE, colorScheme: 'light' },
+    }, { friends: [['hal', 'ivy'], ['hal', 'jon']] });
+    const { ivy, jon } = pages;
     const H = pages.hal.page;
     const I = pages.ivy.page;
     const J = pages.jon.page;

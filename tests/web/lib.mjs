@@ -253,3 +253,31 @@ export function png(width, height) {
     chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
   ]);
 }
+
+/**
+ * The usual start of a scene: people registered through the API (password `<name>-pass12`,
+ * nickname the name capitalised), each in their own browser page, signed in through it unless
+ * `signIn: false`; `friends` pairs become friends. `people`: {name: {viewport, locale,
+ * colorScheme, signIn}}. Returns {name: {...user (id, token), context, page, problems, dialogs}}.
+ */
+export async function scene(browser, url, people, { friends = [] } = {}) {
+  const out = {};
+  for (const name of Object.keys(people)) {
+    const nickname = name[0].toUpperCase() + name.slice(1);
+    out[name] = await registerByApi(url, name, `${name}-pass12`, nickname);
+  }
+  for (const [a, b] of friends) await befriendByApi(url, out[a], out[b]);
+  for (const [name, opts] of Object.entries(people)) {
+    const { signIn = true, ...look } = opts || {};
+    const who = await person(browser, url, look);
+    if (signIn) await signInThroughPages(who.page, name, `${name}-pass12`);
+    Object.assign(out[name], who);
+  }
+  return out;
+}
+
+/** Open a conversation from the list by its name and wait for its title. */
+export async function openConversation(page, name) {
+  await page.locator('#conversations a.conv').filter({ hasText: name }).first().click();
+  await page.locator('.chat-title').filter({ hasText: name }).waitFor();
+}

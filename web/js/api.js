@@ -161,4 +161,24 @@ export const groups = {
   unmute: (id, userId) => post('group/member/update', { group_id: id, user_id: userId, speak_status: 1 }),
   setRole: (id, userId, role) => post('group/member/update', { group_id: id, user_id: userId, role }),
   remove: (id, userId) => post('group/member/remove', { group_id: id, user_ids: [userId] }),
+  ban: (id, userId) => post('group/member/remove', { group_id: id, user_ids: [userId], ban: true }),
+  bans: (id) => get('group/bans', { group_id: id }),
+  unban: (id, userId) => post('group/unban', { group_id: id, user_id: userId }),
+  // fields: any of name, avatar (a URL or an avatar upload's id; '' clears), announcement, join_policy.
+  update: (id, fields) => post('group/update', { group_id: id, ...fields }),
+  transfer: (id, userId) => post('group/transfer', { group_id: id, user_id: userId }),
+  dissolve: (id) => post('group/dissolve', { group_id: id }),
+  add: (id, userIds) => post('group/member/add', { group_id: id, user_ids: userIds }),
+  invite: (id, userIds) => post('group/invite', { group_id: id, user_ids: userIds }),
+  join: (id, message) => post('group/join', { group_id: id, message: message || undefined }),
+  requests: (id) => get('group/requests', { group_id: id }),
+  answerRequest: (id, userId, accept) =>
+    post(accept ? 'group/request/accept' : 'group/request/reject', { group_id: id, user_id: userId }),
+  links: (id) => get('group/links', { group_id: id }),
+  createLink: (id) => post('group/link/create', { group_id: id }),
+  revokeLink: (id, token) => post('group/link/revoke', { group_id: id, token }),
+  joinByLink: (token) => post('group/link/join', { token }),
+  // Invitations to me (sent by members when the group lets them invite); I join by accepting.
+  invites: () => get('group/invites'),
+  answerInvite: (id, accept) => post(accept ? 'group/invite/accept' : 'group/invite/reject', { group_id: id }),
 };

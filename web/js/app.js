@@ -1,5 +1,7 @@
 // Start-up and routing. Routes live in the hash (#/login, #/register, #/forgot, #/chats, #/friends,
-// #/chat/<session_type>/<target_id>), so the server only ever serves index.html at /.
+// #/chat/<session_type>/<target_id>, #/join/<invite link token>, #/group/<group id>), so the
+// server only ever serves index.html at /. A join address opened while signed out is kept
+// for after signing in.
 
 import { h } from './dom.js';
 import { errorText, onLangChange, t } from './i18n.js';
@@ -20,11 +22,32 @@ function dropShell() {
   shell = null;
 }
 
+// Where to go once signed in (a join address opened while signed out), for this tab only.
+const AFTER_KEY = 'jim.after';
+const JOIN_PAGES = new Set(['join', 'group']);
+
+function keepForLater(hash) {
+  try {
+    sessionStorage.setItem(AFTER_KEY, hash);
+  } catch { /* private mode: the address is lost, the person opens it again */ }
+}
+
+function takeLater() {
+  try {
+    const hash = sessionStorage.getItem(AFTER_KEY);
+    sessionStorage.removeItem(AFTER_KEY);
+    return hash;
+  } catch {
+    return null;
+  }
+}
+
 function route() {
   if (booting) return;
   const [page, a, b] = parts();
   if (!isSignedIn() || !S.me) {
     dropShell();
+    if (JOIN_PAGES.has(page) && a) keepForLater(location.hash);
     if (page === 'register') renderRegister(root);
     else if (page === 'forgot') renderForgot(root);
     else {
@@ -44,6 +67,8 @@ function route() {
   if (page === 'chat' && st > 0 && tid > 0) shell.show({ tab: shell.tab || 'chats', chat: [st, tid] });
   else if (page === 'friends') shell.show({ tab: 'friends' });
   else if (page === 'settings') shell.show({ tab: shell.tab || 'chats', settings: true });
+  else if (page === 'join' && a) shell.show({ tab: shell.tab || 'chats', join: { token: decodeURIComponent(a) } });
+  else if (page === 'group' && Number(a) > 0) shell.show({ tab: shell.tab || 'chats', join: { groupId: Number(a) } });
   else shell.show({ tab: 'chats' });
 }
 
@@ -79,7 +104,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 window.addEventListener('hashchange', route);
 on('auth', () => {
   dropShell();
-  if (isSignedIn() && S.me) history.replaceState(null, '', '#/chats');
+  if (isSignedIn() && S.me) history.replaceState(null, '', takeLater() || '#/chats');
   route();
 });
 onLangChange(() => {

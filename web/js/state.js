@@ -4,7 +4,7 @@
 // until the gap is fetched over HTTP. Views subscribe with on(event, fn):
 //   'auth' (signed in or out), 'rooms' (the conversation list), 'room' (key: one
 //   conversation's messages), 'friends', 'invites', 'users' (names learnt), 'connection',
-//   'typing' (key).
+//   'typing' (key), 'groups', 'members' (group id), 'group_event' (the pushed event).
 
 import * as api from './api.js';
 import * as socket from './socket.js';
@@ -23,6 +23,7 @@ export const S = {
   members: new Map(), // group id -> [MemberView], for groups whose panel or chat is open
   rooms: new Map(), // "session_type:target_id" -> room
   invites: { received: [], sent: [] },
+  groupInvites: [], // pending invitations to groups (InviteView)
   connection: 'offline',
   openKey: null,
   typing: new Map(), // room key -> until (ms)
@@ -152,7 +153,7 @@ let started = false;
 export async function start() {
   S.me = await api.profile.info();
   started = true;
-  await Promise.all([loadConversations(), loadFriends(), loadInvites(), loadGroups()]);
+  await Promise.all([loadConversations(), loadFriends(), loadInvites(), loadGroups(), loadGroupInvites()]);
   socket.start();
 }
 
@@ -196,6 +197,7 @@ export async function signOut(reason) {
   S.groups.clear();
   S.rooms.clear();
   S.invites = { received: [], sent: [] };
+  S.groupInvites = [];
   S.openKey = null;
   S.notice = reason ? t(reason === 'expired' ? 'session.expired' : 'session.revoked') : '';
   if (wasStarted || reason) emit('auth');
@@ -245,6 +247,21 @@ export async function loadInvites() {
   emit('invites');
   await lookupUsers([...received.map((i) => i.user_id), ...sent.map((i) => i.target_id)]);
   emit('invites');
+}
+
+/** Invitations to groups waiting for my answer. */
+export async function loadGroupInvites() {
+  S.groupInvites = await api.groups.invites();
+  emit('invites');
+}
+
+/** Accept (join the group) or decline an invitation to group `groupId`. */
+export async function answerGroupInvite(groupId, accept) {
+  try {
+    await api.groups.answerInvite(groupId, accept);
+  } finally {
+    await Promise.all([loadGroupInvites(), accept ? loadGroups() : null]);
+  }
 }
 
 /** My groups: each has a conversation, listed even before its first message. */
@@ -321,6 +338,16 @@ export async function groupAction(groupId, fn) {
   await loadGroups().catch(() => {});
   if (g && g.left) S.members.delete(groupId);
   else if (S.members.has(groupId)) await loadMembers(groupId).catch(() => {});
+}
+
+/**
+ * Join a group through an invite link (`token`) or by its id (open groups at once, approval
+ * groups by a request with `message`); resolves to the server's {group_id, status}.
+ */
+export async function joinGroup({ token, groupId, message }) {
+  const out = token ? await api.groups.joinByLink(token) : await api.groups.join(groupId, message);
+  if (out.status === 'joined') await loadGroups();
+  return out;
 }
 
 /** Create a group with some friends; resolves to its id. */
@@ -686,6 +713,9 @@ function handleFrame({ type, data }) {
       reloadFriendsSoon();
       break;
     case 'group_event':
+      // The open panel also refreshes what the event touches (join requests, links, bans).
+      emit('group_event', data);
+      if (data.kind === 'invited' || data.kind === 'member_joined') loadGroupInvites().catch(() => {});
       if (S.members.has(data.group_id)) loadMembers(data.group_id).catch(() => {});
       loadGroups().catch(() => {});
       loadConversations().catch(() => {});
@@ -712,6 +742,7 @@ socket.configure({
       loadFriends().catch(() => {});
       loadInvites().catch(() => {});
       loadGroups().catch(() => {});
+      loadGroupInvites().catch(() => {});
     }
   },
   kicked: () => signOut('revoked'),

@@ -4,7 +4,8 @@
 import { avatar, h } from '../dom.js';
 import { listTime, preview } from '../format.js';
 import { errorText, t } from '../i18n.js';
-import { S, emit, on, roomName, setMuted, setPinned, sortedRooms } from '../state.js';
+import { S, SESSION, emit, on, roomName, setMuted, setPinned, sortedRooms } from '../state.js';
+import { groupAvatar } from './group.js';
 
 /** What a row shows; a row is rebuilt only when this changes. */
 function look(r, selected) {
@@ -13,7 +14,9 @@ function look(r, selected) {
   let text = pending ? (pending.kind === 'image' ? t('msg.image') : pending.text) : preview(last);
   if (!pending && last && last.sender_id === S.me.id && last.status === 1) text = t('msg.you') + text;
   const time = listTime(pending ? pending.created_at : r.last_active_at);
-  return { name: roomName(r), text, time, unread: r.unread, muted: r.muted, pinned: r.pinned, selected };
+  const group = r.session_type === SESSION.GROUP ? S.groups.get(r.target_id) : null;
+  return { name: roomName(r), text, time, unread: r.unread, muted: r.muted, pinned: r.pinned, selected,
+    picture: group ? group.avatar : '' };
 }
 
 /** "⋯" on a row: pin or unpin, mute or unmute; a refusal is said in the menu. */
@@ -52,7 +55,8 @@ function row(r, { name, text, time, selected }) {
       dataset: { key: r.key },
       'aria-current': selected ? 'true' : undefined,
     },
-    avatar(name, r.target_id),
+    r.session_type === SESSION.GROUP && S.groups.has(r.target_id)
+      ? groupAvatar(S.groups.get(r.target_id)) : avatar(name, r.target_id),
     h('div', { class: 'conv-body' },
       h('div', { class: 'conv-top' },
         h('span', { class: 'conv-name' }, name),

@@ -7,7 +7,8 @@ import * as api from '../api.js';
 import { avatar, h } from '../dom.js';
 import { errorText, t } from '../i18n.js';
 import {
-  S, createGroup, deleteFriend, loadFriends, loadInvites, on, setBlocked, setRemark, userName,
+  S, SESSION, answerGroupInvite, createGroup, deleteFriend, loadFriends, loadGroupInvites, loadInvites, on,
+  setBlocked, setRemark, userName,
 } from '../state.js';
 
 function person(id, name, ...extra) {
@@ -48,6 +49,7 @@ export function mountFriends(root) {
   const searchForm = h('form', { class: 'search', role: 'search' }, query,
     h('button', { type: 'submit' }, t('friends.searchButton')));
   const results = h('section', { class: 'panel', hidden: true, id: 'search-results' });
+  const groupInvites = h('section', { class: 'panel', id: 'group-invites', hidden: true });
   const received = h('section', { class: 'panel', id: 'invites-received' });
   const sent = h('section', { class: 'panel', id: 'invites-sent' });
   const friends = h('section', { class: 'panel', id: 'friend-list' });
@@ -118,7 +120,41 @@ export function mountFriends(root) {
   let invitesSig = '';
   let friendsSig = '';
 
+  // Invitations to groups: shown only while some wait; accepting opens the group's chat.
+  let groupInvitesSig = '';
+  function renderGroupInvites() {
+    const sig = JSON.stringify([S.groupInvites, S.groupInvites.map((i) => userName(i.inviter_id))]);
+    if (sig === groupInvitesSig) return;
+    groupInvitesSig = sig;
+    groupInvites.hidden = !S.groupInvites.length;
+    groupInvites.replaceChildren(h('h3', null, t('groups.invitesTitle')),
+      h('ul', { class: 'people' }, S.groupInvites.map((inv) => {
+        const line = h('p', { class: 'small error', role: 'status', hidden: true });
+        const li = h('li', { class: 'invite group-invite', dataset: { groupId: String(inv.group_id) } });
+        const answer = async (accept) => {
+          for (const b of li.querySelectorAll('button')) b.disabled = true;
+          try {
+            await answerGroupInvite(inv.group_id, accept);
+            if (accept) location.hash = `#/chat/${SESSION.GROUP}/${inv.group_id}`;
+          } catch (e) {
+            line.textContent = errorText(e);
+            line.hidden = false;
+            for (const b of li.querySelectorAll('button')) b.disabled = false;
+          }
+        };
+        li.append(h('div', { class: 'person' }, avatar(inv.group_name, inv.group_id),
+          h('div', { class: 'person-body' }, h('span', { class: 'person-name' }, inv.group_name),
+            h('span', { class: 'muted small' }, t('groups.invitedBy', { name: userName(inv.inviter_id) })))),
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'primary small-button accept', onclick: () => answer(true) }, t('friends.accept')),
+          h('button', { type: 'button', class: 'small-button reject', onclick: () => answer(false) }, t('friends.reject'))),
+        line);
+        return li;
+      })));
+  }
+
   function renderInvites() {
+    renderGroupInvites();
     const sig = JSON.stringify([S.invites, [...S.invites.received.map((i) => userName(i.user_id)),
       ...S.invites.sent.map((i) => userName(i.target_id))]]);
     if (sig === invitesSig) return;
@@ -239,11 +275,12 @@ export function mountFriends(root) {
     return menu;
   }
 
-  root.replaceChildren(h('div', { class: 'friends' }, searchForm, results, received, sent, newGroup, friends));
+  root.replaceChildren(h('div', { class: 'friends' }, searchForm, results, groupInvites, received, sent, newGroup, friends));
   renderInvites();
   renderFriends();
   renderNewGroup();
   loadInvites().catch(() => {});
+  loadGroupInvites().catch(() => {});
   const offs = [on('invites', renderInvites), on('users', renderInvites), on('friends', renderFriends), on('friends', () => { if (!newGroup.open) renderNewGroup(); })];
   return { destroy: () => offs.forEach((off) => off()) };
 }

@@ -8,6 +8,7 @@ import { S, on, signOut } from '../state.js';
 import { mountChat } from './chat.js';
 import { mountConversations } from './conversations.js';
 import { mountFriends } from './friends.js';
+import { mountJoin } from './join.js';
 import { mountSettings } from './settings.js';
 
 function notifyRow() {
@@ -68,7 +69,7 @@ export function mountShell(root) {
     for (const r of S.rooms.values()) if (!r.muted) unread += r.unread;
     chatsBadge.textContent = unread > 99 ? '99+' : String(unread);
     chatsBadge.hidden = unread === 0;
-    const waiting = S.invites.received.filter((i) => i.status === 0).length;
+    const waiting = S.invites.received.filter((i) => i.status === 0).length + S.groupInvites.length;
     friendsBadge.textContent = String(waiting);
     friendsBadge.hidden = waiting === 0;
     document.title = unread ? `(${unread}) ${t('app.name')}` : t('app.name');
@@ -103,8 +104,11 @@ export function mountShell(root) {
     get tab() {
       return tab;
     },
-    /** Show a tab in the side pane and, when given, a conversation [session_type, target_id]. */
-    show({ tab: nextTab, chat: target, settings }) {
+    /**
+     * Show a tab in the side pane and, when given, a conversation [session_type, target_id],
+     * the settings, or a group to join ({token} of an invite link, or {groupId}).
+     */
+    show({ tab: nextTab, chat: target, settings, join }) {
       if (nextTab !== tab) {
         if (list) list.destroy();
         tab = nextTab;
@@ -112,12 +116,13 @@ export function mountShell(root) {
         friendsTab.setAttribute('aria-selected', String(tab === 'friends'));
         list = tab === 'friends' ? mountFriends(sideBody) : mountConversations(sideBody);
       }
-      const key = settings ? 'settings' : target ? target.join(':') : null;
+      const key = settings ? 'settings' : join ? `join:${join.token || join.groupId}` : target ? target.join(':') : null;
       if (key !== chatKey) {
         if (chat) chat.destroy();
         chat = null;
         chatKey = key;
         if (settings) chat = mountSettings(main);
+        else if (join) chat = mountJoin(main, join);
         else if (target) chat = mountChat(main, target[0], target[1]);
         else main.replaceChildren(placeholder());
       }
