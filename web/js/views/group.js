@@ -106,8 +106,15 @@ export function groupPanel(gid, close) {
     h('h4', { class: 'group-section-title' }, t('group.membersTitle')), list, bansBox, endTools);
 
   let destroyed = false;
-  const say = (e) => { error.textContent = e ? errorText(e) : ''; };
-  const tell = (text) => { note.textContent = text || ''; };
+  // One line at a time: a refusal replaces the last "saved", and the other way round.
+  const say = (e) => {
+    error.textContent = e ? errorText(e) : '';
+    if (e) note.textContent = '';
+  };
+  const tell = (text) => {
+    note.textContent = text || '';
+    if (text) error.textContent = '';
+  };
   const act = (fn, after) => async () => {
     say(null);
     tell('');
