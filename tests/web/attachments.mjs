@@ -174,6 +174,15 @@ test('video, file, location and avatar reach the other side', async () => {
     // Bob has none: his initial stays.
     assert.equal(await B.page.locator('.side-head .avatar img').count(), 0);
     assert.equal((await B.page.locator('.side-head .avatar').textContent()).trim(), 'B');
+    // The same chat in the other language on each screen.
+    for (const [P, lang, name] of [[A.page, 'zh', 'desktop-zh-attachments'], [B.page, 'en', 'phone-en-attachments']]) {
+      await P.evaluate((l) => localStorage.setItem('jim.lang', l), lang);
+      await P.goto(`${server.url}/#/chat/1/${P === A.page ? bob.id : ann.id}`);
+      await P.reload();
+      await P.locator('#messages .location').last().waitFor();
+      await P.locator('#messages video.video').last().waitFor();
+      await shot(P, name);
+    }
     for (const who of [A, B]) {
       assert.deepEqual(who.problems, []);
       assert.deepEqual(who.dialogs, []);
