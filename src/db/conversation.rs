@@ -61,6 +61,14 @@ impl<'a> NewConversationState<'a> {
     }
 }
 
+/// A read position's move: where it was and where it is now (the same when the mark was not
+/// past it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadMove {
+    pub before: i64,
+    pub after: i64,
+}
+
 /// A flag of a conversation.
 #[derive(Debug, Clone, Copy)]
 pub enum ConversationFlag {
@@ -70,13 +78,13 @@ pub enum ConversationFlag {
 
 impl Db {
     /// Move my read position in a room forward to `message_id` (never backwards). Returns
-    /// the position now stored.
+    /// the position stored before and the position stored now.
     pub async fn conversation_mark_read(
         &self,
         key: ConversationKey,
         message_id: i64,
         now: i64,
-    ) -> DbResult<i64> {
+    ) -> DbResult<ReadMove> {
         transaction!(self, |c| {
             diesel::insert_or_ignore_into(conversation_state::table)
                 .values(&NewConversationState::of(&key, now))
@@ -85,6 +93,7 @@ impl Db {
             let row = conversation_state::table
                 .filter(conversation_state::user_id.eq(key.user_id))
                 .filter(conversation_state::room_id.eq(&key.room_id));
+            let before: i64 = row.select(conversation_state::read_message_id).first(c).await?;
             diesel::update(row.filter(conversation_state::read_message_id.lt(message_id)))
                 .set((
                     conversation_state::read_message_id.eq(message_id),
@@ -92,8 +101,24 @@ impl Db {
                 ))
                 .execute(c)
                 .await?;
-            Ok::<_, DbError>(row.select(conversation_state::read_message_id).first(c).await?)
+            let after = row.select(conversation_state::read_message_id).first(c).await?;
+            Ok::<_, DbError>(ReadMove { before, after })
         })
+    }
+
+    /// The read positions (above 0) in `room_id` of the given users.
+    pub async fn conversation_read_positions(
+        &self,
+        room_id: String,
+        user_ids: Vec<UserId>,
+    ) -> DbResult<Vec<(UserId, i64)>> {
+        query!(self, |c| conversation_state::table
+            .filter(conversation_state::room_id.eq(&room_id))
+            .filter(conversation_state::user_id.eq_any(&user_ids))
+            .filter(conversation_state::read_message_id.gt(0))
+            .select((conversation_state::user_id, conversation_state::read_message_id))
+            .load(c)
+            .await)
     }
 
     /// Set a flag (pin, mute) of my conversation.

@@ -10,7 +10,9 @@ use super::extract::AuthUser;
 use super::schema;
 use crate::db::conversation::ConversationFlag;
 use crate::error::AppError;
-use crate::service::chat::{self, ConversationView, HistoryPage, MessageAt, ReadMark, SendInput};
+use crate::service::chat::{
+    self, ConversationView, HistoryPage, MemberRead, MessageAt, ReadMark, SendInput, WorldInfo,
+};
 use crate::state::AppState;
 use crate::store::StoredMessage;
 
@@ -89,6 +91,15 @@ impl ReadByQuery {
     fn at(&self) -> MessageAt {
         MessageAt::new(self.session_type, self.target_id, self.message_id)
     }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReadPositionsQuery {
+    /// 2 (group): read positions are shared in groups only.
+    #[param(required = true, schema_with = schema::session_type)]
+    pub session_type: i16,
+    #[param(minimum = 1)]
+    pub target_id: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -197,6 +208,26 @@ signed_in_handlers! {
     fn read_by(state, user, q) {
         let n = chat::read_by(&state, user.0.user_id, q.at()).await?;
         Ok(envelope::ok(ReadBy { read_by: n }))
+    }
+
+    /// How far the other members of a group have read it (those who read nothing are left
+    /// out), for "read by N" under any message. Kept current by `read_position` frames: a
+    /// member's read mark reaches the members whose messages it covers.
+    get "/api/v1/chat/read_positions", query ReadPositionsQuery => [Vec<MemberRead>],
+    errors [400 "INVALID_SESSION_TYPE (not a group), INVALID_TARGET_ID",
+        403 "NOT_GROUP_MEMBER"];
+    fn read_positions(state, user, q) {
+        Ok(envelope::ok(
+            chat::read_positions(&state, user.0.user_id, q.session_type, q.target_id).await?,
+        ))
+    }
+
+    /// The world channel as this server runs it: whether it exists, its ids, whether it is
+    /// muted, its slow mode. (Each WebSocket receives it unless it sends `world {enabled:
+    /// false}`.)
+    get "/api/v1/chat/world/info" => [WorldInfo];
+    fn world_info(state, _user) {
+        Ok(envelope::ok(chat::world_info(&state).await?))
     }
 
     /// My conversations: last message, unread count, read positions; pinned first, then by

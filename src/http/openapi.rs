@@ -52,6 +52,8 @@ use crate::service;
         chat::list,
         chat::read,
         chat::read_by,
+        chat::read_positions,
+        chat::world_info,
         chat::conversations,
         chat::pin,
         chat::mute,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::bus::Event;
-use crate::db::conversation::{ConversationFlag, ConversationKey};
+use crate::db::conversation::{ConversationFlag, ConversationKey, ReadMove};
 use crate::db::now_ms;
 use crate::domain::{GroupId, MessageStatus, MessageType, SessionType, UserId};
 use crate::error::{AppError, ErrorCode, Result};
@@ -148,6 +148,31 @@ fn world_exists(state: &Core, world_id: i64) -> Result<()> {
 pub async fn world_muted(state: &Core) -> Result<bool> {
     Ok(state.config.chat.world_muted
         || state.db.meta_get(WORLD_MUTED_KEY).await?.is_some_and(|v| v == "1"))
+}
+
+/// What a client needs to offer the world channel: whether it exists, its ids, whether only
+/// admins' mute keeps everyone from writing, and the slow mode.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WorldInfo {
+    /// Whether the world channel exists on this server.
+    pub enabled: bool,
+    /// The world channels' ids (`target_id` with `session_type` 99); empty when disabled.
+    pub world_ids: Vec<i64>,
+    /// Read-only for now (by configuration or `jim world mute`).
+    pub muted: bool,
+    /// Seconds a user must wait between two world messages (0: no slow mode).
+    pub slow_mode_secs: u64,
+}
+
+/// The world channel as this server runs it.
+pub async fn world_info(state: &Core) -> Result<WorldInfo> {
+    let chat = &state.config.chat;
+    Ok(WorldInfo {
+        enabled: chat.world_enabled,
+        world_ids: if chat.world_enabled { chat.world_ids.clone() } else { Vec::new() },
+        muted: chat.world_enabled && world_muted(state).await?,
+        slow_mode_secs: chat.world_slow_mode_secs,
+    })
 }
 
 /// Who receives pushes of a room's messages (empty for the world: everyone connected).
@@ -689,8 +714,8 @@ pub struct ReadMark {
 
 /// Mark a conversation read up to `message_id` (clamped to the newest message; never
 /// moves backwards). It takes the right to read the conversation (see [`readable_room`]).
-/// My devices are told; in a private chat the other party is told only while we may write
-/// to each other: a stranger, an unfriended or a blocked user keeps their own read position,
+/// My devices are told; in a group, the members whose messages it covers (their "read by N"
+/// counts up); in a private chat the other party is told only while we may write to each other: a stranger, an unfriended or a blocked user keeps their own read position,
 /// and the other party hears nothing of it. A conversation with nothing in it has nothing to
 /// mark: nothing is stored and nobody is told.
 pub async fn mark_read(state: &Core, user: UserId, at: MessageAt) -> Result<ReadMark> {
@@ -714,7 +739,11 @@ pub async fn mark_read(state: &Core, user: UserId, at: MessageAt) -> Result<Read
     }
     let key =
         ConversationKey { user_id: user, room_id: room.room_id.clone(), session_type, target_id };
-    let read = state.db.conversation_mark_read(key, message_id.min(last), now_ms()).await?;
+    let moved = state.db.conversation_mark_read(key, message_id.min(last), now_ms()).await?;
+    let read = moved.after;
+    if session_type == SessionType::Group && moved.after > moved.before {
+        recipient_ids.extend(senders_just_read(state, user, &room, moved).await?);
+    }
     state.publisher.publish(Event::ReadPosition {
         user_id: user,
         room_id: room.room_id.clone(),
@@ -724,6 +753,76 @@ pub async fn mark_read(state: &Core, user: UserId, at: MessageAt) -> Result<Read
         recipient_ids,
     });
     Ok(ReadMark { room_id: room.room_id, read_message_id: read })
+}
+
+/// Most newly read messages whose senders a group read mark reaches: a reader catching up on
+/// a long backlog tells the senders of its newest part (the others see the count when they
+/// next ask for the read positions).
+const READ_NOTICE_WINDOW: i64 = 200;
+
+/// The members (other than the reader) whose messages a group read mark has just covered:
+/// they are told, so that their "read by N" counts up live, and nobody else is (a read mark
+/// is not worth a push to every member of a large group).
+async fn senders_just_read(
+    state: &Core,
+    reader: UserId,
+    room: &Room,
+    moved: ReadMove,
+) -> Result<Vec<UserId>> {
+    let from = moved.before.max(moved.after - READ_NOTICE_WINDOW);
+    let page = state.messages.page(&room.room_id, Page::After(from), READ_NOTICE_WINDOW).await?;
+    let senders: HashSet<UserId> = page
+        .iter()
+        .filter(|m| m.message_id <= moved.after && m.sender_id != reader.get())
+        .map(|m| UserId(m.sender_id))
+        .collect();
+    if senders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let members = state.db.group_member_ids(room.group(), None).await?;
+    Ok(members.into_iter().filter(|m| senders.contains(m)).collect())
+}
+
+/// Where one member has read a group up to.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MemberRead {
+    #[schema(value_type = i64)]
+    pub user_id: UserId,
+    pub read_message_id: i64,
+}
+
+/// How far the other members of a group have read it (members who have read nothing are left
+/// out): enough for a client to show "read by N" under any message, and to keep it current
+/// from the `read_position` frames of members who read my messages.
+pub async fn read_positions(
+    state: &Core,
+    user: UserId,
+    session_type: i16,
+    target_id: i64,
+) -> Result<Vec<MemberRead>> {
+    if session_type != SessionType::Group {
+        return Err(AppError::with_message(
+            ErrorCode::InvalidSessionType,
+            "read positions are shared in groups only (private chats: peer_read_message_id)",
+        ));
+    }
+    let room = readable_room(state, user, session_type, target_id).await?;
+    let others: Vec<UserId> = state
+        .db
+        .group_member_ids(room.group(), None)
+        .await?
+        .into_iter()
+        .filter(|m| *m != user)
+        .collect();
+    let mut positions: Vec<MemberRead> = state
+        .db
+        .conversation_read_positions(room.room_id, others)
+        .await?
+        .into_iter()
+        .map(|(user_id, read_message_id)| MemberRead { user_id, read_message_id })
+        .collect();
+    positions.sort_by_key(|p| p.user_id);
+    Ok(positions)
 }
 
 /// How many members (other than its sender) have read a group message.

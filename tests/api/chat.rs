@@ -76,6 +76,7 @@ crate::both_profiles!(
     recall_rules,
     action_id_reused_for_another_message_is_refused,
     read_marks_reach_only_those_who_may_see_them,
+    group_read_positions_reach_the_senders_read,
 );
 
 /// A read mark takes the right to read the conversation, and reaches the other party of a
@@ -126,6 +127,85 @@ async fn read_marks_reach_only_those_who_may_see_them(profile: Profile) {
         Value::Null,
         "nor does Q's conversation list show it"
     );
+}
+
+/// A group's read positions are listed for its members, and a member's read mark reaches the
+/// members whose messages it covers (so their "read by N" counts up live), nobody else.
+async fn group_read_positions_reach_the_senders_read(profile: Profile) {
+    let Some(env) = start(profile, |_| {}).await else { return };
+    let app = &env.app;
+    let ((o, to), (p, tp)) = friends(app, "olga", "pia").await;
+    let (r, tr) = app.user("rui").await;
+    befriend(app, (o, &to), (r, &tr)).await;
+    let (s, created) =
+        app.post_as(&to, "/api/v1/group/create", &json!({"member_ids": [p, r]})).await;
+    assert_eq!(s, 200, "{created}");
+    let gid = created["data"]["group_id"].as_i64().unwrap();
+    let positions = |t: String| async move {
+        let r = app
+            .get_as(&t, &format!("/api/v1/chat/read_positions?session_type=2&target_id={gid}"))
+            .await;
+        assert_eq!(r.0, 200, "{}", r.1);
+        r.1["data"].clone()
+    };
+    assert_eq!(positions(to.clone()).await, json!([]), "nobody has read anything");
+    let first = text(app, &to, 2, gid, "one from olga").await["message_id"].as_i64().unwrap();
+    let second = text(app, &tp, 2, gid, "one from pia").await["message_id"].as_i64().unwrap();
+    let mut o_socket = WsClient::connect(app, &to).await.unwrap();
+    let mut p_socket = WsClient::connect(app, &tp).await.unwrap();
+    let quiet = Duration::from_millis(600);
+    let read = |id: i64| json!({"session_type": 2, "target_id": gid, "message_id": id});
+
+    // Rui reads Olga's message only: Olga is told, Pia (whose message is unread) is not.
+    let m = app.post_as(&tr, "/api/v1/chat/message/read", &read(first)).await;
+    assert_eq!(m.0, 200, "{}", m.1);
+    let told = o_socket.expect("read_position", T).await.expect("the sender is told");
+    assert_eq!(
+        (told["user_id"].as_i64(), told["read_message_id"].as_i64()),
+        (Some(r), Some(first))
+    );
+    assert_eq!(told["session_type"], 2);
+    assert!(p_socket.drain("read_position", quiet).await.is_empty(), "Pia's message is unread");
+    assert_eq!(positions(to.clone()).await, json!([{"user_id": r, "read_message_id": first}]));
+
+    // Then Pia's too: Pia is told, Olga (nothing of hers newly read) is not.
+    let m = app.post_as(&tr, "/api/v1/chat/message/read", &read(second)).await;
+    assert_eq!(m.0, 200, "{}", m.1);
+    let told = p_socket.expect("read_position", T).await.expect("the sender is told");
+    assert_eq!(
+        (told["user_id"].as_i64(), told["read_message_id"].as_i64()),
+        (Some(r), Some(second))
+    );
+    assert!(
+        o_socket.drain("read_position", quiet).await.is_empty(),
+        "nothing of Olga's newly read"
+    );
+    // The same mark again moves nothing and tells nobody else.
+    app.post_as(&tr, "/api/v1/chat/message/read", &read(second)).await;
+    assert!(p_socket.drain("read_position", quiet).await.is_empty(), "a repeated mark is quiet");
+
+    // Pia reads her way too (through her socket): Olga is told; the list leaves out the asker.
+    p_socket.send(json!({"type": "read", "data": read(second)})).await;
+    let told = o_socket.expect("read_position", T).await.expect("the sender is told");
+    assert_eq!(told["user_id"].as_i64(), Some(p));
+    let seen_by_olga = positions(to.clone()).await;
+    assert_eq!(
+        seen_by_olga,
+        json!([{"user_id": p.min(r), "read_message_id": second},
+            {"user_id": p.max(r), "read_message_id": second}])
+    );
+    let seen_by_pia = positions(tp.clone()).await;
+    assert_eq!(seen_by_pia, json!([{"user_id": r, "read_message_id": second}]));
+
+    // Only members may ask, and only of groups.
+    let (_, tx) = app.user("xan").await;
+    let r = app
+        .get_as(&tx, &format!("/api/v1/chat/read_positions?session_type=2&target_id={gid}"))
+        .await;
+    assert_eq!(code(&r), (403, Some("NOT_GROUP_MEMBER")));
+    let r =
+        app.get_as(&to, &format!("/api/v1/chat/read_positions?session_type=1&target_id={p}")).await;
+    assert_eq!(code(&r), (400, Some("INVALID_SESSION_TYPE")));
 }
 
 /// A used `action_id` answers a retry of the same message with that message, and refuses a
@@ -827,14 +907,38 @@ async fn jim_world_mute_takes_effect_on_the_running_server() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     text(app, &token, 99, 1, "before").await;
+    let info = || async { app.get_as(&token, "/api/v1/chat/world/info").await.1["data"].clone() };
+    assert_eq!(
+        info().await,
+        json!({"enabled": true, "world_ids": [1], "muted": false, "slow_mode_secs": 0})
+    );
     assert!(jim(&["world", "mute"]).contains("muted"));
     assert!(jim(&["world", "status"]).contains("muted: true"));
+    assert_eq!(info().await["muted"], true, "clients can say why they cannot write");
     assert_eq!(
         code(&send(app, &token, 99, 1, json!({"text": "x"})).await),
         (403, Some("WORLD_MUTED"))
     );
     jim(&["world", "unmute"]);
     text(app, &token, 99, 1, "after").await;
+    assert_eq!(info().await["muted"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn world_info_says_when_the_channel_is_switched_off() {
+    let Some(env) = start(Profile::Embedded, |c| c.chat.world_enabled = false).await else {
+        return;
+    };
+    let app = &env.app;
+    let (_, token) = app.user("woff").await;
+    let (status, info) = app.get_as(&token, "/api/v1/chat/world/info").await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["data"]["enabled"], false);
+    assert_eq!(info["data"]["world_ids"], json!([]));
+    assert_eq!(
+        code(&send(app, &token, 99, 1, json!({"text": "x"})).await),
+        (403, Some("WORLD_DISABLED"))
+    );
 }
 
 /// Messages in a copy of the SQLite database file taken without its WAL (0 when the copy is

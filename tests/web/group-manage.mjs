@@ -82,7 +82,7 @@ test('group management: info, picture, friends, invite links, requests, bans, tr
       .filter({ hasText: 'Meet at 9 <script>alert(1)</script>' }).waitFor();
     for (const P of [A, B]) {
       await P.waitForFunction(() => {
-        const img = document.querySelector('#group-summary img.avatar');
+        const img = document.querySelector('#group-summary .avatar img.avatar-img');
         return img && img.complete && img.naturalWidth > 0;
       });
     }

@@ -135,6 +135,8 @@ export const chat = {
     post('chat/message/read', { session_type: st, target_id: tid, message_id: messageId }),
   pin: (st, tid, pinned) => post('chat/conversation/pin', { session_type: st, target_id: tid, pinned }),
   mute: (st, tid, muted) => post('chat/conversation/mute', { session_type: st, target_id: tid, muted }),
+  readPositions: (groupId) => get('chat/read_positions', { session_type: 2, target_id: groupId }),
+  worldInfo: () => get('chat/world/info'),
 };
 
 export const media = {

@@ -1,11 +1,11 @@
-// Start-up and routing. Routes live in the hash (#/login, #/register, #/forgot, #/chats, #/friends,
-// #/chat/<session_type>/<target_id>, #/join/<invite link token>, #/group/<group id>), so the
-// server only ever serves index.html at /. A join address opened while signed out is kept
-// for after signing in.
+// Start-up and routing. Routes live in the hash (#/login, #/register, #/forgot, #/chats,
+// #/friends, #/chat/<session_type>/<target_id>, #/world, #/settings, #/join/<invite link
+// token>, #/group/<group id>), so the server only ever serves index.html at /. A join address
+// opened while signed out is kept for after signing in.
 
 import { h } from './dom.js';
 import { errorText, onLangChange, t } from './i18n.js';
-import { S, isSignedIn, on, start } from './state.js';
+import { S, SESSION, isSignedIn, on, start } from './state.js';
 import { renderForgot, renderLogin, renderRegister } from './views/auth.js';
 import { mountShell } from './views/shell.js';
 
@@ -64,7 +64,8 @@ function route() {
   if (!shell) shell = mountShell(root);
   const st = Number(a);
   const tid = Number(b);
-  if (page === 'chat' && st > 0 && tid > 0) shell.show({ tab: shell.tab || 'chats', chat: [st, tid] });
+  if (page === 'world' || (page === 'chat' && st === SESSION.WORLD)) shell.show({ tab: shell.tab || 'chats', world: true });
+  else if (page === 'chat' && st > 0 && tid > 0) shell.show({ tab: shell.tab || 'chats', chat: [st, tid] });
   else if (page === 'friends') shell.show({ tab: 'friends' });
   else if (page === 'settings') shell.show({ tab: shell.tab || 'chats', settings: true });
   else if (page === 'join' && a) shell.show({ tab: shell.tab || 'chats', join: { token: decodeURIComponent(a) } });

@@ -1,6 +1,8 @@
 // Building elements. User content only ever goes in as text: h() turns strings into text
 // nodes and has no way to set innerHTML; links are made by safeLink() (http/https only).
 
+import { avatarMediaId, urlsOf } from './media.js';
+
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(props || {})) {
@@ -69,13 +71,30 @@ export function clear(el) {
   return el;
 }
 
-/** A round badge with the first letter of a name, coloured by id. */
-export function avatar(name, id, size) {
+/**
+ * A round badge with the first letter of a name, coloured by id; when `picture` is an avatar
+ * uploaded here, the picture covers it once its signed URL is known (the letter stays when
+ * there is none, or it fails to load). Pictures elsewhere are not fetched: the page's
+ * Content-Security-Policy keeps images to this server.
+ */
+export function avatar(name, id, size, picture) {
   const letter = (Array.from((name || '?').trim())[0] || '?').toUpperCase();
   const hue = (Number(id) * 137) % 360;
-  return h('span', {
+  const el = h('span', {
     class: `avatar${size ? ` avatar-${size}` : ''}`,
     'aria-hidden': 'true',
     dataset: { hue: String(Math.floor(hue / 30)) },
   }, letter);
+  const mediaId = avatarMediaId(picture);
+  if (mediaId) {
+    urlsOf(mediaId).then((urls) => {
+      if (!urls) return;
+      const img = h('img', { class: 'avatar-img', alt: '' });
+      img.addEventListener('error', () => img.remove());
+      img.src = urls.url;
+      el.append(img);
+      el.classList.add('has-picture');
+    });
+  }
+  return el;
 }

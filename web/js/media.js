@@ -51,6 +51,27 @@ export function uploadVoice(blob) {
   return api.media.upload(new File([blob], `voice.${ext}`, { type: blob.type }), 'voice');
 }
 
+/** Upload a video as it is (the server reads its type from the bytes). */
+export function uploadVideo(file) {
+  return api.media.upload(file, 'video');
+}
+
+/** Upload any file; it is downloaded under its (made safe) name. */
+export function uploadFile(file) {
+  return api.media.upload(file, 'file');
+}
+
+/** Upload a picture to be my avatar (the server crops it to a square). */
+export function uploadAvatar(file) {
+  return api.media.upload(file, 'avatar');
+}
+
+/** The upload id in an avatar stored as one of ours ("/api/v1/media/<id>"), else null. */
+export function avatarMediaId(avatar) {
+  const m = /^\/api\/v1\/media\/([0-9a-f]{32})$/.exec(String(avatar || ''));
+  return m ? m[1] : null;
+}
+
 /** Width and height to show a picture at, within `max` pixels, keeping its shape. */
 export function fit(width, height, max) {
   if (!(width > 0 && height > 0)) return { width: max, height: Math.round(max * 0.75) };

@@ -4,16 +4,20 @@
 // until the gap is fetched over HTTP. Views subscribe with on(event, fn):
 //   'auth' (signed in or out), 'rooms' (the conversation list), 'room' (key: one
 //   conversation's messages), 'friends', 'invites', 'users' (names learnt), 'connection',
-//   'typing' (key), 'groups', 'members' (group id), 'group_event' (the pushed event).
+//   'typing' (key), 'groups', 'members' (group id), 'group_event' (the pushed event),
+//   'reads' (key: how far a group's members have read), 'world' (the world channel's switch
+//   or what the server says of it).
 
 import * as api from './api.js';
 import * as socket from './socket.js';
 import { t } from './i18n.js';
-import { uploadPhoto, uploadVoice } from './media.js';
+import { uploadFile, uploadPhoto, uploadVideo, uploadVoice } from './media.js';
 import { preview } from './format.js';
 import * as notify from './notify.js';
 
 export const SESSION = { PRIVATE: 1, GROUP: 2, WORLD: 99 };
+
+const WORLD_KEY = 'jim.world'; // my world channel switch, in this browser
 
 export const S = {
   me: null,
@@ -28,6 +32,8 @@ export const S = {
   openKey: null,
   typing: new Map(), // room key -> until (ms)
   notice: '', // why the person was signed out, shown on the sign-in page
+  // The world channel: what the server says of it (null until asked), and my switch.
+  world: { info: null, on: worldSwitch() },
 };
 
 const listeners = new Map();
@@ -65,6 +71,7 @@ function newRoom(st, tid) {
     unread: 0,
     read_message_id: 0,
     peer_read_message_id: null,
+    readers: null, // groups, while open: member id -> how far they have read
     pinned: false,
     muted: false,
     loaded: false, // history window below is filled (the chat was opened)
@@ -97,6 +104,7 @@ function targetOf(m) {
 /** Conversations, pinned first, then the most recent (my groups even before their first message). */
 export function sortedRooms() {
   return [...S.rooms.values()]
+    .filter((r) => r.session_type !== SESSION.WORLD || S.world.on)
     .filter((r) => r.last_message || r.pending.length || r.have > 0
       || (r.session_type === SESSION.GROUP && S.groups.has(r.target_id) && !S.groups.get(r.target_id).left))
     .sort((a, b) => (b.pinned - a.pinned) || (b.last_active_at - a.last_active_at));
@@ -119,6 +127,19 @@ export function roomName(r) {
     return g && g.name ? g.name : t('chat.group', { id: r.target_id });
   }
   return t('chat.world');
+}
+
+/** The avatar (as stored by the server) of a conversation's friend, user or group. */
+export function roomAvatar(r) {
+  if (r.session_type === SESSION.PRIVATE) {
+    const f = S.friends.get(r.target_id) || S.users.get(r.target_id);
+    return f ? f.avatar : '';
+  }
+  if (r.session_type === SESSION.GROUP) {
+    const g = S.groups.get(r.target_id);
+    return g ? g.avatar : '';
+  }
+  return '';
 }
 
 /** Learn the names of users we do not know yet (search cards; one request each). */
@@ -145,6 +166,51 @@ async function lookupGroups(ids) {
   if (missing.length) emit('users');
 }
 
+// ---- the world channel -------------------------------------------------------------------
+
+function worldSwitch() {
+  try {
+    return localStorage.getItem(WORLD_KEY) !== 'off';
+  } catch {
+    return true;
+  }
+}
+
+/** What the server says of the world channel (exists, ids, muted, slow mode). */
+export async function loadWorld() {
+  try {
+    S.world.info = await api.chat.worldInfo();
+  } catch { /* asked again on the next connection */ }
+  emit('world');
+  emit('rooms');
+  return S.world.info;
+}
+
+/** The world channel a person opens (the server's first). */
+export function worldId() {
+  const info = S.world.info;
+  return info && info.enabled && info.world_ids.length ? info.world_ids[0] : null;
+}
+
+/**
+ * Switch the world channel on or off for me (kept in this browser): off, this tab's socket
+ * stops receiving it and it leaves the conversation list; on, what was missed is fetched.
+ */
+export function setWorld(enabled) {
+  S.world.on = enabled;
+  try {
+    localStorage.setItem(WORLD_KEY, enabled ? 'on' : 'off');
+  } catch { /* private mode: the switch lasts for this page */ }
+  socket.send('world', { enabled });
+  if (enabled) {
+    const items = [...S.rooms.values()].filter((r) => r.session_type === SESSION.WORLD && r.known).map(catchUpItem);
+    if (items.length) socket.catchUp(items);
+    loadConversations().catch(() => {});
+  }
+  emit('world');
+  emit('rooms');
+}
+
 // ---- session -----------------------------------------------------------------------------
 
 let started = false;
@@ -153,7 +219,8 @@ let started = false;
 export async function start() {
   S.me = await api.profile.info();
   started = true;
-  await Promise.all([loadConversations(), loadFriends(), loadInvites(), loadGroups(), loadGroupInvites()]);
+  await Promise.all([loadConversations(), loadFriends(), loadInvites(), loadGroups(), loadGroupInvites(),
+    loadWorld()]);
   socket.start();
 }
 
@@ -198,6 +265,7 @@ export async function signOut(reason) {
   S.rooms.clear();
   S.invites = { received: [], sent: [] };
   S.groupInvites = [];
+  S.world.info = null;
   S.openKey = null;
   S.notice = reason ? t(reason === 'expired' ? 'session.expired' : 'session.revoked') : '';
   if (wasStarted || reason) emit('auth');
@@ -435,7 +503,8 @@ function accept(r, msgs) {
       r.last_message = m;
       r.last_active_at = m.created_at;
       if (m.sender_id !== S.me.id && !viewing(r)) r.unread += 1;
-      if (m.sender_id !== S.me.id && !visible() && !r.muted && r.known) {
+      // The world channel is everyone's: it never raises notifications.
+      if (m.sender_id !== S.me.id && !visible() && !r.muted && r.known && r.session_type !== SESSION.WORLD) {
         notify.show(roomName(r), preview(m), r.key, () => {
           location.hash = `#/chat/${r.session_type}/${r.target_id}`;
         });
@@ -475,7 +544,20 @@ export async function openRoom(st, tid) {
     await r.queue;
   }
   markRead(r);
+  if (st === SESSION.GROUP) loadReaders(r);
   return r;
+}
+
+/** How far the other members of an open group have read ("read by N" under my messages). */
+export async function loadReaders(r) {
+  try {
+    const list = await api.chat.readPositions(r.target_id);
+    const readers = new Map(list.map((x) => [x.user_id, x.read_message_id]));
+    // Frames that came while asking are not lost: a position never moves back.
+    for (const [u, at] of r.readers || []) if (at > (readers.get(u) || 0)) readers.set(u, at);
+    r.readers = readers;
+    emit('reads', r.key);
+  } catch { /* shown without; asked again when the chat opens */ }
 }
 
 export function closeRoom() {
@@ -554,6 +636,29 @@ export function sendVoice(r, blob, duration) {
   submit(r, p);
 }
 
+/** Send a video (its length as the browser read it, when it could): pending at once. */
+export function sendVideo(r, file, duration) {
+  queueSend(r, { kind: 'video', file, duration, previewUrl: URL.createObjectURL(file) });
+}
+
+/** Send any file: pending at once with its name and size, downloaded under its name. */
+export function sendFile(r, file) {
+  queueSend(r, { kind: 'file', file });
+}
+
+/** Share a position the person chose to send (see the composer). */
+export function sendLocation(r, latitude, longitude) {
+  queueSend(r, { kind: 'location', latitude, longitude });
+}
+
+function queueSend(r, fields) {
+  const p = { action_id: api.newActionId(), text: '', status: 'sending', error: null, created_at: Date.now(), ...fields };
+  r.pending.push(p);
+  emit('room', r.key);
+  emit('rooms');
+  submit(r, p);
+}
+
 /** Send a failed message again, under the same action id (never stored twice). */
 export function retry(r, actionId) {
   const p = r.pending.find((x) => x.action_id === actionId);
@@ -576,6 +681,17 @@ async function submit(r, p) {
       if (!p.media_id) p.media_id = (await uploadVoice(p.file)).id;
       type = 3;
       body = { media_id: p.media_id, duration: p.duration };
+    } else if (p.kind === 'video') {
+      if (!p.media_id) p.media_id = (await uploadVideo(p.file)).id;
+      type = 4;
+      body = p.duration ? { media_id: p.media_id, duration: p.duration } : { media_id: p.media_id };
+    } else if (p.kind === 'file') {
+      if (!p.media_id) p.media_id = (await uploadFile(p.file)).id;
+      type = 6;
+      body = { media_id: p.media_id };
+    } else if (p.kind === 'location') {
+      type = 5;
+      body = { latitude: p.latitude, longitude: p.longitude };
     }
     const m = await api.chat.send({
       action_id: p.action_id,
@@ -586,6 +702,7 @@ async function submit(r, p) {
     });
     p.status = 'sent';
     p.message_id = m.message_id;
+    if (p.previewUrl && p.kind === 'video') URL.revokeObjectURL(p.previewUrl);
     receive(m);
   } catch (e) {
     p.status = 'failed';
@@ -680,6 +797,10 @@ function handleFrame({ type, data }) {
       } else if (r.session_type === SESSION.PRIVATE) {
         r.peer_read_message_id = Math.max(r.peer_read_message_id || 0, data.read_message_id);
         emit('room', r.key);
+      } else if (r.session_type === SESSION.GROUP && r.readers) {
+        // A member read messages of mine: my "read by N" counts up.
+        r.readers.set(data.user_id, Math.max(r.readers.get(data.user_id) || 0, data.read_message_id));
+        emit('reads', r.key);
       }
       break;
     }
@@ -729,15 +850,21 @@ function handleFrame({ type, data }) {
 }
 
 socket.configure({
-  catchUpItems: () => [...S.rooms.values()].filter((r) => r.known).map(catchUpItem),
+  catchUpItems: () => [...S.rooms.values()]
+    .filter((r) => r.known && (r.session_type !== SESSION.WORLD || S.world.on)).map(catchUpItem),
   frame: handleFrame,
   status: (s) => {
     S.connection = s;
     emit('connection', s);
   },
   opened: () => {
+    // Each connection receives the world channel unless told otherwise.
+    if (!S.world.on) socket.send('world', { enabled: false });
     // Conversations that began while we were away are not in our catch-up: list them.
     loadConversations().catch(() => {});
+    const open = S.openKey && S.rooms.get(S.openKey);
+    if (open && open.session_type === SESSION.GROUP && open.readers) loadReaders(open);
+    if (S.me) loadWorld();
     if (S.me) {
       loadFriends().catch(() => {});
       loadInvites().catch(() => {});

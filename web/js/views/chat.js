@@ -1,91 +1,26 @@
 // One open conversation: history that grows upwards as the person scrolls, day separators,
-// my messages apart from the others', links made clickable (http/https only, as text
-// otherwise), a composer whose sends show at once as pending and can be retried.
+// my messages apart from the others' (what each shows: message-body.js), a composer whose
+// sends show at once as pending and can be retried, with attachments (photo, video, file,
+// location) and voice notes.
 
-import { avatar, h, linkify } from '../dom.js';
-import { KIND, clock, dayLabel, sameDay } from '../format.js';
+import { avatar, h } from '../dom.js';
+import { clock, dayLabel, sameDay } from '../format.js';
 import { errorText, t } from '../i18n.js';
-import { fit, urlsOf } from '../media.js';
 import { groupPanel, muteReason } from './group.js';
+import { bodyOf, bubbleClass, bytes, pendingBody, placeOf, seconds } from './message-body.js';
+import { readMarks } from './reads.js';
 import {
   S, SESSION, closeRoom, deleteForMe, loadOlder, lookupUsers, markRead, on, openRoom, recall, retry,
-  roomKey, roomName, sendPhoto, sendText, sendVoice, typing, userName, loadMembers,
+  roomAvatar, roomKey, roomName, sendFile, sendLocation, sendPhoto, sendText, sendVideo, sendVoice,
+  typing, userName, loadMembers,
 } from '../state.js';
 
-const PHOTO_EDGE = 240;
-
-/** A picture of a known size; `src` is set when known (a blob: preview or a signed URL). */
-function picture(width, height, src) {
-  const size = fit(width, height, PHOTO_EDGE);
-  const img = h('img', { class: 'photo', alt: t('msg.image'), width: size.width, height: size.height });
-  if (src) img.src = src;
-  return img;
-}
-
-/** The full-size photo over the page; closed by a click, the button or Escape. */
-function lightbox(url) {
-  const img = h('img', { class: 'lightbox-img', alt: t('msg.image') });
-  img.src = url;
-  const close = () => {
-    box.remove();
-    document.removeEventListener('keydown', onKey);
-  };
-  const onKey = (ev) => { if (ev.key === 'Escape') close(); };
-  const box = h('div', { class: 'lightbox', role: 'dialog', 'aria-modal': 'true', onclick: close },
-    img, h('button', { type: 'button', class: 'lightbox-close', 'aria-label': t('chat.close') }, '×'));
-  document.addEventListener('keydown', onKey);
-  document.body.append(box);
-}
-
-function photoOf(m) {
-  const b = m.body || {};
-  const img = picture(b.width, b.height);
-  const button = h('button', { type: 'button', class: 'photo-button', 'aria-label': t('chat.openPhoto') }, img);
-  if (typeof b.media_id !== 'string') {
-    button.disabled = true;
-    return button;
-  }
-  urlsOf(b.media_id).then((urls) => {
-    if (!urls) {
-      button.replaceChildren(h('em', { class: 'tombstone' }, t('chat.photoUnavailable')));
-      return;
-    }
-    img.src = urls.thumbnail_url || urls.url;
-    button.addEventListener('click', () => lightbox(urls.url));
-  });
-  return button;
-}
-
-/** "0:07" for a voice note's seconds. */
-function seconds(s) {
-  const n = Math.max(0, Math.round(Number(s) || 0));
-  return `${Math.floor(n / 60)}:${String(n % 60).padStart(2, '0')}`;
-}
-
-/** A voice note: the browser's player on a signed URL, with the length the sender measured. */
-function voiceOf(m) {
-  const b = m.body || {};
-  const audio = h('audio', { class: 'voice-audio', controls: true, preload: 'metadata' });
-  const el = h('span', { class: 'voice' }, audio,
-    b.duration ? h('span', { class: 'voice-length small' }, seconds(b.duration)) : null);
-  if (typeof b.media_id !== 'string') return el;
-  urlsOf(b.media_id).then((urls) => {
-    if (!urls) el.replaceChildren(h('em', { class: 'tombstone' }, t('chat.voiceUnavailable')));
-    else audio.src = urls.url;
-  });
-  return el;
-}
-
-function bodyOf(m) {
-  if (m.status === 3) return h('em', { class: 'tombstone' }, t('msg.recalled'));
-  if (m.status === 2) return h('em', { class: 'tombstone' }, t('msg.deleted'));
-  if (m.type === 1) return linkify(String((m.body && m.body.text) || ''));
-  if (m.type === 2) return photoOf(m);
-  if (m.type === 3) return voiceOf(m);
-  return h('em', null, t(KIND[m.type] || 'msg.unknown'));
-}
-
-export function mountChat(root, st, tid) {
+/**
+ * Mount the conversation (session type `st`, target `tid`) in `root`. `options.headTools`:
+ * an element for the header's end (the world channel's switch); `options.subtitle()`: the
+ * header's second line when there is no typing or presence to show.
+ */
+export function mountChat(root, st, tid, options = {}) {
   const key = roomKey(st, tid);
   let room = S.rooms.get(key) || null;
   let stickToBottom = true;
@@ -99,22 +34,38 @@ export function mountChat(root, st, tid) {
     h('span', { class: 'chat-avatar' }),
     h('div', { class: 'chat-head-text' }, title, subtitle),
     st === SESSION.GROUP ? h('button', { type: 'button', class: 'link group-info-button', id: 'group-info-button',
-      'aria-label': t('group.info'), title: t('group.info'), onclick: () => togglePanel() }, t('group.infoShort')) : null);
+      'aria-label': t('group.info'), title: t('group.info'), onclick: () => togglePanel() }, t('group.infoShort')) : null,
+    options.headTools || null);
   const list = h('div', { class: 'messages', id: 'messages', role: 'log', 'aria-live': 'polite' });
   const input = h('textarea', { id: 'composer', rows: 1, placeholder: t('chat.compose'),
     'aria-label': t('chat.compose'), maxlength: 5000 });
   const send = h('button', { type: 'submit', class: 'primary send', id: 'send' }, t('chat.send'));
+  // "+" offers a photo, a video, any file, or my location; each is shown before it is sent.
   const fileInput = h('input', { type: 'file', id: 'photo-input', accept: 'image/*', hidden: true });
+  const videoInput = h('input', { type: 'file', id: 'video-input', accept: 'video/*', hidden: true });
+  const anyInput = h('input', { type: 'file', id: 'file-input', hidden: true });
+  const canLocate = !!navigator.geolocation;
+  const attachMenu = h('div', { class: 'attach-menu', id: 'attach-menu', role: 'menu', hidden: true },
+    h('button', { type: 'button', role: 'menuitem', id: 'attach-photo', onclick: () => pick(fileInput) },
+      h('span', { 'aria-hidden': 'true' }, '🖼️'), t('chat.attachPhoto')),
+    h('button', { type: 'button', role: 'menuitem', id: 'attach-video', onclick: () => pick(videoInput) },
+      h('span', { 'aria-hidden': 'true' }, '🎬'), t('chat.attachVideo')),
+    h('button', { type: 'button', role: 'menuitem', id: 'attach-file', onclick: () => pick(anyInput) },
+      h('span', { 'aria-hidden': 'true' }, '📄'), t('chat.attachFile')),
+    canLocate ? h('button', { type: 'button', role: 'menuitem', id: 'attach-location', onclick: () => locate() },
+      h('span', { 'aria-hidden': 'true' }, '📍'), t('chat.attachLocation')) : null);
   const attach = h('button', { type: 'button', class: 'attach', id: 'attach', 'aria-label': t('chat.attach'),
-    title: t('chat.attach'), onclick: () => fileInput.click() }, '+');
+    title: t('chat.attach'), 'aria-haspopup': 'menu', 'aria-expanded': 'false',
+    onclick: () => showAttachMenu(attachMenu.hidden) }, '+');
   const canRecord = !!(window.MediaRecorder && navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
   const record = canRecord ? h('button', { type: 'button', class: 'attach record', id: 'record',
     'aria-label': t('chat.record'), title: t('chat.record'), onclick: () => startRecording() }, '🎤') : null;
-  const composer = h('form', { class: 'composer' }, attach, fileInput, record, input, send);
+  const composer = h('form', { class: 'composer' }, attach, fileInput, videoInput, anyInput, record, input, send);
   const recorderBar = h('div', { class: 'voice-recorder', id: 'voice-recorder', hidden: true });
   const preview = h('div', { class: 'photo-preview', id: 'photo-preview', hidden: true });
   const locked = h('p', { class: 'composer-locked small', id: 'composer-locked', role: 'status', hidden: true });
-  const view = h('section', { class: 'chat', dataset: { key } }, head, list, preview, recorderBar, locked, composer);
+  const view = h('section', { class: 'chat', dataset: { key } }, head, list, preview, recorderBar, locked,
+    attachMenu, composer);
   root.replaceChildren(view);
 
   // In a group: the info panel, and the composer closed (with the reason) while I am muted.
@@ -131,22 +82,34 @@ export function mountChat(root, st, tid) {
   }
   let lockTimer = 0;
   function renderLock() {
-    if (st !== SESSION.GROUP) return;
-    const { text, next } = muteReason(tid);
+    if (st !== SESSION.GROUP && st !== SESSION.WORLD) return;
+    const info = S.world.info;
+    const { text, next } = st === SESSION.GROUP ? muteReason(tid)
+      : { text: info && info.muted ? t('world.muted') : '', next: 0 };
     locked.textContent = text;
     locked.hidden = !text;
     for (const c of [input, send, attach, record]) if (c) c.disabled = !!text;
-    if (text) stopRecording(false);
+    if (text) {
+      stopRecording(false);
+      showAttachMenu(false);
+      closePreview();
+    }
     input.placeholder = text ? t('group.cannotWrite') : t('chat.compose');
     clearTimeout(lockTimer);
     if (next) lockTimer = setTimeout(renderLock, Math.min(next - Date.now() + 500, 2 ** 31 - 1));
   }
   if (st === SESSION.GROUP) loadMembers(tid).catch(() => {});
 
+  let headAvatarFor = null;
   function renderHead() {
     const name = room ? roomName(room) : '';
     title.textContent = name;
-    head.querySelector('.chat-avatar').replaceChildren(avatar(name, tid));
+    const picture = room ? roomAvatar(room) : '';
+    if (headAvatarFor !== `${name}\n${picture}`) {
+      // Redrawn only when it changes (a picture would flicker on every message).
+      headAvatarFor = `${name}\n${picture}`;
+      head.querySelector('.chat-avatar').replaceChildren(avatar(name, tid, null, picture));
+    }
     const typingInfo = S.typing.get(key);
     if (typingInfo && typingInfo.until > Date.now()) {
       subtitle.textContent = st === SESSION.PRIVATE ? t('chat.typing')
@@ -159,7 +122,7 @@ export function mountChat(root, st, tid) {
     const g = st === SESSION.GROUP ? S.groups.get(tid) : null;
     if (f) subtitle.textContent = t(`presence.${f.online_status}`);
     else if (g && g.member_count) subtitle.textContent = t('groups.members', { n: g.member_count });
-    else subtitle.textContent = '';
+    else subtitle.textContent = options.subtitle ? options.subtitle() : '';
   }
 
   function messageEl(m) {
@@ -169,7 +132,7 @@ export function mountChat(root, st, tid) {
     const mine = m.sender_id === S.me.id;
     const el = h('div', { class: `msg ${mine ? 'mine' : 'theirs'}`, dataset: { id: String(m.message_id), sender: String(m.sender_id) } },
       !mine && st !== SESSION.PRIVATE ? h('span', { class: 'sender' }, userName(m.sender_id)) : null,
-      h('div', { class: `bubble${m.status !== 1 ? ' gone' : ''}${m.type === 2 && m.status === 1 ? ' media' : ''}${m.type === 3 ? ' voice-bubble' : ''}` }, bodyOf(m)),
+      h('div', { class: bubbleClass(m) }, bodyOf(m)),
       h('span', { class: 'meta' }, h('time', null, clock(m.created_at)),
         m.status === 1 ? actionsOf(m, mine) : null));
     cache.set(cacheKey, el);
@@ -187,7 +150,8 @@ export function mountChat(root, st, tid) {
       }
     };
     const menu = h('span', { class: 'msg-actions', hidden: true },
-      mine ? h('button', { type: 'button', class: 'link recall', onclick: act(recall) }, t('msg.recall')) : null,
+      mine && st !== SESSION.WORLD
+        ? h('button', { type: 'button', class: 'link recall', onclick: act(recall) }, t('msg.recall')) : null,
       h('button', { type: 'button', class: 'link delete', onclick: act(deleteForMe) }, t('msg.delete')));
     const more = h('button', { type: 'button', class: 'more', 'aria-label': t('msg.more'), title: t('msg.more'),
       'aria-expanded': 'false', onclick: () => {
@@ -200,11 +164,7 @@ export function mountChat(root, st, tid) {
   function pendingEl(p) {
     const failed = p.status === 'failed';
     return h('div', { class: `msg mine pending${failed ? ' failed' : ''}`, dataset: { actionId: p.action_id } },
-      p.kind === 'image'
-        ? h('div', { class: 'bubble media' }, picture(p.width, p.height, p.previewUrl))
-        : p.kind === 'voice'
-          ? h('div', { class: 'bubble voice-bubble' }, `🎤 ${t('msg.voice')} ${seconds(p.duration)}`)
-          : h('div', { class: 'bubble' }, linkify(p.text)),
+      pendingBody(p),
       h('span', { class: 'meta' },
         failed ? h('span', { class: 'error' }, `${t('chat.failed')}: ${errorText(p.error)} `) : t('chat.sending'),
         failed ? h('button', { type: 'button', class: 'link retry', onclick: () => retry(room, p.action_id) },
@@ -358,33 +318,109 @@ export function mountChat(root, st, tid) {
     } }, '↓');
   list.after(latest);
 
-  // A chosen photo is shown before it is sent.
-  let chosen = null;
+  function showAttachMenu(open) {
+    attachMenu.hidden = !open;
+    attach.setAttribute('aria-expanded', String(open));
+  }
+  function pick(input) {
+    showAttachMenu(false);
+    input.click();
+  }
+  const closeMenuOutside = (ev) => {
+    if (!attachMenu.hidden && !ev.composedPath().some((el) => el === attachMenu || el === attach)) showAttachMenu(false);
+  };
+  document.addEventListener('click', closeMenuOutside);
+
+  // What was chosen is shown (with its name and size) before it is sent.
+  let chosen = null; // {file, url} | {latitude, longitude}
+  let locating = 0; // which location request is current (a later one or Cancel drops older answers)
   function closePreview() {
-    if (chosen) URL.revokeObjectURL(chosen.url);
+    if (chosen && chosen.url) URL.revokeObjectURL(chosen.url);
     chosen = null;
+    locating += 1;
     preview.hidden = true;
     preview.replaceChildren();
-    fileInput.value = '';
+    for (const i of [fileInput, videoInput, anyInput]) i.value = '';
+  }
+  const cancelButton = () => h('button', { type: 'button', class: 'small-button', id: 'photo-cancel', onclick: closePreview },
+    t('chat.cancel'));
+  const sendButton = (id, label, go) => h('button', { type: 'button', class: 'primary small-button', id, onclick: () => {
+    const what = chosen;
+    if (!what || !room) return;
+    if (what.url) URL.revokeObjectURL(what.url); // the pending message makes its own
+    chosen = null;
+    closePreview();
+    stickToBottom = true;
+    go(what);
+  } }, label);
+  const nameAndSize = (file) => h('span', { class: 'preview-name' }, file.name,
+    h('span', { class: 'muted small' }, ` · ${bytes(file.size)}`));
+
+  function chosenFile(input) {
+    const file = input.files && input.files[0];
+    if (!file || !room) return null;
+    closePreview();
+    return file;
   }
   fileInput.addEventListener('change', () => {
-    const file = fileInput.files && fileInput.files[0];
-    if (!file || !room) return;
-    closePreview();
+    const file = chosenFile(fileInput);
+    if (!file) return;
     chosen = { file, url: URL.createObjectURL(file) };
     const img = h('img', { class: 'preview-img', alt: file.name });
     img.src = chosen.url;
-    preview.replaceChildren(img,
-      h('span', { class: 'preview-name' }, file.name),
-      h('button', { type: 'button', class: 'small-button', id: 'photo-cancel', onclick: closePreview }, t('chat.cancel')),
-      h('button', { type: 'button', class: 'primary small-button', id: 'photo-send', onclick: () => {
-        const { file: f } = chosen;
-        closePreview();
-        stickToBottom = true;
-        sendPhoto(room, f);
-      } }, t('chat.sendPhoto')));
+    preview.replaceChildren(img, h('span', { class: 'preview-name' }, file.name), cancelButton(),
+      sendButton('photo-send', t('chat.sendPhoto'), (w) => sendPhoto(room, w.file)));
     preview.hidden = false;
   });
+  videoInput.addEventListener('change', () => {
+    const file = chosenFile(videoInput);
+    if (!file) return;
+    const current = { file, url: URL.createObjectURL(file), duration: null };
+    chosen = current;
+    const video = h('video', { class: 'preview-img preview-video', muted: true, preload: 'metadata',
+      'aria-label': file.name });
+    // The length the sender's browser reads is sent with it (a recorded WebM says none).
+    video.addEventListener('loadedmetadata', () => {
+      if (Number.isFinite(video.duration) && video.duration > 0) current.duration = Math.round(video.duration * 10) / 10;
+    });
+    video.src = current.url;
+    preview.replaceChildren(video, nameAndSize(file), cancelButton(),
+      sendButton('video-send', t('chat.sendVideo'), (w) => sendVideo(room, w.file, w.duration)));
+    preview.hidden = false;
+  });
+  anyInput.addEventListener('change', () => {
+    const file = chosenFile(anyInput);
+    if (!file) return;
+    chosen = { file };
+    preview.replaceChildren(h('span', { class: 'preview-icon', 'aria-hidden': 'true' }, '📄'), nameAndSize(file),
+      cancelButton(), sendButton('file-send', t('chat.sendFile'), (w) => sendFile(room, w.file)));
+    preview.hidden = false;
+  });
+
+  // My location: the browser asks the person first; what it found is shown, and only
+  // "Send location" shares it.
+  function locate() {
+    showAttachMenu(false);
+    if (!room) return;
+    closePreview();
+    const ask = locating;
+    preview.replaceChildren(h('span', { class: 'preview-name', role: 'status' }, t('chat.locating')), cancelButton());
+    preview.hidden = false;
+    navigator.geolocation.getCurrentPosition((pos) => {
+      if (ask !== locating) return;
+      const { latitude, longitude, accuracy } = pos.coords;
+      chosen = { latitude, longitude };
+      preview.replaceChildren(
+        h('div', { class: 'preview-name preview-location' }, placeOf(latitude, longitude, ''),
+          accuracy ? h('span', { class: 'muted small' }, t('chat.accuracy', { m: Math.round(accuracy) })) : null),
+        cancelButton(),
+        sendButton('location-send', t('chat.sendLocation'), (w) => sendLocation(room, w.latitude, w.longitude)));
+    }, (err) => {
+      if (ask !== locating) return;
+      const why = err && err.code === 1 ? 'chat.locationRefused' : 'chat.locationUnavailable';
+      preview.replaceChildren(h('span', { class: 'preview-name error', role: 'status' }, t(why)), cancelButton());
+    }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
+  }
 
   // A voice note: a click starts recording; the bar shows the time, Cancel drops it, Send
   // stops and sends it with the length measured here (a recorded WebM carries none).
@@ -460,12 +496,16 @@ export function mountChat(root, st, tid) {
     if (room && input.value) typing(room);
   });
 
+  // In a group, "read by N" under my messages, live as members read.
+  const reads = st === SESSION.GROUP ? readMarks(list, () => room) : null;
   const offs = [
     on('room', (k) => { if (k === key) render(); }),
+    on('reads', (k) => { if (k === key && reads) reads.update(); }),
     on('typing', (k) => { if (k === key) renderHead(); }),
     on('friends', renderHead),
     on('users', renderHead),
     on('groups', renderLock),
+    on('world', () => { renderLock(); renderHead(); }),
     on('members', (id) => { if (id === tid) renderLock(); }),
   ];
   renderLock();
@@ -496,6 +536,8 @@ export function mountChat(root, st, tid) {
       stopRecording(false);
       if (panel) panel.destroy();
       closePreview();
+      document.removeEventListener('click', closeMenuOutside);
+      if (reads) reads.destroy();
       closeRoom();
     },
   };

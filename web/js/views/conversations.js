@@ -2,21 +2,24 @@
 // current by the state's 'rooms' events. Each row has a small menu to pin and mute.
 
 import { avatar, h } from '../dom.js';
-import { listTime, preview } from '../format.js';
+import { KIND, listTime, preview } from '../format.js';
 import { errorText, t } from '../i18n.js';
-import { S, SESSION, emit, on, roomName, setMuted, setPinned, sortedRooms } from '../state.js';
-import { groupAvatar } from './group.js';
+import { S, SESSION, emit, on, roomAvatar, roomName, setMuted, setPinned, sortedRooms } from '../state.js';
+
+/** The words for a send not confirmed yet: its text, or what kind of message it is. */
+const PENDING_KIND = { image: 2, voice: 3, video: 4, location: 5, file: 6 };
+function pendingText(p) {
+  return p.kind ? t(KIND[PENDING_KIND[p.kind]] || 'msg.unknown') : p.text;
+}
 
 /** What a row shows; a row is rebuilt only when this changes. */
 function look(r, selected) {
   const last = r.last_message;
   const pending = r.pending[r.pending.length - 1];
-  let text = pending ? (pending.kind === 'image' ? t('msg.image') : pending.text) : preview(last);
+  let text = pending ? pendingText(pending) : preview(last);
   if (!pending && last && last.sender_id === S.me.id && last.status === 1) text = t('msg.you') + text;
   const time = listTime(pending ? pending.created_at : r.last_active_at);
-  const group = r.session_type === SESSION.GROUP ? S.groups.get(r.target_id) : null;
-  return { name: roomName(r), text, time, unread: r.unread, muted: r.muted, pinned: r.pinned, selected,
-    picture: group ? group.avatar : '' };
+  return { name: roomName(r), avatar: roomAvatar(r), text, time, unread: r.unread, muted: r.muted, pinned: r.pinned, selected };
 }
 
 /** "⋯" on a row: pin or unpin, mute or unmute; a refusal is said in the menu. */
@@ -44,19 +47,18 @@ function rowMenu(r) {
   return menu;
 }
 
-function row(r, { name, text, time, selected }) {
+function row(r, { name, avatar: picture, text, time, selected }) {
   const flags = [r.pinned ? h('span', { class: 'flag-pinned', title: t('chats.pinned'), 'aria-label': t('chats.pinned') }, '📌') : null,
     r.muted ? h('span', { class: 'flag-muted', title: t('chats.muted'), 'aria-label': t('chats.muted') }, '🔕') : null]
     .filter(Boolean);
   return h('li', { class: r.pinned ? 'pinned' : undefined, dataset: { key: r.key } },
     h('a', {
-      href: `#/chat/${r.session_type}/${r.target_id}`,
+      href: r.session_type === SESSION.WORLD ? '#/world' : `#/chat/${r.session_type}/${r.target_id}`,
       class: `conv${selected ? ' selected' : ''}${r.unread ? ' has-unread' : ''}`,
       dataset: { key: r.key },
       'aria-current': selected ? 'true' : undefined,
     },
-    r.session_type === SESSION.GROUP && S.groups.has(r.target_id)
-      ? groupAvatar(S.groups.get(r.target_id)) : avatar(name, r.target_id),
+    avatar(name, r.target_id, null, picture),
     h('div', { class: 'conv-body' },
       h('div', { class: 'conv-top' },
         h('span', { class: 'conv-name' }, name),
@@ -98,7 +100,7 @@ export function mountConversations(root) {
   };
   root.replaceChildren(list);
   render();
-  const offs = [on('rooms', render), on('friends', render), on('users', render)];
+  const offs = [on('rooms', render), on('friends', render), on('users', render), on('groups', render)];
   const timer = setInterval(render, 60000); // "today" becomes "yesterday"
   return {
     select(key) {

@@ -11,8 +11,14 @@ import {
   setBlocked, setRemark, userName,
 } from '../state.js';
 
+/** The avatar the server gave for a user I know of (friend, or a card I looked up). */
+function avatarOf(id) {
+  const known = S.friends.get(id) || S.users.get(id);
+  return known ? known.avatar : '';
+}
+
 function person(id, name, ...extra) {
-  return h('div', { class: 'person' }, avatar(name, id),
+  return h('div', { class: 'person' }, avatar(name, id, null, avatarOf(id)),
     h('div', { class: 'person-body' },
       h('span', { class: 'person-name' }, name),
       h('span', { class: 'muted small' }, `ID ${id}`),
@@ -62,7 +68,7 @@ export function mountFriends(root) {
     const line = h('p', { class: 'small error', role: 'status', hidden: true });
     const boxes = list.map((f) => h('label', { class: 'pick' },
       h('input', { type: 'checkbox', value: String(f.user_id), class: 'pick-box' }),
-      avatar(userName(f.user_id), f.user_id, 'small'),
+      avatar(userName(f.user_id), f.user_id, 'small', f.avatar),
       h('span', null, userName(f.user_id))));
     const create = h('button', { type: 'submit', class: 'primary small-button', id: 'group-create' }, t('groups.create'));
     const form = h('form', { class: 'group-form' }, name,

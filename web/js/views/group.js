@@ -58,21 +58,9 @@ export function muteReason(gid) {
   return { text: '', next: 0 };
 }
 
-// An uploaded avatar is stored as the media path of its upload; anything else shows a letter.
-const MEDIA_PATH = /^\/api\/v1\/media\/([0-9a-f]{32})$/;
-
-/** A group's picture: its uploaded avatar once its URL is signed, else a letter badge. */
+/** A group's picture: its uploaded avatar once its URL is signed, over a letter badge. */
 export function groupAvatar(g, size) {
-  const badge = avatar(g ? g.name : '?', g ? g.group_id : 0, size);
-  const m = g && g.avatar && MEDIA_PATH.exec(g.avatar);
-  if (!m) return badge;
-  const img = h('img', { class: `avatar avatar-img${size ? ` avatar-${size}` : ''}`, alt: '' });
-  urlsOf(m[1]).then((urls) => {
-    if (!urls) return;
-    img.src = urls.url;
-    if (badge.isConnected) badge.replaceWith(img);
-  });
-  return badge;
+  return avatar(g ? g.name : '?', g ? g.group_id : 0, size, g && g.avatar);
 }
 
 const POLICIES = ['open', 'approval', 'invite_only'];

@@ -1,9 +1,11 @@
-// Settings: nickname and status, email, password, and my sessions (end one, or all the others).
+// Settings: my avatar (a picture chosen, previewed, uploaded), nickname and status, email,
+// password, and my sessions (end one, or all the others).
 
 import * as api from '../api.js';
-import { h } from '../dom.js';
+import { avatar, h } from '../dom.js';
 import { errorText, locale, t } from '../i18n.js';
-import { S, updateProfile } from '../state.js';
+import { uploadAvatar } from '../media.js';
+import { S, on, updateProfile } from '../state.js';
 import { emailSection } from './email.js';
 
 function section(title, ...body) {
@@ -19,7 +21,76 @@ function when(ms) {
   return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
 }
 
+/**
+ * My avatar: a picture is chosen and shown round, as it will look, before anything is sent;
+ * "Use this picture" uploads it (kind=avatar: the server crops it square) and makes it mine.
+ */
+function avatarSection() {
+  const current = h('span', { class: 'avatar-current', id: 'avatar-current' });
+  const input = h('input', { type: 'file', id: 'avatar-input', accept: 'image/*', hidden: true });
+  const line = h('p', { role: 'status' });
+  const choose = h('button', { type: 'button', class: 'small-button', id: 'avatar-choose', onclick: () => input.click() },
+    t('settings.avatarChoose'));
+  const remove = h('button', { type: 'button', class: 'small-button link', id: 'avatar-remove' }, t('settings.avatarRemove'));
+  const actions = h('div', { class: 'avatar-actions' }, choose, remove);
+  let chosen = null; // {file, url}
+
+  function drawCurrent() {
+    if (chosen) return;
+    current.replaceChildren(avatar(S.me.nickname, S.me.id, 'large', S.me.avatar));
+    remove.hidden = !S.me.avatar;
+  }
+  function drop() {
+    if (chosen) URL.revokeObjectURL(chosen.url);
+    chosen = null;
+    input.value = '';
+    actions.replaceChildren(choose, remove);
+    drawCurrent();
+  }
+  input.addEventListener('change', () => {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    drop();
+    chosen = { file, url: URL.createObjectURL(file) };
+    const img = h('img', { class: 'avatar-preview', id: 'avatar-preview', alt: t('settings.avatarPreview') });
+    img.src = chosen.url;
+    current.replaceChildren(img);
+    line.textContent = '';
+    const save = h('button', { type: 'button', class: 'primary small-button', id: 'avatar-save', onclick: async () => {
+      save.disabled = true;
+      status(line, true, t('settings.avatarUploading'));
+      try {
+        const uploaded = await uploadAvatar(chosen.file);
+        await updateProfile({ avatar: uploaded.id });
+        drop();
+        status(line, true, t('settings.avatarSaved'));
+      } catch (e) {
+        save.disabled = false;
+        status(line, false, errorText(e));
+      }
+    } }, t('settings.avatarSave'));
+    actions.replaceChildren(save, h('button', { type: 'button', class: 'small-button', id: 'avatar-cancel', onclick: () => {
+      drop();
+      line.textContent = '';
+    } }, t('chat.cancel')));
+  });
+  remove.addEventListener('click', async () => {
+    try {
+      await updateProfile({ avatar: '' });
+      status(line, true, t('settings.avatarRemoved'));
+    } catch (e) {
+      status(line, false, errorText(e));
+    }
+  });
+  drawCurrent();
+  const off = on('me', drawCurrent);
+  const el = h('div', { class: 'avatar-setting' }, current,
+    h('div', { class: 'avatar-side' }, h('span', { class: 'muted small' }, t('settings.avatarHint')), actions, input, line));
+  return { el, destroy() { off(); drop(); } };
+}
+
 export function mountSettings(root) {
+  const avatarPart = avatarSection();
   // Profile.
   const nickname = h('input', { id: 'settings-nickname', maxlength: 32, value: S.me.nickname, required: true });
   const presence = h('select', { id: 'settings-status' },
@@ -101,9 +172,9 @@ export function mountSettings(root) {
       h('a', { href: '#/chats', class: 'back', 'aria-label': t('chat.back') }, '‹'),
       h('h2', { class: 'chat-title' }, t('settings.title'))),
     h('div', { class: 'settings-body' },
-      section(t('settings.profile'), profileForm),
+      section(t('settings.profile'), avatarPart.el, profileForm),
       emailSection(section),
       section(t('settings.password'), pwForm),
       section(t('settings.sessions'), sessions, endOthers, sessionsLine))));
-  return { destroy() {} };
+  return { destroy() { avatarPart.destroy(); } };
 }

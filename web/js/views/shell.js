@@ -4,12 +4,13 @@
 import { avatar, h } from '../dom.js';
 import { LANGUAGES, getLang, setLang, t } from '../i18n.js';
 import * as notify from '../notify.js';
-import { S, on, signOut } from '../state.js';
+import { S, SESSION, on, signOut, worldId } from '../state.js';
 import { mountChat } from './chat.js';
 import { mountConversations } from './conversations.js';
 import { mountFriends } from './friends.js';
 import { mountJoin } from './join.js';
 import { mountSettings } from './settings.js';
+import { mountWorld } from './world.js';
 
 function notifyRow() {
   const row = h('div', { class: 'menu-row' });
@@ -58,15 +59,32 @@ export function mountShell(root) {
   offs.push(() => document.removeEventListener('click', closeMenu));
 
   const meName = h('strong', { class: 'me-name' }, S.me.nickname);
-  offs.push(on('me', () => { meName.textContent = S.me.nickname; }));
+  const meAvatar = h('span', { class: 'me-avatar' }, avatar(S.me.nickname, S.me.id, null, S.me.avatar));
+  offs.push(on('me', () => {
+    meName.textContent = S.me.nickname;
+    meAvatar.replaceChildren(avatar(S.me.nickname, S.me.id, null, S.me.avatar));
+  }));
 
   const chatsBadge = h('span', { class: 'badge', hidden: true });
   const friendsBadge = h('span', { class: 'badge', hidden: true });
   const chatsTab = h('a', { href: '#/chats', class: 'tab', id: 'tab-chats' }, t('tabs.chats'), chatsBadge);
   const friendsTab = h('a', { href: '#/friends', class: 'tab', id: 'tab-friends' }, t('tabs.friends'), friendsBadge);
+  // The world channel is a place of its own (with its switch), not one of my conversations.
+  const worldBadge = h('span', { class: 'badge', hidden: true });
+  const worldTab = h('a', { href: '#/world', class: 'tab', id: 'tab-world' }, t('tabs.world'), worldBadge);
+  const showWorldTab = () => { worldTab.hidden = !!S.world.info && !S.world.info.enabled; };
+  showWorldTab();
+  offs.push(on('world', showWorldTab));
   const badges = () => {
     let unread = 0;
-    for (const r of S.rooms.values()) if (!r.muted) unread += r.unread;
+    let world = 0;
+    for (const r of S.rooms.values()) {
+      if (r.session_type === SESSION.WORLD) world += S.world.on ? r.unread : 0;
+      else if (!r.muted) unread += r.unread;
+    }
+    // The world's count is shown on its tab only (everyone's chatter is not my unread).
+    worldBadge.textContent = world > 99 ? '99+' : String(world);
+    worldBadge.hidden = world === 0;
     chatsBadge.textContent = unread > 99 ? '99+' : String(unread);
     chatsBadge.hidden = unread === 0;
     const waiting = S.invites.received.filter((i) => i.status === 0).length + S.groupInvites.length;
@@ -75,15 +93,15 @@ export function mountShell(root) {
     document.title = unread ? `(${unread}) ${t('app.name')}` : t('app.name');
   };
   badges();
-  offs.push(on('rooms', badges), on('invites', badges));
+  offs.push(on('rooms', badges), on('invites', badges), on('world', badges));
 
   const sideBody = h('div', { class: 'side-body' });
   const side = h('aside', { class: 'side' },
     h('header', { class: 'side-head' },
-      avatar(S.me.nickname, S.me.id),
+      meAvatar,
       h('div', { class: 'me' }, meName, conn),
       menu),
-    h('nav', { class: 'tabs', role: 'tablist' }, chatsTab, friendsTab),
+    h('nav', { class: 'tabs', role: 'tablist' }, chatsTab, friendsTab, worldTab),
     sideBody);
   const main = h('main', { class: 'main' });
   const shell = h('div', { class: 'shell' }, side, main);
@@ -106,9 +124,10 @@ export function mountShell(root) {
     },
     /**
      * Show a tab in the side pane and, when given, a conversation [session_type, target_id],
-     * the settings, or a group to join ({token} of an invite link, or {groupId}).
+     * the settings, the world channel, or a group to join ({token} of an invite link, or
+     * {groupId}).
      */
-    show({ tab: nextTab, chat: target, settings, join }) {
+    show({ tab: nextTab, chat: target, settings, world, join }) {
       if (nextTab !== tab) {
         if (list) list.destroy();
         tab = nextTab;
@@ -116,13 +135,16 @@ export function mountShell(root) {
         friendsTab.setAttribute('aria-selected', String(tab === 'friends'));
         list = tab === 'friends' ? mountFriends(sideBody) : mountConversations(sideBody);
       }
-      const key = settings ? 'settings' : join ? `join:${join.token || join.groupId}` : target ? target.join(':') : null;
+      const key = settings ? 'settings' : world ? `${SESSION.WORLD}:${worldId() || 0}`
+        : join ? `join:${join.token || join.groupId}` : target ? target.join(':') : null;
+      worldTab.setAttribute('aria-selected', String(!!world));
       if (key !== chatKey) {
         if (chat) chat.destroy();
         chat = null;
         chatKey = key;
         if (settings) chat = mountSettings(main);
         else if (join) chat = mountJoin(main, join);
+        else if (world) chat = mountWorld(main);
         else if (target) chat = mountChat(main, target[0], target[1]);
         else main.replaceChildren(placeholder());
       }
