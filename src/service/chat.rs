@@ -911,7 +911,7 @@ pub async fn clear_private_history(state: &Core, user: UserId, peer: UserId) -> 
             session_type,
             target_id: peer.get(),
         };
-        let read = state.db.conversation_mark_read(key, last, now).await?;
+        let read = state.db.conversation_mark_read(key, last, now).await?.after;
         // My other devices drop the badge; the peer hears nothing of it.
         state.publisher.publish(Event::ReadPosition {
             user_id: user,
