@@ -65,19 +65,9 @@ impl SmtpSink {
     /// unless `JIM_TEST_REQUIRE_SCALEOUT=1` (CI): then it panics.
     pub async fn start(security: Security) -> Option<SmtpSink> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
-            .args(["-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-            .arg("-keyout")
-            .arg(dir.path().join("key.pem"))
-            .arg("-out")
-            .arg(dir.path().join("cert.pem"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let made = make_certificates(dir.path());
         let ready = match (made, sink_python()) {
-            (Ok(s), Ok(_)) if s.success() => Ok(()),
+            (Ok(()), Ok(_)) => Ok(()),
             (made, python) => Err(format!("openssl: {made:?}, aiosmtpd: {python:?}")),
         };
         if let Err(why) = ready {
@@ -97,9 +87,9 @@ impl SmtpSink {
         self.dir.path().join("mail")
     }
 
-    /// The CA file jim must trust for this server (its self-signed certificate).
+    /// The CA file jim must trust for this server (the test CA that signed its certificate).
     pub fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
+        self.dir.path().join("ca.pem")
     }
 
     /// `[mail]` settings that reach this server.
@@ -205,6 +195,72 @@ impl SmtpSink {
         assert!(arrived, "{to} received {} mail(s), not {n}: {mails:?}", mails.len());
         mails
     }
+}
+
+/// A throw-away CA (`ca.pem`) and a server certificate it signed for 127.0.0.1 and
+/// localhost (`cert.pem`, `key.pem`) in `dir`. (A self-signed CA certificate used by the
+/// server itself would be refused by rustls: a CA is not an end entity.)
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    let openssl = |args: &[&str]| -> Result<(), String> {
+        let status = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if status.success() { Ok(()) } else { Err(format!("openssl {args:?}: {status}")) }
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| e.to_string())?;
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=jim-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ])?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-out",
+        "cert.pem",
+        "-extfile",
+        "server.ext",
+    ])
 }
 
 impl Drop for SmtpSink {
