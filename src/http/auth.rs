@@ -10,7 +10,7 @@ use super::extract::{AuthUser, client_info};
 use super::schema;
 use crate::error::AppError;
 use crate::service::auth::{
-    self, LoginInput, LoginOutput, RegisterInput, SessionView, UserSummary,
+    self, AuthOptions, LoginInput, LoginOutput, RegisterInput, SessionView, UserSummary,
 };
 use crate::service::captcha::{self, CaptchaChallenge};
 use crate::service::email;
@@ -19,6 +19,7 @@ use crate::state::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/auth/captcha", web::get().to(captcha_issue))
         .route("/api/v1/auth/captcha", web::post().to(captcha_issue_post))
+        .route("/api/v1/auth/options", web::get().to(options))
         .route("/api/v1/auth/register", web::post().to(register))
         .route("/api/v1/auth/login", web::post().to(login))
         .route("/api/v1/auth/password/forgot", web::post().to(password_forgot))
@@ -62,6 +63,15 @@ pub async fn captcha_issue_post(
     query: web::Query<CaptchaQuery>,
 ) -> Result<HttpResponse, AppError> {
     captcha_issue(state, req, query).await
+}
+
+/// Which sign-in and registration forms this server offers: whether it sends mail (then
+/// "forgot password" and binding an address work), whether registration needs a verified
+/// address, whether it asks for a captcha.
+#[utoipa::path(get, path = "/api/v1/auth/options", tag = "auth",
+    responses((status = 200, body = inline(Envelope<AuthOptions>))))]
+pub async fn options(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    Ok(envelope::ok(auth::options(&state)))
 }
 
 /// Create an account. With `auth.require_email`, `email` is required: a code is mailed to

@@ -29,6 +29,7 @@ use crate::service;
         health::readyz,
         auth::captcha_issue,
         auth::captcha_issue_post,
+        auth::options,
         auth::register,
         auth::login,
         auth::password_forgot,

@@ -114,6 +114,27 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// What a client needs to know before anyone signs in: which forms to offer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuthOptions {
+    /// Whether this server sends mail: binding an address and "forgot password" work.
+    pub mail: bool,
+    /// Whether registration takes an email address that must be verified before login.
+    pub require_email: bool,
+    /// Whether registration asks for a captcha.
+    pub captcha_on_register: bool,
+}
+
+/// The sign-in and registration options of this server.
+pub fn options(state: &Core) -> AuthOptions {
+    let config = &state.config;
+    AuthOptions {
+        mail: config.mail.enabled(),
+        require_email: config.auth.require_email,
+        captcha_on_register: config.auth.captcha_on_register,
+    }
+}
+
 /// Check the registration switch and window.
 fn registration_open(state: &Core) -> Result<()> {
     let auth = &state.config.auth;

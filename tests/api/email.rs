@@ -19,6 +19,7 @@ crate::both_profiles!(
     requests_are_throttled,
     verified_registration,
     outage_then_recovery_delivers_the_reset_mail_once,
+    a_restart_loses_no_queued_mail,
 );
 
 /// POST with a bearer token (or none) and an `Accept-Language`.
@@ -411,6 +412,11 @@ async fn verified_registration(profile: Profile) {
         return;
     };
     let app = &env.app;
+    let r = app.get("/api/v1/auth/options").await;
+    assert_eq!(
+        r.1["data"],
+        json!({"mail": true, "require_email": true, "captcha_on_register": false})
+    );
     let register = |name: &str, email: Option<&str>| {
         let mut body =
             json!({"username": name, "password": "passw0rd-ok", "confirm_password": "passw0rd-ok"});
@@ -508,6 +514,41 @@ async fn outage_then_recovery_delivers_the_reset_mail_once(profile: Profile) {
     assert_eq!(r.0, 200, "{}", r.1);
 }
 
+/// Mail queued while the SMTP server is down survives a restart of jim: the next server
+/// on the same database sends it, once.
+async fn a_restart_loses_no_queued_mail(profile: Profile) {
+    let Some(mut sink) = SmtpSink::start(Security::StartTls).await else { return };
+    let Some(env) = start_with(profile, &sink, |_| {}).await else { return };
+    let (_, rae) = env.app.user("rae").await;
+    bind(&env.app, &sink, &rae, "rae@example.test").await;
+    sink.stop();
+    let r = env.app.post("/api/v1/auth/password/forgot", &json!({"login": "rae"})).await;
+    assert_eq!(r.0, 200);
+    let Env { app, dir, scale } = env;
+    let tried = eventually(Duration::from_secs(10), || async {
+        app.log.text().contains("mail not sent, will retry")
+    })
+    .await;
+    assert!(tried);
+    app.stop().await;
+
+    sink.restart().await;
+    let mut config = test_config(dir.path(), scale.as_ref());
+    sink.configure(&mut config.mail);
+    let again = spawn_app(config).await;
+    sink.wait_for("rae@example.test", 2).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let resets = sink
+        .mails_to("rae@example.test")
+        .into_iter()
+        .filter(|m| m["subject"].as_str().unwrap().contains("password reset"))
+        .count();
+    assert_eq!(resets, 1);
+    let tally = again.state.db.mail_tally().await.unwrap();
+    assert_eq!((tally.pending, tally.sent), (0, 2));
+    again.stop().await;
+}
+
 /// Two instances share the database (MariaDB + Redis) and the outbox: mails queued on both
 /// are each sent exactly once, by one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,6 +610,11 @@ async fn without_smtp_the_email_routes_answer_503() {
     let Some(env) = start(Profile::Embedded, |_| {}).await else { return };
     let app = &env.app;
     assert!(app.log.text().contains("mail off"), "{}", app.log.text());
+    let r = app.get("/api/v1/auth/options").await;
+    assert_eq!(
+        r.1["data"],
+        json!({"mail": false, "require_email": false, "captcha_on_register": false})
+    );
     let (_, ned) = app.user("ned").await;
     for (token, path, body) in [
         (Some(&ned), "/api/v1/profile/email", json!({"email": "ned@example.test"})),
