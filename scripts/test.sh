@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite, the scale-out profile included: MariaDB and Redis are started
 # when they are down (scripts/start-services.sh), Garage (S3) is installed when absent
-# (scripts/install-garage.sh), and the scale-out tests FAIL instead of skipping when those
+# (scripts/install-garage.sh), so is the SMTP server of the email tests
+# (scripts/install-smtp-sink.sh), and the scale-out tests FAIL instead of skipping when those
 # services cannot be reached (JIM_TEST_REQUIRE_SCALEOUT=1).
 #
 # Extra arguments go to `cargo test`, e.g. `scripts/test.sh bus::` to run only the bus tests.
@@ -41,6 +42,13 @@ trap drop_test_databases EXIT
 if [ -z "${GARAGE_BIN:-}" ]; then
     GARAGE_BIN="$(bash scripts/install-garage.sh)"
     export GARAGE_BIN
+fi
+
+# The email tests talk to a real SMTP server (aiosmtpd from PyPI), installed once into a
+# cache outside the checkout.
+if [ -z "${SMTP_SINK_PYTHON:-}" ]; then
+    SMTP_SINK_PYTHON="$(bash scripts/install-smtp-sink.sh)"
+    export SMTP_SINK_PYTHON
 fi
 
 # The API against its own OpenAPI document: a short schemathesis run on a fresh server (the

@@ -144,8 +144,27 @@ impl Application {
             auth_cache,
             blobs,
         };
+        let mailer = crate::mail::Mailer::from_config(&config.mail).context("mail")?;
         let core = Core::new(config.clone(), log.clone(), deps, instance_id);
         let state = web::Data::new(AppState::new(core, hub));
+        match mailer {
+            Some(mailer) => {
+                info!(log, "mail on"; "smtp" => &mailer.describe, "from" => mailer.from().to_string());
+                background.push(tokio::spawn(crate::mail::run_sender(
+                    state.db.clone(),
+                    Arc::new(mailer),
+                    config.mail.clone(),
+                    state.instance_id.clone(),
+                    state.mail_wake.clone(),
+                    log.new(slog::o!("component" => "mail")),
+                )));
+            }
+            None => warn!(
+                log,
+                "mail off: no mail.smtp_url, so binding an email address and resetting a \
+                 forgotten password answer 503 MAIL_NOT_CONFIGURED"
+            ),
+        }
         if config.media.gc_interval_secs > 0 {
             background.push(tokio::spawn(media_gc_loop(
                 state.clone(),

@@ -36,6 +36,73 @@ pub struct Config {
     pub ws: WsConfig,
     pub media: MediaConfig,
     pub web: WebConfig,
+    pub mail: MailConfig,
+}
+
+/// Outbound mail: address codes, password resets and notices, sent over SMTP from a durable
+/// outbox by a background sender on every instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MailConfig {
+    /// The SMTP server. `smtps://user:password@host:465` (implicit TLS),
+    /// `smtp://user:password@host:587` (STARTTLS, required), or `smtp://host:25?tls=none`
+    /// (no TLS: only for a relay on the same machine or network). Empty: mail is off and the
+    /// email routes answer 503 `MAIL_NOT_CONFIGURED`.
+    pub smtp_url: String,
+    /// The sender, e.g. `JIM <no-reply@example.com>`.
+    pub from: String,
+    /// A PEM file of extra certificate authorities to trust for the SMTP server (a private
+    /// CA or a self-signed relay), besides the built-in Mozilla roots. Empty: none.
+    pub smtp_ca_file: String,
+    /// Seconds one SMTP conversation may take.
+    pub smtp_timeout_secs: u64,
+    /// Seconds a mailed code stays valid.
+    pub code_ttl_secs: u64,
+    /// Wrong answers a code survives; the next answer is refused (429) and the code ends.
+    pub code_max_tries: u32,
+    /// Codes one account may have mailed per hour (binding and resets alike).
+    pub codes_per_account_per_hour: u32,
+    /// Codes one address may receive per hour.
+    pub codes_per_address_per_hour: u32,
+    /// Code requests and reset attempts one client IP may make per hour.
+    pub requests_per_ip_per_hour: u32,
+    /// Milliseconds between two looks at the outbox (mail queued on this instance is sent
+    /// at once; this is how mail queued elsewhere or due for a retry is found).
+    pub poll_interval_ms: u64,
+    /// Milliseconds before the first retry of a mail the SMTP server did not take; each
+    /// further retry waits twice as long, up to `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// Attempts after which a mail is given up (and logged). A mail the server refuses for
+    /// good (a 5xx answer) is given up at once.
+    pub max_attempts: u32,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: String::new(),
+            from: String::new(),
+            smtp_ca_file: String::new(),
+            smtp_timeout_secs: 30,
+            code_ttl_secs: 900,
+            code_max_tries: 5,
+            codes_per_account_per_hour: 5,
+            codes_per_address_per_hour: 5,
+            requests_per_ip_per_hour: 30,
+            poll_interval_ms: 2000,
+            retry_initial_ms: 5000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 20,
+        }
+    }
+}
+
+impl MailConfig {
+    /// Whether mail is configured (the email routes work).
+    pub fn enabled(&self) -> bool {
+        !self.smtp_url.trim().is_empty()
+    }
 }
 
 /// The browser client served at `/`.
@@ -322,6 +389,9 @@ pub struct AuthConfig {
     pub login_ip_max_failures: u32,
     /// Seconds a login session (token) stays valid.
     pub session_ttl_secs: u64,
+    /// Registration takes an email address, and the new account can log in once the address
+    /// is verified with the code mailed to it (needs `[mail]`).
+    pub require_email: bool,
 }
 
 /// `auth.registration`: whether the API accepts new accounts (`jim user add` always does).
@@ -491,6 +561,7 @@ impl Default for Config {
             ws: WsConfig::default(),
             media: MediaConfig::default(),
             web: WebConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -513,6 +584,7 @@ impl Default for AuthConfig {
             login_lock_secs: 300,
             login_ip_max_failures: 20,
             session_ttl_secs: 7 * 24 * 3600,
+            require_email: false,
         }
     }
 }
@@ -790,6 +862,46 @@ impl LoadedConfig {
         if c.chat.publish_queue == 0 {
             bad("chat.publish_queue", "must be at least 1".into());
         }
+        let mail = &c.mail;
+        let smtp = mail.smtp_url.trim();
+        if !smtp.is_empty() {
+            match url::Url::parse(smtp) {
+                Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some() => {
+                    let tls = u.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.to_string());
+                    if !matches!(tls.as_deref(), None | Some("none") | Some("required")) {
+                        bad("mail.smtp_url", "tls= must be none or required".into());
+                    }
+                }
+                _ => bad(
+                    "mail.smtp_url",
+                    "must be smtps://[user:password@]host[:port] or smtp://…[?tls=none]".into(),
+                ),
+            }
+            if mail.from.trim().parse::<lettre::message::Mailbox>().is_err() {
+                bad("mail.from", "must be an address like \"JIM <no-reply@example.com>\"".into());
+            }
+        }
+        if a.require_email && smtp.is_empty() {
+            bad("auth.require_email", "needs mail.smtp_url (codes are mailed)".into());
+        }
+        if mail.code_ttl_secs < 60 {
+            bad("mail.code_ttl_secs", "must be at least 60".into());
+        }
+        if mail.code_max_tries == 0 {
+            bad("mail.code_max_tries", "must be at least 1".into());
+        }
+        if mail.smtp_timeout_secs == 0 {
+            bad("mail.smtp_timeout_secs", "must be at least 1".into());
+        }
+        if mail.poll_interval_ms < 10 || mail.retry_initial_ms < 10 {
+            bad("mail.poll_interval_ms", "intervals must be at least 10 ms".into());
+        }
+        if mail.retry_max_ms < mail.retry_initial_ms {
+            bad("mail.retry_max_ms", "must be at least mail.retry_initial_ms".into());
+        }
+        if mail.max_attempts == 0 {
+            bad("mail.max_attempts", "must be at least 1".into());
+        }
         if c.server_name.is_empty()
             || !c.server_name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
         {
@@ -1007,6 +1119,7 @@ pub fn render_redacted(config: &Config) -> String {
     shown.database.url = redact_url(&shown.database.url);
     shown.redis.url = redact_url(&shown.redis.url);
     shown.messages.url = redact_url(&shown.messages.url);
+    shown.mail.smtp_url = redact_url(&shown.mail.smtp_url);
     if !shown.media.s3_secret_access_key.is_empty() {
         shown.media.s3_secret_access_key = "<redacted>".into();
     }

@@ -170,6 +170,16 @@ error_codes! {
     MediaKindMismatch => "MEDIA_KIND_MISMATCH", BAD_REQUEST, "this upload's kind does not fit here";
     MediaRangeInvalid => "MEDIA_RANGE_INVALID", RANGE_NOT_SATISFIABLE, "the requested range is outside the file";
     MediaSignatureInvalid => "MEDIA_SIGNATURE_INVALID", NOT_FOUND, "no such upload";
+    MailNotConfigured => "MAIL_NOT_CONFIGURED", SERVICE_UNAVAILABLE, "this server sends no mail (no mail.smtp_url)";
+    InvalidEmail => "INVALID_EMAIL", BAD_REQUEST, "not a valid email address (at most 254 characters, one @, no spaces or control characters)";
+    EmailRequired => "EMAIL_REQUIRED", BAD_REQUEST, "registration needs an email address";
+    EmailTaken => "EMAIL_TAKEN", CONFLICT, "this address belongs to another account";
+    EmailUnchanged => "EMAIL_UNCHANGED", CONFLICT, "this address is already yours";
+    EmailNotSet => "EMAIL_NOT_SET", NOT_FOUND, "your account has no email address";
+    EmailNotVerified => "EMAIL_NOT_VERIFIED", FORBIDDEN, "verify your email address with the code mailed to it first";
+    EmailCodeInvalid => "EMAIL_CODE_INVALID", BAD_REQUEST, "the code is wrong, used, or replaced by a newer one";
+    EmailCodeExpired => "EMAIL_CODE_EXPIRED", BAD_REQUEST, "the code has expired: ask for a new one";
+    EmailCodeTooManyTries => "EMAIL_CODE_TOO_MANY_TRIES", TOO_MANY_REQUESTS, "too many wrong codes: ask for a new one";
 }
 
 /// The crate-wide error.

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod mail;
 pub mod media;
 pub mod secret;
 pub mod service;

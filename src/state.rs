@@ -50,6 +50,8 @@ pub struct Core {
     pub blobs: BlobStore,
     /// The low-priority threads that decode photos (`media.image_workers` of them).
     pub pictures: PictureWorkers,
+    /// Wakes this instance's mail sender when a mail is queued (see [`crate::mail`]).
+    pub mail_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The connected backends a [`Core`] is built from.
@@ -88,6 +90,7 @@ impl Core {
             instance_id,
             blobs,
             pictures,
+            mail_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod config_cmd;
 mod group;
+mod mail;
 mod media;
 mod migrate;
 mod serve;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Uploads: clean up what nothing refers to (`gc [--dry-run]`), or count them (`stats`).
     #[command(subcommand)]
     Media(media::MediaCommand),
+    /// Outbound mail: send a test mail (`test ADDRESS`), or count the outbox (`status`).
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 /// Run a parsed command line; the exit code follows the convention 0 ok, 1 error, 2 usage.
@@ -85,6 +89,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::World(cmd) => with_config(&sources, |loaded| world::run(cmd, loaded)).await,
         Command::Group(cmd) => with_config(&sources, |loaded| group::run(cmd, loaded)).await,
         Command::Media(cmd) => with_config(&sources, |loaded| media::run(cmd, loaded)).await,
+        Command::Mail(cmd) => with_config(&sources, |loaded| mail::run(cmd, loaded)).await,
     };
     match result {
         Ok(code) => code,

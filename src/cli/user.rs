@@ -39,6 +39,12 @@ pub enum UserCommand {
     Delete(Target),
     /// Set a new password (from stdin or prompted); every session of the user ends.
     ResetPassword(Target),
+    /// Bind an email address to a user as verified (no code is mailed); "" removes it.
+    SetEmail {
+        /// User id or username.
+        user: String,
+        address: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +61,7 @@ fn describe(u: &UserRow) -> serde_json::Value {
         "id": u.id, "username": u.username, "nickname": u.nickname, "avatar": u.avatar,
         "birth_date": u.birth_date, "online_status": u.online_status,
         "status": user::status_name(u.status), "created_at": u.created_at,
+        "email": u.email, "email_verified": u.email_verified,
     })
 }
 
@@ -131,6 +138,15 @@ pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitC
             let password = read_password(true)?;
             user::reset_password(&state, u.id, &password, Actor::Cli).await?;
             println!("password of user {} ({}) reset; their sessions ended", u.id, u.username);
+        }
+        UserCommand::SetEmail { user: who, address } => {
+            let u = user::find(&state, &who).await?;
+            match crate::service::email::admin_set(&state, u.id, &address).await? {
+                Some(email) => {
+                    println!("user {} ({}) now has the verified address {email}", u.id, u.username)
+                }
+                None => println!("user {} ({}) has no email address now", u.id, u.username),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

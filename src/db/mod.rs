@@ -40,6 +40,7 @@ pub mod conversation;
 pub mod friend;
 pub mod group;
 mod ids;
+pub mod mail;
 pub mod media;
 pub mod meta;
 pub mod migrate;

@@ -13,6 +13,9 @@ diesel::table! {
         status -> SmallInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        email -> Nullable<Text>,
+        email_norm -> Nullable<Text>,
+        email_verified -> Bool,
     }
 }
 
@@ -259,6 +262,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    email_codes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        purpose -> SmallInt,
+        email -> Text,
+        code_hash -> Text,
+        tries -> Integer,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        kind -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        state -> SmallInt,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+        claim_until -> Nullable<BigInt>,
+        last_error -> Text,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(group_member -> groups (group_id));
 diesel::joinable!(group_member -> users (user_id));
@@ -284,4 +320,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     media,
     media_refs,
     media_usage,
+    email_codes,
+    mail_outbox,
 );

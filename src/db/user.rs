@@ -23,6 +23,11 @@ pub struct UserRow {
     pub status: i16,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The verified address, or (registration with `auth.require_email`) the one waiting to be.
+    pub email: Option<String>,
+    /// The lower-cased address while it is verified (unique), else `None`.
+    pub email_norm: Option<String>,
+    pub email_verified: bool,
 }
 
 /// Profile fields to change; `None` leaves a field as it is.
@@ -59,6 +64,34 @@ impl Db {
             .filter(users::id.gt(after_id))
             .order(users::id.asc())
             .limit(limit))
+    }
+
+    /// The account whose verified address is `email_norm` (lower-cased).
+    pub async fn user_find_by_email(&self, email_norm: String) -> DbResult<Option<UserRow>> {
+        query!(self, optional UserRow, users::table.filter(users::email_norm.eq(&email_norm)))
+    }
+
+    /// Set an account's address: verified (`email_norm` set, unique: a taken address is a
+    /// unique violation), waiting for its code, or none.
+    pub async fn user_set_email(
+        &self,
+        id: UserId,
+        email: Option<String>,
+        verified: bool,
+        now: i64,
+    ) -> DbResult<bool> {
+        let norm = email.as_ref().filter(|_| verified).map(|e| e.to_lowercase());
+        let _turn = self.sqlite_write_turn().await;
+        query!(self, |c| diesel::update(users::table.find(id))
+            .set((
+                users::email.eq(&email),
+                users::email_norm.eq(&norm),
+                users::email_verified.eq(verified && email.is_some()),
+                users::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await)
+        .map(|n| n > 0)
     }
 
     pub async fn user_update_profile(&self, id: UserId, changes: ProfileChanges) -> DbResult<bool> {

@@ -68,5 +68,11 @@ pub fn client_info(req: &HttpRequest) -> ClientInfo {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    ClientInfo { ip, user_agent }
+    let lang = req
+        .headers()
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok())
+        .map(crate::service::mail::Lang::from_accept_language)
+        .unwrap_or_default();
+    ClientInfo { ip, user_agent, lang }
 }

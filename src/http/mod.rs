@@ -115,6 +115,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     .service(openapi::docs_js)
     .configure(auth::routes)
     .configure(profile::routes)
+    .configure(profile::email_routes)
     .configure(friend::routes)
     .configure(chat::routes)
     .route("/api/v1/ws", web::get().to(crate::ws::session::connect))

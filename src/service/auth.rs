@@ -16,7 +16,7 @@ use crate::db::session::SessionRow;
 use crate::db::user::UserRow;
 use crate::domain::{OnlineStatus, UserId, UserStatus};
 use crate::error::{AppError, ErrorCode, Result};
-use crate::service::{captcha, validate};
+use crate::service::{captcha, email, validate};
 use crate::state::Core;
 
 /// Who is calling, as far as the transport knows.
@@ -24,6 +24,8 @@ use crate::state::Core;
 pub struct ClientInfo {
     pub ip: Option<IpAddr>,
     pub user_agent: String,
+    /// The language mail sent for this request is written in (from `Accept-Language`).
+    pub lang: crate::service::mail::Lang,
 }
 
 /// The authenticated caller of a request.
@@ -68,12 +70,16 @@ pub struct RegisterInput {
     /// Answer to the captcha (when `auth.captcha_on_register`).
     pub captcha: Option<String>,
     pub captcha_id: Option<String>,
+    /// Required when the server has `auth.require_email` (ignored otherwise): a code is
+    /// mailed to it, and the account can log in once `/api/v1/auth/email/verify` took it.
+    pub email: Option<String>,
 }
 
 // Login input: also the body of `/api/v1/auth/login`, documented as `LoginRequest`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[schema(as = LoginRequest)]
 pub struct LoginInput {
+    /// The username, or the account's verified email address.
     #[schema(pattern = r"\S")]
     pub username: String,
     #[schema(min_length = 1)]
@@ -108,6 +114,27 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// What a client needs to know before anyone signs in: which forms to offer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuthOptions {
+    /// Whether this server sends mail: binding an address and "forgot password" work.
+    pub mail: bool,
+    /// Whether registration takes an email address that must be verified before login.
+    pub require_email: bool,
+    /// Whether registration asks for a captcha.
+    pub captcha_on_register: bool,
+}
+
+/// The sign-in and registration options of this server.
+pub fn options(state: &Core) -> AuthOptions {
+    let config = &state.config;
+    AuthOptions {
+        mail: config.mail.enabled(),
+        require_email: config.auth.require_email,
+        captcha_on_register: config.auth.captcha_on_register,
+    }
+}
+
 /// Check the registration switch and window.
 fn registration_open(state: &Core) -> Result<()> {
     let auth = &state.config.auth;
@@ -137,7 +164,14 @@ fn registration_open(state: &Core) -> Result<()> {
 
 /// Create an account through the public API: cheap checks first, then the captcha (consumed
 /// whatever happens next), then the insert, where a lost race is `ACCOUNT_EXISTS`.
-pub async fn register(state: &Core, input: RegisterInput) -> Result<UserSummary> {
+///
+/// With `auth.require_email`, the address is checked before the account is made, and the
+/// code that verifies it is mailed after.
+pub async fn register(
+    state: &Core,
+    input: RegisterInput,
+    client: &ClientInfo,
+) -> Result<UserSummary> {
     registration_open(state)?;
     let (username, norm) = validate::username(&input.username)?;
     validate::password(&state.config.auth, &input.password, Some(&input.confirm_password))?;
@@ -149,10 +183,27 @@ pub async fn register(state: &Core, input: RegisterInput) -> Result<UserSummary>
         None | Some("") => None,
         Some(d) => Some(validate::birth_date(d)?),
     };
+    let email = if state.config.auth.require_email {
+        Some(email::registration_address(state, input.email.as_deref()).await?)
+    } else {
+        None
+    };
     if state.config.auth.captcha_on_register {
         captcha::verify(state, input.captcha_id.as_deref(), input.captcha.as_deref()).await?;
     }
-    create_user(state, username, norm, &input.password, nickname, birth_date).await
+    let created = create_user(state, username, norm, &input.password, nickname, birth_date).await?;
+    if let Some(email) = email {
+        email::start_registration(
+            state,
+            created.id,
+            &created.username,
+            &email,
+            client,
+            client.lang,
+        )
+        .await?;
+    }
+    Ok(created)
 }
 
 /// Insert a validated account (shared by registration and `jim user create`).
@@ -181,6 +232,9 @@ pub async fn create_user(
         status: UserStatus::Active.as_i16(),
         created_at: now,
         updated_at: now,
+        email: None,
+        email_norm: None,
+        email_verified: false,
     };
     match state.db.user_insert(user).await {
         Ok(id) => Ok(UserSummary { id, username, nickname }),
@@ -226,7 +280,7 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
     }
 
     let norm = validate::username_key(&input.username);
-    let user = state.db.user_find_by_username(norm.clone()).await?;
+    let user = email::find_by_login(state, &input.username).await?;
     // Counting by user id means "Alice", "alice " and "ALICE" share one counter. Unknown names
     // get a counter of their own so that their answers look exactly like a real account's.
     let account_key = match &user {
@@ -278,6 +332,10 @@ pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Resul
     // A right password resets the account's failures, this attempt's reservation with them.
     state.cache.del(&account_key).await?;
     check_status(&user)?;
+    // With verified registration, an account that registered with an address waits for it.
+    if auth.require_email && user.email.is_some() && !user.email_verified {
+        return Err(AppError::code(ErrorCode::EmailNotVerified));
+    }
 
     let token = new_token();
     let now = now_ms();

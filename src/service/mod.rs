@@ -4,9 +4,11 @@
 pub mod auth;
 pub mod captcha;
 pub mod chat;
+pub mod email;
 pub mod friend;
 pub mod group;
 pub mod health;
+pub mod mail;
 pub mod media;
 pub mod password;
 pub mod user;

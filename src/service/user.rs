@@ -23,6 +23,10 @@ pub struct Profile {
     pub birth_date: Option<String>,
     /// 1 online, 2 away, 3 busy, 4 invisible.
     pub online_status: i16,
+    /// My email address: verified, or (registration with `auth.require_email`) waiting for
+    /// its code. Null when I have none. An address being bound shows here once verified.
+    pub email: Option<String>,
+    pub email_verified: bool,
 }
 
 impl From<UserRow> for Profile {
@@ -34,6 +38,8 @@ impl From<UserRow> for Profile {
             avatar: u.avatar,
             birth_date: u.birth_date,
             online_status: u.online_status,
+            email: u.email,
+            email_verified: u.email_verified,
         }
     }
 }

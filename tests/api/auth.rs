@@ -61,7 +61,7 @@ async fn register_login_profile_logout(profile: Profile) {
     assert_eq!(
         body["data"],
         json!({"id": id, "username": "Alice", "nickname": "Alice", "avatar": "",
-        "birth_date": null, "online_status": 1})
+        "birth_date": null, "online_status": 1, "email": null, "email_verified": false})
     );
     let raw = app
         .client

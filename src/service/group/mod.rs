@@ -78,6 +78,9 @@ mod tests {
             status: crate::domain::UserStatus::Active.as_i16(),
             created_at: 0,
             updated_at: 0,
+            email: None,
+            email_norm: None,
+            email_verified: false,
         }
     }
 
