@@ -641,6 +641,8 @@ pub struct LoadedConfig {
     pub sources: Vec<String>,
     /// Keys that no part of `jim` reads (typos, stale settings). Reported, not fatal for `serve`.
     pub unknown: Vec<ConfigIssue>,
+    /// The config file that was read, if any (`jim backup` keeps a copy of it).
+    pub file: Option<PathBuf>,
     figment: Figment,
 }
 
@@ -844,6 +846,7 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
         }
         None => Some(PathBuf::from("jim.toml")).filter(|p| p.is_file()),
     };
+    let file_read = file.clone();
     if let Some(path) = file {
         let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
             path: path.display().to_string(),
@@ -887,7 +890,7 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
     })?;
 
     let unknown = unknown_keys(&figment);
-    Ok(LoadedConfig { config, sources: names, unknown, figment })
+    Ok(LoadedConfig { config, sources: names, unknown, file: file_read, figment })
 }
 
 /// What went wrong while reading a value. A word outside a setting's choices lists them

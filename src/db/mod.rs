@@ -34,6 +34,7 @@ macro_rules! transaction {
     }};
 }
 
+pub mod backup;
 mod checkpoint;
 pub mod control;
 pub mod conversation;

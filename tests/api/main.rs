@@ -23,5 +23,6 @@ mod http;
 mod load_smoke;
 mod media;
 mod migrations;
+mod ops;
 mod store_contract;
 mod ws;
