@@ -48,6 +48,7 @@ pub mod schema;
 pub mod session;
 pub mod shaped;
 pub mod user;
+pub mod user_data;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -61,7 +61,7 @@ impl Variant {
 
 /// The store key of an upload's blob. Ids are random, so keys are unique by construction
 /// (some S3 stores ignore "create only if absent").
-fn blob_key(id: &str, variant: Variant) -> String {
+pub(crate) fn blob_key(id: &str, variant: Variant) -> String {
     match variant {
         Variant::Original => format!("media/{id}"),
         Variant::Thumbnail => format!("media/{id}.thumb"),
@@ -492,7 +492,7 @@ async fn put_all(state: &Core, blobs: &[(String, Payload, String)]) -> Result<()
     Ok(())
 }
 
-async fn remove_blobs(state: &Core, id: &str) -> bool {
+pub(crate) async fn remove_blobs(state: &Core, id: &str) -> bool {
     let original = state.blobs.delete(&blob_key(id, Variant::Original)).await;
     let thumbnail = state.blobs.delete(&blob_key(id, Variant::Thumbnail)).await;
     original.is_ok() && thumbnail.is_ok()

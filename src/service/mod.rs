@@ -11,4 +11,5 @@ pub mod health;
 pub mod media;
 pub mod password;
 pub mod user;
+pub mod user_data;
 pub mod validate;

@@ -25,4 +25,5 @@ mod media;
 mod migrations;
 mod ops;
 mod store_contract;
+mod user_data;
 mod ws;
