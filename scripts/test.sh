@@ -43,6 +43,10 @@ if [ -z "${GARAGE_BIN:-}" ]; then
     export GARAGE_BIN
 fi
 
+# The metrics tests scrape a running server with a real Prometheus (Debian's package,
+# installed when absent; it also brings promtool for the alert rules).
+bash scripts/install-prometheus.sh >/dev/null
+
 # The API against its own OpenAPI document: a short schemathesis run on a fresh server (the
 # whole suite only, not a filtered run; FUZZ_SECONDS=300 before a release). It runs first so
 # that cargo test's summary stays the last thing printed.

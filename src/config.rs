@@ -36,6 +36,16 @@ pub struct Config {
     pub ws: WsConfig,
     pub media: MediaConfig,
     pub web: WebConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics, served on a listen address of their own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// `IP:PORT` to serve `/metrics` on (Prometheus text format), apart from the API so it
+    /// is never exposed with it by accident. Empty: no metrics (the default).
+    pub listen: String,
 }
 
 /// The browser client served at `/`.
@@ -491,6 +501,7 @@ impl Default for Config {
             ws: WsConfig::default(),
             media: MediaConfig::default(),
             web: WebConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -681,6 +692,14 @@ impl LoadedConfig {
         };
         if c.http.body_limit_bytes < 1024 {
             bad("http.body_limit_bytes", "must be at least 1024".into());
+        }
+        if !c.metrics.listen.trim().is_empty()
+            && c.metrics.listen.trim().parse::<std::net::SocketAddr>().is_err()
+        {
+            bad(
+                "metrics.listen",
+                "must be IP:PORT (e.g. 127.0.0.1:9464), or empty for none".into(),
+            );
         }
         for proxy in &c.http.trusted_proxies {
             if proxy.parse::<std::net::IpAddr>().is_err() {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod media;
+pub mod metrics;
 pub mod secret;
 pub mod service;
 pub mod state;

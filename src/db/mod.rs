@@ -504,6 +504,15 @@ impl Db {
     }
 
     /// Which backend this is.
+    /// The pool's connections: (open, idle, tasks waiting for one).
+    pub fn pool_status(&self) -> (usize, usize, usize) {
+        let s = match &self.pool {
+            DbPool::Sqlite(p) => p.status(),
+            DbPool::Mysql(p) => p.status(),
+        };
+        (s.size, s.available, s.waiting)
+    }
+
     pub fn kind(&self) -> DatabaseKind {
         self.kind
     }

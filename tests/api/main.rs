@@ -22,6 +22,7 @@ mod health;
 mod http;
 mod load_smoke;
 mod media;
+mod metrics;
 mod migrations;
 mod ops;
 mod store_contract;
