@@ -25,6 +25,7 @@ mod media;
 mod metrics;
 mod migrations;
 mod ops;
+mod proxy;
 mod store_contract;
 mod user_data;
 mod ws;
