@@ -46,6 +46,9 @@ fn describe() {
     describe_counter!("jim_bus_published_total", "Events published on the bus");
     describe_counter!("jim_bus_received_total", "Events delivered to this instance's listeners");
     describe_counter!("jim_ws_slow_consumer_closes_total", "Sockets closed as slow consumers");
+    describe_counter!("jim_media_bytes_total", "Upload bytes stored (in) and served (out)");
+    describe_counter!("jim_redis_errors_total", "Redis failures of the bus subscription");
+    describe_counter!("jim_redis_reconnects_total", "Bus subscriptions lost and reconnected");
     describe_gauge!("jim_ready", "1 when /readyz would answer ready, 0 otherwise");
     describe_gauge!("jim_ws_online_users", "Users with at least one socket on this instance");
     describe_gauge!("jim_db_pool_connections", "Database pool connections (state: open, idle)");

@@ -441,6 +441,7 @@ where
         remove_blobs(state, id).await;
         return Err(e.into());
     }
+    metrics::counter!("jim_media_bytes_total", "direction" => "in").increment(stored.size as u64);
     Ok(MediaInfo::of(&MediaRow {
         id: id.to_string(),
         owner_id: owner,
@@ -588,7 +589,9 @@ pub async fn download(
         return Ok(Download { mime, etag, inline, name, body: None, size });
     }
     let range = parse_range(range, size)?;
+    let sent = range.as_ref().map_or(size, |r| r.end - r.start);
     let body = state.blobs.get(&blob_key(id, variant), range).await.map_err(storage_error)?;
+    metrics::counter!("jim_media_bytes_total", "direction" => "out").increment(sent);
     Ok(Download { mime, etag, inline, name, body: Some(body), size })
 }
 
