@@ -13,9 +13,12 @@ use crate::state::AppState;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Seconds buckets of the request latency histogram.
+/// Seconds buckets of the latency histograms (requests, commits).
 const LATENCY_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Messages per commit of the message writer (it commits at most 256 at once).
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// The process's recorder, installed on first use.
 fn handle() -> anyhow::Result<PrometheusHandle> {
@@ -23,10 +26,8 @@ fn handle() -> anyhow::Result<PrometheusHandle> {
         return Ok(h.clone());
     }
     let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("jim_http_request_duration_seconds".into()),
-            LATENCY_BUCKETS,
-        )?
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full("jim_message_batch_size".into()), BATCH_BUCKETS)?
         .build_recorder();
     let handle = recorder.handle();
     // Another thread may have won the race: keep theirs.
@@ -42,6 +43,11 @@ fn describe() {
     describe_counter!("jim_http_requests_total", "HTTP requests by route template and status");
     describe_histogram!("jim_http_request_duration_seconds", "HTTP request latency by route");
     describe_counter!("jim_messages_stored_total", "Messages stored, by session type");
+    describe_histogram!("jim_message_batch_size", "Messages committed together by the writer");
+    describe_histogram!(
+        "jim_message_commit_seconds",
+        "Time from a batch's start to its commit (before the push is queued)"
+    );
     describe_counter!("jim_logins_total", "Login attempts by outcome (ok, failed)");
     describe_counter!("jim_bus_published_total", "Events published on the bus");
     describe_counter!("jim_bus_received_total", "Events delivered to this instance's listeners");

@@ -291,6 +291,8 @@ impl BatchWriter {
         let size = batch.len();
         self.commit_batch(batch).await;
         let took = started.elapsed();
+        metrics::histogram!("jim_message_batch_size").record(size as f64);
+        metrics::histogram!("jim_message_commit_seconds").record(took.as_secs_f64());
         if took > SLOW_COMMIT {
             slog_scope::warn!("slow message commit"; "messages" => size, "ms" => took.as_millis() as u64);
         }

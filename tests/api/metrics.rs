@@ -88,6 +88,8 @@ async fn a_real_prometheus_scrapes_the_metrics_listener() {
         "requests are labelled by route template: {page}"
     );
     assert!(!page.contains("/api/v1/chat/message/list?"), "never raw paths");
+    assert!(page.contains("jim_message_commit_seconds_bucket"), "{page}");
+    assert!(page.contains("jim_logins_total{outcome=\"ok\"}"), "{page}");
 
     // A real Prometheus scraping it every second, with the shipped rules loaded.
     let dir = tempfile::tempdir().unwrap();
