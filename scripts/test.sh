@@ -50,6 +50,11 @@ if [ -z "${SMTP_SINK_PYTHON:-}" ]; then
     SMTP_SINK_PYTHON="$(bash scripts/install-smtp-sink.sh)"
     export SMTP_SINK_PYTHON
 fi
+# The metrics tests scrape a running server with a real Prometheus (Debian's package,
+# installed when absent; it also brings promtool for the alert rules).
+bash scripts/install-prometheus.sh >/dev/null
+# The reverse-proxy test puts a real nginx (Debian's) in front of a running server.
+bash scripts/install-nginx.sh >/dev/null
 
 # The API against its own OpenAPI document: a short schemathesis run on a fresh server (the
 # whole suite only, not a filtered run; FUZZ_SECONDS=300 before a release). It runs first so

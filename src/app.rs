@@ -28,6 +28,7 @@ use crate::{http, secret};
 pub struct Application {
     addr: SocketAddr,
     server: Server,
+    metrics: Option<Server>,
     state: web::Data<AppState>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -36,6 +37,7 @@ pub struct Application {
 #[derive(Clone)]
 pub struct Stopper {
     handle: ServerHandle,
+    metrics: Option<ServerHandle>,
     state: web::Data<AppState>,
 }
 
@@ -56,6 +58,9 @@ impl Stopper {
             }
         }
         self.handle.stop(true).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.stop(true).await;
+        }
     }
 }
 
@@ -182,8 +187,18 @@ impl Application {
         let addr = listener.local_addr()?;
 
         let server = serve(&config, listener, addr, state.clone())?;
+        let metrics = match config.metrics.listen.trim() {
+            "" => None,
+            listen => {
+                let at: SocketAddr = listen.parse().context("metrics.listen")?;
+                let server = crate::metrics::serve(at, state.clone())
+                    .with_context(|| format!("cannot serve metrics on metrics.listen = {at}"))?;
+                info!(log, "metrics served"; "listen" => at.to_string(), "path" => "/metrics");
+                Some(server)
+            }
+        };
 
-        Ok(Application { addr, server, state, background })
+        Ok(Application { addr, server, metrics, state, background })
     }
 
     /// The address actually bound (useful with port 0).
@@ -198,12 +213,20 @@ impl Application {
 
     /// A handle that stops the server.
     pub fn stopper(&self) -> Stopper {
-        Stopper { handle: self.server.handle(), state: self.state.clone() }
+        Stopper {
+            handle: self.server.handle(),
+            metrics: self.metrics.as_ref().map(Server::handle),
+            state: self.state.clone(),
+        }
     }
 
     /// Serve until stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(tokio::spawn);
         let result = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         for task in &self.background {
             task.abort();
         }

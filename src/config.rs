@@ -37,6 +37,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub web: WebConfig,
     pub mail: MailConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// Outbound mail: address codes, password resets and notices, sent over SMTP from a durable
@@ -103,6 +104,15 @@ impl MailConfig {
     pub fn enabled(&self) -> bool {
         !self.smtp_url.trim().is_empty()
     }
+}
+
+/// Prometheus metrics, served on a listen address of their own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// `IP:PORT` to serve `/metrics` on (Prometheus text format), apart from the API so it
+    /// is never exposed with it by accident. Empty: no metrics (the default).
+    pub listen: String,
 }
 
 /// The browser client served at `/`.
@@ -562,6 +572,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             web: WebConfig::default(),
             mail: MailConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -713,6 +724,8 @@ pub struct LoadedConfig {
     pub sources: Vec<String>,
     /// Keys that no part of `jim` reads (typos, stale settings). Reported, not fatal for `serve`.
     pub unknown: Vec<ConfigIssue>,
+    /// The config file that was read, if any (`jim backup` keeps a copy of it).
+    pub file: Option<PathBuf>,
     figment: Figment,
 }
 
@@ -751,6 +764,14 @@ impl LoadedConfig {
         };
         if c.http.body_limit_bytes < 1024 {
             bad("http.body_limit_bytes", "must be at least 1024".into());
+        }
+        if !c.metrics.listen.trim().is_empty()
+            && c.metrics.listen.trim().parse::<std::net::SocketAddr>().is_err()
+        {
+            bad(
+                "metrics.listen",
+                "must be IP:PORT (e.g. 127.0.0.1:9464), or empty for none".into(),
+            );
         }
         for proxy in &c.http.trusted_proxies {
             if proxy.parse::<std::net::IpAddr>().is_err() {
@@ -956,6 +977,7 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
         }
         None => Some(PathBuf::from("jim.toml")).filter(|p| p.is_file()),
     };
+    let file_read = file.clone();
     if let Some(path) = file {
         let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
             path: path.display().to_string(),
@@ -999,7 +1021,7 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
     })?;
 
     let unknown = unknown_keys(&figment);
-    Ok(LoadedConfig { config, sources: names, unknown, figment })
+    Ok(LoadedConfig { config, sources: names, unknown, file: file_read, figment })
 }
 
 /// What went wrong while reading a value. A word outside a setting's choices lists them

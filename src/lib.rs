@@ -12,6 +12,7 @@ pub mod http;
 pub mod logging;
 pub mod mail;
 pub mod media;
+pub mod metrics;
 pub mod secret;
 pub mod service;
 pub mod state;

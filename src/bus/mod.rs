@@ -214,6 +214,7 @@ impl Bus {
     /// wait for Redis goes through [`crate::bus::publisher::Publisher`] instead.)
     pub async fn publish_all(&self, events: Vec<Event>) -> Result<(), BusError> {
         let messages: Vec<_> = events.into_iter().map(|e| self.stamp(e)).collect();
+        metrics::counter!("jim_bus_published_total").increment(messages.len() as u64);
         self.forward(&messages).await?;
         for message in messages {
             self.deliver(message);
@@ -231,6 +232,7 @@ impl Bus {
     }
 
     fn deliver(&self, message: Arc<BusMessage>) {
+        metrics::counter!("jim_bus_received_total").increment(1);
         match self {
             Bus::Local(b) => b.deliver(message),
             Bus::Redis(b) => b.deliver(message),

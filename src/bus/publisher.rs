@@ -65,6 +65,7 @@ impl Publisher {
     /// instances; never waits. When the queue is full it is dropped for them (and counted):
     /// the event's data is already committed.
     pub fn publish(&self, event: Event) {
+        metrics::counter!("jim_bus_published_total").increment(1);
         let message = self.bus.deliver_local(event);
         if self.bus.forwards() && self.tx.try_send(message).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;

@@ -223,10 +223,12 @@ async fn subscriber_loop(
                     }
                 }
                 let _ = subscribed.send(false);
+                metrics::counter!("jim_redis_reconnects_total").increment(1);
                 warn!(log, "bus subscription lost; reconnecting"; "channel" => &*channel);
             }
             Err(e) => {
                 let _ = subscribed.send(false);
+                metrics::counter!("jim_redis_errors_total").increment(1);
                 warn!(log, "bus cannot subscribe; retrying"; "error" => e.to_string(), "retry_ms" => backoff.as_millis() as u64);
             }
         }

@@ -1,6 +1,8 @@
-//! The `jim` command line: `serve`, `migrate`, `config`, `openapi`. Each command goes through
-//! the same config loading, services and repositories as the HTTP API; none touches SQL.
+//! The `jim` command line: `serve`, `migrate`, `config`, `openapi`, `backup`, `restore` and the
+//! admin commands. Each goes through the same config loading, services and repositories as the
+//! HTTP API; none touches SQL.
 
+mod backup;
 mod config_cmd;
 mod group;
 mod mail;
@@ -71,6 +73,11 @@ pub enum Command {
     /// Outbound mail: send a test mail (`test ADDRESS`), or count the outbox (`status`).
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// Write a verified archive of the database, secret, media and config file while the
+    /// server runs (embedded profile; scale-out says how to back up each service).
+    Backup(backup::BackupArgs),
+    /// Restore an archive of `jim backup` into an absent or empty data directory.
+    Restore(backup::RestoreArgs),
 }
 
 /// Run a parsed command line; the exit code follows the convention 0 ok, 1 error, 2 usage.
@@ -90,6 +97,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Group(cmd) => with_config(&sources, |loaded| group::run(cmd, loaded)).await,
         Command::Media(cmd) => with_config(&sources, |loaded| media::run(cmd, loaded)).await,
         Command::Mail(cmd) => with_config(&sources, |loaded| mail::run(cmd, loaded)).await,
+        Command::Backup(args) => {
+            with_config(&sources, |loaded| backup::run_backup(args, loaded)).await
+        }
+        Command::Restore(args) => {
+            with_config(&sources, |loaded| backup::run_restore(args, loaded)).await
+        }
     };
     match result {
         Ok(code) => code,

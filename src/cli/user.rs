@@ -1,5 +1,6 @@
-//! `jim user …`: list, show, create, disable, enable, delete, reset-password — through the
-//! same services as the API. Passwords are read from stdin or prompted, never from argv.
+//! `jim user …`: list, show, create, disable, enable, delete, reset-password, export, purge —
+//! through the same services as the API. Passwords are read from stdin or prompted, never from
+//! argv.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use crate::config::LoadedConfig;
 use crate::db::user::UserRow;
 use crate::domain::UserStatus;
 use crate::service::user::{self, Actor};
+use crate::service::user_data;
 use crate::state::Core;
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +47,18 @@ pub enum UserCommand {
         user: String,
         address: String,
     },
+    /// Write a person's data to a new or empty directory: profile, friends, groups,
+    /// invitations and the messages they sent as JSON, and the files they uploaded.
+    Export {
+        /// User id or username.
+        user: String,
+        /// Directory to write into (created; must be empty if it exists).
+        dest: std::path::PathBuf,
+    },
+    /// Remove a person's personal data for good: profile, sessions (sockets close), avatar,
+    /// remarks and notes, and the uploads nobody else refers to. Their messages become
+    /// tombstones; conversation numbering is untouched. Cannot be undone.
+    Purge(Target),
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +160,37 @@ pub async fn run(cmd: UserCommand, loaded: LoadedConfig) -> anyhow::Result<ExitC
                     println!("user {} ({}) now has the verified address {email}", u.id, u.username)
                 }
                 None => println!("user {} ({}) has no email address now", u.id, u.username),
+            }
+        }
+        UserCommand::Export { user: who, dest } => {
+            let r = user_data::export(&state, &who, &dest).await?;
+            println!(
+                "exported to {}: {} friend(s), {} group(s), {} message(s), {} file(s) ({} bytes)",
+                r.dir.display(),
+                r.friends,
+                r.groups,
+                r.messages,
+                r.media_files,
+                r.media_bytes
+            );
+        }
+        UserCommand::Purge(t) => {
+            let u = user::find(&state, &t.user).await?;
+            if !super::confirmed(
+                t.yes,
+                &format!("purge user {} ({}) for good (cannot be undone)", u.id, u.username),
+            )? {
+                println!("cancelled");
+                return Ok(ExitCode::from(1));
+            }
+            let r = user_data::purge(&state, &u.id.to_string(), Actor::Cli).await?;
+            println!(
+                "user {} purged: {} message(s) erased to tombstones, {} upload(s) deleted, {} \
+                 kept (others refer to them), {} left for the clean-up",
+                r.user_id, r.messages_erased, r.media_deleted, r.media_kept, r.media_failed
+            );
+            if r.media_failed > 0 {
+                return Ok(ExitCode::from(1));
             }
         }
     }

@@ -34,6 +34,7 @@ macro_rules! transaction {
     }};
 }
 
+pub mod backup;
 mod checkpoint;
 pub mod control;
 pub mod conversation;
@@ -48,6 +49,7 @@ pub mod schema;
 pub mod session;
 pub mod shaped;
 pub mod user;
+pub mod user_data;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -503,6 +505,15 @@ impl Db {
     }
 
     /// Which backend this is.
+    /// The pool's connections: (open, idle, tasks waiting for one).
+    pub fn pool_status(&self) -> (usize, usize, usize) {
+        let s = match &self.pool {
+            DbPool::Sqlite(p) => p.status(),
+            DbPool::Mysql(p) => p.status(),
+        };
+        (s.size, s.available, s.waiting)
+    }
+
     pub fn kind(&self) -> DatabaseKind {
         self.kind
     }

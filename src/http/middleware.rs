@@ -109,13 +109,21 @@ pub async fn request_log(
     });
 
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (status, user_id) = match &result {
+    let (status, user_id, route) = match &result {
         Ok(res) => (
             res.status().as_u16(),
             res.request().extensions().get::<RequestUser>().map(|u| u.0.get()),
+            res.request().match_pattern(),
         ),
-        Err(e) => (e.as_response_error().status_code().as_u16(), None),
+        Err(e) => (e.as_response_error().status_code().as_u16(), None, None),
     };
+    // Route templates only (never the raw path), so the label set stays bounded.
+    let route = route.unwrap_or_else(|| "unmatched".to_string());
+    metrics::histogram!("jim_http_request_duration_seconds", "route" => route.clone())
+        .record(latency_ms / 1000.0);
+    metrics::counter!("jim_http_requests_total", "route" => route, "method" => method_label(&method),
+        "status" => status.to_string())
+    .increment(1);
     let client_ip = ip.map(|i| i.to_string()).unwrap_or_default();
     info!(logger, "request";
         "method" => method, "path" => path, "status" => status,
@@ -221,6 +229,20 @@ fn integerize(value: &mut Value) -> bool {
         Value::Array(items) => items.iter_mut().fold(false, |changed, v| integerize(v) | changed),
         Value::Object(map) => map.values_mut().fold(false, |changed, v| integerize(v) | changed),
         _ => false,
+    }
+}
+
+/// A request method as a metrics label: the standard ones, anything else as `other`.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
     }
 }
 

@@ -258,6 +258,12 @@ fn failure_data(fail_times: i64, need_captcha: bool) -> serde_json::Value {
 /// its check (locked, no or a wrong captcha). The per-address counter holds failures only,
 /// so many people logging in at once from one address are not refused.
 pub async fn login(state: &Core, input: LoginInput, client: ClientInfo) -> Result<LoginOutput> {
+    let result = check_login(state, input, client).await;
+    crate::metrics::login(result.is_ok());
+    result
+}
+
+async fn check_login(state: &Core, input: LoginInput, client: ClientInfo) -> Result<LoginOutput> {
     let auth = &state.config.auth;
     let window = Duration::from_secs(auth.login_lock_secs);
     let captcha_after = i64::from(auth.login_captcha_after);

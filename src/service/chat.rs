@@ -461,6 +461,8 @@ pub async fn send(state: &Core, principal: &Principal, input: SendInput) -> Resu
     // (a member who joins in between gets this message with their next push, from the store).
     let recipient_ids = recipients(state, &room, sender).await?;
     let stored = state.messages.append_then(message, push_on_commit(state, recipient_ids)).await?;
+    metrics::counter!("jim_messages_stored_total", "session_type" => room_kind_name(input.session_type))
+        .increment(1);
     // The store answers a used key with the message stored under it the first time.
     retry_answer(stored, &room.room_id, input.message_type, &body)
 }
@@ -1011,4 +1013,14 @@ fn as_pushed(mut messages: Vec<StoredMessage>) -> Vec<StoredMessage> {
 pub async fn set_world_muted(state: &Core, muted: bool) -> Result<()> {
     state.db.meta_set(WORLD_MUTED_KEY, if muted { "1" } else { "0" }).await?;
     Ok(())
+}
+
+/// The metrics label of a session type (bounded: the three kinds).
+fn room_kind_name(session_type: i16) -> &'static str {
+    match SessionType::from_i16(session_type) {
+        Some(SessionType::Private) => "private",
+        Some(SessionType::Group) => "group",
+        Some(SessionType::World) => "world",
+        None => "other",
+    }
 }

@@ -61,7 +61,7 @@ impl Variant {
 
 /// The store key of an upload's blob. Ids are random, so keys are unique by construction
 /// (some S3 stores ignore "create only if absent").
-fn blob_key(id: &str, variant: Variant) -> String {
+pub(crate) fn blob_key(id: &str, variant: Variant) -> String {
     match variant {
         Variant::Original => format!("media/{id}"),
         Variant::Thumbnail => format!("media/{id}.thumb"),
@@ -441,6 +441,7 @@ where
         remove_blobs(state, id).await;
         return Err(e.into());
     }
+    metrics::counter!("jim_media_bytes_total", "direction" => "in").increment(stored.size as u64);
     Ok(MediaInfo::of(&MediaRow {
         id: id.to_string(),
         owner_id: owner,
@@ -492,7 +493,7 @@ async fn put_all(state: &Core, blobs: &[(String, Payload, String)]) -> Result<()
     Ok(())
 }
 
-async fn remove_blobs(state: &Core, id: &str) -> bool {
+pub(crate) async fn remove_blobs(state: &Core, id: &str) -> bool {
     let original = state.blobs.delete(&blob_key(id, Variant::Original)).await;
     let thumbnail = state.blobs.delete(&blob_key(id, Variant::Thumbnail)).await;
     original.is_ok() && thumbnail.is_ok()
@@ -588,7 +589,9 @@ pub async fn download(
         return Ok(Download { mime, etag, inline, name, body: None, size });
     }
     let range = parse_range(range, size)?;
+    let sent = range.as_ref().map_or(size, |r| r.end - r.start);
     let body = state.blobs.get(&blob_key(id, variant), range).await.map_err(storage_error)?;
+    metrics::counter!("jim_media_bytes_total", "direction" => "out").increment(sent);
     Ok(Download { mime, etag, inline, name, body: Some(body), size })
 }
 

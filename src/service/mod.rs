@@ -2,6 +2,7 @@
 //! disagree; no actix or diesel types appear in these signatures.
 
 pub mod auth;
+pub mod backup;
 pub mod captcha;
 pub mod chat;
 pub mod email;
@@ -12,4 +13,5 @@ pub mod mail;
 pub mod media;
 pub mod password;
 pub mod user;
+pub mod user_data;
 pub mod validate;

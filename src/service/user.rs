@@ -150,7 +150,7 @@ pub enum Actor {
     Cli,
 }
 
-async fn revoke_all(
+pub(crate) async fn revoke_all(
     state: &Core,
     user_id: UserId,
     reason: RevokeReason,

@@ -197,6 +197,16 @@ impl MessageStore {
         pub async fn recall(&self, room_id: &str, message_id: i64, sender: Option<i64>,
             not_before_ms: Option<i64>) -> Result<Option<StoredMessage>>;
 
+        /// Messages `sender_id` sent, in store order, after the one whose `id` is `after` (from
+        /// the start when empty); at most `limit`. Tombstones included.
+        pub async fn sent_by(&self, sender_id: i64, after: &str, limit: i64)
+            -> Result<Vec<StoredMessage>>;
+
+        /// Erase what `sender_id` wrote, for good: every message they sent becomes a recalled
+        /// tombstone with an empty body, keeping its room and number. Returns how many
+        /// messages changed.
+        pub async fn erase_sender(&self, sender_id: i64) -> Result<u64>;
+
         /// Messages in `room_id` above `after_id` not sent by `exclude_sender` (unread counts).
         pub async fn count_after(&self, room_id: &str, after_id: i64, exclude_sender: i64)
             -> Result<i64>;

@@ -381,6 +381,63 @@ impl MongoStore {
         from_document(&updated).map(Some)
     }
 
+    pub async fn sent_by(
+        &self,
+        sender_id: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>> {
+        let mut filter = doc! { "sender_id": sender_id };
+        if !after.is_empty() {
+            let after = ObjectId::parse_str(after)
+                .map_err(|_| AppError::invalid("not a message id of this store"))?;
+            filter.insert("_id", doc! { "$gt": after });
+        }
+        let mut cursor = self
+            .messages
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(limit.max(1))
+            .await
+            .map_err(db_error)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(db_error)? {
+            let d = cursor.deserialize_current().map_err(db_error)?;
+            out.push(from_document(&d)?);
+        }
+        Ok(out)
+    }
+
+    pub async fn erase_sender(&self, sender_id: i64) -> Result<u64> {
+        let now = now_ms();
+        let recalled = i32::from(MessageStatus::Recalled.as_i16());
+        let result = self
+            .messages
+            .update_many(
+                doc! { "sender_id": sender_id },
+                doc! { "$set": { "status": recalled, "body": {}, "updated_at": now } },
+            )
+            .await
+            .map_err(db_error)?;
+        // The rooms' copies of their newest message, when it was one of theirs.
+        if let Err(e) = self
+            .rooms
+            .update_many(
+                doc! { "last_message.sender_id": sender_id },
+                doc! { "$set": {
+                    "last_message.status": recalled,
+                    "last_message.body": {},
+                    "last_message.updated_at": now,
+                } },
+            )
+            .await
+        {
+            slog::warn!(slog_scope::logger(), "room.last_message not erased";
+                "sender_id" => sender_id, "error" => e.to_string());
+        }
+        Ok(result.modified_count)
+    }
+
     pub async fn count_after(
         &self,
         room_id: &str,

@@ -291,6 +291,8 @@ impl BatchWriter {
         let size = batch.len();
         self.commit_batch(batch).await;
         let took = started.elapsed();
+        metrics::histogram!("jim_message_batch_size").record(size as f64);
+        metrics::histogram!("jim_message_commit_seconds").record(took.as_secs_f64());
         if took > SLOW_COMMIT {
             slog_scope::warn!("slow message commit"; "messages" => size, "ms" => took.as_millis() as u64);
         }
@@ -596,6 +598,64 @@ impl SqlStore {
             .await?;
         rows.sort_by_key(|r| r.message_id);
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn sent_by(
+        &self,
+        sender_id: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>> {
+        let after: i64 = if after.is_empty() {
+            0
+        } else {
+            after.parse().map_err(|_| AppError::invalid("not a message id of this store"))?
+        };
+        let limit = limit.max(1);
+        let rows = self
+            .db
+            .run(move |mut conn| async move {
+                db_run!(&mut conn, |c| {
+                    Ok(messages::table
+                        .filter(messages::sender_id.eq(sender_id))
+                        .filter(messages::id.gt(after))
+                        .order(messages::id.asc())
+                        .limit(limit)
+                        .select(MessageRow::as_select())
+                        .load(c)
+                        .await?)
+                })
+            })
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn erase_sender(&self, sender_id: i64) -> Result<u64> {
+        let _turn = self.db.sqlite_write_turn().await;
+        let changed = self
+            .db
+            .run(move |mut conn| async move {
+                db_run!(&mut conn, |c| {
+                    Ok::<_, DbError>(
+                        diesel::update(
+                            messages::table.filter(messages::sender_id.eq(sender_id)).filter(
+                                messages::body
+                                    .ne("{}")
+                                    .or(messages::status.ne(MessageStatus::Recalled.as_i16())),
+                            ),
+                        )
+                        .set((
+                            messages::status.eq(MessageStatus::Recalled.as_i16()),
+                            messages::body.eq("{}"),
+                            messages::updated_at.eq(now_ms()),
+                        ))
+                        .execute(c)
+                        .await?,
+                    )
+                })
+            })
+            .await?;
+        Ok(changed as u64)
     }
 
     pub async fn rooms(&self, room_ids: Vec<String>) -> Result<Vec<RoomInfo>> {

@@ -227,6 +227,7 @@ async fn run(
                         // rather than buffer without bound; it will catch up by message id
                         // on reconnect.
                         let _ = conn.close.send(Some((CLOSE_POLICY, "send queue overflow".into())));
+                        metrics::counter!("jim_ws_slow_consumer_closes_total").increment(1);
                         overflowed.push((user_id, conn.id));
                     }
                 };
@@ -277,6 +278,7 @@ async fn run(
                         if !conn.offer(Outbound::Resync, max_bytes) {
                             let _ =
                                 conn.close.send(Some((CLOSE_POLICY, "send queue overflow".into())));
+                            metrics::counter!("jim_ws_slow_consumer_closes_total").increment(1);
                             overflowed.push((*user_id, conn.id));
                         }
                     }

@@ -427,6 +427,50 @@ async fn a_burst_is_stored_whole(store: &MessageStore, prefix: &str) {
 }
 
 /// Run every case against `store`, printing how long each took.
+/// A person's messages, listed and then erased for good: every one becomes an empty
+/// recalled tombstone in place, the others' messages and the numbering stay.
+async fn erase_sender_leaves_tombstones_in_place(store: &MessageStore, prefix: &str) {
+    let room = format!("{prefix}-erase");
+    let other_room = format!("{prefix}-erase2");
+    // A sender no other case uses.
+    let leaver = 1_000_000 + (uuid::Uuid::new_v4().as_u128() % 1_000_000_000) as i64;
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        let r = if i % 2 == 0 { &room } else { &other_room };
+        mine.push(
+            store.append(text(r, leaver, &format!("{prefix}-e{i}"), "private")).await.unwrap(),
+        );
+        store.append(text(r, 2, &format!("{prefix}-o{i}"), "kept")).await.unwrap();
+    }
+    // Listed in pages, each once.
+    let mut listed = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.sent_by(leaver, &after, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        listed.extend(page);
+    }
+    let mut listed_ids: Vec<String> = listed.iter().map(|m| m.id.clone()).collect();
+    let mut mine_ids: Vec<String> = mine.iter().map(|m| m.id.clone()).collect();
+    listed_ids.sort();
+    mine_ids.sort();
+    assert_eq!(listed_ids, mine_ids);
+
+    assert_eq!(store.erase_sender(leaver).await.unwrap(), 5);
+    for r in [&room, &other_room] {
+        for m in assert_contiguous(store, r).await {
+            if m.sender_id == leaver {
+                assert_eq!(m.status, MessageStatus::Recalled.as_i16());
+                assert_eq!(m.body, serde_json::json!({}));
+            } else {
+                assert_eq!(m.body, serde_json::json!({"text": "kept"}));
+                assert_eq!(m.status, MessageStatus::Normal.as_i16());
+            }
+        }
+    }
+}
+
 async fn run_contract(store: &MessageStore, label: &str) {
     let prefix = format!("{label}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let started = Instant::now();
@@ -451,6 +495,7 @@ async fn run_contract(store: &MessageStore, label: &str) {
     case!(on_commit_runs_in_commit_order);
     case!(paging_visits_each_message_once);
     case!(a_burst_is_stored_whole);
+    case!(erase_sender_leaves_tombstones_in_place);
     eprintln!("[{label}] message store contract passed in {:?}", started.elapsed());
 }
 
