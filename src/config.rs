@@ -36,6 +36,48 @@ pub struct Config {
     pub ws: WsConfig,
     pub media: MediaConfig,
     pub web: WebConfig,
+    pub calls: CallsConfig,
+}
+
+/// Voice and video calls: the server rings, relays signalling and hands out STUN/TURN
+/// servers; the media flows between browsers (or through the TURN server), never through us.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallsConfig {
+    /// Whether calls may be made at all. False: every call frame is answered with
+    /// `call_ended` (reason `forbidden`, code `CALLS_DISABLED`) and the ICE route with 403.
+    pub enabled: bool,
+    /// STUN servers handed to clients (`stun:host:port`), which let browsers behind NAT find
+    /// their public address. Empty: none.
+    pub stun_urls: Vec<String>,
+    /// TURN servers handed to clients (`turn:host:port?transport=udp`, `turns:…`), which relay
+    /// the media when browsers cannot reach each other directly. Empty: none.
+    pub turn_urls: Vec<String>,
+    /// The secret shared with the TURN server (coturn: `use-auth-secret` and
+    /// `static-auth-secret`); each client gets a username `<expiry>:<user id>` and
+    /// base64(HMAC-SHA1(secret, username)) as its password. Required with `turn_urls`.
+    pub turn_secret: String,
+    /// Seconds the TURN credentials handed out stay valid (a call longer than this loses its
+    /// relay, so keep it above the longest call).
+    pub turn_ttl_secs: u64,
+    /// Seconds a call rings before it counts as missed.
+    pub ring_timeout_secs: u64,
+    /// Most devices in one group call (every browser connects to every other one).
+    pub max_group_participants: usize,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            stun_urls: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: String::new(),
+            turn_ttl_secs: 86_400,
+            ring_timeout_secs: 45,
+            max_group_participants: 6,
+        }
+    }
 }
 
 /// The browser client served at `/`.
@@ -491,6 +533,7 @@ impl Default for Config {
             ws: WsConfig::default(),
             media: MediaConfig::default(),
             web: WebConfig::default(),
+            calls: CallsConfig::default(),
         }
     }
 }
@@ -790,6 +833,30 @@ impl LoadedConfig {
         if c.chat.publish_queue == 0 {
             bad("chat.publish_queue", "must be at least 1".into());
         }
+        let calls = &c.calls;
+        for (key, urls, schemes) in [
+            ("calls.stun_urls", &calls.stun_urls, &["stun:", "stuns:"][..]),
+            ("calls.turn_urls", &calls.turn_urls, &["turn:", "turns:"][..]),
+        ] {
+            for url in urls {
+                let host = schemes.iter().find_map(|s| url.strip_prefix(s));
+                if !host.is_some_and(|h| !h.is_empty() && !h.chars().any(char::is_whitespace)) {
+                    bad(key, format!("{url:?} must start with {}", schemes.join(" or ")));
+                }
+            }
+        }
+        if !calls.turn_urls.is_empty() && calls.turn_secret.trim().is_empty() {
+            bad("calls.turn_secret", "is required when calls.turn_urls is set".into());
+        }
+        if calls.turn_ttl_secs < 60 {
+            bad("calls.turn_ttl_secs", "must be at least 60".into());
+        }
+        if !(1..=3600).contains(&calls.ring_timeout_secs) {
+            bad("calls.ring_timeout_secs", "must be between 1 and 3600".into());
+        }
+        if !(2..=32).contains(&calls.max_group_participants) {
+            bad("calls.max_group_participants", "must be between 2 and 32".into());
+        }
         if c.server_name.is_empty()
             || !c.server_name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
         {
@@ -1009,6 +1076,9 @@ pub fn render_redacted(config: &Config) -> String {
     shown.messages.url = redact_url(&shown.messages.url);
     if !shown.media.s3_secret_access_key.is_empty() {
         shown.media.s3_secret_access_key = "<redacted>".into();
+    }
+    if !shown.calls.turn_secret.is_empty() {
+        shown.calls.turn_secret = "<redacted>".into();
     }
     toml::to_string_pretty(&shown).unwrap_or_default()
 }

@@ -17,6 +17,7 @@ use crate::db::Db;
 use crate::media::blob::BlobStore;
 use crate::media::workers::PictureWorkers;
 use crate::secret::Secret;
+use crate::service::call::Calls;
 use crate::service::password::PasswordHasher;
 use crate::store::MessageStore;
 use crate::ws::hub::HubHandle;
@@ -50,6 +51,8 @@ pub struct Core {
     pub blobs: BlobStore,
     /// The low-priority threads that decode photos (`media.image_workers` of them).
     pub pictures: PictureWorkers,
+    /// The calls this instance owns (a server runs their task; see `service::call::run`).
+    pub calls: Calls,
 }
 
 /// The connected backends a [`Core`] is built from.
@@ -88,6 +91,7 @@ impl Core {
             instance_id,
             blobs,
             pictures,
+            calls: Calls::default(),
         }
     }
 }

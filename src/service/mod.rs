@@ -2,6 +2,7 @@
 //! disagree; no actix or diesel types appear in these signatures.
 
 pub mod auth;
+pub mod call;
 pub mod captcha;
 pub mod chat;
 pub mod friend;

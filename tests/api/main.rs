@@ -10,6 +10,7 @@ mod helpers;
 mod auth;
 mod blob_contract;
 mod bus;
+mod calls;
 mod chat;
 mod cli;
 mod cli_user;
