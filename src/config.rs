@@ -1219,6 +1219,38 @@ mod tests {
     }
 
     #[test]
+    fn calls_settings_are_checked() {
+        let loaded = load_with(&[
+            "calls.turn_urls=[\"turn:turn.example.org:3478\"]",
+            "calls.stun_urls=[\"http://stun.example.org\"]",
+            "calls.ring_timeout_secs=0",
+            "calls.max_group_participants=1",
+            "calls.turn_ttl_secs=5",
+        ])
+        .unwrap();
+        let mut keys: Vec<_> = loaded.validate().into_iter().map(|i| i.key).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "calls.max_group_participants",
+                "calls.ring_timeout_secs",
+                "calls.stun_urls",
+                "calls.turn_secret",
+                "calls.turn_ttl_secs"
+            ]
+        );
+        let loaded = load_with(&[
+            "calls.turn_urls=[\"turn:turn.example.org:3478?transport=udp\", \"turns:turn.example.org:5349\"]",
+            "calls.stun_urls=[\"stun:stun.example.org:3478\"]",
+            "calls.turn_secret=s3cret",
+        ])
+        .unwrap();
+        assert!(loaded.validate().is_empty(), "{:?}", loaded.validate());
+        assert!(!render_redacted(&loaded.config).contains("s3cret"), "the TURN secret is redacted");
+    }
+
+    #[test]
     fn unknown_keys_are_reported() {
         let loaded = load_with(&["http.lisen=1"]).unwrap();
         assert_eq!(loaded.unknown.len(), 1);

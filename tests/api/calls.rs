@@ -568,3 +568,332 @@ async fn a_retried_invite_is_the_same_call(profile: Profile) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(records(app, &ta, 1, b).await.len(), 1, "exactly one record");
 }
+
+/// The TURN password the REST API scheme gives `username` under `secret`, computed here
+/// independently of the server.
+fn expected_credential(secret: &str, username: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(username.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_servers_hand_out_turn_rest_api_credentials() {
+    let turn = vec![
+        "turn:turn.example.org:3478?transport=udp".to_string(),
+        "turns:turn.example.org:5349".to_string(),
+    ];
+    let env = start(Profile::Embedded, |c| {
+        c.calls.stun_urls = vec!["stun:stun.example.org:3478".into()];
+        c.calls.turn_urls = turn.clone();
+        c.calls.turn_secret = "shared-with-coturn".into();
+        c.calls.turn_ttl_secs = 600;
+    })
+    .await
+    .unwrap();
+    let app = &env.app;
+    let (uid, token) = app.user("icy").await;
+    assert_eq!(code(&app.get("/api/v1/call/ice_servers").await), (401, Some("TOKEN_EMPTY")));
+    let (status, body) = app.get_as(&token, "/api/v1/call/ice_servers").await;
+    assert_eq!(status, 200, "{body}");
+    let servers = body["data"]["ice_servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 2);
+    assert_eq!(
+        servers[0],
+        json!({"urls": ["stun:stun.example.org:3478"]}),
+        "STUN needs no credentials"
+    );
+    assert_eq!(servers[1]["urls"], json!(turn));
+    let username = servers[1]["username"].as_str().unwrap();
+    let (expiry, user) = username.split_once(':').unwrap();
+    assert_eq!(user, uid.to_string());
+    let expiry: i64 = expiry.parse().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (now + 590..=now + 610).contains(&expiry),
+        "valid turn_ttl_secs from now: {expiry} vs {now}"
+    );
+    assert_eq!(body["data"]["expires_at"], expiry);
+    assert_eq!(servers[1]["credential"], expected_credential("shared-with-coturn", username));
+    assert_ne!(servers[1]["credential"], expected_credential("another-secret", username));
+
+    // Without TURN or STUN configured: an empty list (direct connections only).
+    let plain = start(Profile::Embedded, |_| {}).await.unwrap();
+    let (_, token) = plain.app.user("plain").await;
+    let (status, body) = plain.app.get_as(&token, "/api/v1/call/ice_servers").await;
+    assert_eq!((status, &body["data"]), (200, &json!({"ice_servers": []})));
+    // Calls switched off: the route and every call frame say so.
+    let off = start(Profile::Embedded, |c| c.calls.enabled = false).await.unwrap();
+    let ((_, ta), (b, _)) = friends(&off.app, "offa", "offb").await;
+    assert_eq!(
+        code(&off.app.get_as(&ta, "/api/v1/call/ice_servers").await),
+        (403, Some("CALLS_DISABLED"))
+    );
+    let mut ws = connect(&off.app, &ta).await;
+    let id = new_call_id();
+    invite(&mut ws, &id, 1, b, "audio").await;
+    let ended = frame_of(&mut ws, "call_ended", &id).await;
+    assert_eq!(
+        (ended["reason"].as_str(), ended["code"].as_str()),
+        (Some("forbidden"), Some("CALLS_DISABLED"))
+    );
+}
+
+/// The credentials the server hands out are the ones a real coturn (`use-auth-secret`) takes:
+/// it grants a relay with them, and refuses the same request when the server's secret differs
+/// from its own or the credentials have expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_coturn_accepts_the_credentials_and_refuses_wrong_ones() {
+    let secret = format!("turn-{}", uuid::Uuid::new_v4().simple());
+    let Some(coturn) = crate::coturn::Coturn::start(&secret).await else { return };
+    let url = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
+    let credentials = async |turn_secret: &str| {
+        let (url, turn_secret) = (url.clone(), turn_secret.to_string());
+        let env = start(Profile::Embedded, move |c| {
+            c.calls.turn_urls = vec![url];
+            c.calls.turn_secret = turn_secret;
+        })
+        .await
+        .unwrap();
+        let (_, token) = env.app.user("turner").await;
+        let (status, body) = env.app.get_as(&token, "/api/v1/call/ice_servers").await;
+        assert_eq!(status, 200, "{body}");
+        let turn = body["data"]["ice_servers"][0].clone();
+        (
+            turn["username"].as_str().unwrap().to_string(),
+            turn["credential"].as_str().unwrap().to_string(),
+        )
+    };
+
+    let (username, password) = credentials(&secret).await;
+    let relayed = coturn.allocate(&username, &password).await;
+    let relayed =
+        relayed.unwrap_or_else(|code| panic!("coturn refused ({code}); log:\n{}", coturn.log()));
+    assert_eq!(relayed.ip(), std::net::Ipv4Addr::LOCALHOST, "a relay on coturn's relay address");
+    assert!(coturn.log().contains(&format!("username=<{username}>")), "coturn saw our user");
+
+    // The server configured with another secret: refused.
+    let (wrong_user, wrong_password) = credentials("not-the-secret-coturn-has").await;
+    assert_eq!(coturn.allocate(&wrong_user, &wrong_password).await, Err(401));
+    // The right secret but an expiry in the past: refused too.
+    let (_, user) = username.split_once(':').unwrap();
+    let expired = format!("{}:{user}", chrono::Utc::now().timestamp() - 60);
+    let expired_password = jim::service::call::turn_credential(&secret, &expired);
+    assert_eq!(coturn.allocate(&expired, &expired_password).await, Err(401));
+    // A password that is not the HMAC of the username: refused.
+    assert_eq!(coturn.allocate(&username, "guessed").await, Err(401));
+}
+
+/// A socket to an instance at `url` (`http://127.0.0.1:port`).
+async fn connect_url(url: &str, token: &str) -> WsClient {
+    let ws = format!("{}/api/v1/ws?token={token}", url.replace("http://", "ws://"));
+    WsClient::connect_request(ws.as_str()).await.unwrap()
+}
+
+/// Two instances on MariaDB + Redis: the caller on one, the callee's devices on both. The
+/// call rings everywhere, the answer on the other instance stops the ringing here, signals
+/// cross in order both ways, busy is known across instances, and the record is written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_crosses_two_instances() {
+    let Some(scale) = ScaleOut::fresh().await else { return };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = spawn_app(test_config(da.path(), Some(&scale))).await;
+    let b = spawn_app(test_config(db.path(), Some(&scale))).await;
+    assert!(a.state.bus.wait_subscribed(T).await && b.state.bus.wait_subscribed(T).await);
+    let ((x, tx), (y, ty)) = friends(&a, "xavier", "yolanda").await;
+    let (z, tz) = a.user("zoe").await;
+    befriend(&a, (z, &tz), (y, &ty)).await;
+    befriend(&a, (z, &tz), (x, &tx)).await;
+    let mut wx = connect(&a, &tx).await;
+    let mut y_on_b = connect(&b, &ty).await;
+    let mut y_on_a = connect(&a, &ty).await;
+    let mut wz = connect(&b, &tz).await;
+    online(&a, &[x, y]).await;
+    online(&b, &[y, z]).await;
+
+    let id = new_call_id();
+    invite(&mut wx, &id, 1, y, "video").await;
+    let x_pid = frame_of(&mut wx, "call_ringing", &id).await["participant_id"].clone();
+    frame_of(&mut y_on_b, "call_incoming", &id).await;
+    frame_of(&mut y_on_a, "call_incoming", &id).await;
+    act(&mut y_on_b, "call_accept", &id).await;
+    let y_pid = frame_of(&mut y_on_b, "call_accepted", &id).await["participant_id"].clone();
+    let accepted = frame_of(&mut wx, "call_accepted", &id).await;
+    assert_eq!(accepted["participants"][1], json!({"participant_id": y_pid, "user_id": y}));
+    frame_of(&mut y_on_a, "call_answered_elsewhere", &id).await;
+
+    // Signals cross instances in order, both ways, and only to the named device.
+    let (x_pid, y_pid) = (x_pid.as_str().unwrap().to_string(), y_pid.as_str().unwrap().to_string());
+    for n in 0..30 {
+        signal(&mut wx, &id, &y_pid, json!({"n": n})).await;
+        signal(&mut y_on_b, &id, &x_pid, json!({"n": n})).await;
+    }
+    for n in 0..30 {
+        assert_eq!(frame_of(&mut y_on_b, "call_signal", &id).await["data"]["n"], n);
+        assert_eq!(frame_of(&mut wx, "call_signal", &id).await["data"]["n"], n);
+    }
+    assert!(call_frames(&mut y_on_a).await.is_empty(), "Y's device on A hears no signal");
+
+    // Z, on B, calls Y (in a call owned by A) and X: both busy.
+    for target in [y, x] {
+        let busy = new_call_id();
+        invite(&mut wz, &busy, 1, target, "audio").await;
+        let ended = frame_of(&mut wz, "call_ended", &busy).await;
+        assert_eq!(ended["reason"], "busy", "{ended}");
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    act(&mut y_on_b, "call_hangup", &id).await;
+    for device in [&mut wx, &mut y_on_b] {
+        let ended = frame_of(device, "call_ended", &id).await;
+        assert_eq!(ended["reason"], "completed");
+        assert!(ended["duration_s"].as_i64().unwrap() >= 1);
+    }
+
+    // A call owned by B: Z (on B) calls X (on A); X's socket closes mid-call.
+    let from_z = new_call_id();
+    invite(&mut wz, &from_z, 1, x, "audio").await;
+    frame_of(&mut wx, "call_incoming", &from_z).await;
+    act(&mut wx, "call_accept", &from_z).await;
+    frame_of(&mut wz, "call_accepted", &from_z).await;
+    drop(wx);
+    assert_eq!(frame_of(&mut wz, "call_ended", &from_z).await["reason"], "completed");
+
+    // Each call left exactly one record, whichever instance reads it.
+    let xy = records_eventually(&b, &ty, 1, x, 1).await;
+    assert_eq!(outcome(&xy[0]), "completed");
+    let zy = records_eventually(&a, &tz, 1, y, 1).await;
+    assert_eq!(outcome(&zy[0]), "busy");
+    let zx = records_eventually(&a, &tz, 1, x, 2).await;
+    assert_eq!(zx.iter().map(outcome).collect::<Vec<_>>(), ["busy", "completed"]);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A `jim serve` of its own (a real process, so that the test can kill it like a crash) on
+/// the same MariaDB and Redis.
+struct Instance {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Instance {
+    async fn start(scale: &ScaleOut) -> Instance {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cmd = std::process::Command::new(jim_bin());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("JIM_") {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
+            .current_dir(dir.path())
+            .arg("serve")
+            .env("JIM_DATA_DIR", dir.path())
+            .env("JIM_DATABASE__URL", &scale.mysql_url)
+            .env("JIM_REDIS__URL", &scale.redis_url)
+            .env("JIM_SERVER_NAME", &scale.server_name)
+            .env("JIM_HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("JIM_LOG__LEVEL", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start jim serve");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let ready = eventually(Duration::from_secs(20), || async {
+            let answer = client.get(format!("{url}/readyz")).send().await;
+            answer.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        assert!(ready, "jim serve answered /readyz");
+        Instance { child, url, _dir: dir }
+    }
+
+    /// SIGKILL: no goodbye to anyone.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An instance dies mid-call (SIGKILL): when it owned the call, the call ends for the device
+/// on the other instance; when it held the other party's device, the call owned elsewhere
+/// ends. Either way within a few seconds (never ringing or hanging on forever), as `failed`,
+/// recorded once, and the survivor is free for the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_ends_within_seconds_when_an_instance_dies() {
+    let Some(scale) = ScaleOut::fresh().await else { return };
+    let db = tempfile::tempdir().unwrap();
+    let b = spawn_app(test_config(db.path(), Some(&scale))).await;
+    assert!(b.state.bus.wait_subscribed(T).await);
+    let ((x, tx), (y, ty)) = friends(&b, "doomed", "survivor").await;
+
+    // The home dies: X on the doomed instance calls Y on B.
+    let mut doomed = Instance::start(&scale).await;
+    let mut wx = connect_url(&doomed.url, &tx).await;
+    let mut wy = connect(&b, &ty).await;
+    online(&b, &[y]).await;
+    let id = new_call_id();
+    invite(&mut wx, &id, 1, y, "audio").await;
+    frame_of(&mut wx, "call_ringing", &id).await;
+    frame_of(&mut wy, "call_incoming", &id).await;
+    act(&mut wy, "call_accept", &id).await;
+    frame_of(&mut wx, "call_accepted", &id).await;
+    frame_of(&mut wy, "call_accepted", &id).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    doomed.kill();
+    let killed = std::time::Instant::now();
+    let ended = frame_within(&mut wy, "call_ended", &id, Duration::from_secs(10)).await;
+    assert_eq!(ended["reason"], "failed", "{ended}");
+    assert!(ended["duration_s"].as_i64().unwrap() >= 1);
+    assert!(
+        killed.elapsed() < Duration::from_secs(8),
+        "ended {:?} after the kill",
+        killed.elapsed()
+    );
+    let found = records_eventually(&b, &ty, 1, x, 1).await;
+    assert_eq!(outcome(&found[0]), "failed");
+
+    // The other party's instance dies: Y on B (the home) calls X on a second doomed instance.
+    let mut doomed = Instance::start(&scale).await;
+    let mut wx = connect_url(&doomed.url, &tx).await;
+    let id = new_call_id();
+    invite(&mut wy, &id, 1, x, "video").await;
+    frame_of(&mut wy, "call_ringing", &id).await;
+    frame_of(&mut wx, "call_incoming", &id).await;
+    act(&mut wx, "call_accept", &id).await;
+    frame_of(&mut wy, "call_accepted", &id).await;
+    doomed.kill();
+    let killed = std::time::Instant::now();
+    let ended = frame_within(&mut wy, "call_ended", &id, Duration::from_secs(10)).await;
+    assert_eq!(ended["reason"], "failed", "{ended}");
+    assert!(
+        killed.elapsed() < Duration::from_secs(8),
+        "ended {:?} after the kill",
+        killed.elapsed()
+    );
+    let found = records_eventually(&b, &ty, 1, x, 2).await;
+    assert_eq!(outcome(&found[1]), "failed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(records(&b, &ty, 1, x).await.len(), 2, "each call recorded once");
+
+    // Y is free again.
+    let (z, tz) = b.user("next").await;
+    befriend(&b, (z, &tz), (y, &ty)).await;
+    let mut wz = connect(&b, &tz).await;
+    let next = new_call_id();
+    invite(&mut wz, &next, 1, y, "audio").await;
+    frame_of(&mut wy, "call_incoming", &next).await;
+    b.stop().await;
+}

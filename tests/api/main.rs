@@ -15,6 +15,7 @@ mod chat;
 mod cli;
 mod cli_user;
 mod config_example;
+mod coturn;
 mod faults;
 mod friends;
 mod garage;

@@ -31,7 +31,7 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// leave the calls owned here.
 const SILENT_AFTER: Duration = Duration::from_secs(5);
 /// How often the shared record and the participants' busy claims are renewed.
-const REFRESH_EVERY: Duration = Duration::from_secs(20);
+const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// Ended calls remembered here, to answer a late command with how the call ended.
 const REMEMBER_ENDED: usize = 4096;
 
@@ -745,8 +745,15 @@ async fn end_orphan(state: &Core, call_id: &str, watch: Watch) {
         .map(|d| CallFrame { to: device(d), kind: "call_ended".into(), data: data.clone() })
         .collect();
     state.publisher.publish(Event::CallFrames { frames });
-    for d in &watch.devices {
-        let _ = state.cache.del_if(&busy_key(d.user_id), call_id).await;
+    // The parties' claims: those of the devices here, and in a private call both people's
+    // (the other one's device may have died with the home). Group participants elsewhere
+    // see theirs lapse within `BUSY_TTL`.
+    let mut users: HashSet<UserId> = watch.devices.iter().map(|d| d.user_id).collect();
+    if info.session_type == SessionType::Private {
+        users.extend([info.caller_id, UserId(info.target_id)]);
+    }
+    for user in users {
+        let _ = state.cache.del_if(&busy_key(user), call_id).await;
     }
     if info.ended.is_none() {
         let mut finished = info.clone();

@@ -41,7 +41,7 @@ const RECORD_TTL: Duration = Duration::from_secs(3600);
 const ENDED_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How long a device's "in a call" claim lives without being refreshed by the call's home:
 /// a claim whose home died lapses by itself.
-const BUSY_TTL: Duration = Duration::from_secs(60);
+const BUSY_TTL: Duration = Duration::from_secs(30);
 /// Largest `call_signal` data (an SDP offer with many codecs is a few KiB).
 const MAX_SIGNAL_BYTES: usize = 16 * 1024;
 
@@ -384,7 +384,11 @@ async fn invite(
     if session_type == SessionType::Private {
         let callee = UserId(target_id);
         let held = state.cache.get(&busy_key(callee)).await?;
-        if held.is_some_and(|other| other != call_id) {
+        let busy = match held {
+            Some(other) if other != call_id => in_progress(state, &other).await?,
+            _ => false,
+        };
+        if busy {
             state.cache.del_if(&busy_key(caller), call_id).await?;
             let ended = Ended { reason: EndReason::Busy, duration_s: 0 };
             finish_early(state, call_id, &info, ended).await;
@@ -443,13 +447,30 @@ async fn accept(state: &Core, device: &CallDevice, call_id: &str) -> crate::erro
     Ok(Answer::joined(call_id))
 }
 
-/// Claim "in a call" for `user` (true also when it is this call's already).
+/// Claim "in a call" for `user` (true also when it is this call's already). A claim left by a
+/// call that has ended (or whose record is gone) is stale and taken over.
 async fn claim_busy(state: &Core, user: UserId, call_id: &str) -> crate::error::Result<bool> {
     let key = busy_key(user);
     if state.cache.set_nx(&key, call_id, BUSY_TTL).await? {
         return Ok(true);
     }
-    Ok(state.cache.get(&key).await?.is_some_and(|held| held == call_id))
+    let Some(held) = state.cache.get(&key).await? else {
+        // Given up in between.
+        return Ok(state.cache.set_nx(&key, call_id, BUSY_TTL).await?);
+    };
+    if held == call_id {
+        return Ok(true);
+    }
+    if in_progress(state, &held).await? {
+        return Ok(false);
+    }
+    state.cache.del_if(&key, &held).await?;
+    Ok(state.cache.set_nx(&key, call_id, BUSY_TTL).await?)
+}
+
+/// Whether the call `call_id` (a claim's) is still going on.
+async fn in_progress(state: &Core, call_id: &str) -> crate::error::Result<bool> {
+    Ok(read_info(state, call_id).await?.is_some_and(|info| info.ended.is_none()))
 }
 
 /// Mark a call that never rang as ended, so that a retry of its invite gets the same answer.
