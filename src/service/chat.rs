@@ -465,7 +465,7 @@ pub async fn append_record(
         created_at: now_ms(),
     };
     let recipient_ids = recipients(state, &room, sender).await?;
-    Ok(state.messages.append_then(message, push_on_commit(state, recipient_ids)).await?)
+    state.messages.append_then(message, push_on_commit(state, recipient_ids)).await
 }
 
 /// The answer to a send whose `(sender, action_id)` may already name a stored message: that
