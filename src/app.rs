@@ -176,6 +176,10 @@ impl Application {
                 log.new(slog::o!("component" => "media_gc")),
             )));
         }
+        if let Some(calls) = state.calls.take_receiver() {
+            background
+                .push(tokio::spawn(crate::service::call::run(state.clone().into_inner(), calls)));
+        }
         background.push(tokio::spawn(crate::ws::relay::run(
             state.clone(),
             presence_rx,

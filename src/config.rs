@@ -38,6 +38,7 @@ pub struct Config {
     pub web: WebConfig,
     pub mail: MailConfig,
     pub metrics: MetricsConfig,
+    pub calls: CallsConfig,
 }
 
 /// Outbound mail: address codes, password resets and notices, sent over SMTP from a durable
@@ -113,6 +114,47 @@ pub struct MetricsConfig {
     /// `IP:PORT` to serve `/metrics` on (Prometheus text format), apart from the API so it
     /// is never exposed with it by accident. Empty: no metrics (the default).
     pub listen: String,
+}
+
+/// Voice and video calls: the server rings, relays signalling and hands out STUN/TURN
+/// servers; the media flows between browsers (or through the TURN server), never through us.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallsConfig {
+    /// Whether calls may be made at all. False: every call frame is answered with
+    /// `call_ended` (reason `forbidden`, code `CALLS_DISABLED`) and the ICE route with 403.
+    pub enabled: bool,
+    /// STUN servers handed to clients (`stun:host:port`), which let browsers behind NAT find
+    /// their public address. Empty: none.
+    pub stun_urls: Vec<String>,
+    /// TURN servers handed to clients (`turn:host:port?transport=udp`, `turns:…`), which relay
+    /// the media when browsers cannot reach each other directly. Empty: none.
+    pub turn_urls: Vec<String>,
+    /// The secret shared with the TURN server (coturn: `use-auth-secret` and
+    /// `static-auth-secret`); each client gets a username `<expiry>:<user id>` and
+    /// base64(HMAC-SHA1(secret, username)) as its password. Required with `turn_urls`.
+    pub turn_secret: String,
+    /// Seconds the TURN credentials handed out stay valid (a call longer than this loses its
+    /// relay, so keep it above the longest call).
+    pub turn_ttl_secs: u64,
+    /// Seconds a call rings before it counts as missed.
+    pub ring_timeout_secs: u64,
+    /// Most devices in one group call (every browser connects to every other one).
+    pub max_group_participants: usize,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            stun_urls: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: String::new(),
+            turn_ttl_secs: 86_400,
+            ring_timeout_secs: 45,
+            max_group_participants: 6,
+        }
+    }
 }
 
 /// The browser client served at `/`.
@@ -573,6 +615,7 @@ impl Default for Config {
             web: WebConfig::default(),
             mail: MailConfig::default(),
             metrics: MetricsConfig::default(),
+            calls: CallsConfig::default(),
         }
     }
 }
@@ -923,6 +966,30 @@ impl LoadedConfig {
         if mail.max_attempts == 0 {
             bad("mail.max_attempts", "must be at least 1".into());
         }
+        let calls = &c.calls;
+        for (key, urls, schemes) in [
+            ("calls.stun_urls", &calls.stun_urls, &["stun:", "stuns:"][..]),
+            ("calls.turn_urls", &calls.turn_urls, &["turn:", "turns:"][..]),
+        ] {
+            for url in urls {
+                let host = schemes.iter().find_map(|s| url.strip_prefix(s));
+                if !host.is_some_and(|h| !h.is_empty() && !h.chars().any(char::is_whitespace)) {
+                    bad(key, format!("{url:?} must start with {}", schemes.join(" or ")));
+                }
+            }
+        }
+        if !calls.turn_urls.is_empty() && calls.turn_secret.trim().is_empty() {
+            bad("calls.turn_secret", "is required when calls.turn_urls is set".into());
+        }
+        if calls.turn_ttl_secs < 60 {
+            bad("calls.turn_ttl_secs", "must be at least 60".into());
+        }
+        if !(1..=3600).contains(&calls.ring_timeout_secs) {
+            bad("calls.ring_timeout_secs", "must be between 1 and 3600".into());
+        }
+        if !(2..=32).contains(&calls.max_group_participants) {
+            bad("calls.max_group_participants", "must be between 2 and 32".into());
+        }
         if c.server_name.is_empty()
             || !c.server_name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
         {
@@ -1145,6 +1212,9 @@ pub fn render_redacted(config: &Config) -> String {
     if !shown.media.s3_secret_access_key.is_empty() {
         shown.media.s3_secret_access_key = "<redacted>".into();
     }
+    if !shown.calls.turn_secret.is_empty() {
+        shown.calls.turn_secret = "<redacted>".into();
+    }
     toml::to_string_pretty(&shown).unwrap_or_default()
 }
 
@@ -1281,6 +1351,38 @@ mod tests {
         let loaded = load_with(&["messages.backend=mongodb"]).unwrap();
         let keys: Vec<_> = loaded.validate().into_iter().map(|i| i.key).collect();
         assert_eq!(keys, ["messages.url"]);
+    }
+
+    #[test]
+    fn calls_settings_are_checked() {
+        let loaded = load_with(&[
+            "calls.turn_urls=[\"turn:turn.example.org:3478\"]",
+            "calls.stun_urls=[\"http://stun.example.org\"]",
+            "calls.ring_timeout_secs=0",
+            "calls.max_group_participants=1",
+            "calls.turn_ttl_secs=5",
+        ])
+        .unwrap();
+        let mut keys: Vec<_> = loaded.validate().into_iter().map(|i| i.key).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "calls.max_group_participants",
+                "calls.ring_timeout_secs",
+                "calls.stun_urls",
+                "calls.turn_secret",
+                "calls.turn_ttl_secs"
+            ]
+        );
+        let loaded = load_with(&[
+            "calls.turn_urls=[\"turn:turn.example.org:3478?transport=udp\", \"turns:turn.example.org:5349\"]",
+            "calls.stun_urls=[\"stun:stun.example.org:3478\"]",
+            "calls.turn_secret=s3cret",
+        ])
+        .unwrap();
+        assert!(loaded.validate().is_empty(), "{:?}", loaded.validate());
+        assert!(!render_redacted(&loaded.config).contains("s3cret"), "the TURN secret is redacted");
     }
 
     #[test]

@@ -243,6 +243,8 @@ small_int_enum! {
         Location = 5,
         File = 6,
         Sticker = 7,
+        /// A call's record, written by the server when the call ends (never sent by clients).
+        Call = 8,
     }
 }
 
@@ -337,7 +339,7 @@ mod tests {
         );
         assert_eq!(
             MessageType::ALL.iter().map(|t| t.as_i16()).collect::<Vec<_>>(),
-            (1..=7).collect::<Vec<_>>()
+            (1..=8).collect::<Vec<_>>()
         );
         assert_eq!(
             [MessageStatus::Normal, MessageStatus::Deleted, MessageStatus::Recalled].map(i16::from),

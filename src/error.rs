@@ -180,6 +180,18 @@ error_codes! {
     EmailCodeInvalid => "EMAIL_CODE_INVALID", BAD_REQUEST, "the code is wrong, used, or replaced by a newer one";
     EmailCodeExpired => "EMAIL_CODE_EXPIRED", BAD_REQUEST, "the code has expired: ask for a new one";
     EmailCodeTooManyTries => "EMAIL_CODE_TOO_MANY_TRIES", TOO_MANY_REQUESTS, "too many wrong codes: ask for a new one";
+    CallsDisabled => "CALLS_DISABLED", FORBIDDEN, "calls are switched off on this server";
+    InvalidCallId => "INVALID_CALL_ID", BAD_REQUEST, "call_id must be 16-48 characters: letters, digits, '-' or '_' (a UUID will do)";
+    InvalidCallMedia => "INVALID_CALL_MEDIA", BAD_REQUEST, "media must be audio or video";
+    CallIdInUse => "CALL_ID_IN_USE", CONFLICT, "this call_id names another call; choose a new one";
+    CallNotFound => "CALL_NOT_FOUND", NOT_FOUND, "no such call, or it has ended";
+    NotCallInvitee => "NOT_CALL_INVITEE", FORBIDDEN, "this call is not for you";
+    AlreadyInCall => "ALREADY_IN_CALL", CONFLICT, "you are already in a call; hang up first";
+    CalleeBusy => "CALLEE_BUSY", CONFLICT, "the person you call is in another call";
+    CallFull => "CALL_FULL", CONFLICT, "the call has as many participants as it may have";
+    NotCallParticipant => "NOT_CALL_PARTICIPANT", FORBIDDEN, "you are not in this call";
+    CallParticipantNotFound => "CALL_PARTICIPANT_NOT_FOUND", NOT_FOUND, "no participant with that participant_id in this call";
+    InvalidCallSignal => "INVALID_CALL_SIGNAL", BAD_REQUEST, "call_signal needs call_id, to (a participant_id) and data (an object of at most 16 KiB)";
 }
 
 /// The crate-wide error.

@@ -17,6 +17,7 @@ use crate::db::Db;
 use crate::media::blob::BlobStore;
 use crate::media::workers::PictureWorkers;
 use crate::secret::Secret;
+use crate::service::call::Calls;
 use crate::service::password::PasswordHasher;
 use crate::store::MessageStore;
 use crate::ws::hub::HubHandle;
@@ -52,6 +53,8 @@ pub struct Core {
     pub pictures: PictureWorkers,
     /// Wakes this instance's mail sender when a mail is queued (see [`crate::mail`]).
     pub mail_wake: Arc<tokio::sync::Notify>,
+    /// The calls this instance owns (a server runs their task; see `service::call::run`).
+    pub calls: Calls,
 }
 
 /// The connected backends a [`Core`] is built from.
@@ -91,6 +94,7 @@ impl Core {
             blobs,
             pictures,
             mail_wake: Arc::new(tokio::sync::Notify::new()),
+            calls: Calls::default(),
         }
     }
 }

@@ -101,6 +101,28 @@ impl LocalCache {
         self.with(|m| m.remove(key).is_some_and(|e| e.expires_at > now))
     }
 
+    pub fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> bool {
+        let now = Instant::now();
+        self.with(|m| {
+            if m.get(key).is_some_and(|e| e.expires_at > now) {
+                return false;
+            }
+            m.insert(key.to_string(), Entry { value: value.to_string(), expires_at: now + ttl });
+            true
+        })
+    }
+
+    pub fn del_if(&self, key: &str, value: &str) -> bool {
+        let now = Instant::now();
+        self.with(|m| {
+            let held = m.get(key).is_some_and(|e| e.expires_at > now && e.value == value);
+            if held {
+                m.remove(key);
+            }
+            held
+        })
+    }
+
     pub fn take(&self, key: &str) -> Option<String> {
         let now = Instant::now();
         self.with(|m| m.remove(key).filter(|e| e.expires_at > now).map(|e| e.value))

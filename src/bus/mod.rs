@@ -2,6 +2,7 @@
 //! the embedded one. Callers see one `Bus` and one `Cache` whichever is configured.
 
 pub mod auth_cache;
+pub mod call;
 pub mod local;
 pub mod notify;
 pub mod publisher;
@@ -96,6 +97,19 @@ pub enum Event {
         values: serde_json::Value,
         member_ids: Vec<UserId>,
     },
+    /// A device's call command, for the instance `home` that owns the call (the others
+    /// ignore it).
+    CallCommand {
+        home: String,
+        call_id: String,
+        device: call::CallDevice,
+        command: call::CallCommand,
+    },
+    /// Frames of one call for devices on any instance, in the order they are to be written.
+    CallFrames { frames: Vec<call::CallFrame> },
+    /// `instance` is alive and owns the calls `call_ids` (sent every few seconds while it has
+    /// calls or devices in calls owned elsewhere): when it stops, those calls end elsewhere.
+    CallHeartbeat { instance: String, call_ids: Vec<String> },
 }
 
 /// Kinds of [`Event::Group`].
@@ -150,6 +164,8 @@ impl Event {
             Event::Typing { user_id, .. } | Event::Presence { user_id, .. } => Some(*user_id),
             Event::PresenceSnapshot { .. } | Event::Resync { .. } => None,
             Event::StatusChanged { user_id } => Some(*user_id),
+            Event::CallCommand { device, .. } => Some(device.user_id),
+            Event::CallFrames { .. } | Event::CallHeartbeat { .. } => None,
         }
     }
 }
@@ -345,6 +361,24 @@ impl Cache {
         match self {
             Cache::Local(c) => Ok(c.del(key)),
             Cache::Redis(c) => Box::pin(c.del(key)).await,
+        }
+    }
+
+    /// Store `value` under `key` for `ttl` only if no live value is there; whether it was
+    /// stored (a claim: of several racing instances exactly one gets true).
+    pub async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, BusError> {
+        match self {
+            Cache::Local(c) => Ok(c.set_nx(key, value, ttl)),
+            Cache::Redis(c) => Box::pin(c.set_nx(key, value, ttl)).await,
+        }
+    }
+
+    /// Remove `key` only while it holds `value` (giving up one's own claim, never another's);
+    /// whether it was removed.
+    pub async fn del_if(&self, key: &str, value: &str) -> Result<bool, BusError> {
+        match self {
+            Cache::Local(c) => Ok(c.del_if(key, value)),
+            Cache::Redis(c) => Box::pin(c.del_if(key, value)).await,
         }
     }
 

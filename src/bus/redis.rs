@@ -259,6 +259,12 @@ if not v or tonumber(v) <= 0 then return 0 end
 return redis.call('DECR', KEYS[1])
 ";
 
+/// Remove a key only while it holds the given value.
+const DEL_IF_EQUAL: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 impl RedisCache {
     pub fn new(commands: Commands, server_name: &str) -> Self {
         Self { commands, prefix: format!("{server_name}:").into() }
@@ -294,6 +300,22 @@ impl RedisCache {
     pub async fn del(&self, key: &str) -> Result<bool, BusError> {
         let key = self.key(key);
         let n: i64 = self.commands.run(async |conn| conn.del(key).await).await?;
+        Ok(n > 0)
+    }
+
+    pub async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, BusError> {
+        let millis = ttl.as_millis().max(1) as u64;
+        let mut set = redis::cmd("SET");
+        set.arg(self.key(key)).arg(value).arg("NX").arg("PX").arg(millis);
+        let stored: Option<String> =
+            self.commands.run(async |conn| set.query_async(conn).await).await?;
+        Ok(stored.is_some())
+    }
+
+    pub async fn del_if(&self, key: &str, value: &str) -> Result<bool, BusError> {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(DEL_IF_EQUAL).arg(1).arg(self.key(key)).arg(value);
+        let n: i64 = self.commands.run(async |conn| eval.query_async(conn).await).await?;
         Ok(n > 0)
     }
 

@@ -74,6 +74,7 @@ macro_rules! signed_in_handlers {
 }
 
 pub mod auth;
+pub mod call;
 pub mod chat;
 pub mod envelope;
 mod error;
@@ -121,6 +122,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     .route("/api/v1/ws", web::get().to(crate::ws::session::connect))
     .configure(group::routes)
     .configure(media::routes)
+    .configure(call::routes)
     .default_service(web::to(no_route));
 }
 

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, Response, ResponseBuilder, content::ContentBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, chat, envelope, friend, group, health, media, profile};
+use super::{auth, call, chat, envelope, friend, group, health, media, profile};
 use crate::service;
 
 /// The API description. Every route must be listed in `paths`; a test checks the router and
@@ -96,6 +96,7 @@ use crate::service;
         media::sign,
         media::download,
         media::thumbnail,
+        call::ice_servers,
     ),
     modifiers(&BearerAuth, &CommonResponses),
     components(schemas(envelope::ErrorEnvelope, health::Liveness, service::health::Readiness)),
@@ -107,7 +108,8 @@ use crate::service;
         (name = "chat", description = "Messages, history, conversations, read marks, recall"),
         (name = "realtime", description = "The WebSocket: pushes, catch-up, typing, presence"),
         (name = "group", description = "Groups: create, join, roles, moderation, invitations, links, dissolve"),
-        (name = "media", description = "Uploads: photos, voice notes, videos, files, avatars; downloads and signed URLs")
+        (name = "media", description = "Uploads: photos, voice notes, videos, files, avatars; downloads and signed URLs"),
+        (name = "call", description = "Voice and video calls: STUN/TURN servers and credentials (the call frames go over the WebSocket)")
     )
 )]
 pub struct ApiDoc;

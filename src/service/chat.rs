@@ -467,6 +467,34 @@ pub async fn send(state: &Core, principal: &Principal, input: SendInput) -> Resu
     retry_answer(stored, &room.room_id, input.message_type, &body)
 }
 
+/// Store a message the server writes on a user's behalf (a call's record) through the same
+/// path as [`send`]: numbered in its room, idempotent under `(sender, action_id)` (a second
+/// write with the same key returns the first, whichever instance makes it), pushed after
+/// commit to the room's members. No rule is checked here: the caller decided it is due.
+pub async fn append_record(
+    state: &Core,
+    sender: UserId,
+    session_type: i16,
+    target_id: i64,
+    message_type: MessageType,
+    body: Value,
+    action_id: String,
+) -> Result<StoredMessage> {
+    let room = room_of(sender, session_type, target_id)?;
+    let message = NewMessage {
+        room_id: room.room_id.clone(),
+        session_type: room.session_type,
+        message_type: message_type.as_i16(),
+        sender_id: sender.get(),
+        receiver_id: room.target_id,
+        action_id,
+        body: body.to_string(),
+        created_at: now_ms(),
+    };
+    let recipient_ids = recipients(state, &room, sender).await?;
+    state.messages.append_then(message, push_on_commit(state, recipient_ids)).await
+}
+
 /// The answer to a send whose `(sender, action_id)` may already name a stored message: that
 /// message when the send repeats it (same conversation, type and body), so a retry gets the
 /// first answer; `ACTION_ID_REUSED` when it is a different message, which is then not stored
@@ -849,6 +877,13 @@ pub async fn recall(state: &Core, user: UserId, at: MessageAt) -> Result<StoredM
         ));
     }
     let (room, message) = readable_message(state, user, at).await?;
+    if message.message_type == MessageType::Call {
+        // A call's record is the server's word on what happened, not its caller's message.
+        return Err(AppError::with_message(
+            ErrorCode::RecallFailed,
+            "call records cannot be recalled",
+        ));
+    }
     let sender_id = UserId(message.sender_id);
     let moderator = session_type == SessionType::Group
         && group::may_recall_for(state, room.group(), user, sender_id).await?;

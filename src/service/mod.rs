@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backup;
+pub mod call;
 pub mod captcha;
 pub mod chat;
 pub mod email;

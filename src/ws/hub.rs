@@ -73,6 +73,8 @@ impl Conn {
 #[derive(Debug, Clone)]
 pub enum Targets {
     Users(Vec<UserId>),
+    /// One connection of a user.
+    Conn(UserId, u64),
     /// Every connection with the world channel on.
     World,
 }
@@ -235,6 +237,13 @@ async fn run(
                     Targets::Users(ids) => {
                         for user_id in ids {
                             for conn in users.get(user_id).into_iter().flatten() {
+                                offer(*user_id, conn);
+                            }
+                        }
+                    }
+                    Targets::Conn(user_id, conn_id) => {
+                        for conn in users.get(user_id).into_iter().flatten() {
+                            if conn.id == *conn_id {
                                 offer(*user_id, conn);
                             }
                         }

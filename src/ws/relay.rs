@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::frames::{ChatPush, Outbound, frame};
 use super::hub::{HubHandle, PresenceChange, Targets};
 use super::presence::SNAPSHOT_EVERY;
+use crate::bus::call::{CallFrame, CallTarget};
 use crate::bus::{BusMessage, Event, FriendEventKind};
 use crate::domain::{SessionType, UserId};
 use crate::service::friend;
@@ -212,7 +213,42 @@ async fn handle(
             relayed.forget();
             hub.resync_all().await;
         }
+        Event::CallCommand { home, call_id, device, command } => {
+            if *home == state.instance_id {
+                state.calls.command(call_id, device, command.clone());
+            }
+        }
+        Event::CallFrames { frames } => deliver_call_frames(state, frames).await,
+        Event::CallHeartbeat { instance, call_ids } => {
+            state.calls.heard(instance, call_ids.clone());
+        }
         Event::Probe { .. } => {}
+    }
+}
+
+/// Write a call's frames to the devices connected here, in order. A device told that the
+/// call is over for it (ended, or answered on another device) stops being watched here.
+async fn deliver_call_frames(state: &AppState, frames: &[CallFrame]) {
+    let me = state.instance_id.as_str();
+    for f in frames {
+        let targets = match &f.to {
+            CallTarget::Device { device } if device.instance == me => {
+                if matches!(f.kind.as_str(), "call_ended" | "call_answered_elsewhere")
+                    && let Some(call_id) = f.data.get("call_id").and_then(|v| v.as_str())
+                {
+                    state.calls.unwatch(call_id, device);
+                }
+                Targets::Conn(device.user_id, device.conn_id)
+            }
+            CallTarget::Device { .. } => continue,
+            CallTarget::User { user_id, except } => {
+                let except_conn = except.as_ref().filter(|d| d.instance == me).map(|d| d.conn_id);
+                let out = Outbound::Frame(frame(&f.kind, &f.data));
+                state.hub.deliver(Targets::Users(vec![*user_id]), out, except_conn).await;
+                continue;
+            }
+        };
+        state.hub.deliver(targets, Outbound::Frame(frame(&f.kind, &f.data)), None).await;
     }
 }
 

@@ -188,6 +188,19 @@ async fn exercise_cache(cache: &Cache) {
     cache.set(&key, "short", Duration::from_millis(100)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(cache.get(&key).await.unwrap(), None, "expired");
+
+    // Claims: one holder at a time, given up only by its holder, free again once expired.
+    let claim = format!("{key}:claim");
+    assert!(cache.set_nx(&claim, "a", Duration::from_millis(300)).await.unwrap());
+    assert!(!cache.set_nx(&claim, "b", Duration::from_secs(5)).await.unwrap(), "held by a");
+    assert_eq!(cache.get(&claim).await.unwrap().as_deref(), Some("a"));
+    assert!(!cache.del_if(&claim, "b").await.unwrap(), "b cannot free a's claim");
+    assert!(cache.del_if(&claim, "a").await.unwrap());
+    assert!(!cache.del_if(&claim, "a").await.unwrap(), "already free");
+    assert!(cache.set_nx(&claim, "b", Duration::from_millis(100)).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(cache.set_nx(&claim, "c", Duration::from_secs(5)).await.unwrap(), "b's expired");
+    assert!(cache.del_if(&claim, "c").await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
-//! The client's frames: `ping`, `world`, `catch_up`, `read` and `typing`, each answered
-//! through the service that owns its rule.
+//! The client's frames: `ping`, `world`, `catch_up`, `read`, `typing` and the call frames
+//! (`call_*`), each answered through the service that owns its rule.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::delivery::catch_up;
 use super::{Live, failure};
 use crate::bus::Event;
-use crate::service::chat;
+use crate::service::{call, chat};
 use crate::ws::frames::{self, CatchUpItem, frame};
 use crate::ws::transport::Socket;
 
@@ -134,6 +134,19 @@ async fn answer(live: &mut Live, socket: &mut Socket, text: &str) -> Answer {
                 }
                 Err(e) => reply(frame("error", failure(conn, &e))),
             }
+        }
+        "call_invite" | "call_accept" | "call_reject" | "call_hangup" | "call_signal" => {
+            let device = live.conn.device();
+            let answer = call::handle_frame(state, &device, &parsed.kind, &parsed.data).await;
+            if let Some(call_id) = answer.joined {
+                live.join_call(call_id);
+            }
+            for (kind, data) in answer.replies {
+                if socket.text(&frame(kind, data)).await.is_err() {
+                    return Answer::Gone;
+                }
+            }
+            Answer::Nothing
         }
         other => reply(frames::error("UNKNOWN_FRAME", &format!("unknown frame type {other:?}"))),
     }

@@ -21,6 +21,7 @@ pub use handshake::{__path_connect, PATH, connect, upgrade};
 
 use super::frames::Outbound;
 use super::hub::{CloseFrame, Shared};
+use crate::bus::call::CallDevice;
 use crate::domain::UserId;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -40,6 +41,15 @@ struct Connection {
 }
 
 impl Connection {
+    /// This connection as a device in calls.
+    fn device(&self) -> CallDevice {
+        CallDevice {
+            instance: self.state.instance_id.clone(),
+            conn_id: self.conn_id,
+            user_id: self.user_id,
+        }
+    }
+
     /// Ask the connection to close (the first request's code wins).
     fn close(&self, code: u16, reason: &str) {
         self.close_tx.send_if_modified(|c| {
@@ -62,6 +72,24 @@ struct Live {
     held: Option<Vec<Outbound>>,
     last_typing: Option<Instant>,
     last_heard: Instant,
+    /// Calls this connection joined (invited or answered), which it leaves when it closes.
+    calls: Vec<String>,
+}
+
+/// Most calls one connection remembers having joined (it is in at most one at a time; the
+/// others ended, and leaving them again is a no-op).
+const REMEMBERED_CALLS: usize = 8;
+
+impl Live {
+    fn join_call(&mut self, call_id: String) {
+        if self.calls.contains(&call_id) {
+            return;
+        }
+        if self.calls.len() >= REMEMBERED_CALLS {
+            self.calls.remove(0);
+        }
+        self.calls.push(call_id);
+    }
 }
 
 /// The message ids of one room this connection has delivered: one contiguous range.

@@ -43,6 +43,7 @@ pub(super) async fn run(
         held: hold.then(Vec::new),
         last_typing: None,
         last_heard: Instant::now(),
+        calls: Vec::new(),
     };
     // The client may have sent its first frames right behind the handshake.
     let mut ok = Box::pin(read_client(&mut live, &mut socket)).await;
@@ -105,6 +106,10 @@ pub(super) async fn run(
     let conn = live.conn;
     conn.close(1000, "closed");
     conn.state.hub.disconnect(conn.user_id, conn.conn_id).await;
+    if !live.calls.is_empty() {
+        // A device whose socket closed leaves its call (a private call ends with it).
+        crate::service::call::devices_gone(&conn.state, &conn.device(), &live.calls).await;
+    }
     if let Some(frame) = close_frame {
         Box::pin(socket.close(frame)).await;
     }
