@@ -105,6 +105,13 @@ async fn sample(state: &AppState) {
     metrics::gauge!("jim_db_pool_connections", "state" => "open").set(open as f64);
     metrics::gauge!("jim_db_pool_connections", "state" => "idle").set(idle as f64);
     metrics::gauge!("jim_db_pool_waiting").set(waiting as f64);
+    if state.config.mail.enabled() {
+        // The outbox is shared by every instance: each reports the same depth.
+        if let Ok(tally) = crate::service::mail::outbox_tally(state).await {
+            metrics::gauge!("jim_mail_outbox", "state" => "pending").set(tally.pending as f64);
+            metrics::gauge!("jim_mail_outbox", "state" => "given_up").set(tally.given_up as f64);
+        }
+    }
 }
 
 /// Count one login attempt.

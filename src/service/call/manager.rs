@@ -619,6 +619,7 @@ where
             }
         }
         let ended = Ended { reason, duration_s };
+        super::count_end(reason);
         call.info.ended = Some(ended);
         self.keep_record(&call, ENDED_TTL);
         self.ended.insert(call_id.to_string(), ended);
@@ -756,6 +757,7 @@ async fn end_orphan(state: &Core, call_id: &str, watch: Watch) {
         let _ = state.cache.del_if(&busy_key(user), call_id).await;
     }
     if info.ended.is_none() {
+        super::count_end(ended.reason);
         let mut finished = info.clone();
         finished.ended = Some(ended);
         if let Ok(value) = serde_json::to_string(&finished) {

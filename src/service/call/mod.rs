@@ -391,6 +391,7 @@ async fn invite(
         if busy {
             state.cache.del_if(&busy_key(caller), call_id).await?;
             let ended = Ended { reason: EndReason::Busy, duration_s: 0 };
+            count_end(ended.reason);
             finish_early(state, call_id, &info, ended).await;
             record(state, call_id, &info, ended).await;
             return Err(AppError::code(ErrorCode::CalleeBusy));
@@ -482,6 +483,11 @@ async fn finish_early(state: &Core, call_id: &str, info: &CallInfo, ended: Ended
     {
         slog::warn!(state.log, "call record not kept"; "call_id" => call_id, "error" => e.to_string());
     }
+}
+
+/// Count a call that ended, by outcome (bounded: the end reasons).
+fn count_end(reason: EndReason) {
+    metrics::counter!("jim_calls_ended_total", "outcome" => reason.as_str()).increment(1);
 }
 
 /// Write the call's record (a message of type `call`) in its conversation, once: the key is
