@@ -195,7 +195,7 @@ impl Application {
             "" => None,
             listen => {
                 let at: SocketAddr = listen.parse().context("metrics.listen")?;
-                let server = crate::metrics::serve(at, state.clone())
+                let server = crate::http::metrics::serve(at, state.clone())
                     .with_context(|| format!("cannot serve metrics on metrics.listen = {at}"))?;
                 info!(log, "metrics served"; "listen" => at.to_string(), "path" => "/metrics");
                 Some(server)

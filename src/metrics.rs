@@ -1,12 +1,10 @@
 //! Prometheus metrics: a recorder installed once per process when `[metrics] listen` is set,
-//! served at `/metrics` on that address only. Labels are bounded (route templates, status
+//! served at `/metrics` on that address only (by `http::metrics`). Labels are bounded (route templates, status
 //! codes, session types, outcomes), never paths or ids. With no recorder installed the
 //! `metrics` macros are no-ops, so the hot path pays nothing when metrics are off.
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
@@ -21,7 +19,7 @@ const LATENCY_BUCKETS: &[f64] =
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// The process's recorder, installed on first use.
-fn handle() -> anyhow::Result<PrometheusHandle> {
+pub fn handle() -> anyhow::Result<PrometheusHandle> {
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }
@@ -59,38 +57,12 @@ fn describe() {
     describe_gauge!("jim_ws_online_users", "Users with at least one socket on this instance");
     describe_gauge!("jim_db_pool_connections", "Database pool connections (state: open, idle)");
     describe_gauge!("jim_db_pool_waiting", "Tasks waiting for a database connection");
-}
-
-/// Bind `listen` and serve `/metrics` there until the returned server is stopped.
-pub fn serve(
-    listen: SocketAddr,
-    state: web::Data<AppState>,
-) -> anyhow::Result<actix_web::dev::Server> {
-    let handle = handle()?;
-    let server = HttpServer::new(move || {
-        let handle = handle.clone();
-        App::new().app_data(state.clone()).route(
-            "/metrics",
-            web::get().to(move |state: web::Data<AppState>| {
-                let handle = handle.clone();
-                async move {
-                    sample(&state).await;
-                    HttpResponse::Ok()
-                        .content_type("text/plain; version=0.0.4; charset=utf-8")
-                        .body(handle.render())
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(listen)?
-    .run();
-    Ok(server)
+    describe_gauge!("jim_mail_outbox", "Mails in the shared outbox (state: pending, given_up)");
+    describe_counter!("jim_calls_ended_total", "Calls ended, by outcome");
 }
 
 /// Gauges read at scrape time rather than kept up to date on every change.
-async fn sample(state: &AppState) {
+pub async fn sample(state: &AppState) {
     let readiness = crate::service::health::readiness(
         &state.db,
         &state.bus,

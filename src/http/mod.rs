@@ -83,6 +83,7 @@ pub mod friend;
 pub mod group;
 pub mod health;
 pub mod media;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod profile;

@@ -1,7 +1,8 @@
 // Email in the web client, against a real SMTP server (aiosmtpd, tests/support/smtp_sink.py):
 // bind an address in settings with the mailed code, sign in with it, and reset a forgotten
 // password from the sign-in page, which ends the account's other sessions. The forgot page
-// and its mail in Chinese.
+// and its mail in Chinese. On a server that wants a verified address, registering asks for
+// one and for the mailed code before the first sign-in.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -145,6 +146,49 @@ test('email: bind in settings, sign in with it, reset a forgotten password', asy
     assert.deepEqual([...who.problems, ...z.problems], []);
   } catch (err) {
     await failed('email', err);
+  } finally {
+    await browser.close();
+    await server.stop();
+    sink.stop();
+  }
+});
+
+test('email: a server that wants a verified address registers with the mailed code', async () => {
+  const sink = await smtpSink();
+  const server = await startServer([`mail.smtp_url=${sink.url}`, 'mail.from=JIM <no-reply@example.com>',
+    'auth.require_email=true']);
+  const browser = await launch();
+  try {
+    const address = 'max@example.com';
+    const who = await person(browser, server.url, { viewport: PHONE });
+    const P = who.page;
+    await P.waitForSelector('#to-register');
+    await P.click('#to-register');
+    await P.locator('#register-email').waitFor();
+    await P.fill('#username', 'max');
+    await P.fill('#nickname', 'Max');
+    await P.fill('#register-email', address);
+    await P.fill('#password', 'max-pass12');
+    await P.fill('#confirm', 'max-pass12');
+    await P.click('button[type=submit]');
+    await P.locator('#register-code-sent').filter({ hasText: address }).waitFor();
+    // Until the address is verified the account cannot sign in.
+    await assert.rejects(call(server.url, 'POST', 'auth/login', { body: { username: 'max', password: 'max-pass12' } }),
+      (e) => e.code === 'EMAIL_NOT_VERIFIED' || /EMAIL_NOT_VERIFIED/.test(String(e.message)));
+    const mail = await sink.next(address, 0);
+    await P.fill('#register-code', codeOf(mail) === '000000' ? '111111' : '000000');
+    await P.click('#register-verify');
+    await P.locator('.alert').filter({ hasText: 'code' }).waitFor();
+    await shot(P, 'phone-en-light-register-email-code');
+    await P.fill('#register-code', codeOf(mail));
+    await P.click('#register-verify');
+    await P.waitForSelector('#tab-chats');
+    const me = await call(server.url, 'POST', 'auth/login', { body: { username: address, password: 'max-pass12' } });
+    const info = await call(server.url, 'GET', 'profile/info', { token: me.token });
+    assert.deepEqual([info.email, info.email_verified], [address, true]);
+    assert.deepEqual(who.problems, []);
+  } catch (err) {
+    await failed('email-register', err);
   } finally {
     await browser.close();
     await server.stop();

@@ -141,6 +141,44 @@ export function renderLogin(root) {
   (username.input.value ? password : username).input.focus();
 }
 
+/**
+ * After registering on a server that wants a verified address: the code mailed to it, then
+ * signing in. "Send another code" asks again (the server answers alike whatever the name).
+ */
+function verifyStep(creds, address) {
+  const alert = h('p', { class: 'alert', role: 'alert', hidden: true });
+  const code = field('register-code', t('field.code'),
+    { inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: 6, required: true });
+  const sent = h('p', { class: 'notice', role: 'status', id: 'register-code-sent' }, t('email.codeSent', { email: address }));
+  const resend = h('button', { type: 'button', class: 'link', id: 'register-resend', onclick: async () => {
+    try {
+      await api.post('auth/email/resend', { username: creds.username });
+      sent.textContent = t('email.codeSent', { email: address });
+    } catch (e) {
+      alert.textContent = errorText(e);
+      alert.hidden = false;
+    }
+  } }, t('forgot.resend'));
+  const form = h('form', { class: 'form', novalidate: true }, sent, code.el, alert,
+    h('button', { type: 'submit', class: 'primary', id: 'register-verify' }, t('email.verify')), resend);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    alert.hidden = true;
+    setBusy(form, true);
+    try {
+      await api.post('auth/email/verify', { username: creds.username, code: code.input.value.trim() });
+      const out = await api.auth.login(creds);
+      await signIn(out.token);
+    } catch (e) {
+      setBusy(form, false);
+      alert.textContent = errorText(e);
+      alert.hidden = false;
+    }
+  });
+  setTimeout(() => code.input.focus(), 0);
+  return form;
+}
+
 export function renderRegister(root) {
   const alert = h('p', { class: 'alert', role: 'alert', hidden: true });
   const username = field('username', t('field.username'),
@@ -155,8 +193,17 @@ export function renderRegister(root) {
     alert.hidden = false;
   };
   const captcha = captchaField(showError);
+  // Shown when the server wants a verified address before the first sign-in.
+  const email = field('register-email', t('email.address'),
+    { type: 'email', autocomplete: 'email', maxlength: 254 }, t('register.emailRule'));
+  email.el.hidden = true;
+  let requireEmail = false;
+  api.get('auth/options').then((o) => {
+    requireEmail = !!(o && o.require_email);
+    email.el.hidden = !requireEmail;
+  }).catch(() => {});
   const submit = h('button', { type: 'submit', class: 'primary' }, t('register.submit'));
-  const form = h('form', { class: 'form', novalidate: true }, username.el, nickname.el, password.el,
+  const form = h('form', { class: 'form', novalidate: true }, username.el, nickname.el, email.el, password.el,
     confirm.el, captcha.el, alert, submit);
 
   form.addEventListener('submit', async (ev) => {
@@ -169,6 +216,7 @@ export function renderRegister(root) {
         ...creds,
         confirm_password: confirm.input.value,
         nickname: nickname.input.value.trim() || undefined,
+        email: requireEmail ? email.input.value.trim() : undefined,
         ...captcha.value(),
       });
     } catch (e) {
@@ -176,6 +224,10 @@ export function renderRegister(root) {
       showError(e);
       // The server used up the captcha whatever went wrong after checking it.
       captcha.refresh();
+      return;
+    }
+    if (requireEmail) {
+      form.replaceWith(verifyStep(creds, email.input.value.trim()));
       return;
     }
     try {
