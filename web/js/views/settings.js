@@ -36,7 +36,7 @@ function avatarSection() {
   let chosen = null; // {file, url}
 
   function drawCurrent() {
-    if (chosen) return;
+    if (chosen || !S.me) return;
     current.replaceChildren(avatar(S.me.nickname, S.me.id, 'large', S.me.avatar));
     remove.hidden = !S.me.avatar;
   }
@@ -86,7 +86,8 @@ function avatarSection() {
   const off = on('me', drawCurrent);
   const el = h('div', { class: 'avatar-setting' }, current,
     h('div', { class: 'avatar-side' }, h('span', { class: 'muted small' }, t('settings.avatarHint')), actions, input, line));
-  return { el, destroy() { off(); drop(); } };
+  // Leaving (signing out included, when there is no profile any more) only lets the preview go.
+  return { el, destroy() { off(); if (chosen) URL.revokeObjectURL(chosen.url); chosen = null; } };
 }
 
 export function mountSettings(root) {
