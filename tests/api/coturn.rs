@@ -5,7 +5,7 @@
 //! RFC 5766 / RFC 5389), so a test sees whether it accepts a username and password.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use sha1::Sha1;
 use tempfile::TempDir;
 use tokio::net::UdpSocket;
 
-use crate::helpers::{free_port, scaleout_required};
+use crate::helpers::{free_port, installed_by, scaleout_required};
 
 /// The realm the test server announces (any text: it is part of the key).
 pub const REALM: &str = "jim.test";
@@ -24,24 +24,7 @@ pub const REALM: &str = "jim.test";
 /// The turnserver binary, installed (or found) once per test process.
 fn turnserver_bin() -> Result<PathBuf, String> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-coturn.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!("{} failed ({})", script.display(), out.status));
-        }
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if path.is_empty() {
-            return Err(format!("{} printed no path", script.display()));
-        }
-        Ok(PathBuf::from(path))
-    })
-    .clone()
+    BIN.get_or_init(|| installed_by("install-coturn.sh")).clone()
 }
 
 /// A running turnserver.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use jim::media::blob::S3Settings;
 use tempfile::TempDir;
 
-use crate::helpers::{free_port, scaleout_required};
+use crate::helpers::{free_port, installed_by, scaleout_required};
 
 const BUCKET: &str = "jim-media-test";
 /// Must equal `s3_region` in the config: it is part of every signature.
@@ -23,22 +23,8 @@ const READY_WITHIN: Duration = Duration::from_secs(30);
 fn garage_bin() -> Result<PathBuf, String> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-garage.sh");
         // Building takes minutes the first time on a machine; the script prints why on stderr.
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!("{} failed ({})", script.display(), out.status));
-        }
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if path.is_empty() {
-            return Err(format!("{} printed no path", script.display()));
-        }
-        Ok(PathBuf::from(path))
+        installed_by("install-garage.sh")
     })
     .clone()
 }

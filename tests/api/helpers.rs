@@ -685,3 +685,23 @@ pub async fn store_without_push(app: &TestApp, a: i64, b: i64, action_id: &str) 
     };
     app.state.messages.append(lost).await.unwrap().message_id
 }
+
+/// Run `scripts/<script>`, which installs a tool the tests need when absent (once per
+/// machine, into a cache outside the checkout) and prints the path to run it by.
+pub fn installed_by(script: &str) -> Result<std::path::PathBuf, String> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(script);
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed ({})", script.display(), out.status));
+    }
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if path.is_empty() {
+        return Err(format!("{} printed no path", script.display()));
+    }
+    Ok(std::path::PathBuf::from(path))
+}

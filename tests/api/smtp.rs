@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::helpers::{eventually, free_port, scaleout_required};
+use crate::helpers::{eventually, free_port, installed_by, scaleout_required};
 
 pub const SMTP_USER: &str = "jim";
 pub const SMTP_PASSWORD: &str = "s3cret-smtp";
@@ -31,25 +31,7 @@ pub enum Security {
 /// The Python with aiosmtpd, installed (or found in the cache) once per test process.
 fn sink_python() -> Result<PathBuf, String> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-smtp-sink.sh");
-            let out = Command::new("bash")
-                .arg(&script)
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-            if !out.status.success() {
-                return Err(format!("{} failed ({})", script.display(), out.status));
-            }
-            let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if path.is_empty() {
-                return Err(format!("{} printed no path", script.display()));
-            }
-            Ok(PathBuf::from(path))
-        })
-        .clone()
+    PYTHON.get_or_init(|| installed_by("install-smtp-sink.sh")).clone()
 }
 
 /// A running SMTP sink.
