@@ -6,8 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  failed, DESKTOP, PHONE, befriendByApi, launch, person, registerByApi, shot,
-  signInThroughPages, startServer,
+  failed, DESKTOP, PHONE, launch, openConversation, scene, shot, startServer,
 } from './lib.mjs';
 
 /** Record about `ms` on page P, in the open chat, and send it. */
@@ -40,15 +39,11 @@ test('a voice note records on one side and plays on the other, both ways', async
   const server = await startServer();
   const browser = await launch();
   try {
-    const ann = await registerByApi(server.url, 'ann', 'ann-pass12', 'Ann');
-    const bob = await registerByApi(server.url, 'bob', 'bob-pass12', 'Bob');
-    await befriendByApi(server.url, ann, bob);
-    const A = await person(browser, server.url, { viewport: DESKTOP });
-    const B = await person(browser, server.url, { viewport: PHONE, locale: 'zh-CN' });
-    await signInThroughPages(A.page, 'ann', 'ann-pass12');
-    await signInThroughPages(B.page, 'bob', 'bob-pass12');
-    await A.page.locator('#conversations a.conv').filter({ hasText: 'Bob' }).click();
-    await B.page.locator('#conversations a.conv').filter({ hasText: 'Ann' }).click();
+    const { ann, bob } = await scene(browser, server.url,
+      { ann: { viewport: DESKTOP }, bob: { viewport: PHONE, locale: 'zh-CN' } }, { friends: [['ann', 'bob']] });
+    const [A, B] = [ann, bob];
+    await openConversation(A.page, 'Bob');
+    await openConversation(B.page, 'Ann');
     await A.page.locator('#composer').waitFor();
     await B.page.locator('#composer').waitFor();
 
