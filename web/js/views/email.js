@@ -7,13 +7,13 @@ import { h } from '../dom.js';
 import { errorText, t } from '../i18n.js';
 import { S, updateMe } from '../state.js';
 
-/** The settings section; `section(title, ...body)` draws it like the others. */
-export function emailSection(section) {
+/**
+ * The settings section; `section(title, ...body)` draws it like the others and
+ * `status(el, ok, text)` says how an action went.
+ */
+export function emailSection(section, status) {
   const line = h('p', { role: 'status', id: 'email-status' });
-  const say = (ok, text) => {
-    line.className = `small ${ok ? 'ok' : 'error'}`;
-    line.textContent = text;
-  };
+  const say = (ok, text) => status(line, ok, text);
   const current = h('div', { class: 'email-current', id: 'email-current' });
   const address = h('input', { id: 'email-address', type: 'email', autocomplete: 'email', maxlength: 254, required: true });
   const bindForm = h('form', { class: 'form', novalidate: true },

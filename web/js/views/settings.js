@@ -174,7 +174,7 @@ export function mountSettings(root) {
       h('h2', { class: 'chat-title' }, t('settings.title'))),
     h('div', { class: 'settings-body' },
       section(t('settings.profile'), avatarPart.el, profileForm),
-      emailSection(section),
+      emailSection(section, status),
       section(t('settings.password'), pwForm),
       section(t('settings.sessions'), sessions, endOthers, sessionsLine))));
   return { destroy() { avatarPart.destroy(); } };
